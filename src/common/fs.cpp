@@ -1,0 +1,110 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "common/check.h"
+
+namespace tt {
+
+std::string read_file(const fs::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  TT_CHECK(f) << path.string() << ": cannot open for reading: " << std::strerror(errno);
+  std::string out;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  bool err = std::ferror(f);
+  std::fclose(f);
+  TT_CHECK(!err) << path.string() << ": read error";
+  return out;
+}
+
+static fs::path temp_sibling(const fs::path& path) {
+  return path.string() + ".tmp." + std::to_string(getpid());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data) {
+  AtomicFile f(path);
+  f.write(data);
+  f.commit();
+}
+
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), tmp_(temp_sibling(path_)) {
+  f_ = std::fopen(tmp_.c_str(), "wb");
+  TT_CHECK(f_) << tmp_.string() << ": cannot open for writing: " << std::strerror(errno)
+               << hint("check that the directory exists and is writable");
+}
+
+AtomicFile::~AtomicFile() {
+  if (f_) {
+    std::fclose(f_);
+    std::error_code ec;
+    fs::remove(tmp_, ec);
+  }
+}
+
+void AtomicFile::write(const void* data, size_t bytes) {
+  TT_ASSERT(f_) << "write after commit";
+  if (bytes == 0) return;
+  size_t n = std::fwrite(data, 1, bytes, f_);
+  TT_CHECK(n == bytes) << tmp_.string() << ": write failed after " << written_ + n
+                       << " bytes: " << std::strerror(errno) << hint("is the disk full?");
+  written_ += bytes;
+}
+
+void AtomicFile::commit() {
+  TT_ASSERT(f_) << "commit twice";
+  TT_CHECK(std::fflush(f_) == 0) << tmp_.string() << ": flush failed: " << std::strerror(errno);
+  fsync(fileno(f_));
+  std::fclose(f_);
+  f_ = nullptr;
+  std::error_code ec;
+  fs::rename(tmp_, path_, ec);
+  if (ec) {
+    fs::remove(tmp_, ec);
+    TT_FAIL() << path_.string() << ": cannot rename temporary file into place: " << ec.message();
+  }
+}
+
+fs::path make_temp_dir_beside(const fs::path& final_dir) {
+  fs::path parent = final_dir.parent_path();
+  if (parent.empty()) parent = ".";
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  TT_CHECK(!ec) << parent.string() << ": cannot create directory: " << ec.message();
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fs::path p = parent / ("." + final_dir.filename().string() + ".tmp." + std::to_string(getpid()) +
+                           "." + std::to_string(rd() % 1000000));
+    if (fs::create_directory(p, ec)) return p;
+  }
+  TT_FAIL() << parent.string() << ": cannot create a temporary directory";
+}
+
+void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {
+  std::error_code ec;
+  if (fs::exists(final_dir, ec)) {
+    if (renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(tmp_dir, ec);  // tmp_dir now holds the old contents
+      return;
+    }
+    // Filesystems without RENAME_EXCHANGE: move the old one aside first.
+    fs::path old = final_dir.string() + ".old." + std::to_string(getpid());
+    fs::rename(final_dir, old, ec);
+    TT_CHECK(!ec) << final_dir.string() << ": cannot move aside: " << ec.message();
+    fs::rename(tmp_dir, final_dir, ec);
+    TT_CHECK(!ec) << final_dir.string() << ": cannot rename into place: " << ec.message();
+    fs::remove_all(old, ec);
+    return;
+  }
+  fs::rename(tmp_dir, final_dir, ec);
+  TT_CHECK(!ec) << final_dir.string() << ": cannot rename into place: " << ec.message();
+}
+
+}  // namespace tt

@@ -1,0 +1,49 @@
+// File helpers with the project's rules: errors name the file; outputs are written under a
+// temporary name and renamed into place only when complete, so a failed or killed run never
+// leaves a complete-looking file behind.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace tt {
+
+namespace fs = std::filesystem;
+
+// Whole file into memory; tt::Error naming the path if it cannot be read.
+std::string read_file(const fs::path& path);
+
+// Write `data` to `path.tmp.<pid>`, fsync, rename over `path`.
+void write_file_atomic(const fs::path& path, std::string_view data);
+
+// Streaming variant for large outputs. Writes go to a temporary sibling; commit() flushes,
+// fsyncs and renames. If destroyed without commit() (error, exception), the temporary is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(fs::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(const void* data, size_t bytes);
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  uint64_t bytes_written() const { return written_; }
+  void commit();
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_, tmp_;
+  std::FILE* f_ = nullptr;
+  uint64_t written_ = 0;
+};
+
+// A fresh temporary directory next to `final_dir` (same filesystem, so the rename is atomic).
+fs::path make_temp_dir_beside(const fs::path& final_dir);
+
+// Atomically put `tmp_dir` at `final_dir`: if final_dir exists the two are swapped in one step
+// (renameat2 RENAME_EXCHANGE) and the old one is then removed, so a reader or a crash sees either
+// the old or the new directory, never a half-written one.
+void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir);
+
+}  // namespace tt

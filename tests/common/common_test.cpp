@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "common/options.h"
+#include "common/progress.h"
+#include "common/sha256.h"
+
+namespace fs = std::filesystem;
+
+TEST(Check, UserErrorCarriesMessageAndHint) {
+  try {
+    TT_CHECK(1 + 1 == 3) << "file x.bin, offset " << 42 << ": expected a header" << tt::hint("re-run prepare-data");
+    FAIL() << "TT_CHECK did not throw";
+  } catch (const tt::Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(m, "file x.bin, offset 42: expected a header\n  hint: re-run prepare-data");
+  }
+}
+
+TEST(Check, PassingCheckDoesNotEvaluateMessage) {
+  int evaluated = 0;
+  auto side = [&] { return ++evaluated; };
+  TT_CHECK(true) << side();
+  EXPECT_EQ(evaluated, 0);
+}
+
+TEST(Check, InternalAssertNamesFileAndLine) {
+  try {
+    TT_ASSERT(false) << "boom";
+    FAIL();
+  } catch (const tt::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("common_test.cpp:"), std::string::npos) << m;
+    EXPECT_NE(m.find("boom"), std::string::npos) << m;
+  }
+}
+
+TEST(Options, DeclareOnceDrivesParsingAndJson) {
+  CLI::App app;
+  int64_t steps = 2000;
+  double lr = 3e-4;
+  bool bf16 = false;
+  std::string out = "runs";
+  tt::OptionSet os(&app);
+  os.add("--steps", steps, "steps");
+  os.add("--lr", lr, "learning rate");
+  os.add("--bf16", bf16, "bf16");
+  os.add("--out_dir", out, "output");
+  const char* argv[] = {"x", "--steps", "7", "--bf16", "--out_dir", "r2"};
+  app.parse(6, const_cast<char**>(argv));
+  EXPECT_EQ(steps, 7);
+  EXPECT_TRUE(bf16);
+  auto j = os.to_json();
+  EXPECT_EQ(j["steps"], 7);
+  EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 3e-4);
+  EXPECT_EQ(j["out_dir"], "r2");
+  EXPECT_TRUE(os.given("steps"));
+  EXPECT_FALSE(os.given("lr"));
+  EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
+  EXPECT_NE(app.help().find("learning rate"), std::string::npos);
+}
+
+TEST(Fs, AtomicFileNotVisibleUntilCommit) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  fs::path p = dir / "out.bin";
+  {
+    tt::AtomicFile f(p);
+    f.write("hello");
+    EXPECT_FALSE(fs::exists(p));
+    // destroyed without commit: nothing appears, no temporary left
+  }
+  EXPECT_FALSE(fs::exists(p));
+  EXPECT_TRUE(fs::is_empty(dir));
+  tt::write_file_atomic(p, "data");
+  EXPECT_EQ(tt::read_file(p), "data");
+  fs::remove_all(dir);
+}
+
+TEST(Fs, ReplaceDirSwapsContents) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_dir_" + std::to_string(getpid()));
+  fs::create_directories(dir / "ckpt");
+  tt::write_file_atomic(dir / "ckpt" / "a", "old");
+  fs::path tmp = tt::make_temp_dir_beside(dir / "ckpt");
+  tt::write_file_atomic(tmp / "a", "new");
+  tt::replace_dir_atomic(tmp, dir / "ckpt");
+  EXPECT_EQ(tt::read_file(dir / "ckpt" / "a"), "new");
+  EXPECT_FALSE(fs::exists(tmp));
+  fs::remove_all(dir);
+}
+
+TEST(Fs, ReadMissingFileNamesPath) {
+  try {
+    tt::read_file("/nonexistent/dir/file.json");
+    FAIL();
+  } catch (const tt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/file.json"), std::string::npos);
+  }
+}
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(tt::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(tt::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Progress, Formatting) {
+  using P = tt::Progress;
+  EXPECT_EQ(P::format_duration(5), "5s");
+  EXPECT_EQ(P::format_duration(125), "2m05s");
+  EXPECT_EQ(P::format_duration(3725), "1h02m");
+  EXPECT_EQ(P::format_amount(1500000, P::Unit::Bytes), "1.5 MB");
+  EXPECT_EQ(P::format_rate(2.5e6, P::Unit::Bytes), "2.5 MB/s");
+}
