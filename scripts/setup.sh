@@ -32,6 +32,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certifica
   libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # nodejs from NodeSource bundles npm (and conflicts with Debian's npm package).
+  [[ $p == npm ]] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
