@@ -1,0 +1,137 @@
+// The Qwen3 model: config, parameter table, graph, checkpoints. API contract between the model
+// module (implements), the CUDA backend (plugs in through Backend) and train/eval/sample (use it).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/backend.h"
+
+namespace tt {
+
+// HF `config.json` of a Qwen3ForCausalLM. Unsupported values (attention_bias true, rope_scaling,
+// sliding window, untied head, other hidden_act, ...) are refused with a tt::Error naming the key.
+struct Qwen3Config {
+  int64_t vocab_size = 151936;
+  int64_t hidden_size = 384;
+  int64_t intermediate_size = 1024;
+  int64_t num_hidden_layers = 8;
+  int64_t num_attention_heads = 6;
+  int64_t num_key_value_heads = 2;
+  int64_t head_dim = 64;
+  int64_t max_position_embeddings = 512;
+  double rope_theta = 1e6;
+  double rms_norm_eps = 1e-6;
+  double initializer_range = 0.02;
+  bool tie_word_embeddings = true;
+  int64_t bos_token_id = 151643;
+  int64_t eos_token_id = 151645;
+  nlohmann::ordered_json raw;  // the file as read, written back verbatim-ish into checkpoints
+
+  static Qwen3Config from_json(const nlohmann::json& j, const std::string& source_name);
+  static Qwen3Config load(const std::filesystem::path& path);  // tt::Error names file and key
+  nlohmann::ordered_json to_hf_json() const;                  // a complete HF config.json
+  int64_t num_parameters() const;                             // tied head counted once
+  // FLOPs of one training step (forward + backward) for B x T tokens (matmuls + attention).
+  double train_flops(int64_t B, int64_t T) const;
+};
+
+// One row per tensor, HF names. Parameters, gradients and both AdamW moments use the same table
+// (same offsets into four buffers of total() elements). Decayed tensors (matrices, embedding) are laid
+// out first and norm weights last, so the optimizer runs as two contiguous segments.
+struct ParamInfo {
+  std::string name;            // e.g. "model.layers.3.self_attn.q_proj.weight"
+  std::vector<int64_t> shape;  // HF shape, e.g. {out_features, in_features}
+  size_t offset = 0;           // element offset
+  size_t numel = 0;
+  bool decay = false;          // weight decay applies (matrices + embedding, not norms)
+};
+
+class ParamTable {
+ public:
+  explicit ParamTable(const Qwen3Config& cfg);
+  const std::vector<ParamInfo>& params() const { return params_; }
+  size_t total() const { return total_; }
+  size_t decay_numel() const { return decay_numel_; }  // decayed segment is [0, decay_numel)
+  const ParamInfo& get(const std::string& name) const;  // tt::Error if absent
+  const ParamInfo* find(const std::string& name) const;
+
+ private:
+  std::vector<ParamInfo> params_;
+  size_t total_ = 0, decay_numel_ = 0;
+};
+
+struct StepStats {
+  double loss = 0;       // mean next-token CE of the last forward_backward calls since zero_grads
+  double grad_norm = 0;  // before clipping
+};
+
+class Qwen3Model {
+ public:
+  // Allocates parameters, gradients, optimizer state and activations for batches up to
+  // max_batch x max_seq on `backend` (which must outlive the model).
+  Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq);
+  ~Qwen3Model();
+
+  const Qwen3Config& config() const;
+  const ParamTable& table() const;
+  Backend& backend();
+
+  // HF init: normal(0, initializer_range) for matrices and the embedding, ones for norm weights.
+  // Deterministic for a seed, the same on every backend (generated on the host in fp32/fp64).
+  void init_weights(uint64_t seed);
+
+  // ---- training ----
+  void zero_grads();
+  // tokens: host int32 [B*T]. Position t predicts tokens[t+1] of the same row (HF causal LM);
+  // the last position of each row has no target. Adds the gradient of
+  // loss_scale * sum(CE) to the gradients; the loss sum is accumulated on the device.
+  // For a mean over one batch use loss_scale = 1 / (B*(T-1)); with grad accumulation divide by
+  // the micro-batch count too.
+  void forward_backward(const int32_t* tokens, int64_t B, int64_t T, float loss_scale);
+  // Clipping + AdamW over all parameters on the device; refreshes compute weights.
+  void optimizer_step(const AdamWArgs& args);
+  // Mean loss and grad norm of the last step; reading them synchronises (call on logging steps).
+  StepStats last_step_stats();
+
+  // ---- evaluation ----
+  // Sum of next-token CE over B rows of T tokens and the number of predicted positions.
+  std::pair<double, int64_t> eval_loss_sum(const int32_t* tokens, int64_t B, int64_t T);
+
+  // ---- inference with a KV cache (batch 1) ----
+  void reset_cache();
+  // Appends `n` tokens at the end of the cached sequence; returns fp32 logits [V] of the last one.
+  // tt::Error when the sequence would exceed max_seq.
+  std::vector<float> forward_next(const int32_t* tokens, int64_t n);
+  int64_t cache_length() const;
+
+  // ---- parameters on the host (fp32 view of master weights), by table order ----
+  std::vector<float> get_params_f32();
+  void set_params_f32(const std::vector<float>& host);
+  // Raw gradient / optimizer buffers in host precision (tests, checkpoints): as double.
+  std::vector<double> get_grads();
+  std::vector<double> get_params();
+  void set_params(const std::vector<double>& host);
+
+  // ---- checkpoints ----
+  // model.safetensors with HF names (tied head not duplicated), dtype F32 or BF16.
+  void save_safetensors(const std::filesystem::path& file, DType dtype = DType::F32);
+  // Checks names, shapes, dtypes (F32/BF16/F64 accepted); tt::Error names the offending tensor.
+  void load_safetensors(const std::filesystem::path& file);
+  // AdamW moments (+ master weights when they differ from the safetensors dtype) for exact resume.
+  void save_optimizer_state(const std::filesystem::path& file);
+  void load_optimizer_state(const std::filesystem::path& file);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes config.json and generation_config.json for an HF-loadable checkpoint dir.
+void write_hf_config_files(const Qwen3Config& cfg, const std::filesystem::path& dir);
+
+}  // namespace tt
