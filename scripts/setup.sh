@@ -29,7 +29,7 @@ log() { echo "[setup] $*" >&2; }
 PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libssl-dev
-  libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev nodejs npm)
+  libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   # nodejs from NodeSource bundles npm (and conflicts with Debian's npm package).
