@@ -1,0 +1,561 @@
+// Loading a tokenizer.json (Qwen3 feature set) and the Tokenizer implementation.
+//
+// Encoding pipeline (per text): sanitize UTF-8 -> split on added tokens -> per section: NFC ->
+// Qwen pre-tokenizer pieces -> byte-level BPE with a per-thread piece cache. See tokenizer.h.
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/unicode.h"
+
+namespace tt {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The only Split regex this implementation knows (Qwen2/Qwen2.5/Qwen3).
+constexpr std::string_view kQwenSplitRegex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+std::atomic<uint64_t> g_next_instance{1};
+
+// Per-thread cache of piece -> ids. Direct-mapped: a slot holds one piece (<= kMaxKey bytes)
+// and its ids (<= kMaxIds); a collision simply overwrites. No locks, no allocation after warmup.
+struct PieceCache {
+  static constexpr size_t kSlots = 1 << 15;
+  static constexpr size_t kMaxKey = 30;
+  static constexpr size_t kMaxIds = 7;
+  struct Entry {
+    uint64_t hash = 0;  // 0 = empty
+    uint8_t key_len = 0;
+    uint8_t n_ids = 0;
+    char key[kMaxKey];
+    int32_t ids[kMaxIds];
+  };
+  uint64_t owner = 0;
+  std::vector<Entry> entries;
+};
+
+PieceCache& thread_cache(uint64_t owner) {
+  thread_local PieceCache cache;
+  if (cache.owner != owner) {
+    cache.entries.assign(PieceCache::kSlots, PieceCache::Entry{});
+    cache.owner = owner;
+  }
+  return cache;
+}
+
+inline uint64_t hash_piece(std::string_view s) {
+  // FNV-1a over 8-byte words, then a final mix; pieces are short.
+  uint64_t h = 0xcbf29ce484222325ull ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 32;
+  return h | 1;  // never 0
+}
+
+class QwenTokenizer final : public Tokenizer {
+ public:
+  QwenTokenizer(const fs::path& path, const std::string& text);
+
+  std::vector<int32_t> encode(std::string_view text, EncodeStats* stats) const override {
+    std::vector<int32_t> out;
+    out.reserve(text.size() / 3 + 4);
+    encode_append(text, out, stats);
+    return out;
+  }
+  void encode_append(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats) const override;
+  std::string decode(const std::vector<int32_t>& ids) const override;
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
+                                                 EncodeStats* stats) const override {
+    return batch(
+        texts.size(), [&](size_t i) { return std::string_view(texts[i]); }, threads, stats);
+  }
+  std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>& texts,
+                                                       int threads, EncodeStats* stats) const override {
+    return batch(
+        texts.size(), [&](size_t i) { return texts[i]; }, threads, stats);
+  }
+  std::string normalize(std::string_view text) const override;
+  int32_t vocab_size() const override { return static_cast<int32_t>(id_text_.size()); }
+  std::string token_text(int32_t id) const override {
+    check_id(id);
+    return id_text_[static_cast<size_t>(id)];
+  }
+  int32_t token_id(std::string_view token) const override {
+    auto it = text_id_.find(std::string(token));
+    return it == text_id_.end() ? -1 : it->second;
+  }
+  int32_t eos_id() const override { return eos_id_; }
+  const std::string& sha256() const override { return sha256_; }
+  const fs::path& json_path() const override { return path_; }
+  std::string token_bytes(int32_t id) const override {
+    check_id(id);
+    return id_bytes_[static_cast<size_t>(id)];
+  }
+  bool is_special(int32_t id) const override {
+    return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[static_cast<size_t>(id)];
+  }
+  double load_seconds() const override { return load_seconds_; }
+  void set_load_seconds(double s) { load_seconds_ = s; }
+
+ private:
+  void check_id(int32_t id) const {
+    TT_CHECK(id >= 0 && id < vocab_size() && present_[static_cast<size_t>(id)])
+        << "token id " << id << " is not in the vocabulary of " << path_.string() << " (ids 0.."
+        << vocab_size() - 1 << ")";
+  }
+  void encode_section(std::string_view section, std::vector<int32_t>& out) const;
+  void encode_piece_cached(std::string_view piece, std::vector<int32_t>& out, PieceCache& cache) const;
+  template <class Get>
+  std::vector<std::vector<int32_t>> batch(size_t n, Get get, int threads, EncodeStats* stats) const;
+
+  fs::path path_;
+  std::string sha256_;
+  uint64_t instance_ = g_next_instance.fetch_add(1);
+  bool nfc_ = false;
+  BpeModel bpe_;
+  AddedTokenMatcher added_;
+  std::vector<std::string> id_text_;   // raw token string as in the json
+  std::vector<std::string> id_bytes_;  // bytes it decodes to
+  std::vector<bool> present_;
+  std::vector<bool> special_;
+  std::unordered_map<std::string, int32_t> text_id_;
+  int32_t eos_id_ = -1;
+  double load_seconds_ = 0;
+};
+
+// ---- loading ---------------------------------------------------------------------------------
+
+struct JsonCtx {
+  const fs::path& path;
+  [[noreturn]] void unsupported(const std::string& what) const {
+    TT_FAIL() << path.string() << ": unsupported tokenizer feature: " << what
+              << hint(
+                     "this implementation supports the Qwen2/Qwen3 byte-level BPE feature set "
+                     "(see docs/design/tokenizer.md)");
+  }
+  [[noreturn]] void corrupt(const std::string& what) const {
+    TT_FAIL() << path.string() << ": not a valid tokenizer.json: " << what;
+  }
+  const json& field(const json& obj, const char* key, const char* where) const {
+    if (!obj.is_object()) corrupt(std::string(where) + " is not an object");
+    auto it = obj.find(key);
+    if (it == obj.end()) corrupt(std::string(where) + " has no \"" + key + "\"");
+    return *it;
+  }
+  std::string str(const json& obj, const char* key, const char* where) const {
+    const json& v = field(obj, key, where);
+    if (!v.is_string()) corrupt(std::string(where) + "." + key + " is not a string");
+    return v.get<std::string>();
+  }
+  // Optional boolean that must have the given value (absent = ok).
+  void require_bool(const json& obj, const char* key, bool want, const std::string& where) const {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return;
+    if (!it->is_boolean()) corrupt(where + "." + key + " is not a boolean");
+    if (it->get<bool>() != want) unsupported(where + " with " + key + "=" + (want ? "false" : "true"));
+  }
+};
+
+std::string decode_token_text(const std::string& text,
+                              const std::unordered_map<uint32_t, unsigned char>& inverse) {
+  // HF ByteLevel decoder: if every character is in the byte-level alphabet, map to bytes;
+  // otherwise the token's own UTF-8 is used.
+  std::string out;
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    int bad = 0;
+    int len = unicode::utf8_sequence_length(s + i, text.size() - i, &bad);
+    if (len == 0) return text;
+    uint32_t cp = unicode::decode_valid(s + i, &len);
+    auto it = inverse.find(cp);
+    if (it == inverse.end()) return text;
+    out.push_back(static_cast<char>(it->second));
+    i += static_cast<size_t>(len);
+  }
+  return out;
+}
+
+QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : path_(path) {
+  JsonCtx ctx{path_};
+  sha256_ = sha256_hex(text);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    TT_FAIL() << path_.string() << ": not valid JSON: " << e.what();
+  }
+  if (!j.is_object()) ctx.corrupt("top level is not an object");
+
+  for (const char* key : {"truncation", "padding"}) {
+    auto it = j.find(key);
+    if (it != j.end() && !it->is_null()) ctx.unsupported(std::string(key) + " (must be null)");
+  }
+
+  // normalizer: NFC or none.
+  {
+    const json& n = j.contains("normalizer") ? j["normalizer"] : json();
+    if (n.is_null()) {
+      nfc_ = false;
+    } else {
+      std::string type = ctx.str(n, "type", "normalizer");
+      if (type != "NFC") ctx.unsupported("normalizer type \"" + type + "\" (only NFC)");
+      nfc_ = true;
+    }
+  }
+
+  // pre_tokenizer: Sequence[Split(Qwen regex, Isolated), ByteLevel(no prefix space, no regex)].
+  {
+    const json& p = ctx.field(j, "pre_tokenizer", "tokenizer.json");
+    if (p.is_null()) ctx.unsupported("missing pre_tokenizer");
+    std::string type = ctx.str(p, "type", "pre_tokenizer");
+    if (type != "Sequence")
+      ctx.unsupported("pre_tokenizer type \"" + type + "\" (only Sequence[Split, ByteLevel])");
+    const json& seq = ctx.field(p, "pretokenizers", "pre_tokenizer");
+    if (!seq.is_array() || seq.size() != 2)
+      ctx.unsupported("pre_tokenizer Sequence that is not [Split, ByteLevel]");
+    const json& split = seq[0];
+    std::string t0 = ctx.str(split, "type", "pre_tokenizer[0]");
+    if (t0 != "Split") ctx.unsupported("pre_tokenizer[0] type \"" + t0 + "\" (only Split)");
+    const json& pattern = ctx.field(split, "pattern", "Split");
+    if (!pattern.is_object() || !pattern.contains("Regex") || !pattern["Regex"].is_string())
+      ctx.unsupported("Split pattern that is not a Regex");
+    if (pattern["Regex"].get<std::string>() != kQwenSplitRegex)
+      ctx.unsupported("Split regex " + pattern["Regex"].dump() + " (only the Qwen2/Qwen3 regex)");
+    std::string behavior = ctx.str(split, "behavior", "Split");
+    if (behavior != "Isolated") ctx.unsupported("Split behavior \"" + behavior + "\" (only Isolated)");
+    ctx.require_bool(split, "invert", false, "Split");
+    const json& bl = seq[1];
+    std::string t1 = ctx.str(bl, "type", "pre_tokenizer[1]");
+    if (t1 != "ByteLevel") ctx.unsupported("pre_tokenizer[1] type \"" + t1 + "\" (only ByteLevel)");
+    ctx.require_bool(bl, "add_prefix_space", false, "ByteLevel pre_tokenizer");
+    ctx.require_bool(bl, "use_regex", false, "ByteLevel pre_tokenizer");
+  }
+
+  // post_processor: ByteLevel (changes offsets only) or none.
+  {
+    auto it = j.find("post_processor");
+    if (it != j.end() && !it->is_null()) {
+      std::string type = ctx.str(*it, "type", "post_processor");
+      if (type != "ByteLevel")
+        ctx.unsupported("post_processor type \"" + type + "\" (only ByteLevel or null)");
+    }
+  }
+  // decoder: ByteLevel.
+  {
+    const json& d = ctx.field(j, "decoder", "tokenizer.json");
+    if (d.is_null()) ctx.unsupported("missing decoder (only ByteLevel)");
+    std::string type = ctx.str(d, "type", "decoder");
+    if (type != "ByteLevel") ctx.unsupported("decoder type \"" + type + "\" (only ByteLevel)");
+  }
+
+  // model: BPE with no dropout / unk / byte fallback / affixes.
+  const json& model = ctx.field(j, "model", "tokenizer.json");
+  {
+    std::string type = ctx.str(model, "type", "model");
+    if (type != "BPE") ctx.unsupported("model type \"" + type + "\" (only BPE)");
+    auto dropout = model.find("dropout");
+    if (dropout != model.end() && !dropout->is_null()) ctx.unsupported("BPE dropout");
+    auto unk = model.find("unk_token");
+    if (unk != model.end() && !unk->is_null()) ctx.unsupported("BPE unk_token");
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+      auto it = model.find(key);
+      if (it != model.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty()))
+        ctx.unsupported(std::string("BPE ") + key);
+    }
+    ctx.require_bool(model, "fuse_unk", false, "BPE model");
+    ctx.require_bool(model, "byte_fallback", false, "BPE model");
+    ctx.require_bool(model, "ignore_merges", false, "BPE model");
+  }
+
+  // vocab
+  const json& vocab = ctx.field(model, "vocab", "model");
+  if (!vocab.is_object()) ctx.corrupt("model.vocab is not an object");
+  int32_t max_id = -1;
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer()) ctx.corrupt("vocab entry \"" + it.key() + "\" is not an integer");
+    int64_t id = it.value().get<int64_t>();
+    if (id < 0 || id > 10'000'000) ctx.corrupt("vocab id out of range for \"" + it.key() + "\"");
+    max_id = std::max(max_id, static_cast<int32_t>(id));
+  }
+  const json& added = j.contains("added_tokens") ? j["added_tokens"] : json::array();
+  if (!added.is_array()) ctx.corrupt("added_tokens is not an array");
+  for (const json& t : added) {
+    const json& idj = ctx.field(t, "id", "added_tokens[]");
+    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > 10'000'000)
+      ctx.corrupt("added token id is not a valid integer");
+    max_id = std::max(max_id, static_cast<int32_t>(idj.get<int64_t>()));
+  }
+  const size_t size = static_cast<size_t>(max_id + 1);
+  id_text_.assign(size, std::string());
+  id_bytes_.assign(size, std::string());
+  present_.assign(size, false);
+  special_.assign(size, false);
+  text_id_.reserve(size * 2);
+
+  std::array<uint32_t, 256> alphabet = byte_level_alphabet();
+  std::unordered_map<uint32_t, unsigned char> inverse;
+  for (int b = 0; b < 256; ++b) inverse[alphabet[static_cast<size_t>(b)]] = static_cast<unsigned char>(b);
+
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    auto id = static_cast<size_t>(it.value().get<int64_t>());
+    if (present_[id]) ctx.corrupt("vocab id " + std::to_string(id) + " used twice");
+    present_[id] = true;
+    id_text_[id] = it.key();
+    id_bytes_[id] = decode_token_text(it.key(), inverse);
+    text_id_.emplace(it.key(), static_cast<int32_t>(id));
+  }
+  int32_t byte_ids[256];
+  for (int b = 0; b < 256; ++b) {
+    std::string ch;
+    unicode::append_utf8(ch, alphabet[static_cast<size_t>(b)]);
+    auto it = text_id_.find(ch);
+    if (it == text_id_.end())
+      ctx.corrupt("vocab lacks the byte-level token for byte " + std::to_string(b) + " (\"" + ch + "\")");
+    byte_ids[b] = it->second;
+  }
+  bpe_.set_byte_ids(byte_ids);
+
+  // merges: [["a","b"], ...] (tokenizers >= 0.20) or ["a b", ...].
+  const json& merges = ctx.field(model, "merges", "model");
+  if (!merges.is_array()) ctx.corrupt("model.merges is not an array");
+  int32_t rank = 0;
+  for (const json& m : merges) {
+    std::string a, b;
+    if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      a = m[0].get<std::string>();
+      b = m[1].get<std::string>();
+    } else if (m.is_string()) {
+      const std::string& s = m.get_ref<const std::string&>();
+      size_t sp = s.find(' ');
+      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+        ctx.corrupt("merge #" + std::to_string(rank) + " \"" + s + "\" is not \"a b\"");
+      a = s.substr(0, sp);
+      b = s.substr(sp + 1);
+    } else {
+      ctx.corrupt("merge #" + std::to_string(rank) + " is neither [a, b] nor \"a b\"");
+    }
+    auto ia = text_id_.find(a), ib = text_id_.find(b), iab = text_id_.find(a + b);
+    if (ia == text_id_.end() || ib == text_id_.end() || iab == text_id_.end())
+      ctx.corrupt("merge #" + std::to_string(rank) + " (" + a + " " + b +
+                  ") uses a token that is not in the vocab");
+    bpe_.add_merge(ia->second, ib->second, iab->second, rank);
+    ++rank;
+  }
+
+  // added tokens
+  for (const json& t : added) {
+    auto id = static_cast<size_t>(t["id"].get<int64_t>());
+    std::string content = ctx.str(t, "content", "added_tokens[]");
+    if (content.empty()) ctx.corrupt("added token " + std::to_string(id) + " has empty content");
+    if (!unicode::is_valid_utf8(content)) ctx.corrupt("added token " + std::to_string(id) + " is not UTF-8");
+    std::string where = "added token " + content;
+    ctx.require_bool(t, "lstrip", false, where);
+    ctx.require_bool(t, "rstrip", false, where);
+    ctx.require_bool(t, "single_word", false, where);
+    ctx.require_bool(t, "normalized", false, where);
+    if (present_[id] && id_text_[id] != content)
+      ctx.corrupt("added token " + content + " reuses vocab id " + std::to_string(id));
+    present_[id] = true;
+    id_text_[id] = content;
+    id_bytes_[id] = decode_token_text(content, inverse);
+    auto sp = t.find("special");
+    special_[id] = sp != t.end() && sp->is_boolean() && sp->get<bool>();
+    text_id_[content] = static_cast<int32_t>(id);
+    added_.add(content, static_cast<int32_t>(id));
+  }
+  for (size_t id = 0; id < size; ++id)
+    if (!present_[id]) ctx.unsupported("a gap in token ids (id " + std::to_string(id) + " unused)");
+
+  auto eos = text_id_.find("<|endoftext|>");
+  eos_id_ = eos == text_id_.end() ? -1 : eos->second;
+  unicode::class_table();  // build now rather than inside the first encode
+}
+
+// ---- encoding --------------------------------------------------------------------------------
+
+void QwenTokenizer::encode_piece_cached(std::string_view piece, std::vector<int32_t>& out,
+                                        PieceCache& cache) const {
+  if (piece.size() == 1) {
+    bpe_.encode_piece(piece, out);
+    return;
+  }
+  if (piece.size() > PieceCache::kMaxKey) {
+    bpe_.encode_piece(piece, out);
+    return;
+  }
+  uint64_t h = hash_piece(piece);
+  PieceCache::Entry& e = cache.entries[h & (PieceCache::kSlots - 1)];
+  if (e.hash == h && e.key_len == piece.size() && std::memcmp(e.key, piece.data(), piece.size()) == 0) {
+    out.insert(out.end(), e.ids, e.ids + e.n_ids);
+    return;
+  }
+  size_t before = out.size();
+  bpe_.encode_piece(piece, out);
+  size_t n = out.size() - before;
+  if (n <= PieceCache::kMaxIds) {
+    e.hash = h;
+    e.key_len = static_cast<uint8_t>(piece.size());
+    e.n_ids = static_cast<uint8_t>(n);
+    std::memcpy(e.key, piece.data(), piece.size());
+    std::memcpy(e.ids, out.data() + before, n * sizeof(int32_t));
+  }
+}
+
+void QwenTokenizer::encode_section(std::string_view section, std::vector<int32_t>& out) const {
+  if (section.empty()) return;
+  std::string normalized;
+  if (nfc_ && unicode::nfc_if_needed(section, normalized)) section = normalized;
+  PieceCache& cache = thread_cache(instance_);
+  qwen_split(section, [&](std::string_view piece) { encode_piece_cached(piece, out, cache); });
+}
+
+void QwenTokenizer::encode_append(std::string_view text, std::vector<int32_t>& out,
+                                  EncodeStats* stats) const {
+  std::string sanitized;
+  if (!unicode::is_valid_utf8(text)) {
+    uint64_t n = unicode::sanitize_utf8(text, sanitized);
+    if (stats) stats->invalid_utf8 += n;
+    text = sanitized;
+  }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    AddedTokenMatcher::Match m = added_.find(text, pos);
+    if (m.start == std::string_view::npos) {
+      encode_section(text.substr(pos), out);
+      break;
+    }
+    encode_section(text.substr(pos, m.start - pos), out);
+    out.push_back(m.id);
+    pos = m.start + m.length;
+  }
+}
+
+std::string QwenTokenizer::normalize(std::string_view text) const {
+  std::string sanitized;
+  if (!unicode::is_valid_utf8(text)) {
+    unicode::sanitize_utf8(text, sanitized);
+    text = sanitized;
+  }
+  std::string out;
+  auto section = [&](std::string_view s) {
+    std::string normalized;
+    if (nfc_ && unicode::nfc_if_needed(s, normalized)) {
+      out += normalized;
+    } else {
+      out.append(s);
+    }
+  };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    AddedTokenMatcher::Match m = added_.find(text, pos);
+    if (m.start == std::string_view::npos) {
+      section(text.substr(pos));
+      break;
+    }
+    section(text.substr(pos, m.start - pos));
+    out.append(text.substr(m.start, m.length));
+    pos = m.start + m.length;
+  }
+  return out;
+}
+
+std::string QwenTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string bytes;
+  bytes.reserve(ids.size() * 4);
+  for (int32_t id : ids) {
+    check_id(id);
+    bytes += id_bytes_[static_cast<size_t>(id)];
+  }
+  if (unicode::is_valid_utf8(bytes)) return bytes;
+  std::string out;
+  unicode::sanitize_utf8(bytes, out);
+  return out;
+}
+
+template <class Get>
+std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int threads,
+                                                       EncodeStats* stats) const {
+  std::vector<std::vector<int32_t>> result(n);
+  size_t workers =
+      threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min(workers, std::max<size_t>(n, 1));
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> invalid{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    try {
+      EncodeStats local;
+      constexpr size_t kChunk = 16;
+      while (true) {
+        size_t begin = next.fetch_add(kChunk);
+        if (begin >= n) break;
+        size_t end = std::min(n, begin + kChunk);
+        for (size_t i = begin; i < end; ++i) encode_append(get(i), result[i], &local);
+      }
+      invalid += local.invalid_utf8;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  if (workers <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (error) std::rethrow_exception(error);
+  if (stats) stats->invalid_utf8 += invalid.load();
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir_or_file) {
+  auto t0 = std::chrono::steady_clock::now();
+  fs::path path = dir_or_file;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) path /= "tokenizer.json";
+  TT_CHECK(fs::exists(path, ec)) << path.string() << ": tokenizer file not found"
+                                 << hint(
+                                        "run scripts/setup.sh (fetches assets/qwen3-tokenizer) or "
+                                        "pass --tokenizer DIR");
+  std::string text = read_file(path);
+  auto tok = std::make_unique<QwenTokenizer>(path, text);
+  tok->set_load_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return tok;
+}
+
+}  // namespace tt
