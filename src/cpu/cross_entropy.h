@@ -39,7 +39,7 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
   for (int64_t n0 = 0; n0 < N; n0 += R) {
     const int64_t rows = std::min(R, N - n0);
     gemm<T>(false, true, rows, V, C, T(1), hidden + n0 * C, C, table, C, T(0), logits, V);
-    parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+    parallel_for(rows, std::max<int64_t>(1, (1 << 16) / V), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* l = logits + r * V;
         const int32_t tgt = targets[n0 + r];

@@ -1,0 +1,320 @@
+// Gradient checks of every CPU op in double against central finite differences, plus the
+// semantics the Backend contract promises (accumulate vs overwrite, chunking, KV-cache inference).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/check.h"
+#include "cpu/adamw.h"
+#include "cpu/attention.h"
+#include "cpu/cross_entropy.h"
+#include "cpu/embedding.h"
+#include "cpu/matmul.h"
+#include "cpu/rmsnorm.h"
+#include "cpu/rope.h"
+#include "cpu/swiglu.h"
+#include "gradcheck.h"
+
+using tt::test::expect_grad_close;
+using tt::test::numeric_grad;
+using tt::test::random_vec;
+using Vec = std::vector<double>;
+
+namespace {
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace
+
+TEST(CpuOps, EmbeddingGradAccumulatesRepeatedIds) {
+  const int64_t N = 6, C = 5, V = 4;
+  const std::vector<int32_t> ids = {3, 0, 3, 1, 3, 2};
+  Vec table = random_vec(V * C, 1), R = random_vec(N * C, 2), out(N * C);
+  auto f = [&] {
+    tt::cpu::embedding_forward(out.data(), ids.data(), table.data(), N, C, V);
+    return dot(out, R);
+  };
+  Vec prior = random_vec(V * C, 3), dtable = prior;
+  tt::cpu::embedding_backward(dtable.data(), ids.data(), R.data(), N, C, V);
+  for (size_t i = 0; i < dtable.size(); ++i) dtable[i] -= prior[i];  // accumulated on top of `prior`
+  expect_grad_close(dtable, numeric_grad(table, f), "dtable");
+  std::vector<int32_t> bad = {0, 4};
+  EXPECT_THROW(tt::cpu::embedding_forward(out.data(), bad.data(), table.data(), 2, C, V), tt::Error);
+}
+
+TEST(CpuOps, RmsNormGrads) {
+  for (auto [R_, C] : {std::pair<int64_t, int64_t>{3, 7}, {1, 1}, {4, 16}}) {
+    Vec x = random_vec(R_ * C, 10), w = random_vec(C, 11, 0.5, 1.5), R = random_vec(R_ * C, 12);
+    Vec out(R_ * C), rstd(R_);
+    const double eps = 1e-6;
+    auto f = [&] {
+      tt::cpu::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), R_, C, eps);
+      return dot(out, R);
+    };
+    f();
+    // value check against the definition
+    double ss = 0;
+    for (int64_t c = 0; c < C; ++c) ss += x[c] * x[c];
+    EXPECT_NEAR(out[0], x[0] / std::sqrt(ss / C + eps) * w[0], 1e-14);
+    Vec prior_dx = random_vec(R_ * C, 13), prior_dw = random_vec(C, 14);
+    Vec dx = prior_dx, dw = prior_dw;
+    tt::cpu::rmsnorm_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), rstd.data(), R_, C);
+    for (size_t i = 0; i < dx.size(); ++i) dx[i] -= prior_dx[i];
+    for (size_t i = 0; i < dw.size(); ++i) dw[i] -= prior_dw[i];
+    if (C > 1) expect_grad_close(dx, numeric_grad(x, f), "rmsnorm dx C=" + std::to_string(C));
+    expect_grad_close(dw, numeric_grad(w, f), "rmsnorm dw C=" + std::to_string(C));
+  }
+}
+
+TEST(CpuOps, MatmulGradsAndAccumulateFlags) {
+  const int64_t M = 3, K = 5, N = 4;
+  Vec x = random_vec(M * K, 20), W = random_vec(N * K, 21), R = random_vec(M * N, 22), out(M * N);
+  auto f = [&] {
+    tt::cpu::matmul_forward(out.data(), x.data(), W.data(), M, K, N);
+    return dot(out, R);
+  };
+  f();
+  EXPECT_NEAR(out[1 * N + 2], x[5] * W[10] + x[6] * W[11] + x[7] * W[12] + x[8] * W[13] + x[9] * W[14],
+              1e-14);
+  Vec acc = out;
+  tt::cpu::matmul_forward(acc.data(), x.data(), W.data(), M, K, N, /*accumulate=*/true);
+  for (size_t i = 0; i < acc.size(); ++i) EXPECT_NEAR(acc[i], 2 * out[i], 1e-14);
+
+  Vec dx(M * K, 123.0), dW = random_vec(N * K, 23), prior_dW = dW;
+  tt::cpu::matmul_backward(dx.data(), dW.data(), R.data(), x.data(), W.data(), M, K, N,
+                           false);  // dx overwrite
+  for (size_t i = 0; i < dW.size(); ++i) dW[i] -= prior_dW[i];
+  expect_grad_close(dx, numeric_grad(x, f), "matmul dx");
+  expect_grad_close(dW, numeric_grad(W, f), "matmul dW");
+  Vec dx2 = dx;
+  tt::cpu::matmul_backward<double>(dx2.data(), nullptr, R.data(), x.data(), W.data(), M, K, N, true);
+  for (size_t i = 0; i < dx.size(); ++i) EXPECT_NEAR(dx2[i], 2 * dx[i], 1e-14);
+}
+
+TEST(CpuOps, RopeGradIsTransposeAndOffsetsShiftPositions) {
+  const int64_t B = 2, T = 5, H = 3, D = 6, N = B * T;
+  const double theta = 1e4;
+  Vec x = random_vec(N * H * D, 30), R = random_vec(N * H * D, 31), out(N * H * D);
+  auto f = [&] {
+    tt::cpu::rope_forward(out.data(), x.data(), N, T, H, D, theta);
+    return dot(out, R);
+  };
+  f();
+  // position 0 is the identity; row 1 of batch 1 sits at position 1
+  for (int64_t i = 0; i < H * D; ++i) EXPECT_DOUBLE_EQ(out[T * H * D + i], x[T * H * D + i]);
+  const double a = 1.0 * std::pow(theta, -2.0 * 1 / D);  // position 1, pair i = 1
+  const size_t r1 = size_t((T + 1) * H * D);
+  EXPECT_NEAR(out[r1 + 1], x[r1 + 1] * std::cos(a) - x[r1 + 1 + D / 2] * std::sin(a), 1e-14);
+  Vec dx(N * H * D);
+  tt::cpu::rope_backward(dx.data(), R.data(), N, T, H, D, theta);
+  expect_grad_close(dx, numeric_grad(x, f), "rope dx");
+  // in place == out of place; pos_offset p on rows 0..T-1 == rows p.. of a longer sequence
+  f();  // numeric_grad left `out` at a perturbed x
+  Vec inplace = x;
+  tt::cpu::rope_forward(inplace.data(), inplace.data(), N, T, H, D, theta);
+  EXPECT_EQ(inplace, out);
+  Vec tail(2 * H * D);
+  tt::cpu::rope_forward(tail.data(), x.data() + 3 * H * D, 2, 2, H, D, theta, /*pos_offset=*/3);
+  for (int64_t i = 0; i < 2 * H * D; ++i) EXPECT_NEAR(tail[i], out[3 * H * D + i], 1e-15);
+}
+
+TEST(CpuOps, SwigluGrads) {
+  const int64_t n = 11;
+  Vec gt = random_vec(n, 40, -4, 4), up = random_vec(n, 41), R = random_vec(n, 42), out(n);
+  auto f = [&] {
+    tt::cpu::swiglu_forward(out.data(), gt.data(), up.data(), n);
+    return dot(out, R);
+  };
+  f();
+  EXPECT_NEAR(out[3], gt[3] / (1 + std::exp(-gt[3])) * up[3], 1e-15);
+  Vec dg(n, 7.0), du(n, 7.0);
+  tt::cpu::swiglu_backward(dg.data(), du.data(), R.data(), gt.data(), up.data(), n);
+  expect_grad_close(dg, numeric_grad(gt, f), "swiglu dgate");
+  expect_grad_close(du, numeric_grad(up, f), "swiglu dup");
+}
+
+// Reference attention straight from the definition (softmax over j <= i), for values.
+static Vec reference_attention(const Vec& q, const Vec& k, const Vec& v, int64_t B, int64_t T, int64_t Hq,
+                               int64_t Hkv, int64_t D) {
+  Vec out(B * T * Hq * D, 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t g = h / (Hq / Hkv);
+        Vec s(i + 1);
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j <= i; ++j) {
+          double d = 0;
+          for (int64_t c = 0; c < D; ++c)
+            d += q[(b * T + i) * Hq * D + h * D + c] * k[(b * T + j) * Hkv * D + g * D + c];
+          s[j] = d / std::sqrt(double(D));
+          mx = std::max(mx, s[j]);
+        }
+        for (auto& x : s) sum += (x = std::exp(x - mx));
+        for (int64_t j = 0; j <= i; ++j)
+          for (int64_t c = 0; c < D; ++c)
+            out[(b * T + i) * Hq * D + h * D + c] += s[j] / sum * v[(b * T + j) * Hkv * D + g * D + c];
+      }
+  return out;
+}
+
+class AttentionGrad : public ::testing::TestWithParam<std::tuple<int, int, int, int, int>> {};
+
+TEST_P(AttentionGrad, MatchesFiniteDifferencesAndDefinition) {
+  const auto [B, T, Hq, Hkv, D] = GetParam();
+  std::vector<double> scratch;
+  Vec q = random_vec(B * T * Hq * D, 50), k = random_vec(B * T * Hkv * D, 51),
+      v = random_vec(B * T * Hkv * D, 52);
+  Vec R = random_vec(B * T * Hq * D, 53), out(B * T * Hq * D), lse(B * Hq * T);
+  auto f = [&] {
+    tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D,
+                               scratch);
+    return dot(out, R);
+  };
+  f();
+  const Vec ref = reference_attention(q, k, v, B, T, Hq, Hkv, D);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-13) << i;
+  Vec o = out, l = lse;
+  Vec dq(q.size(), 9.0), dk(k.size(), 9.0), dv(v.size(), 9.0);  // overwrite semantics
+  tt::cpu::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), o.data(), l.data(), q.data(),
+                              k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  const std::string tag = " B" + std::to_string(B) + " T" + std::to_string(T) + " Hq" + std::to_string(Hq) +
+                          " Hkv" + std::to_string(Hkv) + " D" + std::to_string(D);
+  if (T > 1) {
+    expect_grad_close(dq, numeric_grad(q, f), "attention dq" + tag);
+    expect_grad_close(dk, numeric_grad(k, f), "attention dk" + tag);
+  } else {  // one position: the output is v, independent of q and k
+    for (double x : dq) EXPECT_NEAR(x, 0.0, 1e-15);
+  }
+  expect_grad_close(dv, numeric_grad(v, f), "attention dv" + tag);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
+                         ::testing::Values(std::make_tuple(2, 5, 4, 2, 4),    // GQA ratio 2
+                                           std::make_tuple(1, 5, 3, 3, 6),    // ratio 1 (MHA)
+                                           std::make_tuple(2, 3, 3, 1, 4),    // ratio 3 (MQA)
+                                           std::make_tuple(1, 7, 6, 2, 2),    // ratio 3, odd T
+                                           std::make_tuple(2, 1, 4, 2, 4)));  // T = 1
+
+TEST(CpuOps, AttentionInferWithGrowingCacheEqualsForwardRows) {
+  const int64_t T = 7, Hq = 6, Hkv = 2, D = 4;
+  std::vector<double> scratch;
+  Vec q = random_vec(T * Hq * D, 60), k = random_vec(T * Hkv * D, 61), v = random_vec(T * Hkv * D, 62);
+  Vec out(T * Hq * D), lse(Hq * T);
+  tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), 1, T, Hq, Hkv, D, scratch);
+  // prompt of 3 at once, then one token at a time (the cache grows), as sampling does
+  Vec got(T * Hq * D, 0.0);
+  tt::cpu::attention_infer(got.data(), q.data(), k.data(), v.data(), 3, 3, Hq, Hkv, D);
+  for (int64_t t = 3; t < T; ++t)
+    tt::cpu::attention_infer(got.data() + t * Hq * D, q.data() + t * Hq * D, k.data(), v.data(), 1, t + 1, Hq,
+                             Hkv, D);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(got[i], out[i], 1e-13) << i;
+}
+
+TEST(CpuOps, CrossEntropyGradsIgnoredTargetsAndScale) {
+  const int64_t N = 5, C = 3, V = 7;
+  const std::vector<int32_t> tg = {2, -1, 6, 0, 2};
+  const double scale = 0.7;
+  std::vector<double> scratch;
+  Vec h = random_vec(N * C, 70), E = random_vec(V * C, 71), losses(N);
+  auto f = [&] {
+    tt::cpu::lm_head_loss<double>(losses.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N, C, V,
+                                  1.0, scratch);
+    double s = 0;
+    for (double x : losses) s += x;
+    return scale * s;
+  };
+  f();
+  EXPECT_EQ(losses[1], 0.0);
+  {  // row 0 from the definition
+    Vec logit(V);
+    double mx = -1e300, sum = 0;
+    for (int64_t j = 0; j < V; ++j) {
+      logit[j] = h[0] * E[j * C] + h[1] * E[j * C + 1] + h[2] * E[j * C + 2];
+      mx = std::max(mx, logit[j]);
+    }
+    for (double x : logit) sum += std::exp(x - mx);
+    EXPECT_NEAR(losses[0], mx + std::log(sum) - logit[2], 1e-13);
+  }
+  Vec dh(N * C, 5.0), dE = random_vec(V * C, 72), prior = dE;
+  tt::cpu::lm_head_loss(losses.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, scale,
+                        scratch);
+  for (size_t i = 0; i < dE.size(); ++i) dE[i] -= prior[i];
+  expect_grad_close(dh, numeric_grad(h, f), "CE dhidden");
+  expect_grad_close(dE, numeric_grad(E, f), "CE dtable");
+  for (int64_t c = 0; c < C; ++c) EXPECT_EQ(dh[1 * C + c], 0.0);  // ignored row
+  const std::vector<int32_t> bad = {0, 0, 0, 0, 7};
+  EXPECT_THROW(tt::cpu::lm_head_loss<double>(losses.data(), nullptr, nullptr, h.data(), E.data(), bad.data(),
+                                             N, C, V, 1.0, scratch),
+               tt::Error);
+}
+
+TEST(CpuOps, CrossEntropyChunkingMatchesRowByRow) {
+  // More rows than one chunk holds (chunk_rows caps at 256): the chunked result must equal one
+  // call per row.
+  const int64_t N = 300, C = 4, V = 9;
+  ASSERT_LT(tt::cpu::chunk_rows(V), N);
+  std::vector<int32_t> tg(N);
+  for (int64_t n = 0; n < N; ++n) tg[n] = int32_t((n * 7) % V) - (n % 13 == 0 ? V : 0);  // some ignored
+  for (auto& t : tg) t = std::max(t, -1);
+  std::vector<double> scratch;
+  Vec h = random_vec(N * C, 80), E = random_vec(V * C, 81), loss(N), dh(N * C), dE(V * C, 0.0);
+  tt::cpu::lm_head_loss(loss.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 0.5,
+                        scratch);
+  Vec loss1(1), dh1(C), dE1(V * C, 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    tt::cpu::lm_head_loss(loss1.data(), dh1.data(), dE1.data(), h.data() + n * C, E.data(), tg.data() + n, 1,
+                          C, V, 0.5, scratch);
+    ASSERT_NEAR(loss1[0], loss[n], 1e-13);
+    for (int64_t c = 0; c < C; ++c) ASSERT_NEAR(dh1[c], dh[n * C + c], 1e-13);
+  }
+  for (size_t i = 0; i < dE.size(); ++i) EXPECT_NEAR(dE1[i], dE[i], 1e-11);
+  Vec logits(N * V);
+  tt::cpu::lm_head_logits(logits.data(), h.data(), E.data(), N, C, V);
+  EXPECT_NEAR(logits[5 * V + 3], h[20] * E[12] + h[21] * E[13] + h[22] * E[14] + h[23] * E[15], 1e-14);
+}
+
+TEST(CpuOps, AdamWMatchesHandComputedSteps) {
+  // Two steps on three elements, written out by hand from torch.optim.AdamW's update rule.
+  tt::AdamWArgs a;
+  a.lr = 0.1f;
+  a.weight_decay = 0.5f;
+  a.max_grad_norm = 1.0f;
+  Vec p = {1.0, -2.0, 0.5}, m(3, 0.0), v(3, 0.0);
+  const Vec g = {3.0, 0.0, -4.0};  // global norm 5 -> clip 1/(5+1e-6)
+  const double gn2 = tt::cpu::grad_norm_sq(g.data(), 3);
+  EXPECT_DOUBLE_EQ(gn2, 25.0);
+  Vec ep = p, em = m, ev = v;
+  for (int64_t step = 1; step <= 2; ++step) {
+    a.step = step;
+    tt::cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), gn2, 3, a, /*decay=*/true);
+    const double clip = 1.0 / (5.0 + 1e-6);
+    const double lr = double(a.lr), b1 = double(a.beta1), b2 = double(a.beta2), eps = double(a.eps);
+    for (int i = 0; i < 3; ++i) {
+      const double gi = g[i] * clip;
+      ep[i] *= 1 - lr * double(a.weight_decay);
+      em[i] = b1 * em[i] + (1 - b1) * gi;
+      ev[i] = b2 * ev[i] + (1 - b2) * gi * gi;
+      const double mhat = em[i] / (1 - std::pow(b1, step)), vhat = ev[i] / (1 - std::pow(b2, step));
+      ep[i] -= lr * mhat / (std::sqrt(vhat) + eps);
+      EXPECT_NEAR(p[i], ep[i], 1e-12) << "step " << step << " element " << i;
+      EXPECT_NEAR(m[i], em[i], 1e-15);
+      EXPECT_NEAR(v[i], ev[i], 1e-15);
+    }
+  }
+  // step 1 of element 0 by hand: g' = 0.6, p = 1*(1-0.05) - 0.1 * 0.6/(0.6 + 1e-8) ~= 0.85
+  Vec p1 = {1.0}, m1 = {0.0}, v1 = {0.0};
+  const Vec g1 = {0.6};
+  a.step = 1;
+  tt::cpu::adamw_update(p1.data(), g1.data(), m1.data(), v1.data(), 0.36, 1, a, true);
+  EXPECT_NEAR(p1[0], 0.85, 1e-7);
+  // no decay, no clipping (norm below max): p = 1 - 0.1 * sign(g)
+  Vec p2 = {1.0}, m2 = {0.0}, v2 = {0.0};
+  tt::cpu::adamw_update(p2.data(), g1.data(), m2.data(), v2.data(), 0.36, 1, a, false);
+  EXPECT_NEAR(p2[0], 0.9, 1e-7);
+  EXPECT_NEAR(m2[0], 0.06, 1e-7);  // (1 - beta1) in fp32
+}
