@@ -1,0 +1,72 @@
+// The state every CUDA op family needs: the one stream, device facts, grow-only scratch buffers
+// and the cuBLASLt handle + workspace. Owned by CudaBackend; op files get it by reference.
+//
+// Scratch: one grow-only device buffer per Slot. Everything runs on one stream, so a slot can be
+// reused by the next op without synchronisation; two slots used inside the same op must differ.
+// Growing frees the old buffer (cudaFree waits for the device, so in-flight users are done).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "model/backend.h"
+
+namespace tt::cuda {
+
+enum class Slot : int {
+  kReducePartials,  // sum / grad_norm_sq block partials
+  kNormPartials,    // rmsnorm dweight column partials
+  kAttnDelta,       // attention backward D_i = dO_i . O_i
+  kLogits,          // lm_head chunk logits / dlogits
+  kSortKeysIn,      // embedding backward (deterministic path)
+  kSortKeysOut,
+  kSortValsIn,
+  kSortValsOut,
+  kSortTemp,
+  kCount
+};
+
+class Ctx {
+ public:
+  cudaStream_t stream = nullptr;
+  int device = 0;
+  int sm_count = 1;
+  size_t max_smem_per_block = 48 * 1024;
+  bool deterministic = true;  // embedding backward: sorted segments instead of atomics
+
+  cublasLtHandle_t lt = nullptr;
+  void* lt_workspace = nullptr;
+  size_t lt_workspace_bytes = 0;
+
+  // Grow-only scratch; returns a pointer to at least `bytes` (256-byte aligned) device memory.
+  void* scratch(Slot slot, size_t bytes);
+  void release_scratch();
+
+  // Memory accounting shared with CudaBackend::alloc (bytes currently held, high-water mark).
+  void note_alloc(size_t bytes);
+  void note_free(size_t bytes);
+  size_t current_bytes() const { return current_bytes_; }
+  size_t peak_bytes() const { return peak_bytes_; }
+
+ private:
+  std::array<void*, size_t(Slot::kCount)> scratch_ptr_{};
+  std::array<size_t, size_t(Slot::kCount)> scratch_bytes_{};
+  size_t current_bytes_ = 0, peak_bytes_ = 0;
+};
+
+// Kernel launch helpers.
+inline int ceil_div(int64_t a, int64_t b) {
+  return int((a + b - 1) / b);
+}
+// Grid for a grid-stride loop over n items: enough blocks to fill the GPU, never more than needed.
+inline int grid_for(int64_t n, int threads, const Ctx& ctx) {
+  const int64_t want = (n + threads - 1) / threads;
+  const int64_t cap = int64_t(ctx.sm_count) * 16;
+  return int(want < 1 ? 1 : (want < cap ? want : cap));
+}
+
+}  // namespace tt::cuda

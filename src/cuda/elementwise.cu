@@ -1,0 +1,153 @@
+// add / convert / fill kernels (math: elementwise.cuh). One tiny templated kernel per dtype pair.
+#include "common/check.h"
+#include "cuda/common.cuh"
+#include "cuda/cuda_check.h"
+#include "cuda/elementwise.cuh"
+
+namespace tt::cuda {
+namespace {
+
+template <class T>
+__global__ void add_kernel(T* out, const T* a, const T* b, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
+}
+
+// Conversions go through double for F64/I32 endpoints and through float otherwise.
+template <class D>
+__device__ __forceinline__ D cast_to(double x);
+template <>
+__device__ __forceinline__ float cast_to<float>(double x) {
+  return float(x);
+}
+template <>
+__device__ __forceinline__ double cast_to<double>(double x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ int32_t cast_to<int32_t>(double x) {
+  return int32_t(x);
+}
+template <>
+__device__ __forceinline__ bf16 cast_to<bf16>(double x) {
+  return __float2bfloat16_rn(float(x));
+}
+
+__device__ __forceinline__ double as_double(float x) {
+  return x;
+}
+__device__ __forceinline__ double as_double(double x) {
+  return x;
+}
+__device__ __forceinline__ double as_double(int32_t x) {
+  return x;
+}
+__device__ __forceinline__ double as_double(bf16 x) {
+  return __bfloat162float(x);
+}
+
+template <class D, class S>
+__global__ void convert_kernel(D* dst, const S* src, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = cast_to<D>(as_double(src[i]));
+}
+// float -> bf16 directly (the common case; avoids fp64 math on the hot path).
+template <>
+__global__ void convert_kernel<bf16, float>(bf16* dst, const float* src, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = __float2bfloat16_rn(src[i]);
+}
+template <>
+__global__ void convert_kernel<float, bf16>(float* dst, const bf16* src, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = __bfloat162float(src[i]);
+}
+
+template <class T>
+__global__ void fill_kernel(T* dst, T value, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = value;
+}
+
+template <class D, class S>
+void launch_convert(Ctx& ctx, Buf dst, Buf src) {
+  const int threads = 256;
+  const int64_t n = int64_t(dst.numel);
+  convert_kernel<D, S><<<grid_for(n, threads, ctx), threads, 0, ctx.stream>>>(dst.as<D>(), src.as<S>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class D>
+void convert_from(Ctx& ctx, Buf dst, Buf src) {
+  switch (src.dtype) {
+    case DType::F32:
+      return launch_convert<D, float>(ctx, dst, src);
+    case DType::F64:
+      return launch_convert<D, double>(ctx, dst, src);
+    case DType::BF16:
+      return launch_convert<D, bf16>(ctx, dst, src);
+    case DType::I32:
+      return launch_convert<D, int32_t>(ctx, dst, src);
+  }
+}
+
+template <class T>
+void launch_fill(Ctx& ctx, Buf dst, T value) {
+  const int threads = 256;
+  const int64_t n = int64_t(dst.numel);
+  fill_kernel<T><<<grid_for(n, threads, ctx), threads, 0, ctx.stream>>>(dst.as<T>(), value, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void add(Ctx& ctx, Buf out, Buf a, Buf b, int64_t n) {
+  if (n == 0) return;
+  const int threads = 256;
+  if (out.dtype == DType::BF16)
+    add_kernel<bf16><<<grid_for(n, threads, ctx), threads, 0, ctx.stream>>>(out.as<bf16>(), a.as<bf16>(),
+                                                                            b.as<bf16>(), n);
+  else
+    add_kernel<float><<<grid_for(n, threads, ctx), threads, 0, ctx.stream>>>(out.as<float>(), a.as<float>(),
+                                                                             b.as<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void convert(Ctx& ctx, Buf dst, Buf src) {
+  if (dst.numel == 0) return;
+  if (dst.dtype == src.dtype) {
+    CUDA_CHECK(cudaMemcpyAsync(dst.ptr, src.ptr, dst.bytes(), cudaMemcpyDeviceToDevice, ctx.stream));
+    return;
+  }
+  switch (dst.dtype) {
+    case DType::F32:
+      return convert_from<float>(ctx, dst, src);
+    case DType::F64:
+      return convert_from<double>(ctx, dst, src);
+    case DType::BF16:
+      return convert_from<bf16>(ctx, dst, src);
+    case DType::I32:
+      return convert_from<int32_t>(ctx, dst, src);
+  }
+}
+
+void fill(Ctx& ctx, Buf dst, double value) {
+  if (dst.numel == 0) return;
+  switch (dst.dtype) {
+    case DType::F32:
+      return launch_fill<float>(ctx, dst, float(value));
+    case DType::F64:
+      return launch_fill<double>(ctx, dst, value);
+    case DType::BF16:
+      return launch_fill<bf16>(ctx, dst, __float2bfloat16_rn(float(value)));
+    case DType::I32:
+      return launch_fill<int32_t>(ctx, dst, int32_t(value));
+  }
+}
+
+}  // namespace tt::cuda

@@ -1,0 +1,165 @@
+// cuBLASLt GEMMs (see matmul.cuh for the math and the row-major mapping).
+//
+// Each distinct problem (shape, transposes, output type, accumulate, pointer alignments) gets a
+// plan: matmul descriptor, the four layouts and the heuristic's best algorithm, made once and
+// cached, so a training step does no descriptor creation and no heuristic query after warm-up.
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "common/check.h"
+#include "cuda/cuda_check.h"
+#include "cuda/matmul.cuh"
+
+namespace tt::cuda {
+namespace {
+
+struct PlanKey {
+  cublasLtHandle_t handle;
+  int64_t m, n, k;
+  bool trans_a, trans_b;  // cuBLAS-side ops
+  int c_type;
+  bool accumulate;
+  int align_a, align_b, align_c;
+  auto tie() const {
+    return std::tie(handle, m, n, k, trans_a, trans_b, c_type, accumulate, align_a, align_b, align_c);
+  }
+  bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
+};
+
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+std::map<PlanKey, Plan>& plans() {
+  static std::map<PlanKey, Plan> p;
+  return p;
+}
+
+int alignment_of(const void* p) {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(p);
+  if (u == 0) return 256;
+  const uintptr_t low = u & (~u + 1);
+  return int(low > 256 ? 256 : low);
+}
+
+const Plan& get_plan(Ctx& ctx, const PlanKey& key, int64_t lda, int64_t ldb, int64_t ldc) {
+  auto it = plans().find(key);
+  if (it != plans().end()) return it->second;
+  Plan p;
+  const cudaDataType_t ct = cudaDataType_t(key.c_type);
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t opa = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t opb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  // Stored (pre-op) shapes, column-major: op(A) is m x k, op(B) is k x n, C is m x n.
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, key.trans_a ? key.k : key.m,
+                                          key.trans_a ? key.m : key.k, lda));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, key.trans_b ? key.n : key.k,
+                                          key.trans_b ? key.k : key.n, ldb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, ct, key.m, key.n, ldc));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = ctx.lt_workspace_bytes;
+  CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  const uint32_t aa = uint32_t(key.align_a), ab = uint32_t(key.align_b), ac = uint32_t(key.align_c);
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                                    sizeof(aa)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                                    sizeof(ab)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
+                                                    sizeof(ac)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
+                                                    sizeof(ac)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int returned = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(ctx.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &returned);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+    TT_FAIL() << "cuBLASLt found no algorithm for a column-major GEMM m=" << key.m << " n=" << key.n
+              << " k=" << key.k << " opA=" << (key.trans_a ? "T" : "N")
+              << " opB=" << (key.trans_b ? "T" : "N") << " C=" << (ct == CUDA_R_32F ? "f32" : "bf16")
+              << " alignments " << key.align_a << "/" << key.align_b << "/" << key.align_c << " (status "
+              << cublasLtGetStatusName(st) << ")";
+  }
+  p.algo = result.algo;
+  return plans().emplace(key, p).first->second;
+}
+
+}  // namespace
+
+void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
+             int64_t M, int64_t N, int64_t K, bool accumulate) {
+  TT_ASSERT(c_dtype == DType::BF16 || c_dtype == DType::F32) << "gemm output must be BF16 or F32";
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate) CUDA_CHECK(cudaMemsetAsync(c, 0, size_t(M * N) * dtype_size(c_dtype), ctx.stream));
+    return;
+  }
+  // Column-major: C^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M).
+  //  cuBLAS A := our B. Row-major B [K,N] is col-major N x K (ld N): op N. Row-major B [N,K]
+  //  (trans_b) is col-major K x N (ld K): op T.
+  //  cuBLAS B := our A. Row-major A [M,K] is col-major K x M (ld K): op N. Row-major A [K,M]
+  //  (trans_a) is col-major M x K (ld M): op T.
+  PlanKey key;
+  key.handle = ctx.lt;
+  key.m = N;
+  key.n = M;
+  key.k = K;
+  key.trans_a = trans_b;
+  key.trans_b = trans_a;
+  key.c_type = int(c_dtype == DType::F32 ? CUDA_R_32F : CUDA_R_16BF);
+  key.accumulate = accumulate;
+  key.align_a = alignment_of(b);
+  key.align_b = alignment_of(a);
+  key.align_c = alignment_of(c);
+  const int64_t lda = trans_b ? K : N;  // our B's row length
+  const int64_t ldb = trans_a ? M : K;  // our A's row length
+  const int64_t ldc = N;
+  const Plan& p = get_plan(ctx, key, lda, ldb, ldc);
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  CUBLAS_CHECK(cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
+                              ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream));
+}
+
+void matmul_forward(Ctx& ctx, Buf out, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
+                    bool accumulate) {
+  gemm_rm(ctx, out.ptr, out.dtype, inp.ptr, false, weight.ptr, true, M, N, K, accumulate);
+}
+
+void matmul_backward(Ctx& ctx, Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, int64_t M, int64_t K,
+                     int64_t N, bool accumulate_dinp) {
+  // dinp[M,K] = dout[M,N] @ weight[N,K]
+  if (!dinp.empty())
+    gemm_rm(ctx, dinp.ptr, dinp.dtype, dout.ptr, false, weight.ptr, false, M, K, N, accumulate_dinp);
+  // dweight[N,K] += dout[M,N]^T @ inp[M,K]
+  if (!dweight.empty())
+    gemm_rm(ctx, dweight.ptr, dweight.dtype, dout.ptr, true, inp.ptr, false, N, K, M, true);
+}
+
+void gemm_cache_clear(Ctx& ctx) {
+  auto& m = plans();
+  for (auto it = m.begin(); it != m.end();) {
+    if (it->first.handle == ctx.lt) {
+      cublasLtMatrixLayoutDestroy(it->second.a);
+      cublasLtMatrixLayoutDestroy(it->second.b);
+      cublasLtMatrixLayoutDestroy(it->second.c);
+      cublasLtMatmulDescDestroy(it->second.desc);
+      it = m.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace tt::cuda
