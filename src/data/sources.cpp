@@ -1,0 +1,583 @@
+#include "data/sources.h"
+
+#include <expat.h>
+
+#include <algorithm>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "common/check.h"
+#include "common/log.h"
+#include "data/wikitext.h"
+
+namespace tt::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kSniffBytes = 64 << 10;
+constexpr size_t kMaxPageBytes = 32u << 20;  // Wikipedia caps pages at 2 MiB; anything far larger is damage
+constexpr size_t kMaxLineBytes = 32u << 20;
+
+std::string_view trim_view(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return s.substr(b, e - b);
+}
+
+std::string lower_ext(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return e;
+}
+
+// Extension after stripping a compression suffix: "a.xml.bz2" -> ".xml".
+std::string data_ext(const fs::path& p) {
+  std::string e = lower_ext(p);
+  if (e == ".bz2" || e == ".gz" || e == ".xz" || e == ".zst" || e == ".zstd") return lower_ext(p.stem());
+  return e;
+}
+
+}  // namespace
+
+const char* format_name(SourceFormat f) {
+  switch (f) {
+    case SourceFormat::Auto:
+      return "auto";
+    case SourceFormat::MediaWikiXml:
+      return "mediawiki-xml";
+    case SourceFormat::WikiExtractor:
+      return "wikiextractor";
+    case SourceFormat::WikiExtractorJson:
+      return "wikiextractor-json";
+    case SourceFormat::JsonLines:
+      return "jsonl";
+    case SourceFormat::Tsv:
+      return "tsv";
+    case SourceFormat::Text:
+      return "text";
+  }
+  return "?";
+}
+
+void SkipCounter::add(const std::string& reason, const std::string& where) {
+  int64_t n = ++counts_[reason];
+  if (!where.empty() && n <= 3)
+    log_warn(where, ": skipped (", reason, ")", n == 3 ? "; further ones only counted" : "");
+}
+
+int64_t SkipCounter::total() const {
+  int64_t t = 0;
+  for (auto& [k, v] : counts_) t += v;
+  return t;
+}
+
+std::string DocumentReader::where(int64_t line) const {
+  return in_->path().string() + ":" + std::to_string(line);
+}
+
+bool is_valid_utf8(std::string_view s, bool allow_cut_end, size_t* bad_offset) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      if (bad_offset) *bad_offset = i;
+      return false;
+    }
+    if (i + len > n) {
+      bool cont_ok = true;
+      for (size_t k = i + 1; k < n; ++k) cont_ok = cont_ok && (p[k] & 0xC0) == 0x80;
+      if (allow_cut_end && cont_ok) return true;
+      if (bad_offset) *bad_offset = i;
+      return false;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) {
+        if (bad_offset) *bad_offset = i;
+        return false;
+      }
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      if (bad_offset) *bad_offset = i;
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+SourceFormat detect_format(const fs::path& path, std::string_view head) {
+  std::string_view h = head;
+  if (h.substr(0, 3) == "\xEF\xBB\xBF") h.remove_prefix(3);
+  h = trim_view(h.substr(0, std::min<size_t>(h.size(), 1 << 20)));
+  const std::string ext = data_ext(path);
+  if (h.substr(0, 10) == "<mediawiki" || h.substr(0, 5) == "<?xml" || ext == ".xml")
+    return SourceFormat::MediaWikiXml;
+  if (h.substr(0, 5) == "<doc " || h.substr(0, 5) == "<doc>") return SourceFormat::WikiExtractor;
+  size_t bad = 0;
+  TT_CHECK(head.find('\0') == std::string_view::npos && is_valid_utf8(head, head.size() == kSniffBytes, &bad))
+      << path.string() << ": not UTF-8 text or a known source format (invalid byte at decompressed offset "
+      << (head.find('\0') != std::string_view::npos ? std::min(bad, head.find('\0')) : bad) << ")"
+      << hint(
+             "sources are MediaWiki XML dumps, WikiExtractor output, JSON Lines, TSV or plain UTF-8 text, "
+             "optionally compressed with bzip2/gzip/xz/zstd");
+  if (!h.empty() && h[0] == '{') {
+    std::string_view first = h.substr(0, h.find('\n'));
+    auto j = nlohmann::json::parse(first, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("text")) {
+      if (j.contains("url") && j.contains("id")) return SourceFormat::WikiExtractorJson;
+      return SourceFormat::JsonLines;
+    }
+  }
+  if (ext == ".jsonl" || ext == ".json" || ext == ".ndjson") return SourceFormat::JsonLines;
+  {
+    std::string_view first = head.substr(0, head.find('\n'));
+    size_t t1 = first.find('\t');
+    size_t t2 = t1 == std::string_view::npos ? t1 : first.find('\t', t1 + 1);
+    bool numeric =
+        t1 != std::string_view::npos && t1 > 0 &&
+        std::all_of(first.begin(), first.begin() + t1, [](char c) { return c >= '0' && c <= '9'; });
+    if ((numeric && t2 != std::string_view::npos) || ext == ".tsv") return SourceFormat::Tsv;
+  }
+  return SourceFormat::Text;
+}
+
+std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
+                                     std::vector<std::string>* ignored) {
+  static const std::vector<std::string> kDataExts = {".xml",  ".txt",    ".text", ".jsonl",
+                                                     ".json", ".ndjson", ".tsv",  ""};
+  std::vector<fs::path> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    fs::path path(p);
+    TT_CHECK(fs::exists(path, ec)) << p << ": no such file or directory" << hint("check the --source paths");
+    if (!fs::is_directory(path, ec)) {
+      out.push_back(path);
+      continue;
+    }
+    std::vector<fs::path> found;
+    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+    TT_CHECK(!ec) << p << ": cannot list directory: " << ec.message();
+    for (; it != end; it.increment(ec)) {
+      TT_CHECK(!ec) << p << ": cannot list directory: " << ec.message();
+      const fs::path& f = it->path();
+      std::string name = f.filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (!it->is_regular_file(ec)) continue;
+      const std::string ext = data_ext(f);
+      // Files without an extension are WikiExtractor's wiki_00 ... (but not README, LICENSE, ...).
+      bool data_like =
+          std::find(kDataExts.begin(), kDataExts.end(), ext) != kDataExts.end() &&
+          !(ext.empty() && name.find_first_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos);
+      if (data_like)
+        found.push_back(f);
+      else if (ignored)
+        ignored->push_back(f.string());
+    }
+    std::sort(found.begin(), found.end());
+    TT_CHECK(!found.empty()) << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
+                             << "optionally .bz2/.gz/.xz/.zst, or WikiExtractor wiki_NN files)";
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+// ---- MediaWiki XML (libexpat) -------------------------------------------------------------
+
+namespace {
+
+class XmlReader : public DocumentReader {
+ public:
+  XmlReader(std::unique_ptr<InputStream> in, SkipCounter& skips)
+      : DocumentReader(std::move(in), skips, SourceFormat::MediaWikiXml), buf_(new char[kChunk]) {
+    parser_ = XML_ParserCreate(nullptr);
+    TT_CHECK(parser_) << in_->path().string() << ": cannot create an XML parser";
+    XML_SetUserData(parser_, this);
+    XML_SetElementHandler(parser_, &XmlReader::on_start, &XmlReader::on_end);
+    XML_SetCharacterDataHandler(parser_, &XmlReader::on_text);
+  }
+  ~XmlReader() override { XML_ParserFree(parser_); }
+
+  bool next(RawDocument& doc) override {
+    while (ready_.empty() && !finished_) feed();
+    if (ready_.empty()) return false;
+    doc = std::move(ready_.front());
+    ready_.pop_front();
+    return true;
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+
+  void feed() {
+    size_t n = in_->read(buf_.get(), kChunk);
+    const bool final = n == 0;
+    XML_Status st = XML_Parse(parser_, buf_.get(), int(n), final ? XML_TRUE : XML_FALSE);
+    if (!stop_error_.empty()) TT_FAIL() << stop_error_;
+    if (st == XML_STATUS_ERROR) {
+      XML_Error code = XML_GetErrorCode(parser_);
+      const auto line = XML_GetCurrentLineNumber(parser_);
+      const auto col = XML_GetCurrentColumnNumber(parser_);
+      const bool cut = final && (code == XML_ERROR_NO_ELEMENTS || code == XML_ERROR_UNCLOSED_TOKEN ||
+                                 code == XML_ERROR_PARTIAL_CHAR || code == XML_ERROR_UNCLOSED_CDATA_SECTION);
+      TT_CHECK(cut && root_seen_) << in_->path().string() << ":" << line << ":" << col
+                                  << ": XML error: " << XML_ErrorString(code) << " (decompressed byte offset "
+                                  << XML_GetCurrentByteIndex(parser_) << ")"
+                                  << hint("the MediaWiki XML dump is damaged");
+      std::string msg = in_->path().string() + ":" + std::to_string(line) + ": XML ends without </mediawiki>";
+      if (in_page_) {
+        msg += " inside the <page> that starts at line " + std::to_string(cur_.line) +
+               " (truncated dump): kept the " + std::to_string(pages_) +
+               " complete pages, dropped the cut one";
+        skips_.add("truncated_page");
+      } else {
+        msg += " (truncated dump): kept all " + std::to_string(pages_) + " complete pages";
+      }
+      log_warn(msg);
+      warnings_.push_back(msg);
+    }
+    if (final) finished_ = true;
+  }
+
+  void fail(std::string msg) {
+    if (stop_error_.empty()) stop_error_ = std::move(msg);
+    XML_StopParser(parser_, XML_FALSE);
+  }
+
+  static void on_start(void* self_, const XML_Char* name, const XML_Char** /*atts*/) {
+    auto* self = static_cast<XmlReader*>(self_);
+    self->start(name);
+  }
+  static void on_end(void* self_, const XML_Char* name) { static_cast<XmlReader*>(self_)->end(name); }
+  static void on_text(void* self_, const XML_Char* s, int len) {
+    auto* self = static_cast<XmlReader*>(self_);
+    if (!self->capture_) return;
+    if (self->capture_->size() + size_t(len) > kMaxPageBytes) {
+      self->too_large_ = true;
+      return;
+    }
+    self->capture_->append(s, size_t(len));
+  }
+
+  void start(std::string_view name) {
+    if (!root_seen_) {
+      root_seen_ = true;
+      if (name != "mediawiki") {
+        fail(in_->path().string() + ":" + std::to_string(XML_GetCurrentLineNumber(parser_)) +
+             ": not a MediaWiki XML export (root element <" + std::string(name) + ">, expected <mediawiki>)");
+        return;
+      }
+    }
+    std::string_view parent = stack_.empty() ? std::string_view() : std::string_view(stack_.back());
+    stack_.emplace_back(name);
+    if (name == "page") {
+      in_page_ = true;
+      cur_ = RawDocument{};
+      cur_.wikitext = true;
+      cur_.line = int64_t(XML_GetCurrentLineNumber(parser_));
+      ns_text_.clear();
+      too_large_ = false;
+      return;
+    }
+    if (!in_page_) return;
+    if (name == "title" && parent == "page") {
+      capture_ = &cur_.title;
+    } else if (name == "ns" && parent == "page") {
+      capture_ = &ns_text_;
+    } else if (name == "redirect" && parent == "page") {
+      cur_.redirect = true;
+    } else if (name == "text" && parent == "revision") {
+      cur_.text.clear();  // with several revisions, the last one wins
+      capture_ = &cur_.text;
+    }
+  }
+
+  void end(std::string_view name) {
+    if (!stack_.empty()) stack_.pop_back();
+    capture_ = nullptr;
+    if (name != "page" || !in_page_) return;
+    in_page_ = false;
+    ++pages_;
+    std::string_view ns = trim_view(ns_text_);
+    if (!ns.empty()) {
+      int v = 0;
+      bool ok = ns.size() < 9;
+      for (char c : ns) ok = ok && ((c >= '0' && c <= '9') || (c == '-' && &c == &ns[0]));
+      if (ok) v = std::atoi(std::string(ns).c_str());
+      cur_.ns = ok ? v : 1;  // an unreadable namespace is not the main one
+    }
+    if (too_large_) {
+      skips_.add("page_too_large", where(cur_.line));
+      return;
+    }
+    ready_.push_back(std::move(cur_));
+  }
+
+  XML_Parser parser_ = nullptr;
+  std::unique_ptr<char[]> buf_;
+  std::deque<RawDocument> ready_;
+  std::vector<std::string> stack_;
+  RawDocument cur_;
+  std::string ns_text_;
+  std::string* capture_ = nullptr;
+  std::string stop_error_;
+  bool in_page_ = false, root_seen_ = false, finished_ = false, too_large_ = false;
+  int64_t pages_ = 0;
+};
+
+// ---- line-based formats --------------------------------------------------------------------
+
+class LineBasedReader : public DocumentReader {
+ protected:
+  LineBasedReader(std::unique_ptr<InputStream> in, SkipCounter& skips, SourceFormat f)
+      : DocumentReader(std::move(in), skips, f), lines_(*in_, kMaxLineBytes) {}
+  // Next line; a line cut for length is counted and reported once per line.
+  bool next_line() {
+    if (!lines_.next(line_)) return false;
+    if (lines_.line_was_cut()) skips_.add("line_too_long", where(lines_.line_number()));
+    return true;
+  }
+  LineReader lines_;
+  std::string line_;
+};
+
+std::string attribute(std::string_view tag, std::string_view name) {
+  std::string key = " " + std::string(name) + "=\"";
+  size_t b = tag.find(key);
+  if (b == std::string_view::npos) return "";
+  b += key.size();
+  size_t e = tag.find('"', b);
+  if (e == std::string_view::npos) return "";
+  return decode_html_entities(tag.substr(b, e - b));
+}
+
+class WikiExtractorReader : public LineBasedReader {
+ public:
+  WikiExtractorReader(std::unique_ptr<InputStream> in, SkipCounter& skips)
+      : LineBasedReader(std::move(in), skips, SourceFormat::WikiExtractor) {}
+
+  bool next(RawDocument& doc) override {
+    for (;;) {
+      if (!next_line()) {
+        if (in_doc_) {
+          skips_.add("unterminated_doc", where(cur_.line));
+          in_doc_ = false;
+        }
+        return false;
+      }
+      std::string_view l = line_;
+      if (l.substr(0, 5) == "<doc " || l == "<doc>") {
+        if (in_doc_) skips_.add("unterminated_doc", where(cur_.line));
+        in_doc_ = true;
+        cur_ = RawDocument{};
+        cur_.title = attribute(l, "title");
+        cur_.line = lines_.line_number();
+        seen_title_line_ = false;
+        have_paragraph_ = false;
+        continue;
+      }
+      if (!in_doc_) continue;  // text outside <doc>: ignored
+      if (trim_view(l) == "</doc>") {
+        in_doc_ = false;
+        doc = std::move(cur_);
+        return true;
+      }
+      if (have_paragraph_) continue;
+      std::string_view t = trim_view(l);
+      if (t.empty()) continue;
+      if (!seen_title_line_) {
+        seen_title_line_ = true;
+        if (t == cur_.title) continue;  // the title line WikiExtractor writes first
+      }
+      cur_.text.assign(t);
+      have_paragraph_ = true;
+    }
+  }
+
+ private:
+  RawDocument cur_;
+  bool in_doc_ = false, seen_title_line_ = false, have_paragraph_ = false;
+};
+
+// First paragraph of a text: up to the first blank line (WikiExtractor JSON: first non-empty line
+// that is not the title).
+std::string first_block(std::string_view text) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    if (trim_view(line).empty()) {
+      if (!out.empty()) break;
+      continue;
+    }
+    out.append(line);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+std::string first_line_not_title(std::string_view text, std::string_view title) {
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line =
+        trim_view(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    if (line.empty()) continue;
+    if (first && line == title) {
+      first = false;
+      continue;
+    }
+    return std::string(line);
+  }
+  return "";
+}
+
+class JsonLinesReader : public LineBasedReader {
+ public:
+  JsonLinesReader(std::unique_ptr<InputStream> in, SkipCounter& skips, SourceFormat f)
+      : LineBasedReader(std::move(in), skips, f) {}
+
+  bool next(RawDocument& doc) override {
+    while (next_line()) {
+      if (lines_.line_was_cut()) continue;
+      std::string_view t = trim_view(line_);
+      if (t.empty()) continue;
+      auto j = nlohmann::json::parse(t, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        skips_.add("bad_json_line", where(lines_.line_number()) + " (not a JSON object)");
+        continue;
+      }
+      auto text = j.find("text");
+      if (text == j.end() || !text->is_string()) {
+        skips_.add("json_without_text", where(lines_.line_number()) + " (no string field \"text\")");
+        continue;
+      }
+      doc = RawDocument{};
+      doc.line = lines_.line_number();
+      auto title = j.find("title");
+      if (title != j.end() && title->is_string()) doc.title = title->get<std::string>();
+      const std::string& body = text->get_ref<const std::string&>();
+      if (format_ == SourceFormat::WikiExtractorJson)
+        doc.text = first_line_not_title(body, doc.title);
+      else
+        doc.text = first_block(body);
+      return true;
+    }
+    return false;
+  }
+};
+
+class TsvReader : public LineBasedReader {
+ public:
+  TsvReader(std::unique_ptr<InputStream> in, SkipCounter& skips)
+      : LineBasedReader(std::move(in), skips, SourceFormat::Tsv) {}
+
+  bool next(RawDocument& doc) override {
+    while (next_line()) {
+      if (lines_.line_was_cut()) continue;
+      if (trim_view(line_).empty()) continue;
+      size_t t1 = line_.find('\t');
+      size_t t2 = t1 == std::string::npos ? t1 : line_.find('\t', t1 + 1);
+      if (t2 == std::string::npos) {
+        skips_.add("bad_tsv_line",
+                   where(lines_.line_number()) + " (expected page_id<TAB>title<TAB>paragraph)");
+        continue;
+      }
+      doc = RawDocument{};
+      doc.line = lines_.line_number();
+      doc.title = line_.substr(t1 + 1, t2 - t1 - 1);
+      doc.text = line_.substr(t2 + 1);
+      std::replace(doc.text.begin(), doc.text.end(), '\t', ' ');
+      return true;
+    }
+    return false;
+  }
+};
+
+class TextReader : public LineBasedReader {
+ public:
+  TextReader(std::unique_ptr<InputStream> in, SkipCounter& skips)
+      : LineBasedReader(std::move(in), skips, SourceFormat::Text) {}
+
+  bool next(RawDocument& doc) override {
+    doc = RawDocument{};
+    bool too_long = false;
+    while (next_line()) {
+      if (trim_view(line_).empty()) {
+        if (!doc.text.empty() || too_long) break;
+        continue;
+      }
+      if (doc.text.empty() && !too_long) doc.line = lines_.line_number();
+      if (too_long || doc.text.size() + line_.size() > kMaxLineBytes) {
+        too_long = true;
+        doc.text.clear();
+        continue;
+      }
+      doc.text.append(line_);
+      doc.text.push_back('\n');
+    }
+    if (too_long) {
+      skips_.add("document_too_long", where(doc.line));
+      return next(doc);
+    }
+    return !doc.text.empty();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<DocumentReader> DocumentReader::open(const fs::path& path, SkipCounter& skips,
+                                                     SourceFormat format) {
+  auto in = std::make_unique<InputStream>(path);
+  std::string_view head = in->peek(kSniffBytes);
+  TT_CHECK(!trim_view(head).empty()) << path.string() << ": empty source (no text"
+                                     << (in->compression() != Compression::None ? " after decompression" : "")
+                                     << ")";
+  if (format == SourceFormat::Auto) format = detect_format(path, head);
+  switch (format) {
+    case SourceFormat::MediaWikiXml:
+      return std::make_unique<XmlReader>(std::move(in), skips);
+    case SourceFormat::WikiExtractor:
+      return std::make_unique<WikiExtractorReader>(std::move(in), skips);
+    case SourceFormat::WikiExtractorJson:
+    case SourceFormat::JsonLines:
+      return std::make_unique<JsonLinesReader>(std::move(in), skips, format);
+    case SourceFormat::Tsv:
+      return std::make_unique<TsvReader>(std::move(in), skips);
+    case SourceFormat::Text:
+    case SourceFormat::Auto:
+      return std::make_unique<TextReader>(std::move(in), skips);
+  }
+  return nullptr;
+}
+
+}  // namespace tt::data

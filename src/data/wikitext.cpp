@@ -1,0 +1,662 @@
+#include "data/wikitext.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "data/html_entities.h"
+
+namespace tt::data {
+
+namespace {
+
+constexpr size_t npos = std::string_view::npos;
+
+inline char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
+inline bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+inline bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+std::string to_lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = lower(c);
+  return r;
+}
+
+std::string_view trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && is_space(s[b])) ++b;
+  while (e > b && is_space(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+bool starts_with_ci(std::string_view s, size_t i, std::string_view what) {
+  if (i > s.size() || s.size() - i < what.size()) return false;
+  for (size_t k = 0; k < what.size(); ++k)
+    if (lower(s[i + k]) != what[k]) return false;
+  return true;
+}
+
+bool at_line_start(std::string_view s, size_t i) {
+  size_t j = i;
+  while (j > 0 && (s[j - 1] == ' ' || s[j - 1] == '\t')) --j;
+  return j == 0 || s[j - 1] == '\n';
+}
+
+// Removes balanced open...close regions (two-character tokens) in O(n): one stack pass matches
+// the pairs, a second pass copies everything outside matched regions. Unmatched opens either
+// cut the rest of the text (`unclosed_to_end`, like MediaWiki's auto-closed tables) or are
+// dropped as tokens; unmatched closes are dropped.
+std::string remove_balanced(std::string_view s, const char* open, const char* close, bool line_start_only,
+                            bool unclosed_to_end) {
+  const size_t n = s.size();
+  auto is_tok = [&](size_t i, const char* t) {
+    return i + 1 < n && s[i] == t[0] && s[i + 1] == t[1] && (!line_start_only || at_line_start(s, i));
+  };
+  // Fast path: no open token at all.
+  if (s.find(open) == npos && s.find(close) == npos) return std::string(s);
+  std::vector<size_t> match_of;  // match_of[k] pairs with opens[k]
+  std::unordered_map<size_t, size_t> match;
+  std::vector<size_t> stack;
+  for (size_t i = 0; i < n;) {
+    if (is_tok(i, open)) {
+      stack.push_back(i);
+      i += 2;
+    } else if (is_tok(i, close)) {
+      if (!stack.empty()) {
+        match[stack.back()] = i;
+        stack.pop_back();
+      }
+      i += 2;
+    } else {
+      ++i;
+    }
+  }
+  std::string out;
+  out.reserve(n);
+  for (size_t i = 0; i < n;) {
+    if (is_tok(i, open)) {
+      auto it = match.find(i);
+      if (it != match.end()) {
+        i = it->second + 2;
+        continue;
+      }
+      if (unclosed_to_end) break;
+      i += 2;
+      continue;
+    }
+    if (is_tok(i, close)) {
+      i += 2;
+      continue;
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
+// --- tags -------------------------------------------------------------------------------------
+
+enum class TagKind { Unknown, DropContent, KeepContent, Space };
+
+TagKind tag_kind(const std::string& name) {
+  static const std::unordered_map<std::string, TagKind> kinds = [] {
+    std::unordered_map<std::string, TagKind> m;
+    for (const char* t :
+         {"ref",          "references", "gallery",      "timeline",        "imagemap",       "math",
+          "chem",         "ce",         "score",        "syntaxhighlight", "source",         "graph",
+          "mapframe",     "maplink",    "templatedata", "hiero",           "includeonly",    "inputbox",
+          "categorytree", "charinsert", "section",      "indicator",       "templatestyles", "style",
+          "script",       "table"})
+      m[t] = TagKind::DropContent;
+    for (const char* t :
+         {"b",           "i",     "u",   "s",      "strike", "em",         "strong", "span",   "sub",
+          "sup",         "small", "big", "center", "font",   "abbr",       "cite",   "code",   "del",
+          "ins",         "dfn",   "kbd", "q",      "samp",   "tt",         "var",    "nowiki", "noinclude",
+          "onlyinclude", "mark",  "bdi", "bdo",    "ruby",   "rb",         "rp",     "rt",     "rtc",
+          "time",        "data",  "a",   "img",    "poem",   "blockquote", "pre"})
+      m[t] = TagKind::KeepContent;
+    for (const char* t :
+         {"br", "hr", "wbr",     "p",     "div",   "li",    "ul", "ol", "dl", "dt", "dd", "tr",
+          "td", "th", "caption", "thead", "tbody", "tfoot", "h1", "h2", "h3", "h4", "h5", "h6"})
+      m[t] = TagKind::Space;
+    return m;
+  }();
+  auto it = kinds.find(name);
+  return it == kinds.end() ? TagKind::Unknown : it->second;
+}
+
+// Finds "</name" (case-insensitive) at or after `from`. Memoised per name so repeated searches
+// for a close that does not exist (e.g. many unclosed <ref>) stay linear overall.
+class CloseTagFinder {
+ public:
+  explicit CloseTagFinder(std::string_view s) : s_(s) {}
+  size_t find(size_t from, const std::string& name) {
+    auto it = memo_.find(name);
+    if (it != memo_.end() && from >= it->second.from &&
+        (it->second.found == npos || it->second.found >= from))
+      return it->second.found;
+    size_t found = npos;
+    for (size_t i = s_.find("</", from); i != npos; i = s_.find("</", i + 2)) {
+      if (starts_with_ci(s_, i + 2, name)) {
+        size_t e = i + 2 + name.size();
+        if (e >= s_.size() || !is_alpha(s_[e])) {
+          found = i;
+          break;
+        }
+      }
+    }
+    memo_[name] = {from, found};
+    return found;
+  }
+
+ private:
+  struct Entry {
+    size_t from, found;
+  };
+  std::string_view s_;
+  std::unordered_map<std::string, Entry> memo_;
+};
+
+bool is_url_start(std::string_view s, size_t i) {
+  for (const char* scheme : {"http://", "https://", "ftp://", "ftps://", "//", "mailto:", "news:", "irc://",
+                             "ircs://", "gopher://", "sftp://"})
+    if (starts_with_ci(s, i, scheme)) return true;
+  return false;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(char(cp));
+  } else if (cp < 0x800) {
+    out.push_back(char(0xC0 | (cp >> 6)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(char(0xE0 | (cp >> 12)));
+    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (cp >> 18)));
+    out.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::string drop_apostrophe_runs(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    if (s[i] == '\'') {
+      size_t j = i;
+      while (j < s.size() && s[j] == '\'') ++j;
+      if (j - i == 1) out.push_back('\'');
+      i = j;
+    } else {
+      out.push_back(s[i++]);
+    }
+  }
+  return out;
+}
+
+std::string drop_magic_words(std::string_view s) {
+  if (s.find("__") == npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    if (s[i] == '_' && i + 1 < s.size() && s[i + 1] == '_') {
+      size_t j = i + 2;
+      while (j < s.size() && s[j] >= 'A' && s[j] <= 'Z') ++j;
+      if (j - i >= 4 && j + 1 < s.size() && s[j] == '_' && s[j + 1] == '_') {
+        i = j + 2;
+        continue;
+      }
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
+bool is_heading_line(std::string_view line) {
+  std::string_view t = trim(line);
+  return t.size() >= 3 && t.front() == '=' && t.back() == '=';
+}
+
+std::string clean_inline_wikitext(std::string_view block) {
+  std::string s = resolve_links(block);
+  s = drop_apostrophe_runs(s);
+  s = drop_magic_words(s);
+  s = decode_html_entities(s);
+  s = normalize_whitespace(s);
+  return tidy_text(s);
+}
+
+}  // namespace
+
+std::string remove_comments(std::string_view s) {
+  if (s.find("<!--") == npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t b = s.find("<!--", i);
+    if (b == npos) {
+      out.append(s.substr(i));
+      break;
+    }
+    out.append(s.substr(i, b - i));
+    size_t e = s.find("-->", b + 4);
+    if (e == npos) break;  // unclosed comment: MediaWiki hides the rest too
+    i = e + 3;
+  }
+  return out;
+}
+
+std::string remove_templates(std::string_view s) {
+  return remove_balanced(s, "{{", "}}", false, false);
+}
+
+std::string remove_tables(std::string_view s) {
+  return remove_balanced(s, "{|", "|}", true, true);
+}
+
+std::string strip_tags(std::string_view s) {
+  if (s.find('<') == npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  CloseTagFinder closes(s);
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    if (s[i] != '<') {
+      out.push_back(s[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    bool closing = j < n && s[j] == '/';
+    if (closing) ++j;
+    size_t name_begin = j;
+    if (j < n && is_alpha(s[j]))
+      while (j < n && (is_alpha(s[j]) || is_digit(s[j]))) ++j;
+    std::string name = to_lower(s.substr(name_begin, j - name_begin));
+    TagKind kind = name.empty() ? TagKind::Unknown : tag_kind(name);
+    if (kind == TagKind::Unknown || j >= n || !(s[j] == '>' || s[j] == '/' || is_space(s[j]))) {
+      out.push_back(s[i++]);
+      continue;
+    }
+    // Find the end of the tag, not crossing another '<' and within a sane distance.
+    size_t gt = npos;
+    for (size_t k = j; k < n && k < j + 4096; ++k) {
+      if (s[k] == '>') {
+        gt = k;
+        break;
+      }
+      if (s[k] == '<') break;
+    }
+    if (gt == npos) {
+      out.push_back(s[i++]);
+      continue;
+    }
+    bool self_closing = s[gt - 1] == '/';
+    size_t next = gt + 1;
+    if (kind == TagKind::DropContent && !closing && !self_closing) {
+      size_t c = closes.find(next, name);
+      if (c != npos) {
+        size_t cgt = s.find('>', c);
+        next = cgt == npos ? n : cgt + 1;
+      }
+    }
+    if (kind == TagKind::Space) out.push_back(' ');
+    i = next;
+  }
+  return out;
+}
+
+std::string resolve_links(std::string_view s) {
+  const size_t n = s.size();
+  if (s.find('[') == npos && s.find("]]") == npos) return std::string(s);
+  // Match [[ ... ]] pairs with a stack.
+  std::unordered_map<size_t, size_t> match;
+  {
+    std::vector<size_t> stack;
+    for (size_t i = 0; i + 1 < n;) {
+      if (s[i] == '[' && s[i + 1] == '[') {
+        stack.push_back(i);
+        i += 2;
+      } else if (s[i] == ']' && s[i + 1] == ']') {
+        if (!stack.empty()) {
+          match[stack.back()] = i;
+          stack.pop_back();
+        }
+        i += 2;
+      } else {
+        ++i;
+      }
+    }
+  }
+  std::string out;
+  out.reserve(n);
+  std::vector<size_t> pending;  // "]]" positions of links whose label is being copied
+  for (size_t i = 0; i < n;) {
+    while (!pending.empty() && pending.back() < i) pending.pop_back();
+    if (!pending.empty() && i == pending.back()) {
+      pending.pop_back();
+      i += 2;
+      continue;
+    }
+    if (s[i] == '[' && i + 1 < n && s[i + 1] == '[') {
+      auto it = match.find(i);
+      if (it == match.end()) {  // unmatched "[[": drop the brackets
+        i += 2;
+        continue;
+      }
+      size_t c = it->second;
+      std::string_view content = s.substr(i + 2, c - i - 2);
+      size_t pipe = content.find('|');
+      std::string_view target = trim(content.substr(0, pipe));
+      bool leading_colon = !target.empty() && target[0] == ':';
+      if (!leading_colon) {
+        size_t colon = target.find(':');
+        if (colon != npos) {
+          std::string prefix = to_lower(trim(target.substr(0, colon)));
+          bool drop = prefix == "file" || prefix == "image" || prefix == "category" || prefix == "media";
+          if (!drop && pipe == npos && prefix.size() >= 2 && prefix.size() <= 12) {
+            // Interlanguage link such as [[de:Albedo]] or [[zh-min-nan:...]]: not part of the text.
+            bool lang = prefix.size() <= 3 || prefix.find('-') != npos;
+            for (char ch : prefix) lang = lang && ((ch >= 'a' && ch <= 'z') || ch == '-');
+            drop = lang;
+          }
+          if (drop) {
+            i = c + 2;
+            continue;
+          }
+        }
+      }
+      if (pipe != npos) {
+        size_t label_begin = i + 2 + pipe + 1;
+        if (trim(s.substr(label_begin, c - label_begin)).empty()) {  // pipe trick [[Foo (bar)|]]
+          std::string_view t = leading_colon ? target.substr(1) : target;
+          size_t paren = t.find(" (");
+          out.append(trim(t.substr(0, paren)));
+          i = c + 2;
+          continue;
+        }
+        pending.push_back(c);
+        i = label_begin;
+        continue;
+      }
+      // [[target]]: copy the target text (nested content is processed by this same loop).
+      size_t b = i + 2;
+      while (b < c && is_space(s[b])) ++b;
+      if (b < c && s[b] == ':') ++b;
+      pending.push_back(c);
+      i = b;
+      continue;
+    }
+    if (s[i] == ']' && i + 1 < n && s[i + 1] == ']') {  // stray "]]"
+      i += 2;
+      continue;
+    }
+    if (s[i] == '[' && is_url_start(s, i + 1)) {
+      size_t limit = pending.empty() ? n : pending.back();
+      size_t e = i + 1;
+      while (e < limit && s[e] != ']' && s[e] != '\n' && s[e] != '[') ++e;
+      if (e < limit && s[e] == ']') {
+        std::string_view inner = s.substr(i + 1, e - i - 1);
+        size_t sp = inner.find_first_of(" \t");
+        if (sp != npos) out.append(trim(inner.substr(sp + 1)));
+        i = e + 1;
+        continue;
+      }
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
+std::string decode_html_entities(std::string_view s) {
+  if (s.find('&') == npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    if (s[i] != '&') {
+      out.push_back(s[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    uint32_t cp = 0;
+    bool ok = false;
+    if (j < n && s[j] == '#') {
+      ++j;
+      bool hex = j < n && (s[j] == 'x' || s[j] == 'X');
+      if (hex) ++j;
+      size_t digits_begin = j;
+      uint64_t v = 0;
+      while (j < n && j - digits_begin < 8 &&
+             (is_digit(s[j]) || (hex && ((s[j] >= 'a' && s[j] <= 'f') || (s[j] >= 'A' && s[j] <= 'F'))))) {
+        int d = is_digit(s[j]) ? s[j] - '0' : (lower(s[j]) - 'a' + 10);
+        v = v * (hex ? 16 : 10) + d;
+        ++j;
+      }
+      if (j > digits_begin && j < n && s[j] == ';' && v > 0 && v <= 0x10FFFF &&
+          !(v >= 0xD800 && v <= 0xDFFF)) {
+        cp = uint32_t(v);
+        ok = true;
+      }
+    } else {
+      size_t name_begin = j;
+      while (j < n && j - name_begin < 10 && (is_alpha(s[j]) || is_digit(s[j]))) ++j;
+      if (j > name_begin && j < n && s[j] == ';') {
+        std::string_view name = s.substr(name_begin, j - name_begin);
+        auto it = std::lower_bound(std::begin(kNamedEntities), std::end(kNamedEntities), name,
+                                   [](const NamedEntity& e, std::string_view k) { return e.name < k; });
+        if (it != std::end(kNamedEntities) && it->name == name) {
+          cp = it->codepoint;
+          ok = true;
+        }
+      }
+    }
+    if (ok) {
+      append_utf8(out, cp);
+      i = j + 1;
+    } else {
+      out.push_back(s[i++]);
+    }
+  }
+  return out;
+}
+
+std::string normalize_whitespace(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool pending_space = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (is_space(char(c))) {
+      pending_space = true;
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA0) {
+      pending_space = true;  // U+00A0 no-break space
+      ++i;
+    } else if (c < 0x20 || c == 0x7F) {
+      // control characters are dropped
+    } else {
+      if (pending_space && !out.empty()) out.push_back(' ');
+      pending_space = false;
+      out.push_back(char(c));
+    }
+  }
+  return out;
+}
+
+std::string tidy_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto next_is_boundary = [&](size_t i) {  // after position i: end, space, or closing punctuation
+    if (i + 1 >= s.size()) return true;
+    char c = s[i + 1];
+    return c == ' ' || c == ')' || c == ']' || c == '"' || c == '\'' || c == ',' || c == '.' || c == ';';
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == ' ') {
+      if (out.empty() || out.back() == ' ' || out.back() == '(') continue;
+      out.push_back(c);
+    } else if (c == ',' || c == ';') {
+      if (next_is_boundary(i) && !out.empty() && out.back() == ' ') out.pop_back();
+      if (!out.empty() && (out.back() == '(' || out.back() == c)) continue;  // "(, " "(; " ",,"
+      out.push_back(c);
+    } else if (c == '.' || c == ':' || c == '!' || c == '?') {
+      if (next_is_boundary(i) && !out.empty() && out.back() == ' ') out.pop_back();
+      if (c == '.' && !out.empty() && out.back() == ',') out.pop_back();  // ",." left by a removed item
+      out.push_back(c);
+    } else if (c == ')') {
+      while (!out.empty() && (out.back() == ' ' || out.back() == ',' || out.back() == ';')) out.pop_back();
+      if (!out.empty() && out.back() == '(') {  // empty "()" (a removed pronunciation, ...)
+        out.pop_back();
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        if (i + 1 < s.size() && s[i + 1] != ' ' && s[i + 1] != ',' && s[i + 1] != '.' && s[i + 1] != ';' &&
+            s[i + 1] != ':' && !out.empty())
+          out.push_back(' ');
+        continue;
+      }
+      out.push_back(c);
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::string clean_wikitext(std::string_view text) {
+  std::string s = remove_comments(text);
+  s = remove_templates(s);
+  s = remove_tables(s);
+  s = strip_tags(s);
+  return clean_inline_wikitext(s);
+}
+
+std::string clean_plain_text(std::string_view text) {
+  std::string s = remove_comments(text);
+  s = remove_templates(s);
+  s = strip_tags(s);
+  s = resolve_links(s);
+  s = decode_html_entities(s);
+  if (s.find('&') != npos) s = decode_html_entities(s);
+  s = normalize_whitespace(s);
+  return tidy_text(s);
+}
+
+std::string wikitext_lead_paragraph(std::string_view page) {
+  std::string s = remove_comments(page);
+  s = remove_templates(s);
+  s = remove_tables(s);
+  s = strip_tags(s);
+  std::string_view v = s;
+  std::string block;
+  size_t pos = 0;
+  while (pos <= v.size()) {
+    size_t nl = v.find('\n', pos);
+    std::string_view line = v.substr(pos, nl == npos ? npos : nl - pos);
+    pos = nl == npos ? v.size() + 1 : nl + 1;
+    if (is_heading_line(line)) break;  // end of the lead section
+    std::string_view t = trim(line);
+    bool breaks =
+        t.empty() || t[0] == '*' || t[0] == '#' || t[0] == ':' || t[0] == ';' || t[0] == '|' || t[0] == '!';
+    if (breaks) {
+      if (!block.empty()) {
+        std::string p = clean_inline_wikitext(block);
+        if (!p.empty()) return p;
+        block.clear();
+      }
+      continue;
+    }
+    block.append(line);
+    block.push_back('\n');
+  }
+  if (!block.empty()) return clean_inline_wikitext(block);
+  return "";
+}
+
+bool is_redirect_text(std::string_view text) {
+  size_t i = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
+  while (i < text.size() && is_space(text[i])) ++i;
+  return starts_with_ci(text, i, "#redirect");
+}
+
+bool has_disambiguation_template(std::string_view page) {
+  for (size_t i = page.find("{{"); i != npos; i = page.find("{{", i + 2)) {
+    size_t j = i + 2;
+    while (j < page.size() && is_space(page[j])) ++j;
+    size_t b = j;
+    while (j < page.size() && j - b < 80 && page[j] != '|' && page[j] != '}' && page[j] != '\n' &&
+           page[j] != '{')
+      ++j;
+    std::string name = to_lower(trim(page.substr(b, j - b)));
+    std::replace(name.begin(), name.end(), '_', ' ');
+    if (name.rfind("template:", 0) == 0) name = std::string(trim(std::string_view(name).substr(9)));
+    if (name == "disambiguation" || name == "disambig" || name == "disamb" || name == "dab" ||
+        name == "hndis" || name == "geodis" || name == "numberdis" || name == "mathdab" ||
+        name == "roaddis" || name == "hospitaldis" || name == "schooldis" ||
+        name == "letter-number combination disambiguation")
+      return true;
+    if (name.rfind("disambig", 0) == 0) return true;  // disambiguation cleanup, disambig-cleanup, ...
+    const std::string_view suffix = " disambiguation";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;  // "place name disambiguation", "species latin name disambiguation", ...
+  }
+  return false;
+}
+
+bool looks_like_disambiguation_intro(std::string_view paragraph) {
+  std::string t = to_lower(trim(paragraph));
+  if (t.size() > 600) return false;  // a long prose paragraph is an article, whatever its end
+  for (std::string_view end : {"refer to:", "refer to", "refers to:", "stand for:", "may mean:", "can mean:"})
+    if (t.size() >= end.size() && t.compare(t.size() - end.size(), end.size(), end) == 0) return true;
+  return false;
+}
+
+bool title_has_namespace_prefix(std::string_view title) {
+  size_t colon = title.find(':');
+  if (colon == npos) return false;
+  std::string p = to_lower(trim(title.substr(0, colon)));
+  std::replace(p.begin(), p.end(), '_', ' ');
+  static const char* const kNamespaces[] = {"talk",
+                                            "user",
+                                            "wikipedia",
+                                            "wp",
+                                            "project",
+                                            "file",
+                                            "image",
+                                            "mediawiki",
+                                            "template",
+                                            "help",
+                                            "category",
+                                            "portal",
+                                            "draft",
+                                            "module",
+                                            "timedtext",
+                                            "book",
+                                            "special",
+                                            "media",
+                                            "gadget",
+                                            "gadget definition",
+                                            "education program",
+                                            "topic"};
+  for (const char* ns : kNamespaces)
+    if (p == ns) return true;
+  const std::string_view talk = " talk";
+  return p.size() > talk.size() && p.compare(p.size() - talk.size(), talk.size(), talk) == 0;
+}
+
+}  // namespace tt::data
