@@ -411,7 +411,7 @@ class WikiExtractorReader : public LineBasedReader {
       if (t.empty()) continue;
       if (!seen_title_line_) {
         seen_title_line_ = true;
-        if (t == cur_.title) continue;  // the title line WikiExtractor writes first
+        if (t == cur_.title || decode_html_entities(t) == cur_.title) continue;  // WikiExtractor's title line
       }
       cur_.text.assign(t);
       have_paragraph_ = true;
