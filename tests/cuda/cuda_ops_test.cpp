@@ -1,0 +1,518 @@
+// The table-driven CUDA op test: every Backend op of the CUDA backend, forward and backward, against
+// the CPU reference on fresh random inputs over a sweep of shapes (odd sizes, T = 1, GQA ratios
+// 1/2/3/6, head_dim 64/128 and a generic one, row counts that are not multiples of block sizes, odd
+// vocabularies). Tolerances suit bf16 (relative L2 ~1e-2; fp32-only ops much tighter).
+// Skips (GTEST_SKIP) when no GPU is present; the coverage tests below run everywhere.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend_ops.h"
+#include "cuda/cuda_backend.h"
+#include "model/backend.h"
+#include "model/dtype.h"
+#include "op_harness.h"
+
+namespace tt::test {
+namespace {
+
+constexpr double kTolBf16 = 1e-2;     // outputs stored in bf16
+constexpr double kTolAttnBwd = 2e-2;  // bf16 outputs of a longer fp32 computation
+constexpr double kTolF32 = 1e-5;      // fp32 in, fp32 out
+
+struct OpCase {
+  std::string name;
+  std::vector<std::string> covers;  // Backend methods exercised
+  std::function<void(Harness&)> run;
+};
+
+std::string shape(std::initializer_list<std::pair<const char*, int64_t>> kv) {
+  std::ostringstream os;
+  for (auto& [k, v] : kv) os << k << "=" << v << " ";
+  return os.str();
+}
+
+cuda::CudaBackend* as_cuda(Backend& be) {
+  return dynamic_cast<cuda::CudaBackend*>(&be);
+}
+
+// ---- cases ----------------------------------------------------------------------------------
+
+void case_meta(Harness& h) {
+  Backend& g = h.gpu();
+  EXPECT_EQ(g.name(), "cuda-bf16");
+  EXPECT_TRUE(g.is_cuda());
+  EXPECT_EQ(g.act_dtype(), DType::BF16);
+  EXPECT_EQ(g.grad_dtype(), DType::F32);
+  EXPECT_EQ(g.stat_dtype(), DType::F32);
+  EXPECT_EQ(g.master_dtype(), DType::F32);
+}
+
+void case_memory(Harness& h) {
+  Backend& g = h.gpu();
+  const size_t peak0 = g.peak_memory_bytes();
+  bool first = true;
+  for (DType dt : {DType::F32, DType::F64, DType::BF16, DType::I32}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const size_t n = 1037;
+    Buf b = g.alloc(n, dt);
+    if (first)
+      EXPECT_GE(g.peak_memory_bytes(), peak0 + b.bytes()) << "peak_memory_bytes does not count alloc";
+    first = false;
+    std::vector<char> raw(b.bytes(), 'x');
+    g.copy_to_host(raw.data(), b);
+    EXPECT_TRUE(std::all_of(raw.begin(), raw.end(), [](char c) { return c == 0; })) << "alloc is not zeroed";
+    g.fill(b, 3.0);
+    std::vector<double> vals(n);
+    g.copy_to_host(raw.data(), b);
+    convert_host(vals.data(), DType::F64, raw.data(), dt, n);
+    EXPECT_TRUE(std::all_of(vals.begin(), vals.end(), [](double v) { return v == 3.0; })) << "fill";
+    // copy_from_host / copy_to_host round trip of arbitrary bytes of this dtype
+    std::vector<double> src(n);
+    for (size_t i = 0; i < n; ++i) src[i] = double(int64_t(i % 201) - 100) * 0.5;
+    std::vector<char> src_raw(b.bytes());
+    convert_host(src_raw.data(), dt, src.data(), DType::F64, n);
+    g.copy_from_host(b, src_raw.data());
+    std::vector<char> back(b.bytes());
+    g.copy_to_host(back.data(), b);
+    EXPECT_EQ(src_raw, back) << "copy round trip";
+    // convert to every dtype, compare with the host conversion
+    for (DType to : {DType::F32, DType::F64, DType::BF16, DType::I32}) {
+      Buf d = g.alloc(n, to);
+      g.convert(d, b);
+      g.synchronize();
+      std::vector<char> got(d.bytes()), want(d.bytes());
+      g.copy_to_host(got.data(), d);
+      convert_host(want.data(), to, src_raw.data(), dt, n);
+      EXPECT_EQ(got, want) << "convert " << dtype_name(dt) << " -> " << dtype_name(to);
+      g.free(d);
+    }
+    g.free(b);
+  }
+  EXPECT_GT(g.peak_memory_bytes(), 0u);
+}
+
+void case_embedding(Harness& h) {
+  struct S {
+    int64_t N, C, V, id_range;
+  };
+  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{300, 384, 1000, 7}, S{513, 96, 50, 50}}) {
+    SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}}));
+    std::vector<int32_t> ids(size_t(s.N));
+    for (auto& id : ids) id = int32_t(h.rng()() % uint64_t(s.id_range));
+    Pair pid = h.ints(ids);
+    Pair table = h.random(Kind::Act, size_t(s.V * s.C));
+    Pair out = h.sentinel(Kind::Act, size_t(s.N * s.C));
+    h.cpu().embedding_forward(out.c, pid.c, table.c, s.N, s.C, s.V);
+    h.gpu().embedding_forward(out.g, pid.g, table.g, s.N, s.C, s.V);
+    h.expect_close("embedding out", out, 0.0);
+
+    Pair dout = h.random(Kind::Act, size_t(s.N * s.C));
+    Pair dtable = h.prefilled(Kind::Grad, size_t(s.V * s.C));
+    const std::vector<float> prefill = h.gpu_values(dtable);
+    h.cpu().embedding_backward(dtable.c, pid.c, dout.c, s.N, s.C, s.V);
+    h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+    h.expect_close("embedding dtable (deterministic)", dtable, kTolF32);
+    h.expect_close_delta("embedding dtable increment", dtable, prefill, kTolF32);
+    // Deterministic path: bit-identical on a second run from the same prefill.
+    const std::vector<float> first = h.gpu_values(dtable);
+    h.upload(dtable, prefill);
+    h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+    EXPECT_EQ(first, h.gpu_values(dtable)) << "deterministic embedding backward differs between runs";
+    // Atomic path: same values up to summation order.
+    if (auto* cu = as_cuda(h.gpu())) {
+      h.upload(dtable, prefill);
+      cu->set_deterministic(false);
+      h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+      cu->set_deterministic(true);
+      Harness::expect_close_values("embedding dtable (atomics)", first, h.gpu_values(dtable), kTolF32);
+    }
+  }
+}
+
+void case_rmsnorm(Harness& h) {
+  struct S {
+    int64_t R, C;
+  };
+  for (S s : {S{1, 8}, S{37, 384}, S{130 * 6, 64}, S{5, 1000}, S{67, 128}}) {
+    SCOPED_TRACE(shape({{"R", s.R}, {"C", s.C}}));
+    const float eps = 1e-6f;
+    Pair inp = h.random(Kind::Act, size_t(s.R * s.C), -2.f, 2.f);
+    Pair w = h.random(Kind::Act, size_t(s.C), 0.5f, 1.5f);
+    Pair out = h.sentinel(Kind::Act, size_t(s.R * s.C));
+    Pair rstd = h.sentinel(Kind::Stat, size_t(s.R));
+    h.cpu().rmsnorm_forward(out.c, rstd.c, inp.c, w.c, s.R, s.C, eps);
+    h.gpu().rmsnorm_forward(out.g, rstd.g, inp.g, w.g, s.R, s.C, eps);
+    h.expect_close("rmsnorm out", out, kTolBf16);
+    h.expect_close("rmsnorm rstd", rstd, 1e-5);
+
+    Pair dout = h.random(Kind::Act, size_t(s.R * s.C));
+    Pair dinp = h.prefilled(Kind::Act, size_t(s.R * s.C));
+    Pair dw = h.prefilled(Kind::Grad, size_t(s.C));
+    const std::vector<float> dw_prefill = h.gpu_values(dw);
+    // Same saved rstd on both sides (the CPU's).
+    h.upload(rstd, h.cpu_values(rstd));
+    h.cpu().rmsnorm_backward(dinp.c, dw.c, dout.c, inp.c, w.c, rstd.c, s.R, s.C);
+    h.gpu().rmsnorm_backward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g, s.R, s.C);
+    h.expect_close("rmsnorm dinp (+=)", dinp, kTolBf16);
+    h.expect_close("rmsnorm dweight (+=)", dw, 1e-4);
+    h.expect_close_delta("rmsnorm dweight increment", dw, dw_prefill, 1e-4);
+  }
+}
+
+void case_matmul(Harness& h) {
+  struct S {
+    int64_t M, K, N;
+  };
+  for (S s : {S{1, 8, 8}, S{37, 64, 96}, S{129, 384, 1024}, S{33, 17, 5}, S{200, 1024, 384}}) {
+    SCOPED_TRACE(shape({{"M", s.M}, {"K", s.K}, {"N", s.N}}));
+    Pair inp = h.random(Kind::Act, size_t(s.M * s.K));
+    Pair w = h.random(Kind::Act, size_t(s.N * s.K), -0.2f, 0.2f);
+    Pair out = h.sentinel(Kind::Act, size_t(s.M * s.N));
+    h.cpu().matmul_forward(out.c, inp.c, w.c, s.M, s.K, s.N, false);
+    h.gpu().matmul_forward(out.g, inp.g, w.g, s.M, s.K, s.N, false);
+    h.expect_close("matmul out", out, kTolBf16);
+    Pair acc = h.prefilled(Kind::Act, size_t(s.M * s.N));
+    h.cpu().matmul_forward(acc.c, inp.c, w.c, s.M, s.K, s.N, true);
+    h.gpu().matmul_forward(acc.g, inp.g, w.g, s.M, s.K, s.N, true);
+    h.expect_close("matmul out (+=)", acc, kTolBf16);
+
+    Pair dout = h.random(Kind::Act, size_t(s.M * s.N));
+    for (bool acc_dinp : {false, true}) {
+      SCOPED_TRACE(acc_dinp ? "accumulate_dinp" : "overwrite dinp");
+      Pair dinp =
+          acc_dinp ? h.prefilled(Kind::Act, size_t(s.M * s.K)) : h.sentinel(Kind::Act, size_t(s.M * s.K));
+      Pair dw = h.prefilled(Kind::Grad, size_t(s.N * s.K));
+      const std::vector<float> dw_prefill = h.gpu_values(dw);
+      h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, s.M, s.K, s.N, acc_dinp);
+      h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, s.M, s.K, s.N, acc_dinp);
+      h.expect_close("matmul dinp", dinp, kTolBf16);
+      h.expect_close("matmul dweight (+=)", dw, 1e-4);
+      h.expect_close_delta("matmul dweight increment", dw, dw_prefill, 1e-4);
+    }
+    // Either output may be empty.
+    Pair dw_only = h.prefilled(Kind::Grad, size_t(s.N * s.K));
+    h.cpu().matmul_backward(Buf{}, dw_only.c, dout.c, inp.c, w.c, s.M, s.K, s.N, false);
+    h.gpu().matmul_backward(Buf{}, dw_only.g, dout.g, inp.g, w.g, s.M, s.K, s.N, false);
+    h.expect_close("matmul dweight only", dw_only, 1e-4);
+    Pair dinp_only = h.sentinel(Kind::Act, size_t(s.M * s.K));
+    h.cpu().matmul_backward(dinp_only.c, Buf{}, dout.c, inp.c, w.c, s.M, s.K, s.N, false);
+    h.gpu().matmul_backward(dinp_only.g, Buf{}, dout.g, inp.g, w.g, s.M, s.K, s.N, false);
+    h.expect_close("matmul dinp only", dinp_only, kTolBf16);
+  }
+}
+
+void case_rope(Harness& h) {
+  struct S {
+    int64_t N, T, H, D, offset;
+  };
+  for (S s : {S{1, 1, 1, 8, 0}, S{12, 4, 3, 64, 0}, S{40, 20, 2, 128, 7}, S{7, 7, 5, 6, 100},
+              S{1024, 512, 2, 64, 0}}) {
+    SCOPED_TRACE(shape({{"N", s.N}, {"T", s.T}, {"H", s.H}, {"D", s.D}, {"offset", s.offset}}));
+    const double theta = 1e6;
+    const size_t n = size_t(s.N * s.H * s.D);
+    Pair inp = h.random(Kind::Act, n);
+    Pair out = h.sentinel(Kind::Act, n);
+    h.cpu().rope_forward(out.c, inp.c, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.gpu().rope_forward(out.g, inp.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.expect_close("rope out", out, kTolBf16);
+    Pair dinp = h.sentinel(Kind::Act, n);
+    h.cpu().rope_backward(dinp.c, inp.c, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.gpu().rope_backward(dinp.g, inp.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.expect_close("rope dinp", dinp, kTolBf16);
+    // In place (out aliases inp), as the model uses it.
+    Pair io = h.from_host(Kind::Act, h.cpu_values(inp));
+    h.cpu().rope_forward(io.c, io.c, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.gpu().rope_forward(io.g, io.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.expect_close("rope in place", io, kTolBf16);
+    h.cpu().rope_backward(io.c, io.c, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.gpu().rope_backward(io.g, io.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.expect_close("rope backward in place (R^T R = I)", io, kTolBf16);
+  }
+}
+
+void case_attention(Harness& h) {
+  struct S {
+    int64_t B, T, Hq, Hkv, D;
+  };
+  for (S s : {S{1, 1, 1, 1, 64}, S{2, 37, 4, 2, 64}, S{1, 70, 6, 2, 128}, S{2, 65, 6, 1, 64},
+              S{1, 33, 3, 3, 80}, S{1, 130, 2, 2, 32}, S{1, 200, 6, 2, 64}}) {
+    SCOPED_TRACE(shape({{"B", s.B}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}));
+    const size_t nq = size_t(s.B * s.T * s.Hq * s.D), nk = size_t(s.B * s.T * s.Hkv * s.D);
+    Pair q = h.random(Kind::Act, nq, -2.f, 2.f);
+    Pair k = h.random(Kind::Act, nk, -2.f, 2.f);
+    Pair v = h.random(Kind::Act, nk);
+    Pair out = h.sentinel(Kind::Act, nq);
+    Pair lse = h.sentinel(Kind::Stat, size_t(s.B * s.Hq * s.T));
+    h.cpu().attention_forward(out.c, lse.c, q.c, k.c, v.c, s.B, s.T, s.Hq, s.Hkv, s.D);
+    h.gpu().attention_forward(out.g, lse.g, q.g, k.g, v.g, s.B, s.T, s.Hq, s.Hkv, s.D);
+    h.expect_close("attention out", out, kTolBf16);
+    h.expect_close("attention lse", lse, 1e-4);
+
+    // Backward from identical saved tensors: the CPU's out (rounded to bf16) and lse on both sides.
+    std::vector<float> out_ref = h.cpu_values(out);
+    for (float& x : out_ref) x = round_bf16(x);
+    h.upload(out, out_ref);
+    h.upload(lse, h.cpu_values(lse));
+    Pair dout = h.random(Kind::Act, nq);
+    Pair dq = h.sentinel(Kind::Act, nq), dk = h.sentinel(Kind::Act, nk), dv = h.sentinel(Kind::Act, nk);
+    h.cpu().attention_backward(dq.c, dk.c, dv.c, dout.c, out.c, lse.c, q.c, k.c, v.c, s.B, s.T, s.Hq, s.Hkv,
+                               s.D);
+    h.gpu().attention_backward(dq.g, dk.g, dv.g, dout.g, out.g, lse.g, q.g, k.g, v.g, s.B, s.T, s.Hq, s.Hkv,
+                               s.D);
+    h.expect_close("attention dq", dq, kTolAttnBwd);
+    h.expect_close("attention dk", dk, kTolAttnBwd);
+    h.expect_close("attention dv", dv, kTolAttnBwd);
+  }
+}
+
+void case_attention_infer(Harness& h) {
+  struct S {
+    int64_t Tq, Tkv, Hq, Hkv, D;
+  };
+  for (S s :
+       {S{1, 1, 2, 1, 64}, S{1, 50, 6, 2, 64}, S{5, 40, 4, 4, 128}, S{3, 3, 6, 3, 64}, S{7, 300, 6, 2, 64}}) {
+    SCOPED_TRACE(shape({{"Tq", s.Tq}, {"Tkv", s.Tkv}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}));
+    Pair q = h.random(Kind::Act, size_t(s.Tq * s.Hq * s.D), -2.f, 2.f);
+    Pair kc = h.random(Kind::Act, size_t(s.Tkv * s.Hkv * s.D), -2.f, 2.f);
+    Pair vc = h.random(Kind::Act, size_t(s.Tkv * s.Hkv * s.D));
+    Pair out = h.sentinel(Kind::Act, size_t(s.Tq * s.Hq * s.D));
+    h.cpu().attention_infer(out.c, q.c, kc.c, vc.c, s.Tq, s.Tkv, s.Hq, s.Hkv, s.D);
+    h.gpu().attention_infer(out.g, q.g, kc.g, vc.g, s.Tq, s.Tkv, s.Hq, s.Hkv, s.D);
+    h.expect_close("attention_infer out", out, kTolBf16);
+  }
+}
+
+void case_swiglu(Harness& h) {
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1001), int64_t(4096)}) {
+    SCOPED_TRACE(shape({{"n", n}}));
+    Pair gate = h.random(Kind::Act, size_t(n), -4.f, 4.f);
+    Pair up = h.random(Kind::Act, size_t(n), -2.f, 2.f);
+    Pair out = h.sentinel(Kind::Act, size_t(n));
+    h.cpu().swiglu_forward(out.c, gate.c, up.c, n);
+    h.gpu().swiglu_forward(out.g, gate.g, up.g, n);
+    h.expect_close("swiglu out", out, kTolBf16);
+    Pair dout = h.random(Kind::Act, size_t(n));
+    Pair dgate = h.sentinel(Kind::Act, size_t(n)), dup = h.sentinel(Kind::Act, size_t(n));
+    h.cpu().swiglu_backward(dgate.c, dup.c, dout.c, gate.c, up.c, n);
+    h.gpu().swiglu_backward(dgate.g, dup.g, dout.g, gate.g, up.g, n);
+    h.expect_close("swiglu dgate", dgate, kTolBf16);
+    h.expect_close("swiglu dup", dup, kTolBf16);
+  }
+}
+
+void case_add(Harness& h) {
+  for (Kind kind : {Kind::Act, Kind::Stat})
+    for (int64_t n : {int64_t(1), int64_t(999), int64_t(65536)}) {
+      SCOPED_TRACE(shape({{"n", n}, {"bf16", kind == Kind::Act}}));
+      Pair a = h.random(kind, size_t(n)), b = h.random(kind, size_t(n));
+      Pair out = h.sentinel(kind, size_t(n));
+      h.cpu().add(out.c, a.c, b.c, n);
+      h.gpu().add(out.g, a.g, b.g, n);
+      h.expect_close("add", out, kind == Kind::Act ? kTolBf16 : kTolF32);
+      h.cpu().add(a.c, a.c, b.c, n);  // out aliases a
+      h.gpu().add(a.g, a.g, b.g, n);
+      h.expect_close("add in place", a, kind == Kind::Act ? kTolBf16 : kTolF32);
+    }
+}
+
+// Forces the LM head to use several row chunks for the duration of a scope.
+struct ChunkBudget {
+  explicit ChunkBudget(const char* mb) { setenv("TT_CUDA_LM_HEAD_CHUNK_MB", mb, 1); }
+  ~ChunkBudget() { unsetenv("TT_CUDA_LM_HEAD_CHUNK_MB"); }
+};
+
+void case_lm_head(Harness& h) {
+  struct S {
+    int64_t N, C, V;
+    bool small_chunks;
+  };
+  for (S s : {S{1, 8, 11, false}, S{37, 64, 1001, false}, S{64, 128, 4096, false}, S{300, 64, 4096, true},
+              S{77, 96, 3003, true}}) {
+    SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}, {"small_chunks", s.small_chunks}}));
+    std::unique_ptr<ChunkBudget> budget;
+    if (s.small_chunks) budget = std::make_unique<ChunkBudget>("1");  // 1 MiB: 128..256 rows per chunk
+    Pair hidden = h.random(Kind::Act, size_t(s.N * s.C), -2.f, 2.f);
+    Pair table = h.random(Kind::Act, size_t(s.V * s.C), -0.5f, 0.5f);
+    std::vector<int32_t> t(size_t(s.N));
+    for (size_t i = 0; i < t.size(); ++i) t[i] = (i % 5 == 4) ? -1 : int32_t(h.rng()() % uint64_t(s.V));
+    Pair targets = h.ints(t);
+    const float scale = 1.0f / float(s.N);
+    Pair losses = h.sentinel(Kind::Stat, size_t(s.N));
+    Pair dhidden = h.sentinel(Kind::Act, size_t(s.N * s.C));
+    Pair dtable = h.prefilled(Kind::Grad, size_t(s.V * s.C));
+    const std::vector<float> dtable_prefill = h.gpu_values(dtable);
+    h.cpu().lm_head_loss(losses.c, dhidden.c, dtable.c, hidden.c, table.c, targets.c, s.N, s.C, s.V, scale);
+    h.gpu().lm_head_loss(losses.g, dhidden.g, dtable.g, hidden.g, table.g, targets.g, s.N, s.C, s.V, scale);
+    h.expect_close("lm_head losses", losses, kTolBf16);
+    h.expect_close("lm_head dhidden", dhidden, kTolBf16);
+    h.expect_close("lm_head dtable (+=)", dtable, kTolBf16);
+    h.expect_close_delta("lm_head dtable increment", dtable, dtable_prefill, kTolBf16);
+    const std::vector<float> gl = h.gpu_values(losses);
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] < 0) EXPECT_EQ(gl[i], 0.0f) << "row " << i << " has no target but loss " << gl[i];
+
+    // Loss only (evaluation).
+    Pair losses2 = h.sentinel(Kind::Stat, size_t(s.N));
+    h.cpu().lm_head_loss(losses2.c, Buf{}, Buf{}, hidden.c, table.c, targets.c, s.N, s.C, s.V, 1.0f);
+    h.gpu().lm_head_loss(losses2.g, Buf{}, Buf{}, hidden.g, table.g, targets.g, s.N, s.C, s.V, 1.0f);
+    h.expect_close("lm_head losses (eval)", losses2, kTolBf16);
+
+    Pair logits = h.sentinel(Kind::Stat, size_t(s.N * s.V));
+    h.cpu().lm_head_logits(logits.c, hidden.c, table.c, s.N, s.C, s.V);
+    h.gpu().lm_head_logits(logits.g, hidden.g, table.g, s.N, s.C, s.V);
+    h.expect_close("lm_head_logits", logits, 1e-4);
+  }
+}
+
+void case_reduce(Harness& h) {
+  for (int64_t n : {int64_t(1), int64_t(1000), int64_t((1 << 20) + 3)}) {
+    SCOPED_TRACE(shape({{"n", n}}));
+    Pair x = h.random(Kind::Stat, size_t(n), -1.f, 3.f);
+    Pair out = h.sentinel(Kind::Stat, 1);
+    h.cpu().sum(out.c, x.c, n);
+    h.gpu().sum(out.g, x.g, n);
+    h.expect_close("sum", out, 1e-5);
+    Pair sq = h.sentinel(Kind::Stat, 1);
+    h.cpu().grad_norm_sq(sq.c, x.c, n);
+    h.gpu().grad_norm_sq(sq.g, x.g, n);
+    h.expect_close("grad_norm_sq", sq, 1e-5);
+  }
+}
+
+void case_adamw(Harness& h) {
+  struct S {
+    int64_t n;
+    bool decay;
+    float max_norm, grad_scale;
+    int64_t step;
+  };
+  for (S s : {S{1, true, 1.0f, 1.0f, 1}, S{1001, true, 1.0f, 5.0f, 1}, S{70000, false, 0.0f, 1.0f, 10},
+              S{4097, true, 1.0f, 1e-4f, 3}}) {
+    SCOPED_TRACE(shape({{"n", s.n}, {"decay", s.decay}, {"step", s.step}}));
+    Pair master = h.random(Kind::Master, size_t(s.n));
+    Pair grads = h.random(Kind::Grad, size_t(s.n), -s.grad_scale, s.grad_scale);
+    Pair m = h.random(Kind::Master, size_t(s.n), -0.01f, 0.01f);
+    Pair v = h.random(Kind::Master, size_t(s.n), 0.0f, 1e-4f);
+    Pair gn = h.sentinel(Kind::Stat, 1);
+    h.cpu().grad_norm_sq(gn.c, grads.c, s.n);
+    h.gpu().grad_norm_sq(gn.g, grads.g, s.n);
+    Pair compute = h.sentinel(Kind::Act, size_t(s.n));
+    AdamWArgs a;
+    a.lr = 1e-3f;
+    a.weight_decay = 0.1f;
+    a.step = s.step;
+    a.max_grad_norm = s.max_norm;
+    h.cpu().adamw_update(master.c, compute.c, grads.c, m.c, v.c, gn.c, s.n, a, s.decay);
+    h.gpu().adamw_update(master.g, compute.g, grads.g, m.g, v.g, gn.g, s.n, a, s.decay);
+    h.expect_close("adamw master", master, 1e-5);
+    h.expect_close("adamw m", m, 1e-5);
+    h.expect_close("adamw v", v, 1e-5);
+    h.expect_close("adamw compute (bf16)", compute, kTolBf16);
+    // Without a compute copy.
+    h.cpu().adamw_update(master.c, Buf{}, grads.c, m.c, v.c, gn.c, s.n, a, s.decay);
+    h.gpu().adamw_update(master.g, Buf{}, grads.g, m.g, v.g, gn.g, s.n, a, s.decay);
+    h.expect_close("adamw master (no compute)", master, 1e-5);
+  }
+}
+
+const std::vector<OpCase>& cases() {
+  static const std::vector<OpCase> all = {
+      {"meta", {"name", "is_cuda", "act_dtype", "grad_dtype", "stat_dtype", "master_dtype"}, case_meta},
+      {"memory",
+       {"alloc", "free", "copy_from_host", "copy_to_host", "convert", "fill", "synchronize",
+        "peak_memory_bytes"},
+       case_memory},
+      {"embedding", {"embedding_forward", "embedding_backward"}, case_embedding},
+      {"rmsnorm", {"rmsnorm_forward", "rmsnorm_backward"}, case_rmsnorm},
+      {"matmul", {"matmul_forward", "matmul_backward"}, case_matmul},
+      {"rope", {"rope_forward", "rope_backward"}, case_rope},
+      {"attention", {"attention_forward", "attention_backward"}, case_attention},
+      {"attention_infer", {"attention_infer"}, case_attention_infer},
+      {"swiglu", {"swiglu_forward", "swiglu_backward"}, case_swiglu},
+      {"add", {"add"}, case_add},
+      {"lm_head", {"lm_head_loss", "lm_head_logits"}, case_lm_head},
+      {"reduce", {"sum", "grad_norm_sq"}, case_reduce},
+      {"adamw", {"adamw_update"}, case_adamw},
+  };
+  return all;
+}
+
+std::vector<std::string> case_names() {
+  std::vector<std::string> names;
+  for (const OpCase& c : cases()) names.push_back(c.name);
+  return names;
+}
+
+// ---- the table-driven test -----------------------------------------------------------------
+
+class CudaOpTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!is_cuda_available()) GTEST_SKIP() << "no CUDA GPU available: CUDA op tests skipped";
+  }
+};
+
+TEST_P(CudaOpTest, MatchesCpuReference) {
+  const OpCase* c = nullptr;
+  for (const OpCase& x : cases())
+    if (x.name == GetParam()) c = &x;
+  ASSERT_NE(c, nullptr);
+  auto cpu = make_cpu_backend(DType::F32);
+  auto gpu = make_cuda_backend(0);
+  {
+    Harness h(*cpu, *gpu, 0x5eed0000u + std::hash<std::string>{}(c->name) % 1000);
+    c->run(h);
+  }
+  gpu->synchronize();
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, CudaOpTest, ::testing::ValuesIn(case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// ---- coverage (runs without a GPU) ---------------------------------------------------------
+
+TEST(CudaOpCoverage, EveryBackendOpHasACase) {
+  std::set<std::string> covered;
+  for (const OpCase& c : cases()) covered.insert(c.covers.begin(), c.covers.end());
+  for (std::string_view op : kAllBackendOps)
+    EXPECT_TRUE(covered.count(std::string(op))) << "Backend::" << op << " has no CUDA op test case";
+  for (const std::string& op : covered)
+    EXPECT_NE(std::find(kAllBackendOps.begin(), kAllBackendOps.end(), op), kAllBackendOps.end())
+        << "a case claims to cover '" << op << "', which is not in kAllBackendOps";
+}
+
+TEST(CudaOpCoverage, OpListMatchesBackendHeader) {
+  const std::string path = std::string(TT_SOURCE_DIR) + "/src/model/backend.h";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "cannot read " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  // "virtual <return type> name(" -- the return type may contain spaces, :: and template brackets.
+  const std::regex re(R"(virtual\s+[\w:<>\s\*&]+?\s*[\s\*&](\w+)\s*\()");
+  std::set<std::string> in_header;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+    in_header.insert((*it)[1].str());
+  in_header.erase("Backend");  // the virtual destructor "~Backend(" does not match, but be safe
+  std::set<std::string> listed;
+  for (std::string_view op : kAllBackendOps) listed.insert(std::string(op));
+  for (const std::string& op : in_header)
+    EXPECT_TRUE(listed.count(op)) << "backend.h declares virtual " << op
+                                  << "() but tests/cuda/backend_ops.h does not list it";
+  for (const std::string& op : listed)
+    EXPECT_TRUE(in_header.count(op)) << "tests/cuda/backend_ops.h lists " << op
+                                     << " but backend.h has no such virtual";
+}
+
+}  // namespace
+}  // namespace tt::test

@@ -1,0 +1,175 @@
+// Test harness pairing the CUDA backend with the CPU reference (make_cpu_backend(F32)).
+//
+// A Pair is one logical tensor on both backends, created from the same host values. Kind says what
+// the tensor is (activation -> bf16 on the GPU, gradient/statistic/master -> fp32, index -> I32);
+// activation values are rounded to bf16 on the host first, so both backends see identical inputs and
+// only the op's own arithmetic differs. Outputs start as a NaN sentinel (an unwritten element fails
+// the finiteness check) or, for accumulate outputs, as known random values (checks the +=).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/backend.h"
+#include "model/dtype.h"
+
+namespace tt::test {
+
+enum class Kind { Act, Grad, Stat, Master, Index };
+
+inline DType gpu_dtype(Kind k) {
+  switch (k) {
+    case Kind::Act:
+      return DType::BF16;
+    case Kind::Index:
+      return DType::I32;
+    default:
+      return DType::F32;
+  }
+}
+inline DType cpu_dtype(Kind k) {
+  return k == Kind::Index ? DType::I32 : DType::F32;
+}
+
+inline float round_bf16(float x) {
+  return bf16_to_f32(f32_to_bf16(x));
+}
+
+struct Pair {
+  Buf c, g;  // CPU, GPU
+  Kind kind = Kind::Act;
+  size_t n = 0;
+};
+
+class Harness {
+ public:
+  Harness(Backend& cpu, Backend& gpu, uint64_t seed) : cpu_(cpu), gpu_(gpu), rng_(seed) {}
+  ~Harness() {
+    for (Buf b : cpu_bufs_) cpu_.free(b);
+    for (Buf b : gpu_bufs_) gpu_.free(b);
+  }
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  Backend& cpu() { return cpu_; }
+  Backend& gpu() { return gpu_; }
+  std::mt19937_64& rng() { return rng_; }
+
+  Pair from_host(Kind kind, std::vector<float> v) {
+    if (kind == Kind::Act)
+      for (float& x : v) x = round_bf16(x);
+    Pair p = alloc(kind, v.size());
+    upload(p, v);
+    return p;
+  }
+  Pair ints(const std::vector<int32_t>& v) {
+    Pair p = alloc(Kind::Index, v.size());
+    if (!v.empty()) {
+      cpu_.copy_from_host(p.c, v.data());
+      gpu_.copy_from_host(p.g, v.data());
+    }
+    return p;
+  }
+  std::vector<float> uniform(size_t n, float lo, float hi) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) x = d(rng_);
+    return v;
+  }
+  Pair random(Kind kind, size_t n, float lo = -1.0f, float hi = 1.0f) {
+    return from_host(kind, uniform(n, lo, hi));
+  }
+  Pair sentinel(Kind kind, size_t n) { return from_host(kind, std::vector<float>(n, std::nanf(""))); }
+  // Accumulate targets: the same random prefill on both sides.
+  Pair prefilled(Kind kind, size_t n) { return random(kind, n, -0.5f, 0.5f); }
+
+  // Overwrites both sides with the same host values (e.g. to feed one backend's output to both).
+  void upload(const Pair& p, const std::vector<float>& v) {
+    if (p.n == 0) return;
+    cpu_.copy_from_host(p.c, v.data());
+    std::vector<char> raw(p.g.bytes());
+    convert_host(raw.data(), p.g.dtype, v.data(), DType::F32, p.n);
+    gpu_.copy_from_host(p.g, raw.data());
+  }
+  static std::vector<float> read(Backend& be, Buf b) {
+    std::vector<char> raw(b.bytes());
+    if (b.numel) be.copy_to_host(raw.data(), b);
+    std::vector<float> out(b.numel);
+    convert_host(out.data(), DType::F32, raw.data(), b.dtype, b.numel);
+    return out;
+  }
+  std::vector<float> cpu_values(const Pair& p) { return read(cpu_, p.c); }
+  std::vector<float> gpu_values(const Pair& p) { return read(gpu_, p.g); }
+
+  // Relative L2 error of the GPU result against the CPU reference, plus finiteness of every GPU element.
+  void expect_close(const std::string& what, const Pair& p, double tol) {
+    const std::vector<float> ref = cpu_values(p), got = gpu_values(p);
+    expect_close_values(what, ref, got, tol);
+  }
+  // For fp32 accumulate outputs: compares the increments (result - prefill), which the prefill
+  // would otherwise dominate.
+  void expect_close_delta(const std::string& what, const Pair& p, const std::vector<float>& prefill,
+                          double tol) {
+    std::vector<float> ref = cpu_values(p), got = gpu_values(p);
+    for (size_t i = 0; i < ref.size() && i < prefill.size(); ++i) {
+      ref[i] -= prefill[i];
+      got[i] -= prefill[i];
+    }
+    expect_close_values(what, ref, got, tol);
+  }
+  static void expect_close_values(const std::string& what, const std::vector<float>& ref,
+                                  const std::vector<float>& got, double tol) {
+    ASSERT_EQ(ref.size(), got.size()) << what;
+    double err = 0, norm = 0, worst = -1;
+    size_t worst_i = 0, nonfinite = 0, first_bad = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      if (!std::isfinite(got[i])) {
+        if (nonfinite++ == 0) first_bad = i;
+        continue;
+      }
+      const double d = double(got[i]) - double(ref[i]);
+      err += d * d;
+      norm += double(ref[i]) * double(ref[i]);
+      if (std::fabs(d) > worst) {
+        worst = std::fabs(d);
+        worst_i = i;
+      }
+    }
+    EXPECT_EQ(nonfinite, 0u) << what << ": " << nonfinite << " non-finite GPU elements (first at "
+                             << first_bad << ", value " << (ref.empty() ? 0.f : got[first_bad])
+                             << "); NaN means an output element was never written";
+    err = std::sqrt(err);
+    norm = std::sqrt(norm);
+    const double rel = err / std::max(norm, 1e-30);
+    const double allowed = tol * norm + 1e-6 * std::sqrt(double(ref.size()));
+    EXPECT_LE(err, allowed) << what << ": relative L2 error " << rel << " > " << tol << " (n=" << ref.size()
+                            << ", worst |diff| " << worst << " at " << worst_i << ": gpu " << got[worst_i]
+                            << " vs cpu " << ref[worst_i] << ")";
+  }
+
+ private:
+  Pair alloc(Kind kind, size_t n) {
+    Pair p;
+    p.kind = kind;
+    p.n = n;
+    p.c = cpu_.alloc(n, cpu_dtype(kind));
+    p.g = gpu_.alloc(n, gpu_dtype(kind));
+    if (p.c.ptr) cpu_bufs_.push_back(p.c);
+    if (p.g.ptr) gpu_bufs_.push_back(p.g);
+    return p;
+  }
+
+  Backend& cpu_;
+  Backend& gpu_;
+  std::mt19937_64 rng_;
+  std::vector<Buf> cpu_bufs_, gpu_bufs_;
+};
+
+}  // namespace tt::test
