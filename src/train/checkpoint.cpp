@@ -1,0 +1,93 @@
+#include "train/checkpoint.h"
+
+#include <signal.h>
+
+#include <cerrno>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+namespace tt {
+
+namespace {
+
+// Removes a temporary directory on scope exit unless released (i.e. after a successful swap).
+struct TempDirGuard {
+  std::filesystem::path dir;
+  ~TempDirGuard() {
+    if (dir.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+void copy_file_into(const std::filesystem::path& src, const std::filesystem::path& dst) {
+  write_file_atomic(dst, read_file(src));
+}
+
+}  // namespace
+
+void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
+  TempDirGuard tmp{make_temp_dir_beside(dir)};
+  model.save_safetensors(tmp.dir / "model.safetensors", DType::F32);
+  if (c.with_optimizer) model.save_optimizer_state(tmp.dir / "optimizer.bin");
+  write_hf_config_files(model.config(), tmp.dir);
+  TT_CHECK(std::filesystem::exists(c.tokenizer_dir / "tokenizer.json"))
+      << (c.tokenizer_dir / "tokenizer.json").string() << ": not found; cannot copy the tokenizer into "
+      << dir.string();
+  copy_file_into(c.tokenizer_dir / "tokenizer.json", tmp.dir / "tokenizer.json");
+  if (std::filesystem::exists(c.tokenizer_dir / "tokenizer_config.json"))
+    copy_file_into(c.tokenizer_dir / "tokenizer_config.json", tmp.dir / "tokenizer_config.json");
+  else
+    log_warn(c.tokenizer_dir.string(), " has no tokenizer_config.json; the checkpoint will lack it");
+  write_file_atomic(tmp.dir / "trainer_state.json", c.trainer_state.dump(2) + "\n");
+  write_file_atomic(tmp.dir / "run_info.json", c.run_info.dump(2) + "\n");
+  if (c.before_commit) c.before_commit(tmp.dir);
+  replace_dir_atomic(tmp.dir, dir);
+  tmp.dir.clear();
+}
+
+nlohmann::json load_json_file(const std::filesystem::path& file) {
+  std::string text = read_file(file);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  TT_CHECK(!j.is_discarded() && j.is_object()) << file.string() << ": not a valid JSON object";
+  return j;
+}
+
+Qwen3Config load_checkpoint_config(const std::filesystem::path& dir) {
+  TT_CHECK(std::filesystem::is_directory(dir)) << dir.string() << ": checkpoint directory not found"
+                                               << hint("pass a directory such as runs/last or runs/best");
+  TT_CHECK(std::filesystem::exists(dir / "config.json"))
+      << dir.string() << ": not a checkpoint (no config.json)" << hint("pass a directory such as runs/last");
+  TT_CHECK(std::filesystem::exists(dir / "model.safetensors"))
+      << dir.string() << ": not a checkpoint (no model.safetensors)";
+  return Qwen3Config::load(dir / "config.json");
+}
+
+void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer) {
+  model.load_safetensors(dir / "model.safetensors");
+  if (with_optimizer) {
+    TT_CHECK(std::filesystem::exists(dir / "optimizer.bin"))
+        << dir.string() << ": no optimizer.bin, cannot resume training from it"
+        << hint("resume from the run's `last` checkpoint");
+    model.load_optimizer_state(dir / "optimizer.bin");
+  }
+}
+
+void remove_stale_checkpoint_temps(const std::filesystem::path& parent) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(parent, ec)) return;
+  for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+    std::string name = e.path().filename().string();
+    auto pos = name.find(".tmp.");
+    if (name.empty() || name[0] != '.' || pos == std::string::npos || !e.is_directory()) continue;
+    long pid = std::strtol(name.c_str() + pos + 5, nullptr, 10);
+    if (pid <= 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+      log_info("removing the unfinished checkpoint ", e.path().string(), " left by an interrupted run");
+      std::filesystem::remove_all(e.path(), ec);
+    }
+  }
+}
+
+}  // namespace tt

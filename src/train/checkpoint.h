@@ -1,0 +1,44 @@
+// Checkpoint directories (runs/last, runs/best), loadable by Hugging Face `from_pretrained` for both
+// the model and the tokenizer:
+//   model.safetensors        weights, HF names, F32 (the exact fp32 master weights; see train.md)
+//   config.json, generation_config.json   (write_hf_config_files)
+//   tokenizer.json, tokenizer_config.json copied from the tokenizer directory
+//   run_info.json            what produced it: config, flags, commit, device, step, losses, speed, ...
+//   trainer_state.json       step, data order (seed, epoch, position), early-stopping state, ...
+//   optimizer.bin            AdamW moments (only in checkpoints meant for --resume, i.e. runs/last)
+// Saving is atomic: everything is written into a temporary sibling directory (make_temp_dir_beside),
+// then swapped in with replace_dir_atomic. Any failure before the swap removes the temporary
+// directory and leaves the previous checkpoint untouched; a kill leaves at worst a stale
+// ".<name>.tmp.<pid>.*" directory, which remove_stale_checkpoint_temps() cleans up later.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "model/model.h"
+
+namespace tt {
+
+struct CheckpointContent {
+  nlohmann::ordered_json run_info;
+  nlohmann::ordered_json trainer_state;
+  std::filesystem::path tokenizer_dir;
+  bool with_optimizer = true;
+  // Called with the temporary directory after all files are written and before the swap (tests use
+  // it to simulate a failure mid-save).
+  std::function<void(const std::filesystem::path&)> before_commit;
+};
+
+void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& content);
+
+// Reads and validates dir/config.json (tt::Error naming the directory when it is not a checkpoint).
+Qwen3Config load_checkpoint_config(const std::filesystem::path& dir);
+// Weights (model.safetensors) and, when `with_optimizer`, optimizer.bin into an existing model.
+void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer);
+nlohmann::json load_json_file(const std::filesystem::path& file);
+
+// Removes ".<name>.tmp.<pid>.*" directories in `parent` whose process is gone.
+void remove_stale_checkpoint_temps(const std::filesystem::path& parent);
+
+}  // namespace tt

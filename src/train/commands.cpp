@@ -1,0 +1,128 @@
+#include "train/commands.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "common/check.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/sha256.h"
+#include "data/dataset.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/device.h"
+
+namespace tt {
+
+namespace fs = std::filesystem;
+constexpr int32_t kEndOfText = 151643;  // Qwen3 <|endoftext|>
+
+void SampleOptions::declare(OptionSet& o) {
+  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best or runs/last")->required();
+  o.add("--prompt", prompt, "text to continue (empty: start of a document)");
+  o.add("--max_new_tokens", max_new_tokens, "tokens to generate at most");
+  o.add("--temperature", temperature, "softmax temperature; 0 = greedy (deterministic)");
+  o.add("--top_k", top_k, "sample among the k most likely tokens (0 = all)");
+  o.add("--top_p", top_p, "nucleus sampling: smallest set with this cumulative probability (1 = all)");
+  o.add("--seed", seed, "sampling seed (same seed, same text)");
+  o.add("--device", device, "auto (cuda when available), cuda or cpu");
+  o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)");
+}
+
+void SampleOptions::validate() const {
+  TT_CHECK(!ckpt_dir.empty()) << "--ckpt_dir is required";
+  TT_CHECK(max_new_tokens > 0) << "--max_new_tokens must be positive, got " << max_new_tokens;
+  validate_sampling_params(SamplingParams{temperature, top_k, top_p});
+  validate_device_flag(device);
+}
+
+GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
+  opts.validate();
+  Qwen3Config cfg = load_checkpoint_config(opts.ckpt_dir);
+  fs::path tok_path = !opts.tokenizer.empty()                                  ? fs::path(opts.tokenizer)
+                      : fs::exists(fs::path(opts.ckpt_dir) / "tokenizer.json") ? fs::path(opts.ckpt_dir)
+                                                                               : default_tokenizer_dir();
+  auto tok = Tokenizer::load(tok_path);
+  std::vector<int32_t> prompt = tok->encode(opts.prompt);
+  for (int32_t id : prompt)
+    TT_CHECK(id < cfg.vocab_size) << "--prompt encodes to token " << id << ", outside the model's vocab_size "
+                                  << cfg.vocab_size;
+  const int64_t ctx = cfg.max_position_embeddings;
+  const int64_t prompt_len = std::max<int64_t>(1, int64_t(prompt.size()));
+  TT_CHECK(prompt_len < ctx) << "--prompt is " << prompt_len << " tokens, the model's context is " << ctx
+                             << hint("use a shorter prompt");
+  int64_t max_new = opts.max_new_tokens;
+  if (prompt_len + max_new > ctx) {
+    max_new = ctx - prompt_len;
+    log_warn("--max_new_tokens ", opts.max_new_tokens, " does not fit the context of ", ctx,
+             " tokens; generating ", max_new);
+  }
+
+  auto backend = make_backend_for_device(opts.device);
+  Qwen3Model model(cfg, *backend, 1, prompt_len + max_new);
+  load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
+
+  GenerateOptions g;
+  g.max_new_tokens = max_new;
+  g.sampling = SamplingParams{opts.temperature, opts.top_k, opts.top_p};
+  for (int64_t id : {int64_t(kEndOfText), cfg.eos_token_id, int64_t(tok->eos_id())})
+    if (id >= 0 && id < cfg.vocab_size &&
+        std::find(g.stop_ids.begin(), g.stop_ids.end(), id) == g.stop_ids.end())
+      g.stop_ids.push_back(static_cast<int32_t>(id));
+  g.max_seq = prompt_len + max_new;
+  std::mt19937_64 rng(opts.seed);
+
+  std::fputs(opts.prompt.c_str(), out);
+  std::fflush(out);
+  GenerateResult res = generate(model, *tok, prompt, g, rng, g.stop_ids.empty() ? 0 : g.stop_ids[0],
+                                [out](std::string_view piece) {
+                                  std::fwrite(piece.data(), 1, piece.size(), out);
+                                  std::fflush(out);
+                                });
+  std::fputs("\n", out);
+  std::fflush(out);
+  double tps = res.seconds > 0 ? double(res.tokens.size()) / res.seconds : 0;
+  std::fprintf(stderr, "[sample] %zu tokens in %.2f s (%.1f tokens/s, %s, prompt %lld tokens)%s\n",
+               res.tokens.size(), res.seconds, tps, backend->name().c_str(),
+               static_cast<long long>(res.prompt_tokens),
+               res.stopped_at_eos ? ", stopped at end-of-text" : "");
+  return res;
+}
+
+void EvalOptions::declare(OptionSet& o) {
+  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best")->required();
+  o.add("--data_dir", data_dir, "directory written by prepare-data");
+  o.add("--split", split, "train or val");
+  o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)");
+  o.add("--batch_size", batch_size, "rows per forward pass");
+  o.add("--device", device, "auto (cuda when available), cuda or cpu");
+}
+
+void EvalOptions::validate() const {
+  TT_CHECK(!ckpt_dir.empty()) << "--ckpt_dir is required";
+  TT_CHECK(split == "train" || split == "val") << "--split must be train or val, got \"" << split << "\"";
+  TT_CHECK(max_rows >= 0) << "--max_rows must be >= 0 (0 = all), got " << max_rows;
+  TT_CHECK(batch_size > 0) << "--batch_size must be positive, got " << batch_size;
+  validate_device_flag(device);
+}
+
+EvalResult run_eval_command(const EvalOptions& opts) {
+  opts.validate();
+  Qwen3Config cfg = load_checkpoint_config(opts.ckpt_dir);
+  TokenDataset data = TokenDataset::open(opts.data_dir, opts.split);
+  std::string sha;
+  fs::path ckpt_tok = fs::path(opts.ckpt_dir) / "tokenizer.json";
+  if (fs::exists(ckpt_tok)) sha = sha256_hex_file(ckpt_tok);
+  data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha);
+  TT_CHECK(data.rows() > 0) << data.path().string() << ": no rows to evaluate";
+  auto backend = make_backend_for_device(opts.device);
+  const int64_t batch =
+      std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
+  Qwen3Model model(cfg, *backend, batch, data.seq_len());
+  load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
+  log_info("eval: ", opts.ckpt_dir, " on ", data.path().string(), " (", backend->name(), ")");
+  return evaluate_split(model, data, opts.max_rows, batch);
+}
+
+}  // namespace tt

@@ -1,0 +1,50 @@
+// Library side of the `sample` and `eval` subcommands (the CLI files only parse flags):
+//   sample: load a checkpoint, encode --prompt, generate with the KV cache, stream the text to
+//           stdout as it is produced (complete UTF-8 characters only), tokens/s on stderr.
+//   eval:   load a checkpoint, evaluate a split of a prepare-data directory, print one JSON object
+//           {"loss", "ppl", "rows", "tokens", ...} as the last line of stdout.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "common/options.h"
+#include "train/evaluate.h"
+#include "train/generate.h"
+
+namespace tt {
+
+struct SampleOptions {
+  std::string ckpt_dir;
+  std::string prompt;
+  int64_t max_new_tokens = 128;
+  double temperature = 0.8;
+  int64_t top_k = 50;
+  double top_p = 0.95;
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string tokenizer;  // empty: the checkpoint's tokenizer.json, else default_tokenizer_dir()
+
+  void declare(OptionSet& o);
+  void validate() const;
+};
+
+// Streams to `out`; returns the result (text, tokens, timing).
+GenerateResult run_sample(const SampleOptions& opts, std::FILE* out = stdout);
+
+struct EvalOptions {
+  std::string ckpt_dir;
+  std::string data_dir = "data";
+  std::string split = "val";
+  int64_t max_rows = 0;
+  int64_t batch_size = 16;
+  std::string device = "auto";
+
+  void declare(OptionSet& o);
+  void validate() const;
+};
+
+EvalResult run_eval_command(const EvalOptions& opts);
+
+}  // namespace tt

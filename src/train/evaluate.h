@@ -1,0 +1,32 @@
+// Held-out loss: mean next-token cross-entropy (nats) over the first `max_rows` rows of a split
+// (all rows when max_rows <= 0), in batches of up to `batch` rows, and perplexity = exp(loss).
+// Deterministic: always the same rows in the same order, so evaluations are comparable across
+// steps and across resumed runs.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "data/dataset.h"
+#include "model/model.h"
+
+namespace tt {
+
+struct EvalResult {
+  double loss = 0;
+  double ppl = 0;
+  int64_t rows = 0;
+  int64_t tokens = 0;  // predicted positions: rows * (seq_len - 1)
+  double seconds = 0;
+  nlohmann::ordered_json to_json() const;
+};
+
+EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch);
+
+// Copies rows into an int32 batch [rows.size() * seq_len], checking every id < vocab_size
+// (tt::Error naming the file and row otherwise).
+void gather_rows(const TokenDataset& data, const std::vector<int64_t>& rows, int64_t vocab_size,
+                 std::vector<int32_t>& out);
+
+}  // namespace tt

@@ -1,0 +1,51 @@
+#include "train/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/check.h"
+#include "train/utf8_stream.h"
+
+namespace tt {
+
+GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
+                        const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,
+                        const std::function<void(std::string_view)>& on_text) {
+  auto t0 = std::chrono::steady_clock::now();
+  const int64_t V = model.config().vocab_size;
+  if (prompt.empty()) prompt.push_back(start_id);
+  for (int32_t id : prompt)
+    TT_CHECK(id >= 0 && id < V) << "prompt token id " << id << " is outside the model's vocab_size " << V;
+  const int64_t cap = opt.max_seq > 0 ? opt.max_seq : model.config().max_position_embeddings;
+  TT_CHECK(int64_t(prompt.size()) < cap)
+      << "the prompt has " << prompt.size() << " tokens, the model's context holds only " << cap
+      << hint("use a shorter --prompt");
+  GenerateResult res;
+  res.prompt_tokens = static_cast<int64_t>(prompt.size());
+  model.reset_cache();
+  std::vector<float> logits = model.forward_next(prompt.data(), static_cast<int64_t>(prompt.size()));
+  Utf8Streamer stream;
+  for (int64_t i = 0; i < opt.max_new_tokens; ++i) {
+    int32_t next = select_token(logits.data(), static_cast<int64_t>(logits.size()), opt.sampling, rng);
+    if (std::find(opt.stop_ids.begin(), opt.stop_ids.end(), next) != opt.stop_ids.end()) {
+      res.stopped_at_eos = true;
+      break;
+    }
+    res.tokens.push_back(next);
+    if (on_text) {
+      std::string piece = stream.push(tok.decode(res.tokens));
+      if (!piece.empty()) on_text(piece);
+    }
+    if (model.cache_length() >= cap || i + 1 == opt.max_new_tokens) break;
+    logits = model.forward_next(&next, 1);
+  }
+  res.text = tok.decode(res.tokens);
+  if (on_text) {
+    std::string rest = stream.finish(res.text);
+    if (!rest.empty()) on_text(rest);
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+}  // namespace tt

@@ -1,0 +1,40 @@
+// Autoregressive generation with the model's KV cache (batch 1): one prefill call over the prompt,
+// then one forward_next per new token. Stops at any of `stop_ids` (not emitted), after
+// max_new_tokens, or when the cache is full (max_seq of the model). Text is streamed through
+// `on_text` in complete UTF-8 characters (see utf8_stream.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/sampling.h"
+
+namespace tt {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 64;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_ids;  // e.g. <|endoftext|> and the config's eos_token_id
+  int64_t max_seq = 0;            // cache capacity (the model's max_seq); 0 = no extra limit
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (without the prompt and the stop token)
+  std::string text;             // decode(tokens)
+  bool stopped_at_eos = false;
+  double seconds = 0;  // wall time of the generation loop (prefill included)
+  int64_t prompt_tokens = 0;
+};
+
+// Empty prompt: generation starts from start_id (the <|endoftext|> document separator).
+GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
+                        const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,
+                        const std::function<void(std::string_view)>& on_text = {});
+
+}  // namespace tt

@@ -1,0 +1,87 @@
+#include "train/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "common/check.h"
+#include "train/rng.h"
+
+namespace tt {
+
+void validate_sampling_params(const SamplingParams& p) {
+  TT_CHECK(std::isfinite(p.temperature) && p.temperature >= 0)
+      << "--temperature must be >= 0 (0 = greedy), got " << p.temperature;
+  TT_CHECK(p.top_k >= 0) << "--top_k must be >= 0 (0 = no limit), got " << p.top_k;
+  TT_CHECK(p.top_p > 0 && p.top_p <= 1) << "--top_p must be in (0, 1], got " << p.top_p;
+}
+
+int32_t argmax_token(const float* logits, int64_t n) {
+  TT_ASSERT(n > 0) << "empty logits";
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return static_cast<int32_t>(best);
+}
+
+std::vector<double> filtered_probs(const float* logits, int64_t n, const SamplingParams& p) {
+  TT_ASSERT(n > 0 && p.temperature > 0) << "filtered_probs needs logits and a positive temperature";
+  std::vector<double> scaled(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) scaled[i] = double(logits[i]) / p.temperature;
+  std::vector<char> keep(static_cast<size_t>(n), 1);
+
+  if (p.top_k > 0 && p.top_k < n) {
+    std::vector<double> tmp = scaled;
+    std::nth_element(tmp.begin(), tmp.begin() + (p.top_k - 1), tmp.end(), std::greater<double>());
+    const double kth = tmp[static_cast<size_t>(p.top_k - 1)];
+    for (int64_t i = 0; i < n; ++i) keep[i] = scaled[i] >= kth;
+  }
+
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    if (keep[i]) mx = std::max(mx, scaled[i]);
+  std::vector<double> probs(static_cast<size_t>(n), 0.0);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (keep[i]) total += probs[i] = std::exp(scaled[i] - mx);
+  for (auto& v : probs) v /= total;
+
+  if (p.top_p < 1) {
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < n; ++i)
+      if (keep[i]) idx.push_back(i);
+    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
+    double cum = 0;
+    size_t kept = 0;
+    while (kept < idx.size()) {
+      cum += probs[idx[kept++]];
+      if (cum >= p.top_p) break;
+    }
+    double kept_total = 0;
+    for (size_t r = 0; r < idx.size(); ++r) {
+      if (r < kept)
+        kept_total += probs[idx[r]];
+      else
+        probs[idx[r]] = 0;
+    }
+    for (auto& v : probs) v /= kept_total;
+  }
+  return probs;
+}
+
+int32_t select_token(const float* logits, int64_t n, const SamplingParams& p, std::mt19937_64& rng) {
+  if (p.greedy()) return argmax_token(logits, n);
+  std::vector<double> probs = filtered_probs(logits, n, p);
+  double u = uniform_01(rng);
+  double cum = 0;
+  int64_t last_kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (probs[i] <= 0) continue;
+    last_kept = i;
+    cum += probs[i];
+    if (u < cum) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(last_kept);  // rounding: u landed above the final cumulative sum
+}
+
+}  // namespace tt

@@ -1,0 +1,51 @@
+// Every flag of `tiny-transformer train`, declared once (tt::OptionSet): the declaration drives
+// parsing, --help, the log header and the "flags" object of run_info.json.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/options.h"
+
+namespace tt {
+
+struct TrainOptions {
+  std::string config;
+  std::string data_dir = "data";
+  std::string out_dir = "runs";
+  std::string tokenizer;  // empty: default_tokenizer_dir(); resolved before training starts
+  int64_t steps = 2000;
+  double lr = 1e-3;
+  int64_t warmup_steps = 200;
+  double min_lr_ratio = 0;
+  double weight_decay = 0.1;
+  double max_grad_norm = 1.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  int64_t micro_batch_size = 32;
+  int64_t grad_accum = 1;
+  int64_t eval_steps = 500;
+  int64_t eval_rows = 0;
+  int64_t save_steps = 500;
+  int64_t early_stopping_patience = 0;
+  double early_stopping_threshold = 0;
+  double max_train_minutes = 0;
+  int64_t stop_after_steps = 0;
+  int64_t logging_steps = 10;
+  int64_t sample_steps = 200;
+  std::vector<std::string> sample_prompts = {"The", "Once upon a time", "In 1990,"};
+  int64_t sample_tokens = 40;
+  uint64_t seed = 1234;
+  std::string device = "auto";
+  bool bf16 = false;
+  bool resume = false;
+  bool overwrite = false;
+
+  void declare(OptionSet& o);
+  // tt::Error naming the flag for out-of-range values and inconsistent combinations.
+  void validate() const;
+};
+
+}  // namespace tt

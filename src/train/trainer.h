@@ -1,0 +1,26 @@
+// The training loop behind `tiny-transformer train` (see docs/design/train.md):
+//   setup (every check before any work: flags, out_dir state, config, tokenizer, data vs config vs
+//   tokenizer, device) -> init or resume -> steps of grad_accum micro-batches + AdamW with the
+//   warmup+cosine schedule -> periodic logging (metrics.jsonl, progress), evaluation (+ runs/best,
+//   early stopping, loss.svg), samples (stdout + samples.log) and saves (runs/last) -> a clean stop
+//   (steps done, early stopping, wall-time cap, signal, --stop_after_steps) with a final evaluation
+//   and save.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "train/train_options.h"
+
+namespace tt {
+
+struct TrainResult {
+  int64_t step = 0;
+  std::string stop_reason;
+  double eval_loss = 0;       // final evaluation
+  double best_eval_loss = 0;  // best evaluation of the run (all sessions)
+};
+
+TrainResult run_training(const TrainOptions& opts);
+
+}  // namespace tt

@@ -1,0 +1,188 @@
+// End-to-end tests of the `train`, `eval` and `sample` subcommands: the real binary on a tiny model
+// and synthetic data (CPU). Checks exit codes, the eval JSON line, streaming generation, outputs in
+// out_dir and that bad input gives a non-zero exit with a message naming the problem.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "synthetic_data.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int rc = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CliRun run_cli(const std::string& args) {
+  static int counter = 0;
+  fs::path err_file = fs::temp_directory_path() /
+                      ("tt_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
+  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + args + " 2>" + err_file.string();
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.err = tt::read_file(err_file);
+  fs::remove(err_file);
+  return r;
+}
+
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto pos = t.rfind('\n');
+  return pos == std::string::npos ? t : t.substr(pos + 1);
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tok_ = tt::test_data::tokenizer_dir();
+    if (tok_.empty()) return;
+    dir_ = tt::test_data::fresh_dir("cli");
+    tt::test_data::write_synthetic_data(dir_ / "data", tt::test_data::SyntheticData{},
+                                        tt::sha256_hex_file(tok_ / "tokenizer.json"));
+    tt::test_data::write_tiny_config(dir_ / "tiny.json", 128);
+    // One short run shared by the tests (prompts "a" and "b" are single byte tokens < 128).
+    train_ = run_cli(train_args("run") +
+                     " --steps 20 --eval_steps 10 --save_steps 10 --sample_steps 10"
+                     " --sample_tokens 6 --sample_prompts a b");
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void SetUp() override {
+    if (tok_.empty()) GTEST_SKIP() << "assets/qwen3-tokenizer missing (run scripts/setup.sh)";
+  }
+  static std::string train_args(const std::string& out, const std::string& data = "data") {
+    return "train --config " + (dir_ / "tiny.json").string() + " --data_dir " + (dir_ / data).string() +
+           " --out_dir " + (dir_ / out).string() + " --tokenizer " + tok_.string() +
+           " --device cpu --micro_batch_size 4 --lr 3e-3 --warmup_steps 2 --logging_steps 5";
+  }
+
+  static inline fs::path tok_, dir_;
+  static inline CliRun train_;
+};
+
+}  // namespace
+
+TEST_F(Cli, TrainWritesCheckpointsMetricsPlotAndSamples) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  for (const char* f :
+       {"last/model.safetensors", "best/model.safetensors", "metrics.jsonl", "loss.svg", "samples.log"})
+    EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
+  EXPECT_NE(train_.out.find("[step 10 greedy ] a"), std::string::npos) << train_.out;
+  EXPECT_NE(train_.out.find("[step 20 sampled] b"), std::string::npos) << train_.out;
+  EXPECT_EQ(tt::read_file(dir_ / "run" / "samples.log"), train_.out);
+  EXPECT_NE(train_.err.find("step 20/20"), std::string::npos) << train_.err;  // plain log lines (no tty)
+  EXPECT_NE(train_.err.find("flags: "), std::string::npos);
+  int train_records = 0, eval_records = 0;
+  std::istringstream in(tt::read_file(dir_ / "run" / "metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    train_records += j["type"] == "train";
+    eval_records += j["type"] == "eval";
+  }
+  EXPECT_EQ(train_records, 4);  // steps 5, 10, 15, 20
+  EXPECT_EQ(eval_records, 2);   // steps 10, 20
+}
+
+TEST_F(Cli, EvalPrintsJsonAsLastLine) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  CliRun r = run_cli("eval --ckpt_dir " + (dir_ / "run" / "last").string() + " --data_dir " +
+                     (dir_ / "data").string() + " --device cpu");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(last_line(r.out));
+  EXPECT_EQ(j["rows"], 32);
+  EXPECT_EQ(j["tokens"], 32 * 15);
+  EXPECT_NEAR(j["ppl"].get<double>(), std::exp(j["loss"].get<double>()), 1e-9);
+  auto info = nlohmann::json::parse(tt::read_file(dir_ / "run" / "last" / "run_info.json"));
+  EXPECT_NEAR(j["loss"].get<double>(), info["eval_loss"].get<double>(), 1e-4);
+
+  CliRun part = run_cli("eval --ckpt_dir " + (dir_ / "run" / "last").string() + " --data_dir " +
+                        (dir_ / "data").string() + " --device cpu --split train --max_rows 8");
+  ASSERT_EQ(part.rc, 0) << part.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(part.out))["rows"], 8);
+}
+
+TEST_F(Cli, GreedySampleIsDeterministicAndSeededSamplingRepeats) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  std::string base = "sample --ckpt_dir " + (dir_ / "run" / "last").string() +
+                     " --prompt a --max_new_tokens 12 --device cpu";
+  CliRun g1 = run_cli(base + " --temperature 0"), g2 = run_cli(base + " --temperature 0 --seed 5");
+  ASSERT_EQ(g1.rc, 0) << g1.err;
+  EXPECT_EQ(g1.out, g2.out);
+  EXPECT_EQ(g1.out.rfind("a", 0), 0u);  // the prompt is echoed first
+  EXPECT_NE(g1.err.find("tokens/s"), std::string::npos) << g1.err;
+  CliRun s1 = run_cli(base + " --seed 3 --top_k 20 --top_p 0.9"),
+         s2 = run_cli(base + " --seed 3 --top_k 20 --top_p 0.9");
+  ASSERT_EQ(s1.rc, 0) << s1.err;
+  EXPECT_EQ(s1.out, s2.out);
+}
+
+TEST_F(Cli, BadInputGivesNonZeroExitAndNamesTheProblem) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  auto expect_fail = [](const std::string& args, const std::string& needle) {
+    CliRun r = run_cli(args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
+  };
+  expect_fail(train_args("bad1") + " --steps -3", "--steps");
+  expect_fail(train_args("bad2") + " --micro_batch_size 0", "--micro_batch_size");
+  expect_fail(train_args("bad3") + " --early_stopping_patience 2 --eval_steps 0", "--eval_steps");
+  expect_fail(train_args("bad4", "missing"), "meta.json");
+  expect_fail(train_args("run"), "already holds a run");
+  EXPECT_FALSE(fs::exists(dir_ / "bad1"));
+
+  // Corrupt checkpoints.
+  fs::create_directories(dir_ / "broken");
+  fs::copy(dir_ / "run" / "last", dir_ / "broken" / "cfg", fs::copy_options::recursive);
+  tt::write_file_atomic(dir_ / "broken" / "cfg" / "config.json", "{not json");
+  fs::copy(dir_ / "run" / "last", dir_ / "broken" / "weights", fs::copy_options::recursive);
+  std::string w = tt::read_file(dir_ / "broken" / "weights" / "model.safetensors");
+  tt::write_file_atomic(dir_ / "broken" / "weights" / "model.safetensors", w.substr(0, w.size() / 2));
+  const std::string data = " --data_dir " + (dir_ / "data").string() + " --device cpu";
+  expect_fail("eval --ckpt_dir " + (dir_ / "broken" / "cfg").string() + data, "config.json");
+  expect_fail("eval --ckpt_dir " + (dir_ / "broken" / "weights").string() + data, "model.safetensors");
+  expect_fail("eval --ckpt_dir " + (dir_ / "nowhere").string() + data, "nowhere");
+  expect_fail("sample --ckpt_dir " + (dir_ / "broken" / "weights").string() + " --prompt a --device cpu",
+              "model.safetensors");
+  expect_fail("sample --ckpt_dir " + (dir_ / "run" / "last").string() + " --prompt a --top_p 0", "--top_p");
+  expect_fail("eval --ckpt_dir " + (dir_ / "run" / "last").string() + data + " --split test", "--split");
+
+  // Data that does not fit the checkpoint's config (vocab larger than the model's).
+  tt::test_data::SyntheticData big;
+  big.vocab = 4096;
+  tt::test_data::write_synthetic_data(dir_ / "bigvocab", big, tt::sha256_hex_file(tok_ / "tokenizer.json"));
+  expect_fail("eval --ckpt_dir " + (dir_ / "run" / "last").string() + " --data_dir " +
+                  (dir_ / "bigvocab").string() + " --device cpu",
+              "vocab_size");
+}
+
+TEST_F(Cli, ResumeContinuesToTheTargetStep) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  CliRun a = run_cli(train_args("resume") +
+                     " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0 --stop_after_steps 3");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  CliRun b =
+      run_cli(train_args("resume") + " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0 --resume");
+  ASSERT_EQ(b.rc, 0) << b.err;
+  EXPECT_NE(b.err.find("resumed"), std::string::npos) << b.err;
+  auto info = nlohmann::json::parse(tt::read_file(dir_ / "resume" / "last" / "run_info.json"));
+  EXPECT_EQ(info["step"], 8);
+  EXPECT_EQ(info["stop_reason"], "completed");
+}

@@ -1,0 +1,354 @@
+// The training loop end to end on the CPU with a tiny model and synthetic data: resume equivalence,
+// wall-time cap, signals, early stopping, atomic checkpoints and the checks done before any work.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "model/model.h"
+#include "synthetic_data.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace tt;
+
+namespace {
+
+class TrainLoop : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tok_ = test_data::tokenizer_dir();
+    if (tok_.empty()) GTEST_SKIP() << "assets/qwen3-tokenizer missing (run scripts/setup.sh)";
+    dir_ = test_data::fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    sha_ = sha256_hex_file(tok_ / "tokenizer.json");
+    test_data::write_synthetic_data(dir_ / "data", data_, sha_);
+    test_data::write_tiny_config(dir_ / "tiny.json", data_.vocab);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  TrainOptions base(const std::string& out) const {
+    TrainOptions o;
+    o.config = (dir_ / "tiny.json").string();
+    o.data_dir = (dir_ / "data").string();
+    o.out_dir = (dir_ / out).string();
+    o.tokenizer = tok_.string();
+    o.device = "cpu";
+    o.steps = 12;
+    o.lr = 3e-3;
+    o.warmup_steps = 3;
+    o.micro_batch_size = 4;
+    o.grad_accum = 2;
+    o.eval_steps = 4;
+    o.save_steps = 4;
+    o.logging_steps = 2;
+    o.sample_steps = 0;
+    o.seed = 11;
+    return o;
+  }
+
+  static nlohmann::json run_info(const fs::path& ckpt) { return load_json_file(ckpt / "run_info.json"); }
+
+  static std::string error_of(const TrainOptions& o) {
+    try {
+      run_training(o);
+    } catch (const tt::Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  fs::path tok_, dir_;
+  std::string sha_;
+  test_data::SyntheticData data_;
+};
+
+std::vector<float> weights_of(const fs::path& ckpt) {
+  Qwen3Config cfg = load_checkpoint_config(ckpt);
+  auto backend = make_cpu_backend(DType::F32);
+  Qwen3Model m(cfg, *backend, 1, 8);
+  load_checkpoint_weights(m, ckpt, false);
+  return m.get_params_f32();
+}
+
+}  // namespace
+
+TEST_F(TrainLoop, ResumedRunEndsExactlyLikeAnUninterruptedOne) {
+  TrainOptions full = base("full");
+  TrainResult a = run_training(full);
+  EXPECT_EQ(a.stop_reason, "completed");
+  EXPECT_EQ(a.step, 12);
+
+  // The same run stopped twice (at steps 5 and 9, between saves and evaluations) and resumed.
+  TrainOptions part = base("part");
+  part.stop_after_steps = 5;
+  TrainResult p1 = run_training(part);
+  EXPECT_EQ(p1.stop_reason, "stop_after_steps");
+  EXPECT_EQ(p1.step, 5);
+  EXPECT_EQ(run_info(dir_ / "part" / "last")["stop_reason"], "stop_after_steps");
+  EXPECT_EQ(run_info(dir_ / "part" / "last")["step"], 5);
+  part.resume = true;
+  part.stop_after_steps = 4;
+  TrainResult p2 = run_training(part);
+  EXPECT_EQ(p2.step, 9);
+  part.stop_after_steps = 0;
+  part.config.clear();  // --resume takes the config from the checkpoint
+  TrainResult p3 = run_training(part);
+  EXPECT_EQ(p3.stop_reason, "completed");
+  EXPECT_EQ(p3.step, 12);
+
+  EXPECT_NEAR(p3.eval_loss, a.eval_loss, 1e-5 * std::abs(a.eval_loss));
+  auto wa = weights_of(dir_ / "full" / "last"), wp = weights_of(dir_ / "part" / "last");
+  ASSERT_EQ(wa.size(), wp.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < wa.size(); ++i) max_diff = std::max(max_diff, double(std::abs(wa[i] - wp[i])));
+  EXPECT_LT(max_diff, 1e-5);
+  auto sa = load_json_file(dir_ / "full" / "last" / "trainer_state.json");
+  auto sp = load_json_file(dir_ / "part" / "last" / "trainer_state.json");
+  EXPECT_EQ(sa["data_order"], sp["data_order"]);
+  EXPECT_EQ(sa["tokens_seen"], sp["tokens_seen"]);
+  EXPECT_EQ(sa["tokens_seen"], 12 * 2 * 4 * data_.seq_len);
+
+  // metrics.jsonl of the resumed run holds each logged step once, in order.
+  std::istringstream in(read_file(dir_ / "part" / "metrics.jsonl"));
+  std::string line;
+  int64_t last_train_step = 0;
+  while (std::getline(in, line)) {
+    auto r = nlohmann::json::parse(line);
+    if (r["type"] == "train") {
+      EXPECT_GT(r["step"].get<int64_t>(), last_train_step) << line;
+      last_train_step = r["step"];
+    }
+  }
+  EXPECT_EQ(last_train_step, 12);
+}
+
+TEST_F(TrainLoop, CheckpointHoldsEverythingForHfAndResume) {
+  TrainOptions o = base("run");
+  o.steps = 4;
+  run_training(o);
+  for (const char* f : {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                        "tokenizer_config.json", "run_info.json", "trainer_state.json", "optimizer.bin"})
+    EXPECT_TRUE(fs::exists(dir_ / "run" / "last" / f)) << f;
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "best" / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "best" / "optimizer.bin"));
+  auto info = run_info(dir_ / "run" / "last");
+  for (const char* k : {"config", "flags", "git_commit", "device", "step", "tokens_seen", "last_train_loss",
+                        "eval_loss", "best_eval_loss", "tokens_per_s", "step_time_s", "wall_time_s",
+                        "peak_host_memory_bytes", "stop_reason"})
+    EXPECT_TRUE(info.contains(k)) << k;
+  EXPECT_EQ(info["flags"]["micro_batch_size"], 4);
+  EXPECT_EQ(info["stop_reason"], "completed");
+  EXPECT_GT(info["tokens_per_s"].get<double>(), 0);
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "loss.svg"));
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "metrics.jsonl"));
+  EXPECT_EQ(read_file(dir_ / "run" / "last" / "tokenizer.json"), read_file(tok_ / "tokenizer.json"));
+
+  // A second run into the same out_dir needs --resume or --overwrite.
+  EXPECT_NE(error_of(o).find("already holds a run"), std::string::npos);
+  o.overwrite = true;
+  EXPECT_EQ(run_training(o).stop_reason, "completed");
+}
+
+TEST_F(TrainLoop, LossFallsOnLearnableData) {
+  TrainOptions o = base("learn");
+  o.steps = 40;
+  o.eval_steps = 20;
+  o.save_steps = 0;
+  run_training(o);
+  std::istringstream in(read_file(dir_ / "learn" / "metrics.jsonl"));
+  std::string line;
+  std::vector<double> evals;
+  while (std::getline(in, line)) {
+    auto r = nlohmann::json::parse(line);
+    if (r["type"] == "eval") evals.push_back(r["eval_loss"]);
+  }
+  ASSERT_EQ(evals.size(), 2u);
+  EXPECT_LT(evals[1], evals[0]);
+  EXPECT_LT(evals[1], std::log(double(data_.vocab)));  // better than uniform
+}
+
+TEST_F(TrainLoop, WallTimeCapStopsCleanlyWithEvalAndSave) {
+  TrainOptions o = base("cap");
+  o.steps = 1000000;
+  o.max_train_minutes = 0.01;  // 0.6 s
+  o.eval_steps = 0;
+  o.save_steps = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  TrainResult r = run_training(o);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.stop_reason, "max_train_minutes");
+  EXPECT_LT(r.step, 1000000);
+  EXPECT_LT(s, 30.0);
+  auto info = run_info(dir_ / "cap" / "last");
+  EXPECT_EQ(info["stop_reason"], "max_train_minutes");
+  EXPECT_EQ(info["step"], r.step);
+  EXPECT_TRUE(info["eval_loss"].is_number());
+}
+
+TEST_F(TrainLoop, SignalStopsCleanlyAndCanResume) {
+  TrainOptions o = base("sig");
+  o.steps = 1000000;
+  o.eval_steps = 0;
+  o.save_steps = 0;
+  const fs::path metrics = dir_ / "sig" / "metrics.jsonl";
+  std::thread killer([metrics] {
+    // Signal once training is under way (the first log line is written at step 2).
+    for (int i = 0; i < 600 && !fs::exists(metrics); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    kill(getpid(), SIGTERM);
+  });
+  TrainResult r = run_training(o);
+  killer.join();
+  EXPECT_EQ(r.stop_reason, "signal_sigterm");
+  EXPECT_EQ(run_info(dir_ / "sig" / "last")["stop_reason"], "signal_sigterm");
+  o.resume = true;
+  o.steps = r.step + 2;
+  TrainResult r2 = run_training(o);
+  EXPECT_EQ(r2.stop_reason, "completed");
+  EXPECT_EQ(r2.step, r.step + 2);
+}
+
+TEST_F(TrainLoop, EarlyStoppingAfterPatienceEvaluationsWithoutImprovement) {
+  TrainOptions o = base("early");
+  o.steps = 100;
+  o.lr = 1e-9;  // nothing learns, so no evaluation improves by the threshold
+  o.warmup_steps = 0;
+  o.eval_steps = 2;
+  o.early_stopping_patience = 2;
+  o.early_stopping_threshold = 0.01;
+  TrainResult r = run_training(o);
+  EXPECT_EQ(r.stop_reason, "early_stopping");
+  EXPECT_EQ(r.step, 6);  // eval 2 = best, evals 4 and 6 without improvement
+  auto info = run_info(dir_ / "early" / "last");
+  EXPECT_EQ(info["stop_reason"], "early_stopping");
+  EXPECT_EQ(run_info(dir_ / "early" / "best")["step"], 2);
+}
+
+TEST_F(TrainLoop, FailedSaveLeavesThePreviousCheckpointIntact) {
+  TrainOptions o = base("atomic");
+  o.steps = 4;
+  run_training(o);
+  const fs::path last = dir_ / "atomic" / "last";
+  const std::string weights_before = read_file(last / "model.safetensors");
+
+  Qwen3Config cfg = load_checkpoint_config(last);
+  auto backend = make_cpu_backend(DType::F32);
+  Qwen3Model m(cfg, *backend, 1, 8);
+  m.init_weights(999);  // different weights
+  CheckpointContent c;
+  c.run_info = {{"step", 999}};
+  c.trainer_state = {{"step", 999}};
+  c.tokenizer_dir = tok_;
+  c.before_commit = [](const fs::path& tmp) {
+    EXPECT_TRUE(fs::exists(tmp / "model.safetensors"));
+    TT_FAIL() << "simulated failure (disk full) before the swap";
+  };
+  EXPECT_THROW(save_checkpoint(m, last, c), tt::Error);
+  EXPECT_EQ(read_file(last / "model.safetensors"), weights_before);
+  EXPECT_EQ(run_info(last)["step"], 4);
+  for (const auto& e : fs::directory_iterator(dir_ / "atomic"))
+    EXPECT_EQ(e.path().filename().string().find(".last.tmp"), std::string::npos) << e.path();
+
+  // A temp dir left by a killed process (dead pid) is removed; one of a live process is kept.
+  fs::create_directories(dir_ / "atomic" / ".last.tmp.999999999.1");
+  fs::create_directories(dir_ / "atomic" / (".best.tmp." + std::to_string(getpid()) + ".2"));
+  remove_stale_checkpoint_temps(dir_ / "atomic");
+  EXPECT_FALSE(fs::exists(dir_ / "atomic" / ".last.tmp.999999999.1"));
+  EXPECT_TRUE(fs::exists(dir_ / "atomic" / (".best.tmp." + std::to_string(getpid()) + ".2")));
+
+  // Without a failure the new weights replace the old ones.
+  c.before_commit = nullptr;
+  save_checkpoint(m, last, c);
+  EXPECT_NE(read_file(last / "model.safetensors"), weights_before);
+  EXPECT_EQ(run_info(last)["step"], 999);
+}
+
+TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
+  auto expect_error = [&](TrainOptions o, const std::string& needle) {
+    std::string e = error_of(o);
+    EXPECT_NE(e.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << e;
+    EXPECT_FALSE(fs::exists(fs::path(o.out_dir) / "last")) << o.out_dir;
+  };
+  TrainOptions o = base("bad");
+  {
+    auto x = o;
+    x.data_dir = (dir_ / "nope").string();
+    expect_error(x, "meta.json");
+  }
+  {
+    fs::copy(dir_ / "data", dir_ / "corrupt_meta");
+    write_file_atomic(dir_ / "corrupt_meta" / "meta.json", "{\"seq_len\": 16,");
+    auto x = o;
+    x.data_dir = (dir_ / "corrupt_meta").string();
+    expect_error(x, "meta.json");
+  }
+  {
+    fs::copy(dir_ / "data", dir_ / "short_bin");
+    std::string bin = read_file(dir_ / "short_bin" / "train.bin");
+    write_file_atomic(dir_ / "short_bin" / "train.bin", bin.substr(0, bin.size() - 4));
+    auto x = o;
+    x.data_dir = (dir_ / "short_bin").string();
+    expect_error(x, "train.bin");
+  }
+  {
+    test_data::write_tiny_config(dir_ / "small_vocab.json", 64);
+    auto x = o;
+    x.config = (dir_ / "small_vocab.json").string();
+    expect_error(x, "vocab_size");
+  }
+  {
+    test_data::write_tiny_config(dir_ / "short_ctx.json", data_.vocab, 8);
+    auto x = o;
+    x.config = (dir_ / "short_ctx.json").string();
+    expect_error(x, "max_position_embeddings");
+  }
+  {
+    fs::copy(dir_ / "data", dir_ / "other_tok");
+    auto meta = load_json_file(dir_ / "other_tok" / "meta.json");
+    meta["tokenizer"]["sha256"] = std::string(64, '0');
+    write_file_atomic(dir_ / "other_tok" / "meta.json", meta.dump());
+    auto x = o;
+    x.data_dir = (dir_ / "other_tok").string();
+    expect_error(x, "sha256");
+  }
+  {
+    auto x = o;
+    x.config = (dir_ / "missing.json").string();
+    expect_error(x, "missing.json");
+  }
+  {
+    auto x = o;
+    x.resume = true;
+    expect_error(x, "resume");
+  }
+  {
+    auto x = o;
+    x.steps = -1;
+    expect_error(x, "--steps");
+  }
+  {
+    auto x = o;
+    x.micro_batch_size = 0;
+    expect_error(x, "--micro_batch_size");
+  }
+  {
+    auto x = o;
+    x.early_stopping_patience = 3;
+    x.eval_steps = 0;
+    expect_error(x, "--eval_steps");
+  }
+  {
+    auto x = o;
+    x.tokenizer = (dir_ / "no_tokenizer").string();
+    expect_error(x, "no_tokenizer");
+  }
+}

@@ -1,0 +1,62 @@
+#include "synthetic_data.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <vector>
+
+#include "common/fs.h"
+
+namespace tt::test_data {
+
+namespace fs = std::filesystem;
+
+fs::path tokenizer_dir() {
+  fs::path p = fs::path(TT_SOURCE_DIR) / "assets" / "qwen3-tokenizer";
+  return fs::exists(p / "tokenizer.json") ? p : fs::path();
+}
+
+void write_synthetic_data(const fs::path& dir, const SyntheticData& d, const std::string& sha) {
+  fs::create_directories(dir);
+  std::mt19937_64 rng(d.seed);
+  auto write_split = [&](const char* name, int64_t rows) {
+    std::vector<uint32_t> buf;
+    for (int64_t r = 0; r < rows; ++r) {
+      uint32_t s = uint32_t(rng() % uint64_t(d.vocab - 1)), step = uint32_t(1 + rng() % 3);
+      for (int64_t t = 0; t < d.seq_len; ++t) buf.push_back((s + step * uint32_t(t)) % uint32_t(d.vocab - 1));
+    }
+    write_file_atomic(dir / (std::string(name) + ".bin"),
+                      std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size() * 4));
+  };
+  write_split("train", d.train_rows);
+  write_split("val", d.val_rows);
+  nlohmann::json meta = {
+      {"seq_len", d.seq_len},
+      {"dtype", "uint32"},
+      {"tokenizer", {{"name", "qwen3"}, {"sha256", sha}}},
+      {"vocab_size", d.vocab},
+      {"eos_id", d.vocab - 1},
+      {"train", {{"rows", d.train_rows}, {"tokens", d.train_rows * d.seq_len}, {"documents", 1}}},
+      {"val", {{"rows", d.val_rows}, {"tokens", d.val_rows * d.seq_len}, {"documents", 1}}}};
+  write_file_atomic(dir / "meta.json", meta.dump(2));
+}
+
+void write_tiny_config(const fs::path& file, int64_t vocab, int64_t max_pos) {
+  nlohmann::json c =
+      nlohmann::json::parse(read_file(fs::path(TT_SOURCE_DIR) / "configs" / "qwen3_test_tiny.json"));
+  c["vocab_size"] = vocab;
+  c["bos_token_id"] = vocab - 1;
+  c["eos_token_id"] = vocab - 1;
+  c["max_position_embeddings"] = max_pos;
+  write_file_atomic(file, c.dump(2));
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("tt_train_test_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+}  // namespace tt::test_data

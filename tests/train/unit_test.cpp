@@ -1,0 +1,342 @@
+// Unit tests of the pure parts of the train module: LR schedule, early stopping, data order,
+// sampling filters, UTF-8 streaming, the loss plot and flag validation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <set>
+
+#include "common/check.h"
+#include "train/data_order.h"
+#include "train/early_stopping.h"
+#include "train/loss_plot.h"
+#include "train/lr_schedule.h"
+#include "train/rng.h"
+#include "train/sampling.h"
+#include "train/train_options.h"
+#include "train/utf8_stream.h"
+
+using namespace tt;
+
+// ---- LR schedule -------------------------------------------------------------------------------
+
+TEST(LrSchedule, WarmupIsLinearFromZeroLikeHF) {
+  LrSchedule s{1e-3, 10, 100, 0.0};
+  EXPECT_DOUBLE_EQ(s.lr_at(0), 0.0);  // HF: the first update has lr 0 when warming up
+  EXPECT_DOUBLE_EQ(s.lr_at(1), 1e-4);
+  EXPECT_DOUBLE_EQ(s.lr_at(5), 5e-4);
+  EXPECT_DOUBLE_EQ(s.lr_at(9), 9e-4);
+  EXPECT_DOUBLE_EQ(s.lr_at(10), 1e-3);  // peak right after warmup
+}
+
+TEST(LrSchedule, CosineDecayMatchesClosedForm) {
+  const double peak = 3e-3, m = 0.1;
+  LrSchedule s{peak, 20, 220, m};
+  for (int64_t step : {20, 21, 50, 120, 170, 219, 220}) {
+    double p = double(step - 20) / 200.0;
+    double expected = peak * (m + (1 - m) * 0.5 * (1 + std::cos(std::numbers::pi * p)));
+    EXPECT_NEAR(s.lr_at(step), expected, 1e-15) << "step " << step;
+  }
+  EXPECT_NEAR(s.lr_at(120), peak * (1 + m) / 2, 1e-15);  // half way: mean of peak and floor
+  EXPECT_NEAR(s.lr_at(220), peak * m, 1e-15);            // the floor at the last step
+  for (int64_t k = 20; k < 220; ++k) EXPECT_GE(s.lr_at(k), s.lr_at(k + 1)) << k;
+}
+
+TEST(LrSchedule, NoWarmupStartsAtPeakAndZeroFloorEndsAtZero) {
+  LrSchedule s{1e-3, 0, 50, 0.0};
+  EXPECT_DOUBLE_EQ(s.lr_at(0), 1e-3);
+  EXPECT_NEAR(s.lr_at(50), 0.0, 1e-18);
+  EXPECT_GE(s.lr_at(49), 0.0);
+}
+
+// ---- early stopping ----------------------------------------------------------------------------
+
+TEST(EarlyStopping, CountsEvaluationsWithoutImprovementBeyondThreshold) {
+  EarlyStopping es(2, 0.05);
+  EXPECT_TRUE(es.update(3.0));    // first always improves
+  EXPECT_TRUE(es.update(2.9));    // -0.1 > 0.05
+  EXPECT_FALSE(es.update(2.88));  // -0.02: not enough
+  EXPECT_EQ(es.bad_evals(), 1);
+  EXPECT_FALSE(es.should_stop());
+  EXPECT_TRUE(es.update(2.8));  // improvement resets the counter
+  EXPECT_EQ(es.bad_evals(), 0);
+  EXPECT_FALSE(es.update(2.79));
+  EXPECT_FALSE(es.update(3.5));
+  EXPECT_TRUE(es.should_stop());
+  EXPECT_DOUBLE_EQ(es.best(), 2.8);
+}
+
+TEST(EarlyStopping, PatienceZeroNeverStopsAndStateRoundTrips) {
+  EarlyStopping es(0, 0);
+  es.update(1.0);
+  for (int i = 0; i < 10; ++i) es.update(2.0);
+  EXPECT_FALSE(es.should_stop());
+  EarlyStopping a(3, 0.0), b(3, 0.0);
+  a.update(2.0);
+  a.update(2.5);
+  b.restore(a.state());
+  EXPECT_EQ(b.bad_evals(), 1);
+  EXPECT_DOUBLE_EQ(b.best(), 2.0);
+  EarlyStopping fresh(3, 0.0), c(3, 0.0);
+  c.restore(fresh.state());
+  EXPECT_FALSE(c.has_best());
+  EXPECT_THROW(c.restore(nlohmann::json::object()), tt::Error);
+}
+
+// ---- data order --------------------------------------------------------------------------------
+
+TEST(DataOrder, EachEpochIsASeededPermutation) {
+  auto p0 = DataOrder::permutation(1000, 42, 0);
+  auto p1 = DataOrder::permutation(1000, 42, 1);
+  std::vector<int64_t> sorted = p0;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+  EXPECT_EQ(p0, DataOrder::permutation(1000, 42, 0));
+  EXPECT_NE(p0, p1);
+  EXPECT_NE(p0, DataOrder::permutation(1000, 43, 0));
+  int fixed = 0;
+  for (int64_t i = 0; i < 1000; ++i) fixed += p0[i] == i;
+  EXPECT_LT(fixed, 20);  // actually shuffled (expected ~1 fixed point)
+}
+
+TEST(DataOrder, BatchesCrossEpochsAndRestoreContinuesExactly) {
+  DataOrder a(10, 5);
+  std::vector<int64_t> seen;
+  for (int i = 0; i < 3; ++i)
+    for (int64_t r : a.next(4)) seen.push_back(r);  // 12 rows: epoch 0 whole + 2 of epoch 1
+  EXPECT_EQ(a.epoch(), 1);
+  EXPECT_EQ(a.position(), 2);
+  std::set<int64_t> first(seen.begin(), seen.begin() + 10);
+  EXPECT_EQ(first.size(), 10u);
+  auto e1 = DataOrder::permutation(10, 5, 1);
+  EXPECT_EQ(seen[10], e1[0]);
+  EXPECT_EQ(seen[11], e1[1]);
+
+  DataOrder b(10, 5);
+  b.restore(a.epoch(), a.position());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.next(3), b.next(3));
+  EXPECT_THROW(b.restore(0, 11), tt::Error);
+  EXPECT_THROW(DataOrder(0, 1), tt::Error);
+}
+
+TEST(Rng, UniformBelowStaysInRangeAndCoversIt) {
+  std::mt19937_64 rng(1);
+  std::vector<int> hist(7, 0);
+  for (int i = 0; i < 7000; ++i) {
+    uint64_t v = uniform_below(rng, 7);
+    ASSERT_LT(v, 7u);
+    hist[v]++;
+  }
+  for (int h : hist) EXPECT_NEAR(h, 1000, 150);
+  double u = uniform_01(rng);
+  EXPECT_GE(u, 0.0);
+  EXPECT_LT(u, 1.0);
+  EXPECT_NE(mix_seed(1, 0), mix_seed(1, 1));
+}
+
+// ---- sampling ----------------------------------------------------------------------------------
+
+static std::vector<float> logits_of(const std::vector<double>& probs) {
+  std::vector<float> l;
+  for (double p : probs) l.push_back(float(std::log(p)));
+  return l;
+}
+
+TEST(Sampling, ArgmaxTakesFirstOfTies) {
+  std::vector<float> l = {0.5f, 2.0f, -1.0f, 2.0f};
+  EXPECT_EQ(argmax_token(l.data(), 4), 1);
+  std::mt19937_64 rng(0);
+  SamplingParams greedy{0, 0, 1};
+  EXPECT_EQ(select_token(l.data(), 4, greedy, rng), 1);
+}
+
+TEST(Sampling, TemperatureSharpensAndFlattens) {
+  auto l = logits_of({0.5, 0.3, 0.2});
+  auto p1 = filtered_probs(l.data(), 3, {1.0, 0, 1.0});
+  EXPECT_NEAR(p1[0], 0.5, 1e-6);
+  EXPECT_NEAR(p1[2], 0.2, 1e-6);
+  auto p_half = filtered_probs(l.data(), 3, {0.5, 0, 1.0});  // p^2 normalised
+  EXPECT_NEAR(p_half[0], 0.25 / 0.38, 1e-6);
+  auto p_hot = filtered_probs(l.data(), 3, {100.0, 0, 1.0});
+  EXPECT_NEAR(p_hot[0], 1.0 / 3, 0.01);
+}
+
+TEST(Sampling, TopKKeepsKLargestAndTiesAtTheKth) {
+  std::vector<float> l = {1.0f, 4.0f, 3.0f, 2.0f, 3.0f};
+  auto p = filtered_probs(l.data(), 5, {1.0, 2, 1.0});
+  // 2nd largest value is 3.0, held by ids 2 and 4: both kept (HF masks logits < k-th value).
+  EXPECT_EQ(p[0], 0.0);
+  EXPECT_EQ(p[3], 0.0);
+  double z = std::exp(4.0) + 2 * std::exp(3.0);
+  EXPECT_NEAR(p[1], std::exp(4.0) / z, 1e-12);
+  EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-12);
+  EXPECT_NEAR(p[4], std::exp(3.0) / z, 1e-12);
+  auto p1 = filtered_probs(l.data(), 5, {1.0, 1, 1.0});
+  EXPECT_DOUBLE_EQ(p1[1], 1.0);
+  auto pall = filtered_probs(l.data(), 5, {1.0, 50, 1.0});
+  for (double v : pall) EXPECT_GT(v, 0.0);
+}
+
+TEST(Sampling, TopPKeepsSmallestPrefixReachingP) {
+  auto l = logits_of({0.15, 0.5, 0.05, 0.3});  // sorted: id1 .5, id3 .3, id0 .15, id2 .05
+  auto a = filtered_probs(l.data(), 4, {1.0, 0, 0.5});
+  EXPECT_NEAR(a[1], 1.0, 1e-6);  // .5 alone reaches .5
+  EXPECT_EQ(a[3], 0.0);
+  auto b = filtered_probs(l.data(), 4, {1.0, 0, 0.7});  // .5 < .7 -> add .3 (crossing token kept)
+  EXPECT_NEAR(b[1], 0.5 / 0.8, 1e-6);
+  EXPECT_NEAR(b[3], 0.3 / 0.8, 1e-6);
+  EXPECT_EQ(b[0], 0.0);
+  EXPECT_EQ(b[2], 0.0);
+  auto c = filtered_probs(l.data(), 4, {1.0, 0, 0.9});
+  EXPECT_NEAR(c[0], 0.15 / 0.95, 1e-6);
+  EXPECT_EQ(c[2], 0.0);
+  auto d = filtered_probs(l.data(), 4, {1.0, 0, 0.01});  // at least one token
+  EXPECT_NEAR(d[1], 1.0, 1e-6);
+  // top-k first, then top-p over the renormalised survivors: k=3 -> {.5,.3,.15}/.95; p=.8 needs .5+.3.
+  auto e = filtered_probs(l.data(), 4, {1.0, 3, 0.8});
+  EXPECT_NEAR(e[1], 0.5 / 0.8, 1e-6);
+  EXPECT_NEAR(e[3], 0.3 / 0.8, 1e-6);
+  EXPECT_EQ(e[0], 0.0);
+}
+
+TEST(Sampling, DrawsFollowTheFilteredDistributionAndRepeatForASeed) {
+  auto l = logits_of({0.6, 0.3, 0.1});
+  SamplingParams p{1.0, 0, 1.0};
+  std::mt19937_64 rng(123);
+  std::vector<int> hist(3, 0);
+  for (int i = 0; i < 20000; ++i) hist[select_token(l.data(), 3, p, rng)]++;
+  EXPECT_NEAR(hist[0] / 20000.0, 0.6, 0.02);
+  EXPECT_NEAR(hist[1] / 20000.0, 0.3, 0.02);
+  EXPECT_NEAR(hist[2] / 20000.0, 0.1, 0.02);
+  SamplingParams k1{1.0, 1, 1.0};
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(select_token(l.data(), 3, k1, rng), 0);
+  std::mt19937_64 r1(9), r2(9);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(select_token(l.data(), 3, p, r1), select_token(l.data(), 3, p, r2));
+}
+
+TEST(Sampling, ValidationNamesTheFlag) {
+  auto msg = [](SamplingParams p) {
+    try {
+      validate_sampling_params(p);
+    } catch (const tt::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(msg({-1, 0, 1}).find("--temperature"), std::string::npos);
+  EXPECT_NE(msg({1, -2, 1}).find("--top_k"), std::string::npos);
+  EXPECT_NE(msg({1, 0, 0}).find("--top_p"), std::string::npos);
+  EXPECT_NE(msg({1, 0, 1.5}).find("--top_p"), std::string::npos);
+  EXPECT_EQ(msg({0, 0, 1}), "");
+}
+
+// ---- UTF-8 streaming ---------------------------------------------------------------------------
+
+TEST(Utf8Stream, CompletePrefixStopsBeforePartialCharacters) {
+  EXPECT_EQ(complete_utf8_prefix("abc"), 3u);
+  EXPECT_EQ(complete_utf8_prefix("a\xC3"), 1u);
+  EXPECT_EQ(complete_utf8_prefix("a\xC3\xA9"), 3u);
+  EXPECT_EQ(complete_utf8_prefix("x\xF0\x9F\x98"), 1u);  // 3 of 4 bytes of an emoji
+  EXPECT_EQ(complete_utf8_prefix("x\xF0\x9F\x98\x80"), 5u);
+  EXPECT_EQ(complete_utf8_prefix("\xE2\x82"), 0u);
+  EXPECT_EQ(complete_utf8_prefix(""), 0u);
+}
+
+TEST(Utf8Stream, EmitsOnlyWholeCharactersAndFlushesAtTheEnd) {
+  Utf8Streamer s;
+  std::string printed;
+  printed += s.push("Caf");
+  EXPECT_EQ(printed, "Caf");
+  printed += s.push("Caf\xC3");  // first byte of é
+  EXPECT_EQ(printed, "Caf");
+  printed += s.push("Caf\xC3\xA9 ");
+  EXPECT_EQ(printed, "Caf\xC3\xA9 ");
+  // A decoder that replaces partial bytes with U+FFFD: held back until resolved.
+  printed += s.push("Caf\xC3\xA9 \xEF\xBF\xBD");
+  EXPECT_EQ(printed, "Caf\xC3\xA9 ");
+  printed += s.push("Caf\xC3\xA9 \xE2\x82\xAC!");
+  EXPECT_EQ(printed, "Caf\xC3\xA9 \xE2\x82\xAC!");
+  printed += s.finish("Caf\xC3\xA9 \xE2\x82\xAC!\xC3");
+  EXPECT_EQ(printed, "Caf\xC3\xA9 \xE2\x82\xAC!\xC3");
+}
+
+// ---- loss plot ---------------------------------------------------------------------------------
+
+TEST(LossPlot, NiceTicksAreRoundAndCoverTheRange) {
+  auto t = nice_ticks(0, 2000);
+  ASSERT_GE(t.size(), 3u);
+  EXPECT_DOUBLE_EQ(t.front(), 0);
+  EXPECT_GE(t.back(), 2000 - 1e-9);
+  double step = t[1] - t[0];
+  for (size_t i = 1; i < t.size(); ++i) EXPECT_NEAR(t[i] - t[i - 1], step, 1e-9);
+  auto u = nice_ticks(2.37, 7.91);
+  EXPECT_NEAR(u.front(), 3.0, 1e-9);
+  EXPECT_NEAR(u[1] - u[0], 1.0, 1e-9);
+}
+
+TEST(LossPlot, SvgHasBothSeriesAxesAndLabels) {
+  std::vector<LossPoint> train = {{10, 9.5}, {20, 7.25}, {30, 6.0}}, eval = {{20, 7.5}, {30, 6.5}};
+  std::string svg = loss_curve_svg(train, eval, "run <a&b>");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 10, true);
+  size_t polylines = 0;
+  for (size_t pos = 0; (pos = svg.find("<polyline", pos)) != std::string::npos; ++pos) ++polylines;
+  EXPECT_EQ(polylines, 2u);
+  EXPECT_NE(svg.find("optimizer step"), std::string::npos);
+  EXPECT_NE(svg.find("loss (cross-entropy"), std::string::npos);
+  EXPECT_NE(svg.find("train loss"), std::string::npos);
+  EXPECT_NE(svg.find("eval loss"), std::string::npos);
+  EXPECT_NE(svg.find("run &lt;a&amp;b&gt;"), std::string::npos);
+  EXPECT_NO_THROW(loss_curve_svg({}, {}, "empty"));
+}
+
+// ---- flags -------------------------------------------------------------------------------------
+
+static std::string validation_error(const TrainOptions& o) {
+  try {
+    o.validate();
+  } catch (const tt::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TrainOptions, OutOfRangeFlagsNameTheFlag) {
+  TrainOptions ok;
+  ok.config = "c.json";
+  EXPECT_EQ(validation_error(ok), "");
+  auto with = [&](auto f) {
+    TrainOptions o = ok;
+    f(o);
+    return validation_error(o);
+  };
+  EXPECT_NE(with([](TrainOptions& o) { o.steps = -5; }).find("--steps"), std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.micro_batch_size = 0; }).find("--micro_batch_size"),
+            std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.grad_accum = 0; }).find("--grad_accum"), std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.lr = 0; }).find("--lr"), std::string::npos);
+  EXPECT_NE(
+      with([](TrainOptions& o) { o.early_stopping_patience = 2, o.eval_steps = 0; }).find("--eval_steps"),
+      std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.device = "tpu"; }).find("--device"), std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.max_train_minutes = -1; }).find("--max_train_minutes"),
+            std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.config = ""; }).find("--config"), std::string::npos);
+  EXPECT_NE(with([](TrainOptions& o) { o.resume = o.overwrite = true; }).find("--resume"), std::string::npos);
+}
+
+TEST(TrainOptions, DeclarationDrivesJsonAndSummary) {
+  TrainOptions o;
+  CLI::App app;
+  OptionSet os(&app);
+  o.declare(os);
+  app.parse(std::vector<std::string>{"--lr=0.002", "--steps=7", "--config=x.json"});  // reversed argv order
+  auto j = os.to_json();
+  EXPECT_EQ(j["steps"], 7);
+  EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 0.002);
+  EXPECT_EQ(j["warmup_steps"], 200);
+  EXPECT_TRUE(j.contains("max_train_minutes"));
+  EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
+}
