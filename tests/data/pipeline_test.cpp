@@ -1,0 +1,363 @@
+// prepare-data end to end: packing, split, determinism, limits, atomic outputs, bad inputs, and the
+// TokenDataset reader's validation. Most tests use a byte-level stand-in tokenizer (token = byte)
+// so the expected tokens are known exactly; one test runs the real Qwen3 tokenizer.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "data/dataset.h"
+#include "data/prepare.h"
+#include "test_util.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace tt::data::test;
+using tt::PrepareDataOptions;
+using tt::TokenDataset;
+
+namespace {
+
+// Token = byte value; eos = 256. Deterministic and trivially invertible.
+class ByteTokenizer : public tt::Tokenizer {
+ public:
+  std::vector<int32_t> encode(std::string_view text, tt::EncodeStats* = nullptr) const override {
+    std::vector<int32_t> ids;
+    for (unsigned char c : text) ids.push_back(c);
+    return ids;
+  }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    std::string s;
+    for (int32_t i : ids) s.push_back(char(i));
+    return s;
+  }
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int,
+                                                 tt::EncodeStats* stats = nullptr) const override {
+    std::vector<std::vector<int32_t>> out;
+    for (const auto& t : texts) out.push_back(encode(t, stats));
+    return out;
+  }
+  void encode_append(std::string_view text, std::vector<int32_t>& out,
+                     tt::EncodeStats* = nullptr) const override {
+    for (unsigned char c : text) out.push_back(c);
+  }
+  std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>& texts, int,
+                                                       tt::EncodeStats* stats = nullptr) const override {
+    std::vector<std::vector<int32_t>> out;
+    for (auto t : texts) out.push_back(encode(t, stats));
+    return out;
+  }
+  std::string normalize(std::string_view text) const override { return std::string(text); }
+  std::string token_bytes(int32_t id) const override { return std::string(1, char(id)); }
+  bool is_special(int32_t id) const override { return id == 256; }
+  double load_seconds() const override { return 0; }
+  int32_t vocab_size() const override { return 257; }
+  std::string token_text(int32_t id) const override { return std::string(1, char(id)); }
+  int32_t token_id(std::string_view) const override { return -1; }
+  int32_t eos_id() const override { return 256; }
+  const std::string& sha256() const override { return sha_; }
+  const std::filesystem::path& json_path() const override { return path_; }
+
+ private:
+  std::string sha_ = std::string(64, 'b');
+  std::filesystem::path path_ = "/nonexistent/byte-tokenizer/tokenizer.json";
+};
+
+std::vector<uint32_t> read_u32(const fs::path& p) {
+  std::string s = tt::read_file(p);
+  std::vector<uint32_t> v(s.size() / 4);
+  std::memcpy(v.data(), s.data(), v.size() * 4);
+  return v;
+}
+
+// Documents that end inside the file (between eos markers; the first one may be cut at the start
+// only if it continued from a dropped row, which cannot happen: rows are written in order).
+std::vector<std::string> complete_docs(const std::vector<uint32_t>& toks) {
+  std::vector<std::string> docs;
+  std::string cur;
+  for (uint32_t t : toks) {
+    if (t == 256) {
+      docs.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(char(t));
+    }
+  }
+  return docs;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tt::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& p) {
+  return s.find(p) != std::string::npos;
+}
+
+// Many distinct documents as a TSV source.
+std::string tsv_docs(int n, int repeat_every = 0) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    int k = repeat_every ? i % repeat_every : i;
+    s += std::to_string(1000 + i) + "\tTitle " + std::to_string(k) + "\tDocument number " +
+         std::to_string(k) + " is a paragraph long enough to be kept by the cleaner.\n";
+  }
+  return s;
+}
+
+PrepareDataOptions options(const fs::path& out, std::vector<std::string> sources, int64_t seq_len = 64) {
+  PrepareDataOptions o;
+  o.sources = std::move(sources);
+  o.out_dir = out.string();
+  o.seq_len = seq_len;
+  o.val_fraction = 0.05;
+  o.batch_bytes = 1000;  // many batches, to exercise the overlap
+  return o;
+}
+
+}  // namespace
+
+TEST(Pipeline, PacksRowsSplitsAndWritesMeta) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(400));
+  const fs::path out = dir.path / "out";
+  ByteTokenizer tok;
+  auto meta = tt::prepare_data(options(out, {src.string(), fixture("new_schema.xml").string()}), tok);
+
+  auto train = read_u32(out / "train.bin");
+  auto val = read_u32(out / "val.bin");
+  EXPECT_EQ(train.size() % 64, 0u);
+  EXPECT_EQ(int64_t(train.size()), meta["train"]["rows"].get<int64_t>() * 64);
+  EXPECT_EQ(int64_t(val.size()), meta["val"]["rows"].get<int64_t>() * 64);
+  EXPECT_GE(meta["val"]["rows"].get<int64_t>(), 1);
+  EXPECT_EQ(meta["documents_kept"].get<int64_t>(), 402);
+  EXPECT_EQ(meta["train"]["documents"].get<int64_t>() + meta["val"]["documents"].get<int64_t>(), 402);
+  EXPECT_EQ(meta["seq_len"], 64);
+  EXPECT_EQ(meta["dtype"], "uint32");
+  EXPECT_EQ(meta["eos_id"], 256);
+  EXPECT_EQ(meta["vocab_size"], 257);
+  EXPECT_EQ(meta["tokenizer"]["sha256"], tok.sha256());
+  EXPECT_EQ(meta["skipped"]["redirect"], 1);
+  EXPECT_EQ(meta["sources"].size(), 2u);
+  EXPECT_EQ(meta["sources"][0]["format"], "tsv");
+  // Every token in the files is part of a document that ends in eos; text plus eos count adds up.
+  int64_t doc_tokens =
+      meta["train"]["document_tokens"].get<int64_t>() + meta["val"]["document_tokens"].get<int64_t>();
+  EXPECT_EQ(doc_tokens, meta["cleaned_text_bytes"].get<int64_t>() + 402);
+  EXPECT_EQ(meta["train"]["dropped_tail_tokens"].get<int64_t>(),
+            meta["train"]["document_tokens"].get<int64_t>() - int64_t(train.size()));
+  // No document in both splits; the val split holds roughly val_fraction of them.
+  auto tdocs = complete_docs(train), vdocs = complete_docs(val);
+  std::set<std::string> tset(tdocs.begin(), tdocs.end());
+  for (const auto& d : vdocs) EXPECT_FALSE(tset.count(d)) << d;
+  EXPECT_GT(meta["val"]["documents"].get<int64_t>(), 5);
+  EXPECT_LT(meta["val"]["documents"].get<int64_t>(), 60);
+  // Same on disk as in the returned object; samples written.
+  auto disk = nlohmann::json::parse(tt::read_file(out / "meta.json"));
+  EXPECT_EQ(disk["train"]["rows"], meta["train"]["rows"]);
+  EXPECT_TRUE(contains(tt::read_file(out / "samples.txt"), "Document number 0 is a paragraph"));
+  // No temporary directories left beside the output.
+  for (auto& e : fs::directory_iterator(dir.path))
+    EXPECT_FALSE(contains(e.path().filename().string(), ".tmp."));
+}
+
+TEST(Pipeline, DeterministicAcrossRunsThreadsAndBatchSizes) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(300));
+  ByteTokenizer tok;
+  auto a = options(dir.path / "a", {src.string()});
+  auto b = options(dir.path / "b", {src.string()});
+  b.threads = 1;
+  b.batch_bytes = 1 << 20;
+  tt::prepare_data(a, tok);
+  tt::prepare_data(b, tok);
+  for (const char* f : {"train.bin", "val.bin", "samples.txt"})
+    EXPECT_EQ(tt::read_file(dir.path / "a" / f), tt::read_file(dir.path / "b" / f)) << f;
+}
+
+TEST(Pipeline, MaxBytesDedupAndMinChars) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(600, 100));  // each document 6 times
+  ByteTokenizer tok;
+  auto o = options(dir.path / "d", {src.string()});
+  o.dedup = true;
+  auto meta = tt::prepare_data(o, tok);
+  EXPECT_EQ(meta["documents_kept"], 100);
+  EXPECT_EQ(meta["skipped"]["duplicate"], 500);
+
+  o.out_dir = (dir.path / "m").string();
+  o.dedup = false;
+  o.max_bytes = 3000;
+  meta = tt::prepare_data(o, tok);
+  EXPECT_TRUE(meta["stopped_at_max_bytes"].get<bool>());
+  EXPECT_GE(meta["cleaned_text_bytes"].get<int64_t>(), 3000);
+  EXPECT_LT(meta["cleaned_text_bytes"].get<int64_t>(), 3100);
+
+  o.out_dir = (dir.path / "c").string();
+  o.max_bytes = 100000000;
+  o.min_chars = 200;  // every document is shorter than that
+  std::string e = error_of([&] { tt::prepare_data(o, tok); });
+  EXPECT_TRUE(contains(e, "no documents kept")) << e;
+  EXPECT_TRUE(contains(e, "too_short=600")) << e;
+}
+
+TEST(Pipeline, TinyInputStillGetsOneValRowOrFailsClearly) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto src = dir.write("docs.tsv", tsv_docs(4));
+  auto o = options(dir.path / "t", {src.string()}, 32);
+  o.val_fraction = 0;  // even with no hash-selected documents, val gets one row
+  auto meta = tt::prepare_data(o, tok);
+  EXPECT_GE(meta["val"]["rows"].get<int64_t>(), 1);
+  EXPECT_GE(meta["train"]["rows"].get<int64_t>(), 1);
+
+  o.out_dir = (dir.path / "u").string();
+  o.seq_len = 4096;
+  std::string e = error_of([&] { tt::prepare_data(o, tok); });
+  EXPECT_TRUE(contains(e, "not enough text")) << e;
+  EXPECT_FALSE(fs::exists(dir.path / "u"));
+}
+
+TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto good = dir.write("docs.tsv", tsv_docs(200));
+  const fs::path out = dir.path / "out";
+  tt::prepare_data(options(out, {good.string()}), tok);
+  const std::string before = tt::read_file(out / "train.bin");
+
+  // A truncated xz file after a good one: the run fails mid-way.
+  std::string packed = xz(tsv_docs(3000));
+  auto bad = dir.write("bad.tsv.xz", packed.substr(0, packed.size() / 2));
+  std::string e = error_of([&] { tt::prepare_data(options(out, {good.string(), bad.string()}), tok); });
+  EXPECT_TRUE(contains(e, "bad.tsv.xz") && contains(e, "offset")) << e;
+  EXPECT_EQ(tt::read_file(out / "train.bin"), before);
+  for (auto& f : fs::directory_iterator(dir.path))
+    EXPECT_FALSE(contains(f.path().string(), ".tmp.")) << f.path();
+
+  // Other bad inputs, each a clear error naming the culprit.
+  e = error_of(
+      [&] { tt::prepare_data(options(dir.path / "x", {(dir.path / "missing.xml").string()}), tok); });
+  EXPECT_TRUE(contains(e, "missing.xml")) << e;
+  e = error_of([&] { tt::prepare_data(options(dir.path / "x", {fixture("unbalanced.xml").string()}), tok); });
+  EXPECT_TRUE(contains(e, "unbalanced.xml:7:")) << e;
+  e = error_of([&] { tt::prepare_data(options(good / "sub", {good.string()}), tok); });  // parent is a file
+  EXPECT_TRUE(contains(e, "docs.tsv")) << e;
+  dir.write("notmine/precious.txt", "do not delete");
+  e = error_of([&] { tt::prepare_data(options(dir.path / "notmine", {good.string()}), tok); });
+  EXPECT_TRUE(contains(e, "refusing")) << e;
+  EXPECT_TRUE(fs::exists(dir.path / "notmine/precious.txt"));
+  EXPECT_FALSE(fs::exists(dir.path / "x"));
+}
+
+TEST(Pipeline, JsonlWithOnlyBadLinesFails) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto src = dir.write("bad.jsonl", "not json\n{\"no\": \"text\"}\n");
+  std::string e = error_of([&] { tt::prepare_data(options(dir.path / "o", {src.string()}), tok); });
+  EXPECT_TRUE(contains(e, "no documents kept")) << e;
+  EXPECT_TRUE(contains(e, "bad_json_line=1") && contains(e, "json_without_text=1")) << e;
+}
+
+// ---- TokenDataset ---------------------------------------------------------------------------
+
+TEST(TokenDataset, OpensRowsAndValidates) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto src = dir.write("docs.tsv", tsv_docs(200));
+  const fs::path out = dir.path / "d";
+  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  auto raw = read_u32(out / "train.bin");
+
+  TokenDataset train = TokenDataset::open(out, "train");
+  EXPECT_EQ(train.seq_len(), 32);
+  EXPECT_EQ(train.rows() * 32, int64_t(raw.size()));
+  EXPECT_TRUE(std::equal(train.row(1), train.row(1) + 32, raw.begin() + 32));
+  EXPECT_EQ(train.meta().eos_id, 256);
+  EXPECT_EQ(train.meta().tokenizer_sha256, tok.sha256());
+  TokenDataset moved = std::move(train);
+  EXPECT_EQ(moved.row(0)[0], raw[0]);
+  TokenDataset val = TokenDataset::open(out, "val");
+  EXPECT_GE(val.rows(), 1);
+
+  EXPECT_NO_THROW(moved.check_compatible(257, 32, tok.sha256()));
+  EXPECT_NO_THROW(moved.check_compatible(1000, 4096));
+  std::string e = error_of([&] { moved.check_compatible(257, 16); });
+  EXPECT_TRUE(contains(e, "seq_len 32") && contains(e, "max_position_embeddings 16")) << e;
+  e = error_of([&] { moved.check_compatible(200, 32); });
+  EXPECT_TRUE(contains(e, "vocab_size 257") && contains(e, "200")) << e;
+  e = error_of([&] { moved.check_compatible(257, 32, std::string(64, 'c')); });
+  EXPECT_TRUE(contains(e, "sha256")) << e;
+  e = error_of([&] { TokenDataset::open(out, "test"); });
+  EXPECT_TRUE(contains(e, "test")) << e;
+}
+
+TEST(TokenDataset, RejectsDamagedFiles) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto src = dir.write("docs.tsv", tsv_docs(200));
+  const fs::path out = dir.path / "d";
+  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  {
+    TokenDataset ok = TokenDataset::open(out, "train");
+    std::string train = tt::read_file(out / "train.bin");
+    tt::write_file_atomic(out / "train.bin", train.substr(0, train.size() - 4));
+    // The mapping stays valid, but the size check now fails.
+    std::string e = error_of([&] { ok.check_compatible(257, 32); });
+    EXPECT_TRUE(contains(e, "train.bin")) << e;
+  }
+  std::string e = error_of([&] { TokenDataset::open(out, "train"); });
+  EXPECT_TRUE(contains(e, "train.bin") && contains(e, "meta.json says")) << e;
+
+  auto meta = nlohmann::json::parse(tt::read_file(out / "meta.json"));
+  meta.erase("seq_len");
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "seq_len")) << e;
+  meta["seq_len"] = 32;
+  meta["dtype"] = "uint16";
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "uint16")) << e;
+  e = error_of([&] { TokenDataset::open(dir.path / "nowhere", "val"); });
+  EXPECT_TRUE(contains(e, "nowhere")) << e;
+}
+
+// ---- with the real Qwen3 tokenizer ------------------------------------------------------------
+
+TEST(PipelineQwen3, SharedXmlWithRealTokenizer) {
+  const fs::path tok_dir = fs::path(TT_SOURCE_DIR) / "assets/qwen3-tokenizer";
+  const fs::path xml = shared("enwiki-2016-pages-articles1-shortened-206pages.xml.xz");
+  if (!fs::exists(tok_dir / "tokenizer.json")) GTEST_SKIP() << "run scripts/setup.sh --no-build first";
+  if (!fs::exists(xml)) GTEST_SKIP() << "shared data not present: " << xml;
+  auto tok = tt::Tokenizer::load(tok_dir);
+  ScratchDir dir;
+  PrepareDataOptions o = options(dir.path / "q", {xml.string(), fixture("old_schema.xml").string()}, 128);
+  auto meta = tt::prepare_data(o, *tok);
+  EXPECT_EQ(meta["eos_id"], 151643);
+  EXPECT_EQ(meta["tokenizer"]["sha256"], tt::sha256_hex_file(tok_dir / "tokenizer.json"));
+  TokenDataset train = TokenDataset::open(dir.path / "q", "train");
+  EXPECT_NO_THROW(train.check_compatible(tok->vocab_size(), 128, tok->sha256()));
+  // The first train document decodes back to a cleaned paragraph of the dump.
+  std::vector<int32_t> ids;
+  for (int64_t r = 0; r < train.rows() && ids.size() < 4096; ++r)
+    for (int64_t i = 0; i < 128; ++i) ids.push_back(int32_t(train.row(r)[i]));
+  auto eos = std::find(ids.begin(), ids.end(), 151643);
+  ASSERT_NE(eos, ids.end());
+  auto next = std::find(eos + 1, ids.end(), 151643);
+  ASSERT_NE(next, ids.end());
+  std::string doc = tok->decode(std::vector<int32_t>(eos + 1, next));
+  EXPECT_FALSE(doc.empty());
+  EXPECT_TRUE(contains(tt::read_file(dir.path / "q/samples.txt"), doc)) << doc;
+  for (const char* bad : {"{{", "[[", "<ref", "&amp;"}) EXPECT_FALSE(contains(doc, bad)) << doc;
+}
