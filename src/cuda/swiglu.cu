@@ -1,5 +1,5 @@
-// SwiGLU forward/backward (math: swiglu.cuh). Grid-stride loops over bf16x2 pairs (a tail element
-// when n is odd or a pointer is not 4-byte aligned falls back to the scalar loop).
+// SwiGLU forward/backward (math: swiglu.cuh). Grid-stride loops; the forward reads bf16x2 pairs
+// when n is even and all pointers are 4-byte aligned, else it uses the scalar loop.
 #include <cstdint>
 
 #include "cuda/common.cuh"
