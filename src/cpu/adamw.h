@@ -11,9 +11,12 @@
 // grads are read, never modified (the graph zeroes them once per step).
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
+#include "cpu/parallel.h"
 #include "model/backend.h"
 
 namespace tt::cpu {
@@ -27,9 +30,27 @@ double sum(const T* x, int64_t n) {
 
 template <class T>
 double grad_norm_sq(const T* g, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(g[i]) * double(g[i]);
-  return s;
+  // per-thread partial sums over 16 lanes of T, blocks folded into double (see fast_math.h)
+  constexpr int64_t kBlock = 1024;
+  std::vector<double> partial(size_t(num_threads()), 0.0);
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::atomic<int> slot{0};
+  parallel_for(blocks, 64, [&](int64_t b0, int64_t b1) {
+    double s = 0;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kBlock, i1 = std::min(n, i0 + kBlock);
+      T lane[16] = {};
+      int64_t i = i0;
+      for (; i + 16 <= i1; i += 16)
+        for (int k = 0; k < 16; ++k) lane[k] += g[i + k] * g[i + k];
+      for (int k = 0; k < 16; ++k) s += double(lane[k]);
+      for (; i < i1; ++i) s += double(g[i]) * double(g[i]);
+    }
+    partial[size_t(slot++)] = s;
+  });
+  double total = 0;
+  for (double s : partial) total += s;
+  return total;
 }
 
 inline double clip_coefficient(double grad_norm_sq, double max_grad_norm) {
@@ -47,13 +68,17 @@ void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t 
   const T step_size = T(double(a.lr) / bc1);
   const T bc2_sqrt = T(std::sqrt(bc2));
   const T decay_mul = T(1) - lr * T(a.weight_decay);
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = grad[i] * clip;
-    if (decay) p[i] *= decay_mul;
-    m[i] = b1 * m[i] + (T(1) - b1) * g;
-    v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-  }
+  const T wd_mul = decay ? decay_mul : T(1);
+  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const T g = grad[i] * clip;
+      const T mi = b1 * m[i] + (T(1) - b1) * g;
+      const T vi = b2 * v[i] + (T(1) - b2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * wd_mul - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
+    }
+  });
 }
 
 }  // namespace tt::cpu

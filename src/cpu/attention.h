@@ -22,6 +22,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/fast_math.h"
 #include "cpu/matmul.h"
 #include "cpu/parallel.h"
 
@@ -45,13 +46,9 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int64
       parallel_for(T_, 32, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           T* s = S + i * T_;
-          T mx = s[0];
-          for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, s[j]);
-          double sum = 0;
-          for (int64_t j = 0; j <= i; ++j) {
-            s[j] = std::exp(s[j] - mx);
-            sum += double(s[j]);
-          }
+          const T mx = row_max(s, i + 1);
+          for (int64_t j = 0; j <= i; ++j) s[j] = exp_fast(s[j] - mx);
+          const double sum = row_sum(s, i + 1);
           const T inv = T(1.0 / sum);
           for (int64_t j = 0; j <= i; ++j) s[j] *= inv;
           for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
@@ -93,7 +90,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const 
           T* p = P + i * T_;
           T* dp = dP + i * T_;
           for (int64_t j = 0; j <= i; ++j) {
-            p[j] = std::exp(p[j] - L[i]);
+            p[j] = exp_fast(p[j] - L[i]);
             dp[j] = p[j] * (dp[j] - Di);  // dS, stored over dP
           }
           for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cpu/fast_math.h"
 #include "cpu/matmul.h"
 #include "cpu/parallel.h"
 
@@ -33,7 +34,9 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
                              << " is outside the vocabulary [0, " << V << ")";
-  const int64_t R = chunk_rows(V);
+  // equal-sized chunks of at most chunk_rows(V) rows
+  const int64_t max_rows = chunk_rows(V), chunks = (N + max_rows - 1) / max_rows;
+  const int64_t R = (N + chunks - 1) / std::max<int64_t>(1, chunks);
   if (scratch.size() < size_t(std::min(R, N) * V)) scratch.resize(size_t(std::min(R, N) * V));
   T* logits = scratch.data();
   for (int64_t n0 = 0; n0 < N; n0 += R) {
@@ -49,16 +52,15 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
             for (int64_t j = 0; j < V; ++j) l[j] = T(0);
           continue;
         }
-        T mx = l[0];
-        for (int64_t j = 1; j < V; ++j) mx = std::max(mx, l[j]);
-        double sum = 0;
-        for (int64_t j = 0; j < V; ++j) sum += double(std::exp(l[j] - mx));
-        const double lse = double(mx) + std::log(sum);
-        losses[n0 + r] = T(lse - double(l[tgt]));
+        const T mx = row_max(l, V);
+        const T target_logit = l[tgt];
+        for (int64_t j = 0; j < V; ++j) l[j] = exp_fast(l[j] - mx);  // one exp per logit
+        const double sum = row_sum(l, V);
+        losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
         if (dhidden) {
-          const T lse_t = T(lse), s = T(loss_scale);
-          for (int64_t j = 0; j < V; ++j) l[j] = std::exp(l[j] - lse_t) * s;
-          l[tgt] -= s;
+          const T s = T(loss_scale / sum);
+          for (int64_t j = 0; j < V; ++j) l[j] *= s;
+          l[tgt] -= T(loss_scale);
         }
       }
     });

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cpu/fast_math.h"
 #include "cpu/parallel.h"
 
 namespace tt::cpu {
@@ -17,7 +18,7 @@ void swiglu_forward(T* out, const T* gate, const T* up, int64_t n) {
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T g = gate[i];
-      out[i] = g / (T(1) + std::exp(-g)) * up[i];
+      out[i] = g / (T(1) + exp_fast(-g)) * up[i];
     }
   });
 }
@@ -27,7 +28,7 @@ void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T g = gate[i];
-      const T sig = T(1) / (T(1) + std::exp(-g));
+      const T sig = T(1) / (T(1) + exp_fast(-g));
       const T dy = dout[i];
       dgate[i] = dy * up[i] * sig * (T(1) + g * (T(1) - sig));
       dup[i] = dy * g * sig;

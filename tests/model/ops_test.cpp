@@ -9,6 +9,7 @@
 #include "cpu/attention.h"
 #include "cpu/cross_entropy.h"
 #include "cpu/embedding.h"
+#include "cpu/fast_math.h"
 #include "cpu/matmul.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
@@ -317,4 +318,26 @@ TEST(CpuOps, AdamWMatchesHandComputedSteps) {
   tt::cpu::adamw_update(p2.data(), g1.data(), m2.data(), v2.data(), 0.36, 1, a, false);
   EXPECT_NEAR(p2[0], 0.9, 1e-7);
   EXPECT_NEAR(m2[0], 0.06, 1e-7);  // (1 - beta1) in fp32
+}
+
+TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::abs(double(tt::cpu::exp_fast(x)) - want) / want);
+  }
+  EXPECT_LT(worst, 3e-7);  // ~2.5 ulp of fp32
+  EXPECT_EQ(tt::cpu::exp_fast(0.0f), 1.0f);
+  EXPECT_GT(tt::cpu::exp_fast(-1000.0f), 0.0f);  // clamped, never NaN/denormal
+  std::vector<float> row(100003);
+  double want = 0;
+  float mx = -1e30f;
+  for (size_t i = 0; i < row.size(); ++i) {
+    row[i] = float(std::sin(double(i) * 0.37) * 3.0);
+    want += double(row[i]);
+    mx = std::max(mx, row[i]);
+  }
+  EXPECT_NEAR(tt::cpu::row_sum(row.data(), int64_t(row.size())), want, 1e-6 * double(row.size()));
+  EXPECT_EQ(tt::cpu::row_max(row.data(), int64_t(row.size())), mx);
+  EXPECT_EQ(tt::cpu::row_max(row.data() + 5, 3), std::max({row[5], row[6], row[7]}));
 }

@@ -1,0 +1,181 @@
+// bench_model: training-step throughput of the Qwen3 graph on the CPU backend, with the time
+// split per op family (a timing decorator around the backend), so the GEMM share is measured.
+//
+//   bench_model [config.json] [B] [T] [steps] [f32|f64]
+//   defaults: configs/qwen3_demo.json 2 512 3 f32
+// Prints one line per step and a summary: tokens/s of forward+backward (+ optimizer step) and the
+// share of each op family. "gemm" = matmul_forward/backward + the LM-head GEMMs inside lm_head_loss
+// (timed separately by the CPU op through BLAS; see below) + attention GEMMs.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "model/model.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Forwards every call to `inner`, adding its wall time to a per-op total.
+class TimingBackend final : public tt::Backend {
+ public:
+  explicit TimingBackend(tt::Backend& inner) : in_(inner) {}
+  std::map<std::string, double> seconds;
+
+  std::string name() const override { return in_.name(); }
+  tt::DType act_dtype() const override { return in_.act_dtype(); }
+  tt::DType grad_dtype() const override { return in_.grad_dtype(); }
+  tt::DType stat_dtype() const override { return in_.stat_dtype(); }
+  tt::DType master_dtype() const override { return in_.master_dtype(); }
+  tt::Buf alloc(size_t n, tt::DType d) override { return in_.alloc(n, d); }
+  void free(tt::Buf b) override { in_.free(b); }
+  void copy_from_host(tt::Buf d, const void* s) override {
+    T("copy", [&] { in_.copy_from_host(d, s); });
+  }
+  void copy_to_host(void* d, tt::Buf s) override {
+    T("copy", [&] { in_.copy_to_host(d, s); });
+  }
+  void convert(tt::Buf d, tt::Buf s) override {
+    T("copy", [&] { in_.convert(d, s); });
+  }
+  void fill(tt::Buf d, double v) override {
+    T("fill", [&] { in_.fill(d, v); });
+  }
+  void synchronize() override { in_.synchronize(); }
+  size_t peak_memory_bytes() const override { return in_.peak_memory_bytes(); }
+  void embedding_forward(tt::Buf o, tt::Buf i, tt::Buf t, int64_t N, int64_t C, int64_t V) override {
+    T("embedding", [&] { in_.embedding_forward(o, i, t, N, C, V); });
+  }
+  void embedding_backward(tt::Buf d, tt::Buf i, tt::Buf g, int64_t N, int64_t C, int64_t V) override {
+    T("embedding", [&] { in_.embedding_backward(d, i, g, N, C, V); });
+  }
+  void rmsnorm_forward(tt::Buf o, tt::Buf r, tt::Buf x, tt::Buf w, int64_t R, int64_t C, float e) override {
+    T("rmsnorm", [&] { in_.rmsnorm_forward(o, r, x, w, R, C, e); });
+  }
+  void rmsnorm_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t R,
+                        int64_t C) override {
+    T("rmsnorm", [&] { in_.rmsnorm_backward(a, b, c, d, e, f, R, C); });
+  }
+  void matmul_forward(tt::Buf o, tt::Buf x, tt::Buf w, int64_t M, int64_t K, int64_t N, bool acc) override {
+    T("gemm (linear layers)", [&] { in_.matmul_forward(o, x, w, M, K, N, acc); });
+  }
+  void matmul_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, int64_t M, int64_t K, int64_t N,
+                       bool acc) override {
+    T("gemm (linear layers)", [&] { in_.matmul_backward(a, b, c, d, e, M, K, N, acc); });
+  }
+  void rope_forward(tt::Buf o, tt::Buf x, int64_t N, int64_t T_, int64_t H, int64_t D, double th,
+                    int64_t p) override {
+    T("rope", [&] { in_.rope_forward(o, x, N, T_, H, D, th, p); });
+  }
+  void rope_backward(tt::Buf o, tt::Buf x, int64_t N, int64_t T_, int64_t H, int64_t D, double th,
+                     int64_t p) override {
+    T("rope", [&] { in_.rope_backward(o, x, N, T_, H, D, th, p); });
+  }
+  void attention_forward(tt::Buf o, tt::Buf l, tt::Buf q, tt::Buf k, tt::Buf v, int64_t B, int64_t T_,
+                         int64_t Hq, int64_t Hkv, int64_t D) override {
+    T("attention", [&] { in_.attention_forward(o, l, q, k, v, B, T_, Hq, Hkv, D); });
+  }
+  void attention_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, tt::Buf g,
+                          tt::Buf h, tt::Buf i, int64_t B, int64_t T_, int64_t Hq, int64_t Hkv,
+                          int64_t D) override {
+    T("attention", [&] { in_.attention_backward(a, b, c, d, e, f, g, h, i, B, T_, Hq, Hkv, D); });
+  }
+  void attention_infer(tt::Buf o, tt::Buf q, tt::Buf k, tt::Buf v, int64_t Tq, int64_t Tkv, int64_t Hq,
+                       int64_t Hkv, int64_t D) override {
+    T("attention", [&] { in_.attention_infer(o, q, k, v, Tq, Tkv, Hq, Hkv, D); });
+  }
+  void swiglu_forward(tt::Buf o, tt::Buf g, tt::Buf u, int64_t n) override {
+    T("swiglu", [&] { in_.swiglu_forward(o, g, u, n); });
+  }
+  void swiglu_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, int64_t n) override {
+    T("swiglu", [&] { in_.swiglu_backward(a, b, c, d, e, n); });
+  }
+  void add(tt::Buf o, tt::Buf a, tt::Buf b, int64_t n) override {
+    T("add", [&] { in_.add(o, a, b, n); });
+  }
+  void lm_head_loss(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t N, int64_t C,
+                    int64_t V, float s) override {
+    T("lm_head_loss", [&] { in_.lm_head_loss(a, b, c, d, e, f, N, C, V, s); });
+  }
+  void lm_head_logits(tt::Buf a, tt::Buf b, tt::Buf c, int64_t N, int64_t C, int64_t V) override {
+    T("lm_head_loss", [&] { in_.lm_head_logits(a, b, c, N, C, V); });
+  }
+  void sum(tt::Buf o, tt::Buf x, int64_t n) override {
+    T("optimizer", [&] { in_.sum(o, x, n); });
+  }
+  void grad_norm_sq(tt::Buf o, tt::Buf g, int64_t n) override {
+    T("optimizer", [&] { in_.grad_norm_sq(o, g, n); });
+  }
+  void adamw_update(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t n,
+                    const tt::AdamWArgs& args, bool decay) override {
+    T("optimizer", [&] { in_.adamw_update(a, b, c, d, e, f, n, args, decay); });
+  }
+
+ private:
+  template <class F>
+  void T(const char* what, F&& f) {
+    const auto t0 = Clock::now();
+    f();
+    seconds[what] += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  tt::Backend& in_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cfg_path = argc > 1 ? argv[1] : std::string(TT_SOURCE_DIR) + "/configs/qwen3_demo.json";
+  const int64_t B = argc > 2 ? std::atoll(argv[2]) : 2;
+  const int64_t T = argc > 3 ? std::atoll(argv[3]) : 512;
+  const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
+  const bool f64 = argc > 5 && std::string(argv[5]) == "f64";
+  try {
+    const auto cfg = tt::Qwen3Config::load(cfg_path);
+    auto inner = tt::make_cpu_backend(f64 ? tt::DType::F64 : tt::DType::F32);
+    TimingBackend be(*inner);
+    tt::Qwen3Model model(cfg, be, B, T);
+    model.init_weights(1);
+    std::vector<int32_t> tok(size_t(B * T));
+    for (size_t i = 0; i < tok.size(); ++i) tok[i] = int32_t((i * 2654435761u) % uint64_t(cfg.vocab_size));
+    tt::AdamWArgs args;
+    args.lr = 1e-4f;
+    args.weight_decay = 0.1f;
+    double total = 0, fb_total = 0;
+    for (int s = 0; s <= steps; ++s) {  // step 0 is warm-up (scratch growth, page faults)
+      if (s == 1) be.seconds.clear();
+      const auto t0 = Clock::now();
+      model.zero_grads();
+      model.forward_backward(tok.data(), B, T, 1.0f / float(B * (T - 1)));
+      const auto t1 = Clock::now();
+      args.step = s + 1;
+      model.optimizer_step(args);
+      const auto st = model.last_step_stats();
+      const auto t2 = Clock::now();
+      const double fb = std::chrono::duration<double>(t1 - t0).count();
+      const double all = std::chrono::duration<double>(t2 - t0).count();
+      std::printf("step %d: loss %.4f  fwd+bwd %.3f s (%.0f tok/s)  +optimizer %.3f s\n", s, st.loss, fb,
+                  double(B * T) / fb, all - fb);
+      if (s > 0) {
+        total += all;
+        fb_total += fb;
+      }
+    }
+    std::printf("\nconfig %s  params %.2fM  B=%lld T=%lld  backend %s\n", cfg_path.c_str(),
+                double(cfg.num_parameters()) / 1e6, (long long)B, (long long)T, inner->name().c_str());
+    std::printf("forward+backward: %.0f tokens/s (%.3f s/step); with optimizer: %.0f tokens/s\n",
+                double(B * T) * steps / fb_total, fb_total / steps, double(B * T) * steps / total);
+    std::printf("model FLOPs/step %.1f G -> %.1f GFLOP/s (fwd+bwd)\n", cfg.train_flops(B, T) / 1e9,
+                cfg.train_flops(B, T) * steps / fb_total / 1e9);
+    std::printf("peak backend memory %.0f MiB\n", double(be.peak_memory_bytes()) / (1 << 20));
+    double sum = 0;
+    for (auto& [k, v] : be.seconds) sum += v;
+    std::printf("time per op family (share of op time %.3f s/step):\n", sum / steps);
+    for (auto& [k, v] : be.seconds)
+      std::printf("  %-22s %8.3f s/step  %5.1f%%\n", k.c_str(), v / steps, 100 * v / sum);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
