@@ -1,4 +1,4 @@
-// Test harness pairing the CUDA backend with the CPU reference (make_cpu_backend(F32)).
+// Test harness pairing a device backend (CUDA; "gpu") with a reference backend ("cpu").
 //
 // A Pair is one logical tensor on both backends, created from the same host values. Kind says what
 // the tensor is (activation -> bf16 on the GPU, gradient/statistic/master -> fp32, index -> I32);
@@ -24,18 +24,21 @@ namespace tt::test {
 
 enum class Kind { Act, Grad, Stat, Master, Index };
 
-inline DType gpu_dtype(Kind k) {
+// The dtype a backend uses for a tensor of this kind (CUDA: act BF16, others F32; CPU<T>: all T).
+inline DType dtype_for(const Backend& be, Kind k) {
   switch (k) {
     case Kind::Act:
-      return DType::BF16;
+      return be.act_dtype();
+    case Kind::Grad:
+      return be.grad_dtype();
+    case Kind::Stat:
+      return be.stat_dtype();
+    case Kind::Master:
+      return be.master_dtype();
     case Kind::Index:
       return DType::I32;
-    default:
-      return DType::F32;
   }
-}
-inline DType cpu_dtype(Kind k) {
-  return k == Kind::Index ? DType::I32 : DType::F32;
+  return DType::F32;
 }
 
 inline float round_bf16(float x) {
@@ -63,7 +66,8 @@ class Harness {
   std::mt19937_64& rng() { return rng_; }
 
   Pair from_host(Kind kind, std::vector<float> v) {
-    if (kind == Kind::Act)
+    // Inputs are bf16-representable whenever either side computes in bf16.
+    if (kind == Kind::Act && (cpu_.act_dtype() == DType::BF16 || gpu_.act_dtype() == DType::BF16))
       for (float& x : v) x = round_bf16(x);
     Pair p = alloc(kind, v.size());
     upload(p, v);
@@ -93,10 +97,11 @@ class Harness {
   // Overwrites both sides with the same host values (e.g. to feed one backend's output to both).
   void upload(const Pair& p, const std::vector<float>& v) {
     if (p.n == 0) return;
-    cpu_.copy_from_host(p.c, v.data());
-    std::vector<char> raw(p.g.bytes());
-    convert_host(raw.data(), p.g.dtype, v.data(), DType::F32, p.n);
-    gpu_.copy_from_host(p.g, raw.data());
+    for (auto [be, b] : {std::pair<Backend*, Buf>{&cpu_, p.c}, std::pair<Backend*, Buf>{&gpu_, p.g}}) {
+      std::vector<char> raw(b.bytes());
+      convert_host(raw.data(), b.dtype, v.data(), DType::F32, p.n);
+      be->copy_from_host(b, raw.data());
+    }
   }
   static std::vector<float> read(Backend& be, Buf b) {
     std::vector<char> raw(b.bytes());
@@ -159,8 +164,8 @@ class Harness {
     Pair p;
     p.kind = kind;
     p.n = n;
-    p.c = cpu_.alloc(n, cpu_dtype(kind));
-    p.g = gpu_.alloc(n, gpu_dtype(kind));
+    p.c = cpu_.alloc(n, dtype_for(cpu_, kind));
+    p.g = gpu_.alloc(n, dtype_for(gpu_, kind));
     if (p.c.ptr) cpu_bufs_.push_back(p.c);
     if (p.g.ptr) gpu_bufs_.push_back(p.g);
     return p;
