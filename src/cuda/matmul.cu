@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "cuda/cuda_check.h"
+#include "cuda/gemm_layout.h"
 #include "cuda/matmul.cuh"
 
 namespace tt::cuda {
@@ -45,7 +46,7 @@ int alignment_of(const void* p) {
   return int(low > 256 ? 256 : low);
 }
 
-const Plan& get_plan(Ctx& ctx, const PlanKey& key, int64_t lda, int64_t ldb, int64_t ldc) {
+const Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
@@ -55,12 +56,12 @@ const Plan& get_plan(Ctx& ctx, const PlanKey& key, int64_t lda, int64_t ldb, int
   const cublasOperation_t opb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
-  // Stored (pre-op) shapes, column-major: op(A) is m x k, op(B) is k x n, C is m x n.
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, key.trans_a ? key.k : key.m,
-                                          key.trans_a ? key.m : key.k, lda));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, key.trans_b ? key.n : key.k,
-                                          key.trans_b ? key.k : key.n, ldb));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, ct, key.m, key.n, ldc));
+  // Stored (pre-op) shapes, column-major: op(A) is m x k, op(B) is k x n, C is m x n (gemm_layout.h).
+  CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(cm.a_rows), uint64_t(cm.a_cols), cm.lda));
+  CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(cm.b_rows), uint64_t(cm.b_cols), cm.ldb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, ct, uint64_t(cm.m), uint64_t(cm.n), cm.ldc));
 
   cublasLtMatmulPreference_t pref = nullptr;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -106,27 +107,20 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
     if (!accumulate) CUDA_CHECK(cudaMemsetAsync(c, 0, size_t(M * N) * dtype_size(c_dtype), ctx.stream));
     return;
   }
-  // Column-major: C^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M).
-  //  cuBLAS A := our B. Row-major B [K,N] is col-major N x K (ld N): op N. Row-major B [N,K]
-  //  (trans_b) is col-major K x N (ld K): op T.
-  //  cuBLAS B := our A. Row-major A [M,K] is col-major K x M (ld K): op N. Row-major A [K,M]
-  //  (trans_a) is col-major M x K (ld M): op T.
+  const ColMajorGemm cm = map_row_major_gemm(trans_a, trans_b, M, N, K);
   PlanKey key;
   key.handle = ctx.lt;
-  key.m = N;
-  key.n = M;
-  key.k = K;
-  key.trans_a = trans_b;
-  key.trans_b = trans_a;
+  key.m = cm.m;
+  key.n = cm.n;
+  key.k = cm.k;
+  key.trans_a = cm.trans_a;
+  key.trans_b = cm.trans_b;
   key.c_type = int(c_dtype == DType::F32 ? CUDA_R_32F : CUDA_R_16BF);
   key.accumulate = accumulate;
-  key.align_a = alignment_of(b);
+  key.align_a = alignment_of(b);  // cuBLAS A is our B
   key.align_b = alignment_of(a);
   key.align_c = alignment_of(c);
-  const int64_t lda = trans_b ? K : N;  // our B's row length
-  const int64_t ldb = trans_a ? M : K;  // our A's row length
-  const int64_t ldc = N;
-  const Plan& p = get_plan(ctx, key, lda, ldb, ldc);
+  const Plan& p = get_plan(ctx, key, cm);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
                               ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream));

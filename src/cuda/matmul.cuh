@@ -5,11 +5,11 @@
 //             dweight[N,K] += dout[M,N]^T @ inp[M,K]        fp32 (grad_dtype), always accumulate (beta=1)
 //   Nothing is saved beyond the inputs.
 //
-// Row-major -> column-major: cuBLAS sees a row-major [r,c] matrix as a column-major [c,r] one (its
-// transpose), so row-major C = op(A) op(B) is computed as column-major C^T = op(B)^T op(A)^T, i.e.
-// cuBLAS "A" is our B and cuBLAS "B" is our A, with m = N, n = M. gemm_rm() does this mapping once;
-// everything else speaks row-major. The accumulation (beta = 1 into C = D) is the one epilogue that
-// removes a pass here (no bias, no activation in this model's linears).
+// Row-major -> column-major (gemm_layout.h, unit-tested without a GPU): cuBLAS sees a row-major [r,c] matrix
+// as a column-major [c,r] one (its transpose), so row-major C = op(A) op(B) is computed as column-major C^T =
+// op(B)^T op(A)^T, i.e. cuBLAS "A" is our B and cuBLAS "B" is our A, with m = N, n = M. gemm_rm() does this
+// mapping once; everything else speaks row-major. The accumulation (beta = 1 into C = D) is the one epilogue
+// that removes a pass here (no bias, no activation in this model's linears).
 #pragma once
 
 #include <cstdint>
