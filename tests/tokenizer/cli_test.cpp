@@ -1,0 +1,157 @@
+// `tiny-transformer tokenize` end to end: runs the built binary on the golden set (ids must equal
+// the JS reference), decodes back, plain-text mode, --tokens, and error reporting (file:line).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace tt::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct RunResult {
+  int code;
+  std::string out, err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("tt_cli_test_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return dir_ / name;
+  }
+  static std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  RunResult run(const std::string& args, const std::string& stdin_file = "") {
+    std::string cmd = std::string("TT_TOKENIZER_DIR='") + tokenizer_dir().string() + "' '" + TT_BINARY_DIR +
+                      "/tiny-transformer' " + args + " > '" + (dir_ / "stdout").string() + "' 2> '" +
+                      (dir_ / "stderr").string() + "'";
+    if (!stdin_file.empty()) cmd += " < '" + stdin_file + "'";
+    int status = std::system(cmd.c_str());
+    return {WEXITSTATUS(status), slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+  }
+  static std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string l;
+    while (std::getline(in, l)) out.push_back(l);
+    return out;
+  }
+  fs::path dir_;
+};
+
+TEST_F(CliTest, JsonlEqualsReferenceOnGoldenSet) {
+  std::vector<GoldenCase> cases;
+  for (auto& c : load_golden())
+    if (c.available) cases.push_back(std::move(c));
+  std::string in;
+  for (const auto& c : cases) in += json({{"text", c.text}, {"name", c.name}}).dump() + "\n";
+  auto input = write("in.jsonl", in);
+  auto output = dir_ / "out.jsonl";
+  RunResult r =
+      run("tokenize --jsonl '" + input.string() + "' --output '" + output.string() + "' --threads 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto got = lines(slurp(output));
+  ASSERT_EQ(got.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(json::parse(got[i]).get<std::vector<int32_t>>(), cases[i].ids) << cases[i].name;
+
+  // ...and back: --decode gives the normalized text.
+  std::string ids_in;
+  for (const auto& c : cases) ids_in += json({{"ids", c.ids}}).dump() + "\n";
+  auto ids_file = write("ids.jsonl", ids_in);
+  r = run("tokenize --decode --jsonl '" + ids_file.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto texts = lines(r.out);
+  ASSERT_EQ(texts.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(json::parse(texts[i])["text"].get<std::string>(), qwen().normalize(cases[i].text))
+        << cases[i].name;
+}
+
+TEST_F(CliTest, PlainTextIdsAndTokens) {
+  auto input = write("in.txt", "Hello world<|im_end|>");
+  RunResult r = run("tokenize --input '" + input.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "9707 1879 151645\n");
+  r = run("tokenize", input.string());  // stdin
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "9707 1879 151645\n");
+  r = run("tokenize --tokens --input '" + input.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello \xC4\xA0world <|im_end|>\n");  // byte-level form: U+0120 for the space
+  auto ids = write("ids.txt", "9707 1879\n151645\n");
+  r = run("tokenize --decode --input '" + ids.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello world<|im_end|>");
+  auto jl = write("t.jsonl", "{\"text\": \"Hello world\"}\n");
+  r = run("tokenize --tokens --jsonl '" + jl.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out), json::parse("[\"Hello\", \"\xC4\xA0world\"]"));
+}
+
+TEST_F(CliTest, InvalidUtf8IsReportedOnce) {
+  auto input = write("bad.txt",
+                     "a\xFF"
+                     "b\xFE");
+  RunResult r = run("tokenize --input '" + input.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("2 invalid UTF-8"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "64 5691 65 5691\n");  // a U+FFFD b U+FFFD
+}
+
+TEST_F(CliTest, ErrorsNameFileAndLine) {
+  auto bad = write("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"broken\"\n{\"text\": \"ok\"}\n");
+  auto out = dir_ / "out.jsonl";
+  RunResult r = run("tokenize --jsonl '" + bad.string() + "' --output '" + out.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("bad.jsonl:2"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "no complete-looking output on error";
+
+  auto notext = write("notext.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
+  r = run("tokenize --jsonl '" + notext.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("notext.jsonl:2: expected a JSON object with a string \"text\""), std::string::npos)
+      << r.err;
+
+  auto badids = write("badids.jsonl", "{\"ids\": [1, 2]}\n{\"ids\": [1, 999999]}\n");
+  r = run("tokenize --decode --jsonl '" + badids.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("badids.jsonl:2"), std::string::npos) << r.err;
+
+  r = run("tokenize --jsonl '" + (dir_ / "missing.jsonl").string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing.jsonl"), std::string::npos) << r.err;
+
+  fs::create_directories(dir_ / "emptytok");
+  auto txt = write("x.txt", "x");
+  r = run("tokenize --tokenizer '" + (dir_ / "emptytok").string() + "' --input '" + txt.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find((dir_ / "emptytok" / "tokenizer.json").string()), std::string::npos) << r.err;
+
+  fs::create_directories(dir_ / "corrupt");
+  write("corrupt/tokenizer.json", "{\"model\": ");
+  r = run("tokenize --tokenizer '" + (dir_ / "corrupt").string() + "' --input '" + txt.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("corrupt/tokenizer.json"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tt::test
