@@ -292,7 +292,8 @@ class XmlReader : public DocumentReader {
         return;
       }
     }
-    std::string_view parent = stack_.empty() ? std::string_view() : std::string_view(stack_.back());
+    const std::string parent =
+        stack_.empty() ? std::string() : stack_.back();  // a copy: emplace_back may reallocate
     stack_.emplace_back(name);
     if (name == "page") {
       in_page_ = true;
