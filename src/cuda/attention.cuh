@@ -27,7 +27,4 @@ void attention_backward(Ctx& ctx, Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf
 void attention_infer(Ctx& ctx, Buf out, Buf q, Buf k_cache, Buf v_cache, int64_t Tq, int64_t Tkv, int64_t Hq,
                      int64_t Hkv, int64_t D);
 
-// Largest head dim the kernels take (G <= 32 threads of 16 dims).
-constexpr int64_t kAttentionMaxHeadDim = 512;
-
 }  // namespace tt::cuda

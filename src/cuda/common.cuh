@@ -1,13 +1,18 @@
 // Device-side helpers shared by the op kernels: bf16 <-> fp32, warp/block reductions.
 // All arithmetic happens in fp32 (or fp64 for the global reductions); bf16 is a storage format.
+// With TT_CUDA_EMULATION defined (tests only) the CUDA builtins come from tests/cuda/emu/cuda_emu.h.
 #pragma once
-
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
 
 #include <cstdint>
 
-#include "cuda/context.h"
+#ifdef TT_CUDA_EMULATION
+#include "cuda_emu.h"  // tests/cuda/emu: runs these kernels on the CPU
+#define TT_DYNAMIC_SHARED(type, name) type* name = ::tt::emu::dynamic_shared<type>()
+#else
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#define TT_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
 
 namespace tt::cuda {
 

@@ -1,0 +1,339 @@
+// Attention kernels and their launch geometry (device code + host helpers), separate from the
+// launchers in attention.cu so that tests/cuda/emu can run them on the CPU under the emulator.
+// Math and work split: attention.cuh; thread layout: attention.cu.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/check.h"
+#include "cuda/common.cuh"
+
+namespace tt::cuda::attn {
+
+// Largest head dim the kernels take (G <= 32 threads of 16 dims).
+constexpr int64_t kAttentionMaxHeadDim = 512;
+
+constexpr int kDpt = 16;       // head dims per thread
+constexpr int kThreads = 128;  // threads per block; rows per block = kThreads / G
+constexpr int kChunk = 8;      // streamed rows per online-softmax step
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+struct Geom {
+  int64_t Hq, Hkv, D, group;
+  int64_t Tq, Tk, q_offset;  // query i sits at position q_offset + i; keys at 0..Tk-1
+  int G, Dp, dp_shift;       // threads per row, padded head dim (G * kDpt) = 1 << dp_shift
+  int rows;                  // rows per block = kThreads / G
+  int tile;                  // streamed rows per shared-memory tile
+  float scale, scale_log2;   // 1/sqrt(D), log2(e)/sqrt(D)
+};
+
+__device__ __forceinline__ int dim_of(int t, int G, int j) {
+  return 4 * ((j >> 2) * G + t) + (j & 3);
+}
+
+__device__ __forceinline__ void load_row(float (&r)[kDpt], const bf16* row, int64_t D, int t, int G,
+                                         float mul) {
+#pragma unroll
+  for (int j = 0; j < kDpt; ++j) {
+    const int d = dim_of(t, G, j);
+    r[j] = d < D ? to_f32(row[d]) * mul : 0.0f;
+  }
+}
+
+__device__ __forceinline__ void store_row(bf16* row, const float (&r)[kDpt], int64_t D, int t, int G,
+                                          float mul) {
+#pragma unroll
+  for (int j = 0; j < kDpt; ++j) {
+    const int d = dim_of(t, G, j);
+    if (d < D) row[d] = __float2bfloat16_rn(r[j] * mul);
+  }
+}
+
+__device__ __forceinline__ float dot_smem(const float (&r)[kDpt], const float* srow, int t, int G) {
+  const float4* s4 = reinterpret_cast<const float4*>(srow);
+  float acc = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kDpt / 4; ++c) {
+    const float4 s = s4[c * G + t];
+    acc = fmaf(r[4 * c + 0], s.x, acc);
+    acc = fmaf(r[4 * c + 1], s.y, acc);
+    acc = fmaf(r[4 * c + 2], s.z, acc);
+    acc = fmaf(r[4 * c + 3], s.w, acc);
+  }
+  return acc;
+}
+
+__device__ __forceinline__ void axpy_smem(float (&acc)[kDpt], float a, const float* srow, int t, int G) {
+  const float4* s4 = reinterpret_cast<const float4*>(srow);
+#pragma unroll
+  for (int c = 0; c < kDpt / 4; ++c) {
+    const float4 s = s4[c * G + t];
+    acc[4 * c + 0] = fmaf(a, s.x, acc[4 * c + 0]);
+    acc[4 * c + 1] = fmaf(a, s.y, acc[4 * c + 1]);
+    acc[4 * c + 2] = fmaf(a, s.z, acc[4 * c + 2]);
+    acc[4 * c + 3] = fmaf(a, s.w, acc[4 * c + 3]);
+  }
+}
+
+__device__ __forceinline__ float group_sum(float v, int G) {
+  for (int off = G >> 1; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  return v;
+}
+
+// Shared tile rows [0, tile) <- global rows r0 + r of a head slice (row r at base + r * ld), fp32,
+// zero past `nrows` or past D, so every shared value read later is finite.
+__device__ __forceinline__ void load_tile(float* s, const bf16* base, int64_t ld, int64_t r0, int64_t nrows,
+                                          const Geom& g) {
+  const int n = g.tile * g.Dp;
+  for (int idx = threadIdx.x; idx < n; idx += blockDim.x) {
+    const int r = idx >> g.dp_shift, d = idx & (g.Dp - 1);
+    const int64_t gr = r0 + r;
+    s[idx] = (gr < nrows && d < g.D) ? to_f32(base[gr * ld + d]) : 0.0f;
+  }
+}
+
+// grid (B*Hq, query blocks); block g.rows*G threads; smem 2 * tile * Dp floats.
+__global__ void __launch_bounds__(kThreads)
+    attention_forward_kernel(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, Geom g) {
+  TT_DYNAMIC_SHARED(float4, smem4);
+  float* Ks = reinterpret_cast<float*>(smem4);
+  float* Vs = Ks + g.tile * g.Dp;
+  const int64_t bh = blockIdx.x, b = bh / g.Hq, h = bh % g.Hq, kvh = h / g.group;
+  const int64_t qb = int64_t(gridDim.y) - 1 - blockIdx.y;  // the longest (last) query blocks first
+  const int G = g.G, row = threadIdx.x / G, t = threadIdx.x % G;
+  const int64_t i = qb * g.rows + row;
+  const bool valid = i < g.Tq;
+  const int64_t qi = valid ? i : g.Tq - 1;  // padding rows compute a copy of the last row, never stored
+  const int64_t qpos = g.q_offset + qi;
+  const int64_t ldq = g.Hq * g.D, ldk = g.Hkv * g.D;
+
+  float qr[kDpt], acc[kDpt];
+  load_row(qr, q + (b * g.Tq + qi) * ldq + h * g.D, g.D, t, G, g.scale_log2);
+#pragma unroll
+  for (int j = 0; j < kDpt; ++j) acc[j] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+
+  const int64_t last_i = min((qb + 1) * g.rows, g.Tq) - 1;
+  const int64_t kend = min(g.Tk, g.q_offset + last_i + 1);  // keys any row of the block can see
+  const bf16* kbase = k + b * g.Tk * ldk + kvh * g.D;
+  const bf16* vbase = v + b * g.Tk * ldk + kvh * g.D;
+  for (int64_t k0 = 0; k0 < kend; k0 += g.tile) {
+    __syncthreads();
+    load_tile(Ks, kbase, ldk, k0, g.Tk, g);
+    load_tile(Vs, vbase, ldk, k0, g.Tk, g);
+    __syncthreads();
+    const int nk = int(min(int64_t(g.tile), kend - k0));
+    for (int j0 = 0; j0 < nk; j0 += kChunk) {
+      float s[kChunk];
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) s[c] = dot_smem(qr, Ks + (j0 + c) * g.Dp, t, G);
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) s[c] = group_sum(s[c], G);
+      float mx = m;
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        if (k0 + j0 + c > qpos) s[c] = -INFINITY;
+        mx = fmaxf(mx, s[c]);
+      }
+      // mx is finite: key 0 is in the first chunk and visible to every query.
+      const float corr = exp2f(m - mx);
+      l *= corr;
+#pragma unroll
+      for (int j = 0; j < kDpt; ++j) acc[j] *= corr;
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        const float p = exp2f(s[c] - mx);
+        l += p;
+        axpy_smem(acc, p, Vs + (j0 + c) * g.Dp, t, G);
+      }
+      m = mx;
+    }
+  }
+  if (valid) {
+    store_row(out + (b * g.Tq + i) * ldq + h * g.D, acc, g.D, t, G, 1.0f / l);
+    if (lse != nullptr && t == 0) lse[(b * g.Hq + h) * g.Tq + i] = (m + log2f(l)) * kLn2;
+  }
+}
+
+// delta[(b*Hq + h)*T + t] = sum_d dout * out. One warp per (row n, head h).
+__global__ void attention_delta_kernel(float* delta, const bf16* dout, const bf16* out, int64_t N, int64_t T,
+                                       int64_t Hq, int64_t D) {
+  const int64_t w = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (w >= N * Hq) return;
+  const int64_t n = w / Hq, h = w % Hq;
+  const bf16* a = dout + n * Hq * D + h * D;
+  const bf16* o = out + n * Hq * D + h * D;
+  float acc = 0.0f;
+  for (int64_t d = lane; d < D; d += 32) acc += to_f32(a[d]) * to_f32(o[d]);
+  acc = warp_sum(acc);
+  if (lane == 0) delta[((n / T) * Hq + h) * T + n % T] = acc;
+}
+
+// dq. grid (B*Hq, query blocks); block g.rows*G; smem 2 * tile * Dp floats (K and V tiles).
+__global__ void __launch_bounds__(kThreads)
+    attention_backward_dq_kernel(bf16* dq, const float* delta, const float* lse, const bf16* dout,
+                                 const bf16* q, const bf16* k, const bf16* v, Geom g) {
+  TT_DYNAMIC_SHARED(float4, smem4);
+  float* Ks = reinterpret_cast<float*>(smem4);
+  float* Vs = Ks + g.tile * g.Dp;
+  const int64_t bh = blockIdx.x, b = bh / g.Hq, h = bh % g.Hq, kvh = h / g.group;
+  const int64_t qb = int64_t(gridDim.y) - 1 - blockIdx.y;
+  const int G = g.G, row = threadIdx.x / G, t = threadIdx.x % G;
+  const int64_t i = qb * g.rows + row;
+  const bool valid = i < g.Tq;
+  const int64_t qi = valid ? i : g.Tq - 1;
+  const int64_t qpos = g.q_offset + qi;
+  const int64_t ldq = g.Hq * g.D, ldk = g.Hkv * g.D;
+
+  float qr[kDpt], dor[kDpt], acc[kDpt];
+  load_row(qr, q + (b * g.Tq + qi) * ldq + h * g.D, g.D, t, G, g.scale_log2);
+  load_row(dor, dout + (b * g.Tq + qi) * ldq + h * g.D, g.D, t, G, 1.0f);
+#pragma unroll
+  for (int j = 0; j < kDpt; ++j) acc[j] = 0.0f;
+  const float lse2 = lse[(b * g.Hq + h) * g.Tq + qi] * kLog2e;
+  const float di = delta[(b * g.Hq + h) * g.Tq + qi];
+
+  const int64_t last_i = min((qb + 1) * g.rows, g.Tq) - 1;
+  const int64_t kend = min(g.Tk, g.q_offset + last_i + 1);
+  const bf16* kbase = k + b * g.Tk * ldk + kvh * g.D;
+  const bf16* vbase = v + b * g.Tk * ldk + kvh * g.D;
+  for (int64_t k0 = 0; k0 < kend; k0 += g.tile) {
+    __syncthreads();
+    load_tile(Ks, kbase, ldk, k0, g.Tk, g);
+    load_tile(Vs, vbase, ldk, k0, g.Tk, g);
+    __syncthreads();
+    const int nk = int(min(int64_t(g.tile), kend - k0));
+    for (int j0 = 0; j0 < nk; j0 += kChunk) {
+      float s[kChunk], dp[kChunk];
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        s[c] = dot_smem(qr, Ks + (j0 + c) * g.Dp, t, G);
+        dp[c] = dot_smem(dor, Vs + (j0 + c) * g.Dp, t, G);
+      }
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        s[c] = group_sum(s[c], G);
+        dp[c] = group_sum(dp[c], G);
+      }
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        const float p = (k0 + j0 + c <= qpos) ? exp2f(s[c] - lse2) : 0.0f;
+        const float ds = p * (dp[c] - di);
+        axpy_smem(acc, ds, Ks + (j0 + c) * g.Dp, t, G);
+      }
+    }
+  }
+  if (valid) store_row(dq + (b * g.Tq + i) * ldq + h * g.D, acc, g.D, t, G, g.scale);
+}
+
+// dk, dv. grid (B*Hkv, key blocks); block g.rows*G; smem (2 * Dp + 2) * tile floats
+// (Q tile, dO tile, lse*log2e, delta).
+__global__ void __launch_bounds__(kThreads)
+    attention_backward_dkdv_kernel(bf16* dk, bf16* dv, const float* delta, const float* lse, const bf16* dout,
+                                   const bf16* q, const bf16* k, const bf16* v, Geom g) {
+  TT_DYNAMIC_SHARED(float4, smem4);
+  float* Qs = reinterpret_cast<float*>(smem4);
+  float* dOs = Qs + g.tile * g.Dp;
+  float* L2s = dOs + g.tile * g.Dp;
+  float* Ds = L2s + g.tile;
+  const int64_t bkv = blockIdx.x, b = bkv / g.Hkv, kvh = bkv % g.Hkv;
+  const int64_t kb = blockIdx.y;  // the first key blocks see the most queries and start first
+  const int G = g.G, row = threadIdx.x / G, t = threadIdx.x % G;
+  const int64_t j = kb * g.rows + row;
+  const bool valid = j < g.Tk;
+  const int64_t kj = valid ? j : g.Tk - 1;
+  const int64_t ldq = g.Hq * g.D, ldk = g.Hkv * g.D;
+
+  float kr[kDpt], vr[kDpt], dk_acc[kDpt], dv_acc[kDpt];
+  load_row(kr, k + (b * g.Tk + kj) * ldk + kvh * g.D, g.D, t, G, 1.0f);
+  load_row(vr, v + (b * g.Tk + kj) * ldk + kvh * g.D, g.D, t, G, 1.0f);
+#pragma unroll
+  for (int d = 0; d < kDpt; ++d) dk_acc[d] = dv_acc[d] = 0.0f;
+
+  // Queries that can see any key of this block: position q_offset + i >= kb * g.rows.
+  const int64_t i_start = max(int64_t(0), kb * g.rows - g.q_offset);
+  for (int64_t hh = 0; hh < g.group; ++hh) {
+    const int64_t h = kvh * g.group + hh;
+    const bf16* qbase = q + b * g.Tq * ldq + h * g.D;
+    const bf16* dobase = dout + b * g.Tq * ldq + h * g.D;
+    const float* lse_h = lse + (b * g.Hq + h) * g.Tq;
+    const float* delta_h = delta + (b * g.Hq + h) * g.Tq;
+    for (int64_t i0 = i_start; i0 < g.Tq; i0 += g.tile) {
+      __syncthreads();
+      load_tile(Qs, qbase, ldq, i0, g.Tq, g);
+      load_tile(dOs, dobase, ldq, i0, g.Tq, g);
+      for (int r = threadIdx.x; r < g.tile; r += blockDim.x) {
+        const bool in = i0 + r < g.Tq;
+        L2s[r] = in ? lse_h[i0 + r] * kLog2e : 0.0f;
+        Ds[r] = in ? delta_h[i0 + r] : 0.0f;
+      }
+      __syncthreads();
+      const int nq = int(min(int64_t(g.tile), g.Tq - i0));
+      for (int c0 = 0; c0 < nq; c0 += kChunk) {
+        float s[kChunk], dp[kChunk];
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          s[c] = dot_smem(kr, Qs + (c0 + c) * g.Dp, t, G);
+          dp[c] = dot_smem(vr, dOs + (c0 + c) * g.Dp, t, G);
+        }
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          s[c] = group_sum(s[c], G);
+          dp[c] = group_sum(dp[c], G);
+        }
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          const int64_t qi = i0 + c0 + c;
+          const bool see = qi < g.Tq && g.q_offset + qi >= kj;
+          const float p = see ? exp2f(s[c] * g.scale_log2 - L2s[c0 + c]) : 0.0f;
+          const float ds = p * (dp[c] - Ds[c0 + c]);
+          axpy_smem(dv_acc, p, dOs + (c0 + c) * g.Dp, t, G);
+          axpy_smem(dk_acc, ds, Qs + (c0 + c) * g.Dp, t, G);
+        }
+      }
+    }
+  }
+  if (valid) {
+    store_row(dk + (b * g.Tk + j) * ldk + kvh * g.D, dk_acc, g.D, t, G, g.scale);
+    store_row(dv + (b * g.Tk + j) * ldk + kvh * g.D, dv_acc, g.D, t, G, 1.0f);
+  }
+}
+
+inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk, int64_t q_offset,
+                      int extra_per_row) {
+  TT_CHECK(Hq > 0 && Hkv > 0 && Hq % Hkv == 0)
+      << "attention: Hq (" << Hq << ") must be a positive multiple of Hkv (" << Hkv << ")";
+  TT_CHECK(D > 0 && D <= kAttentionMaxHeadDim)
+      << "attention: head_dim " << D << " is outside the CUDA kernels' range 1.." << kAttentionMaxHeadDim;
+  Geom g;
+  g.Hq = Hq;
+  g.Hkv = Hkv;
+  g.D = D;
+  g.group = Hq / Hkv;
+  g.Tq = Tq;
+  g.Tk = Tk;
+  g.q_offset = q_offset;
+  g.G = 1;
+  while (int64_t(g.G) * kDpt < D) g.G *= 2;
+  g.Dp = g.G * kDpt;
+  g.rows = kThreads / g.G;
+  g.dp_shift = 0;
+  while ((1 << g.dp_shift) < g.Dp) ++g.dp_shift;
+  // Shared memory per tile row: two Dp-wide fp32 rows (+ extras); stay within the default 48 KiB.
+  int tile = int((48 * 1024 / 4) / (2 * g.Dp + extra_per_row));
+  tile = tile > 64 ? 64 : tile;
+  tile = tile / kChunk * kChunk;
+  g.tile = tile < kChunk ? kChunk : tile;
+  g.scale = float(1.0 / std::sqrt(double(D)));
+  g.scale_log2 = g.scale * kLog2e;
+  return g;
+}
+
+inline size_t smem_bytes(const Geom& g, int extra_per_row) {
+  return size_t(g.tile) * size_t(2 * g.Dp + extra_per_row) * sizeof(float);
+}
+
+}  // namespace tt::cuda::attn
