@@ -76,6 +76,12 @@ inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
   return {x, y, z, w};
 }
 
+inline float atomicAdd(float* p, float v) {  // blocks and threads never run concurrently here
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
+
 inline float __expf(float x) {
   return expf(x);
 }

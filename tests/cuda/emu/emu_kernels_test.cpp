@@ -4,18 +4,28 @@
 // on machines without a GPU; the real-GPU op test (cuda_ops_test) remains the final word.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
+#include "cpu/adamw.h"
 #include "cpu/attention.h"
+#include "cpu/embedding.h"
 #include "cpu/rmsnorm.h"
+#include "cpu/rope.h"
+#include "cpu/swiglu.h"
 // The emulated kernels come last: cuda_emu.h defines CUDA keywords as macros.
 #define TT_CUDA_EMULATION 1
 #include "cuda/adamw_kernels.cuh"
 #include "cuda/attention_kernels.cuh"
 #include "cuda/cross_entropy_kernels.cuh"
+#include "cuda/elementwise_kernels.cuh"
+#include "cuda/embedding_kernels.cuh"
 #include "cuda/rmsnorm_kernels.cuh"
+#include "cuda/rope_kernels.cuh"
+#include "cuda/swiglu_kernels.cuh"
 
 namespace tt::cuda {
 namespace {
@@ -247,6 +257,157 @@ TEST(EmulatedKernels, Reductions) {
                     [&] { opt::reduce_final_kernel(&out, partial.data(), blocks); });
     EXPECT_NEAR(out, sum, 1e-5 * std::fabs(sum) + 1e-5) << "n=" << n;
   }
+}
+
+TEST(EmulatedKernels, Rope) {
+  std::mt19937 rng(16);
+  struct S {
+    int64_t N, T, H, D, offset;
+  };
+  for (S s : {S{1, 1, 1, 8, 0}, S{12, 4, 3, 64, 0}, S{40, 20, 2, 128, 7}, S{7, 7, 5, 6, 100}}) {
+    SCOPED_TRACE(testing::Message() << "N=" << s.N << " T=" << s.T << " D=" << s.D << " off=" << s.offset);
+    const double theta = 1e6;
+    auto x = rnd(rng, size_t(s.N * s.H * s.D), -1, 1);
+    for (float sign : {1.0f, -1.0f}) {
+      std::vector<float> ref(x.size());
+      if (sign > 0)
+        cpu::rope_forward(ref.data(), x.data(), s.N, s.T, s.H, s.D, theta, s.offset);
+      else
+        cpu::rope_backward(ref.data(), x.data(), s.N, s.T, s.H, s.D, theta, s.offset);
+      auto buf = to_bf(x);  // in place, as the model calls it
+      tt::emu::launch(dim3(3), dim3(64), 0, [&] {
+        rope::rope_kernel(buf.data(), buf.data(), s.N, s.T, s.H, s.D, std::log2(theta), s.offset, sign);
+      });
+      expect_close(sign > 0 ? "rope fwd" : "rope bwd", ref, to_f(buf), 1e-2);
+    }
+  }
+}
+
+TEST(EmulatedKernels, Swiglu) {
+  std::mt19937 rng(17);
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1000)}) {
+    auto g = rnd(rng, size_t(n), -4, 4), u = rnd(rng, size_t(n), -2, 2), dy = rnd(rng, size_t(n), -1, 1);
+    std::vector<float> out_ref(g.size()), dg_ref(g.size()), du_ref(g.size());
+    cpu::swiglu_forward(out_ref.data(), g.data(), u.data(), n);
+    cpu::swiglu_backward(dg_ref.data(), du_ref.data(), dy.data(), g.data(), u.data(), n);
+    auto gb = to_bf(g), ub = to_bf(u), dyb = to_bf(dy);
+    std::vector<Bf> out(g.size()), dg(g.size()), du(g.size());
+    tt::emu::launch(dim3(2), dim3(64), 0,
+                    [&] { swi::swiglu_forward_kernel(out.data(), gb.data(), ub.data(), n); });
+    expect_close("swiglu out", out_ref, to_f(out), 1e-2);
+    if (n % 2 == 0) {
+      std::vector<Bf> out2(g.size());
+      tt::emu::launch(dim3(2), dim3(64), 0, [&] {
+        swi::swiglu_forward_kernel2(reinterpret_cast<__nv_bfloat162*>(out2.data()),
+                                    reinterpret_cast<const __nv_bfloat162*>(gb.data()),
+                                    reinterpret_cast<const __nv_bfloat162*>(ub.data()), n / 2);
+      });
+      expect_close("swiglu out (bf16x2)", out_ref, to_f(out2), 1e-2);
+    }
+    tt::emu::launch(dim3(2), dim3(64), 0, [&] {
+      swi::swiglu_backward_kernel(dg.data(), du.data(), dyb.data(), gb.data(), ub.data(), n);
+    });
+    expect_close("swiglu dgate", dg_ref, to_f(dg), 1e-2);
+    expect_close("swiglu dup", du_ref, to_f(du), 1e-2);
+  }
+}
+
+TEST(EmulatedKernels, Embedding) {
+  std::mt19937 rng(18);
+  struct S {
+    int64_t N, C, V, id_range;
+  };
+  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{100, 40, 1000, 7}}) {
+    SCOPED_TRACE(testing::Message() << "N=" << s.N << " C=" << s.C << " V=" << s.V);
+    std::vector<int32_t> ids(static_cast<size_t>(s.N));
+    for (auto& id : ids) id = int32_t(rng() % uint32_t(s.id_range));
+    auto table = rnd(rng, size_t(s.V * s.C), -1, 1), dout = rnd(rng, size_t(s.N * s.C), -1, 1);
+    auto dtable0 = rnd(rng, table.size(), -0.5f, 0.5f);
+    std::vector<float> out_ref(size_t(s.N * s.C)), dtable_ref = dtable0;
+    cpu::embedding_forward(out_ref.data(), ids.data(), table.data(), s.N, s.C, s.V);
+    cpu::embedding_backward(dtable_ref.data(), ids.data(), dout.data(), s.N, s.C, s.V);
+    auto tb = to_bf(table), db = to_bf(dout);
+    std::vector<Bf> out(out_ref.size());
+    tt::emu::launch(dim3(3), dim3(128), 0,
+                    [&] { emb::embedding_forward_kernel(out.data(), ids.data(), tb.data(), s.N, s.C, s.V); });
+    expect_close("embedding out", out_ref, to_f(out), 0.0);
+    // Deterministic path: prep, a stable sort (CUB on the GPU; std::stable_sort here), segments.
+    std::vector<int32_t> keys(ids.size()), vals(ids.size());
+    tt::emu::launch(dim3(2), dim3(64), 0,
+                    [&] { emb::embedding_sort_prep_kernel(keys.data(), vals.data(), ids.data(), s.N, s.V); });
+    std::vector<size_t> order(ids.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+    std::vector<int32_t> skeys(ids.size()), svals(ids.size());
+    for (size_t i = 0; i < order.size(); ++i) skeys[i] = keys[order[i]], svals[i] = vals[order[i]];
+    std::vector<float> dtable = dtable0;
+    tt::emu::launch(dim3(unsigned((s.N * 32 + 255) / 256)), dim3(256), 0, [&] {
+      emb::embedding_backward_segments_kernel(dtable.data(), skeys.data(), svals.data(), db.data(), s.N, s.C,
+                                              s.V);
+    });
+    expect_close("embedding dtable (segments)", dtable_ref, dtable, 1e-6);
+    std::vector<float> dtable_atomic = dtable0;
+    tt::emu::launch(dim3(3), dim3(128), 0, [&] {
+      emb::embedding_backward_atomic_kernel(dtable_atomic.data(), ids.data(), db.data(), s.N, s.C, s.V);
+    });
+    expect_close("embedding dtable (atomics)", dtable_ref, dtable_atomic, 1e-6);
+  }
+}
+
+TEST(EmulatedKernels, AdamW) {
+  std::mt19937 rng(19);
+  for (bool decay : {true, false}) {
+    const int64_t n = 1001;
+    auto p = rnd(rng, size_t(n), -1, 1), g = rnd(rng, size_t(n), -5, 5),
+         m = rnd(rng, size_t(n), -0.01f, 0.01f);
+    auto v = rnd(rng, size_t(n), 0, 1e-4f);
+    AdamWArgs a;
+    a.lr = 1e-3f;
+    a.weight_decay = 0.1f;
+    a.step = 3;
+    a.max_grad_norm = 1.0f;
+    const float gn = float(cpu::grad_norm_sq(g.data(), n));
+    std::vector<float> p_ref = p, m_ref = m, v_ref = v;
+    cpu::adamw_update(p_ref.data(), g.data(), m_ref.data(), v_ref.data(), double(gn), n, a, decay);
+    opt::AdamWParams ap;
+    ap.lr = a.lr;
+    ap.beta1 = a.beta1;
+    ap.beta2 = a.beta2;
+    ap.eps = a.eps;
+    ap.decay_factor = decay ? float(1.0 - double(a.lr) * a.weight_decay) : 1.0f;
+    ap.bias1 = float(1.0 - std::pow(double(a.beta1), 3.0));
+    ap.bias2 = float(1.0 - std::pow(double(a.beta2), 3.0));
+    ap.max_grad_norm = a.max_grad_norm;
+    std::vector<Bf> compute(p.size());
+    tt::emu::launch(dim3(2), dim3(128), 0, [&] {
+      opt::adamw_kernel(p.data(), compute.data(), g.data(), m.data(), v.data(), &gn, n, ap);
+    });
+    expect_close("adamw p", p_ref, p, 1e-6);
+    expect_close("adamw m", m_ref, m, 1e-6);
+    expect_close("adamw v", v_ref, v, 1e-6);
+    expect_close("adamw compute", p_ref, to_f(compute), 1e-2);
+  }
+}
+
+TEST(EmulatedKernels, ConvertAddFill) {
+  std::mt19937 rng(20);
+  const int64_t n = 777;
+  auto x = rnd(rng, size_t(n), -100, 100);
+  std::vector<Bf> xb(x.size());
+  tt::emu::launch(dim3(2), dim3(64), 0, [&] { ew::convert_kernel<Bf, float>(xb.data(), x.data(), n); });
+  expect_close("f32->bf16", x, to_f(xb), 0.0);
+  std::vector<int32_t> xi(x.size());
+  tt::emu::launch(dim3(2), dim3(64), 0, [&] { ew::convert_kernel<int32_t, Bf>(xi.data(), xb.data(), n); });
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(xi[i], int32_t(x[i])) << i;  // truncation toward zero
+  std::vector<double> xd(x.size());
+  tt::emu::launch(dim3(2), dim3(64), 0,
+                  [&] { ew::convert_kernel<double, int32_t>(xd.data(), xi.data(), n); });
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(xd[i], double(xi[i])) << i;
+  std::vector<float> sum(x.size());
+  tt::emu::launch(dim3(2), dim3(64), 0, [&] { ew::add_kernel<float>(sum.data(), x.data(), x.data(), n); });
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(sum[i], 2 * x[i]) << i;
+  tt::emu::launch(dim3(2), dim3(64), 0, [&] { ew::fill_kernel<float>(sum.data(), 2.5f, n); });
+  for (float f : sum) ASSERT_EQ(f, 2.5f);
 }
 
 }  // namespace
