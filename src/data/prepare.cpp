@@ -261,6 +261,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
                                  {"bytes", file_size},
                                  {"format", data::format_name(reader->format())},
                                  {"compression", data::compression_name(reader->stream().compression())},
+                                 {"decompressed_bytes_read", reader->stream().decompressed_offset()},
                                  {"documents_read", file_docs},
                                  {"documents_kept", file_kept}};
     if (stopped) sj["stopped_at_max_bytes"] = true;
