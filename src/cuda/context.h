@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <array>
@@ -39,6 +40,7 @@ class Ctx {
   bool deterministic = true;  // embedding backward: sorted segments instead of atomics
 
   cublasLtHandle_t lt = nullptr;
+  cublasHandle_t blas = nullptr;  // fallback for shapes cuBLASLt's heuristic has no algorithm for
   void* lt_workspace = nullptr;
   size_t lt_workspace_bytes = 0;
 

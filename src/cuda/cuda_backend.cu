@@ -208,6 +208,8 @@ CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
   ctx.max_smem_per_block = prop.sharedMemPerBlockOptin;
   CUDA_CHECK(cudaStreamCreate(&ctx.stream));
   CUBLAS_CHECK(cublasLtCreate(&ctx.lt));
+  CUBLAS_CHECK(cublasCreate(&ctx.blas));
+  CUBLAS_CHECK(cublasSetStream(ctx.blas, ctx.stream));
   CUDA_CHECK(cudaMalloc(&ctx.lt_workspace, kLtWorkspaceBytes));
   ctx.lt_workspace_bytes = kLtWorkspaceBytes;
   ctx.note_alloc(kLtWorkspaceBytes);
@@ -223,6 +225,7 @@ CudaBackend::~CudaBackend() {
   for (auto& [ptr, bytes] : im.allocations) cudaFree(ptr);
   if (ctx.lt_workspace) cudaFree(ctx.lt_workspace);
   if (ctx.lt) cublasLtDestroy(ctx.lt);
+  if (ctx.blas) cublasDestroy(ctx.blas);
   for (auto& s : im.staging) {
     if (s.host) cudaFreeHost(s.host);
     if (s.done) cudaEventDestroy(s.done);

@@ -3,6 +3,8 @@
 // Each distinct problem (shape, transposes, output type, accumulate, pointer alignments) gets a
 // plan: matmul descriptor, the four layouts and the heuristic's best algorithm, made once and
 // cached, so a training step does no descriptor creation and no heuristic query after warm-up.
+// If the heuristic has no algorithm (odd leading dimensions), the plan falls back to cublasGemmEx
+// with the same column-major parameters (fp32 compute).
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -29,6 +31,7 @@ struct PlanKey {
 };
 
 struct Plan {
+  bool fallback = false;  // no cuBLASLt algorithm: use cublasGemmEx (any leading dimension)
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
@@ -83,15 +86,17 @@ const Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
       cublasLtMatmulAlgoGetHeuristic(ctx.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
+    // E.g. odd leading dimensions (2-byte alignment). Classic cuBLAS handles every layout.
     cublasLtMatrixLayoutDestroy(p.a);
     cublasLtMatrixLayoutDestroy(p.b);
     cublasLtMatrixLayoutDestroy(p.c);
     cublasLtMatmulDescDestroy(p.desc);
-    TT_FAIL() << "cuBLASLt found no algorithm for a column-major GEMM m=" << key.m << " n=" << key.n
-              << " k=" << key.k << " opA=" << (key.trans_a ? "T" : "N")
-              << " opB=" << (key.trans_b ? "T" : "N") << " C=" << (ct == CUDA_R_32F ? "f32" : "bf16")
-              << " alignments " << key.align_a << "/" << key.align_b << "/" << key.align_c << " (status "
-              << cublasLtGetStatusName(st) << ")";
+    p = Plan{};
+    p.fallback = true;
+    TT_CHECK(ctx.blas != nullptr) << "cuBLASLt found no algorithm for a GEMM m=" << key.m << " n=" << key.n
+                                  << " k=" << key.k << " (status " << cublasLtGetStatusName(st)
+                                  << ") and no cuBLAS fallback handle exists";
+    return plans().emplace(key, p).first->second;
   }
   p.algo = result.algo;
   return plans().emplace(key, p).first->second;
@@ -122,6 +127,13 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
   key.align_c = alignment_of(c);
   const Plan& p = get_plan(ctx, key, cm);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  if (p.fallback) {
+    CUBLAS_CHECK(cublasGemmEx(
+        ctx.blas, cm.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cm.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(cm.m),
+        int(cm.n), int(cm.k), &alpha, b, CUDA_R_16BF, int(cm.lda), a, CUDA_R_16BF, int(cm.ldb), &beta, c,
+        cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   CUBLAS_CHECK(cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
                               ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream));
 }
@@ -145,6 +157,10 @@ void gemm_cache_clear(Ctx& ctx) {
   auto& m = plans();
   for (auto it = m.begin(); it != m.end();) {
     if (it->first.handle == ctx.lt) {
+      if (it->second.fallback) {
+        it = m.erase(it);
+        continue;
+      }
       cublasLtMatrixLayoutDestroy(it->second.a);
       cublasLtMatrixLayoutDestroy(it->second.b);
       cublasLtMatrixLayoutDestroy(it->second.c);
