@@ -3,7 +3,9 @@
 # (Ninja, sm_90 by default), run the gpu-labelled tests, then the training-step benchmark.
 # Logs go to $OUT if set (else build-gpu/logs): configure.log, build.log, ctest.log, bench.txt,
 # bench.json, nvidia-smi.txt. Exit status: non-zero if the build or any gpu test fails.
-#   scripts/gpu_check.sh [--archs 90] [--build-dir build-gpu] [--no-bench] [--bench-args "..."]
+#   scripts/gpu_check.sh [--archs 90] [--build-dir build-gpu] [--no-bench] [--bench-args "..."] [--sanitize]
+# --sanitize additionally runs the op test under compute-sanitizer (memcheck, then racecheck on the
+# attention/CE/norm cases) into sanitize-*.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,12 +13,14 @@ ARCHS=90
 BUILD_DIR=build-gpu
 RUN_BENCH=1
 BENCH_ARGS=""
+SANITIZE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --archs) ARCHS="$2"; shift ;;
     --build-dir) BUILD_DIR="$2"; shift ;;
     --no-bench) RUN_BENCH=0 ;;
     --bench-args) BENCH_ARGS="$2"; shift ;;
+    --sanitize) SANITIZE=1 ;;
     *) echo "gpu_check.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -50,6 +54,20 @@ else
   log "gpu tests: FAILURES (see ctest.log)"
 fi
 grep -E "tests passed|tests failed|Skipped|\(Failed\)" "$LOG_DIR/ctest.log" | head -40 >&2
+
+if [[ $SANITIZE -eq 1 ]]; then
+  if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/tests/cuda/cuda_ops_test" \
+      --gtest_filter='Ops/CudaOpTest.*' > "$LOG_DIR/sanitize-memcheck.log" 2>&1 \
+      && log "memcheck: clean" || { status=1; log "memcheck: ERRORS (see sanitize-memcheck.log)"; }
+    compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD_DIR/tests/cuda/cuda_ops_test" \
+      --gtest_filter='Ops/CudaOpTest.*attention*:Ops/CudaOpTest.*lm_head*:Ops/CudaOpTest.*rmsnorm*' \
+      > "$LOG_DIR/sanitize-racecheck.log" 2>&1 \
+      && log "racecheck: clean" || { status=1; log "racecheck: ERRORS (see sanitize-racecheck.log)"; }
+  else
+    log "compute-sanitizer not found; skipped"
+  fi
+fi
 
 if [[ $RUN_BENCH -eq 1 ]]; then
   # shellcheck disable=SC2086
