@@ -43,7 +43,11 @@ __global__ void embedding_sort_prep_kernel(int32_t* keys, int32_t* vals, const i
 }
 
 // One warp per sorted position; the warp at the start of a run of equal keys sums the run's rows
-// (in increasing n: the sort is stable) and adds the total to dtable once.
+// (in increasing n: the sort is stable) and adds the total to dtable once. The run's end is found
+// by binary search in the sorted keys (a frequent token can have hundreds of rows); each lane keeps
+// kSegCols column accumulators so a row contributes kSegCols independent loads per lane.
+constexpr int kSegCols = 8;
+
 __global__ void embedding_backward_segments_kernel(float* dtable, const int32_t* keys, const int32_t* rows,
                                                    const bf16* dout, int64_t N, int64_t C, int64_t V) {
   const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5;
@@ -51,12 +55,32 @@ __global__ void embedding_backward_segments_kernel(float* dtable, const int32_t*
   if (warp >= N) return;
   const int32_t key = keys[warp];
   if (key >= V || (warp > 0 && keys[warp - 1] == key)) return;
-  int64_t end = warp + 1;
-  while (end < N && keys[end] == key) ++end;
-  for (int64_t c = lane; c < C; c += 32) {
-    float acc = 0.0f;
-    for (int64_t p = warp; p < end; ++p) acc += to_f32(dout[int64_t(rows[p]) * C + c]);
-    dtable[int64_t(key) * C + c] += acc;
+  int64_t lo = warp + 1, hi = N;  // first position in [warp+1, N) whose key differs (keys ascending)
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] == key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const int64_t end = lo;
+  for (int64_t c0 = 0; c0 < C; c0 += 32 * kSegCols) {
+    float acc[kSegCols];
+#pragma unroll
+    for (int j = 0; j < kSegCols; ++j) acc[j] = 0.0f;
+    for (int64_t p = warp; p < end; ++p) {
+      const bf16* src = dout + int64_t(rows[p]) * C;
+#pragma unroll
+      for (int j = 0; j < kSegCols; ++j) {
+        const int64_t c = c0 + lane + 32 * j;
+        if (c < C) acc[j] += to_f32(src[c]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kSegCols; ++j) {
+      const int64_t c = c0 + lane + 32 * j;
+      if (c < C) dtable[int64_t(key) * C + c] += acc[j];
+    }
   }
 }
 

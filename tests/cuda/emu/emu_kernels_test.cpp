@@ -317,7 +317,7 @@ TEST(EmulatedKernels, Embedding) {
   struct S {
     int64_t N, C, V, id_range;
   };
-  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{100, 40, 1000, 7}}) {
+  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{100, 40, 1000, 7}, S{200, 300, 50, 3}}) {
     SCOPED_TRACE(testing::Message() << "N=" << s.N << " C=" << s.C << " V=" << s.V);
     std::vector<int32_t> ids(static_cast<size_t>(s.N));
     for (auto& id : ids) id = int32_t(rng() % uint32_t(s.id_range));
