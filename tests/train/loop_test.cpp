@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <thread>
 
 #include "common/check.h"
@@ -111,6 +112,8 @@ TEST_F(TrainLoop, ResumedRunEndsExactlyLikeAnUninterruptedOne) {
   double max_diff = 0;
   for (size_t i = 0; i < wa.size(); ++i) max_diff = std::max(max_diff, double(std::abs(wa[i] - wp[i])));
   EXPECT_LT(max_diff, 1e-5);
+  std::printf("resume equivalence: eval loss %.17g vs %.17g, max |weight diff| %g\n", a.eval_loss,
+              p3.eval_loss, max_diff);
   auto sa = load_json_file(dir_ / "full" / "last" / "trainer_state.json");
   auto sp = load_json_file(dir_ / "part" / "last" / "trainer_state.json");
   EXPECT_EQ(sa["data_order"], sp["data_order"]);
