@@ -40,7 +40,7 @@ std::atomic<uint64_t> g_next_instance{1};
 // Per-thread cache of piece -> ids. Direct-mapped: a slot holds one piece (<= kMaxKey bytes)
 // and its ids (<= kMaxIds); a collision simply overwrites. No locks, no allocation after warmup.
 struct PieceCache {
-  static constexpr size_t kSlots = 1 << 15;
+  static constexpr size_t kSlots = 1 << 16;
   static constexpr size_t kMaxKey = 30;
   static constexpr size_t kMaxIds = 7;
   struct Entry {
