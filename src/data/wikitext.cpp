@@ -57,8 +57,10 @@ bool at_line_start(std::string_view s, size_t i) {
 // the pairs, a second pass copies everything outside matched regions. Unmatched opens either
 // cut the rest of the text (`unclosed_to_end`, like MediaWiki's auto-closed tables) or are
 // dropped as tokens; unmatched closes are dropped.
+using Renderer = std::string (*)(std::string_view inner, bool* rendered);
+
 std::string remove_balanced(std::string_view s, const char* open, const char* close, bool line_start_only,
-                            bool unclosed_to_end) {
+                            bool unclosed_to_end, Renderer render = nullptr) {
   const size_t n = s.size();
   auto is_tok = [&](size_t i, const char* t) {
     return i + 1 < n && s[i] == t[0] && s[i + 1] == t[1] && (!line_start_only || at_line_start(s, i));
@@ -88,6 +90,11 @@ std::string remove_balanced(std::string_view s, const char* open, const char* cl
     if (is_tok(i, open)) {
       auto it = match.find(i);
       if (it != match.end()) {
+        if (render) {
+          bool rendered = false;
+          std::string text = render(s.substr(i + 2, it->second - i - 2), &rendered);
+          if (rendered) out.append(text);
+        }
         i = it->second + 2;
         continue;
       }
@@ -230,6 +237,125 @@ bool is_heading_line(std::string_view line) {
   std::string_view t = trim(line);
   return t.size() >= 3 && t.front() == '=' && t.back() == '=';
 }
+
+// ---- templates that carry text ----------------------------------------------------------------
+
+// Splits template content at top-level '|' (pipes inside [[links]] do not split).
+std::vector<std::string_view> split_params(std::string_view inner) {
+  std::vector<std::string_view> parts;
+  int depth = 0;
+  size_t b = 0;
+  for (size_t i = 0; i < inner.size(); ++i) {
+    if (i + 1 < inner.size() && inner[i] == '[' && inner[i + 1] == '[') {
+      ++depth;
+      ++i;
+    } else if (i + 1 < inner.size() && inner[i] == ']' && inner[i + 1] == ']') {
+      depth = std::max(0, depth - 1);
+      ++i;
+    } else if (inner[i] == '|' && depth == 0) {
+      parts.push_back(inner.substr(b, i - b));
+      b = i + 1;
+    }
+  }
+  parts.push_back(inner.substr(b));
+  return parts;
+}
+
+bool is_named_param(std::string_view p) {
+  size_t eq = p.find('=');
+  if (eq == std::string_view::npos || eq == 0) return false;
+  for (char c : p.substr(0, eq))
+    if (!(is_alpha(c) || is_digit(c) || c == ' ' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+std::string date_text(const std::vector<std::string_view>& p, bool day_first) {
+  static const char* const kMonths[] = {"January",   "February", "March",    "April",
+                                        "May",       "June",     "July",     "August",
+                                        "September", "October",  "November", "December"};
+  auto num = [](std::string_view v) {
+    v = trim(v);
+    if (v.empty() || v.size() > 4) return -1;
+    int n = 0;
+    for (char c : v) {
+      if (!is_digit(c)) return -1;
+      n = n * 10 + (c - '0');
+    }
+    return n;
+  };
+  int y = p.size() > 0 ? num(p[0]) : -1, m = p.size() > 1 ? num(p[1]) : -1, d = p.size() > 2 ? num(p[2]) : -1;
+  if (y < 0) return "";
+  if (m < 1 || m > 12) return std::to_string(y);
+  if (d < 1 || d > 31) return std::string(kMonths[m - 1]) + " " + std::to_string(y);
+  return day_first ? std::to_string(d) + " " + kMonths[m - 1] + " " + std::to_string(y)
+                   : std::string(kMonths[m - 1]) + " " + std::to_string(d) + ", " + std::to_string(y);
+}
+
+// Text for the few common templates whose output is part of the sentence ({{convert|5|km}} ->
+// "5 km", {{lang|fr|mot}} -> "mot", {{birth date|1950|1|2}} -> "January 2, 1950", ...). Everything
+// else (infoboxes, citations, pronunciations, navboxes) renders as nothing. Templates with nested
+// templates are not rendered.
+std::string render_template(std::string_view inner, bool* rendered) {
+  *rendered = false;
+  if (inner.find("{{") != npos || inner.size() > 2000) return "";
+  std::vector<std::string_view> parts = split_params(inner);
+  std::string name = to_lower(trim(parts[0]));
+  std::replace(name.begin(), name.end(), '_', ' ');
+  std::vector<std::string_view> p;
+  bool day_first = false;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (is_named_param(parts[i])) {
+      std::string key = to_lower(trim(parts[i].substr(0, parts[i].find('='))));
+      if (key == "df") day_first = to_lower(trim(parts[i].substr(parts[i].find('=') + 1))) != "n";
+      continue;
+    }
+    p.push_back(trim(parts[i]));
+  }
+  auto done = [&](std::string text) {
+    *rendered = true;
+    return text;
+  };
+  if (name == "convert" || name == "cvt") {
+    if (p.size() >= 4 && (p[1] == "-" || p[1] == "–" || p[1] == "to" || p[1] == "and" || p[1] == "or" ||
+                          p[1] == "x" || p[1] == "by" || p[1] == "×"))
+      return done(std::string(p[0]) + (p[1] == "-" ? "–" : " " + std::string(p[1]) + " ") +
+                  std::string(p[2]) + " " + std::string(p[3]));
+    if (p.size() >= 2) return done(std::string(p[0]) + " " + std::string(p[1]));
+    return "";
+  }
+  if (name == "lang" || name == "audio" || name == "transl" || name == "transliteration")
+    return p.size() >= 2 ? done(std::string(p.back())) : "";
+  if (name.rfind("lang-", 0) == 0 || name == "nowrap" || name == "nobr" || name == "small" || name == "big" ||
+      name == "nihongo" || name == "sic" || name == "smallcaps" || name == "sc" || name == "em" ||
+      name == "strong" || name == "nobold" || name == "noitalic" || name == "math" || name == "mvar" ||
+      name == "abbr" || name == "keypress" || name == "not a typo" || name == "linktext")
+    return p.empty() ? "" : done(std::string(p[0]));
+  if (name == "frac" || name == "fraction") {
+    if (p.size() == 2) return done(std::string(p[0]) + "/" + std::string(p[1]));
+    if (p.size() == 3) return done(std::string(p[0]) + " " + std::string(p[1]) + "/" + std::string(p[2]));
+    return "";
+  }
+  if (name == "ndash" || name == "snd" || name == "spaced ndash") return done(name == "ndash" ? "–" : " – ");
+  if (name == "mdash") return done("—");
+  if (name == "circa" || name == "c.") return p.empty() ? "" : done("c. " + std::string(p[0]));
+  if (name == "as of") return p.empty() ? "" : done("As of " + date_text(p, day_first));
+  if (name == "birth date" || name == "birth date and age" || name == "death date" ||
+      name == "death date and age" || name == "start date" || name == "end date" || name == "dob" ||
+      name == "bda" || name == "dda" || name == "start date and age" || name == "birth year and age" ||
+      name == "death year and age") {
+    std::string d = date_text(p, day_first);
+    return d.empty() ? "" : done(d);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string expand_templates(std::string_view s) {
+  return remove_balanced(s, "{{", "}}", false, false, &render_template);
+}
+
+namespace {
 
 std::string clean_inline_wikitext(std::string_view block) {
   std::string s = resolve_links(block);
@@ -539,7 +665,7 @@ std::string tidy_text(std::string_view s) {
 
 std::string clean_wikitext(std::string_view text) {
   std::string s = remove_comments(text);
-  s = remove_templates(s);
+  s = expand_templates(s);
   s = remove_tables(s);
   s = strip_tags(s);
   return clean_inline_wikitext(s);
@@ -558,7 +684,7 @@ std::string clean_plain_text(std::string_view text) {
 
 std::string wikitext_lead_paragraph(std::string_view page) {
   std::string s = remove_comments(page);
-  s = remove_templates(s);
+  s = expand_templates(s);
   s = remove_tables(s);
   s = strip_tags(s);
   std::string_view v = s;

@@ -2,7 +2,8 @@
 // reference parsers are PHP/Parsoid (JS) or Python mwparserfromhell). We need only the lead
 // paragraph of an article, as readable prose, so this is a small set of linear-time passes
 // rather than a full parser:
-//   1. HTML comments; 2. templates {{...}} (nested, multi-line; matched with one stack pass);
+//   1. HTML comments; 2. templates {{...}} (nested, multi-line; matched with one stack pass;
+//      a few sentence-level ones such as {{convert}}, {{lang}}, {{birth date}} render their text);
 //   3. tables {| ... |} (at line starts, nested); 4. tags: <ref>...</ref>, <ref .../>, <math>,
 //      <gallery>, ... dropped with their content; <b> <i> <span> <sub> <sup> ... dropped, text kept;
 //      <br> -> space; unknown "<x" text kept (MediaWiki only treats whitelisted names as tags);
@@ -35,9 +36,13 @@ std::string clean_plain_text(std::string_view text);
 // Individual passes (exposed for tests and the fuzzer).
 std::string remove_comments(std::string_view s);
 std::string remove_templates(std::string_view s);  // {{...}}, nested; unmatched braces dropped
-std::string remove_tables(std::string_view s);     // {| ... |} at line starts; unclosed: to the end
-std::string strip_tags(std::string_view s);        // see pass 4 above
-std::string resolve_links(std::string_view s);     // [[...]] and [url label]
+// Like remove_templates, but the few templates whose output is part of a sentence render their
+// text: {{convert|5|km}} -> "5 km", {{lang|fr|mot}} / {{lang-fr|mot}} -> "mot", {{nowrap|x}} -> "x",
+// {{birth date|1950|1|2}} -> "January 2, 1950", {{frac|1|2}} -> "1/2", {{circa|1900}}, {{as of|2010}}.
+std::string expand_templates(std::string_view s);
+std::string remove_tables(std::string_view s);  // {| ... |} at line starts; unclosed: to the end
+std::string strip_tags(std::string_view s);     // see pass 4 above
+std::string resolve_links(std::string_view s);  // [[...]] and [url label]
 std::string decode_html_entities(std::string_view s);
 std::string normalize_whitespace(std::string_view s);  // one line, single spaces, trimmed
 std::string tidy_text(std::string_view s);             // expects normalised text

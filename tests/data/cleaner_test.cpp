@@ -12,7 +12,22 @@ TEST(Cleaner, TemplatesNestedAndMultiLine) {
   EXPECT_EQ(remove_templates("x {{Infobox\n| a = {{y|\n{{z}}\n}}\n\n| b = 2\n}}\ny"), "x \ny");
   EXPECT_EQ(remove_templates("keep {{unclosed and text"), "keep unclosed and text");
   EXPECT_EQ(remove_templates("stray }} close"), "stray  close");
-  EXPECT_EQ(clean_wikitext("Born {{birth date|1950|1|1}} in {{city}}."), "Born in.");
+  EXPECT_EQ(clean_wikitext("Born {{birth place|x}} in {{city}}."), "Born in.");
+}
+
+TEST(Cleaner, SentenceTemplatesRenderText) {
+  EXPECT_EQ(clean_wikitext("It lies {{convert|5|km|mi}} south of {{lang|pl|Przeworsk}}."),
+            "It lies 5 km south of Przeworsk.");
+  EXPECT_EQ(clean_wikitext("{{convert|5|to|10|km|abbr=on}} and {{cvt|3|-|4|m}}"), "5 to 10 km and 3–4 m");
+  EXPECT_EQ(clean_wikitext("Born {{birth date and age|1950|1|2}} ({{Birth date|1950|1|2|df=y}})"),
+            "Born January 2, 1950 (2 January 1950)");
+  EXPECT_EQ(
+      clean_wikitext("{{lang-fr|la mer}}, {{nowrap|[[New York|NY]] City}}, {{frac|1|2}}, {{circa|1900}}"),
+      "la mer, NY City, 1/2, c. 1900");
+  EXPECT_EQ(clean_wikitext("{{as of|2010|5}} it was {{audio|x.ogg|Speer}}."), "As of May 2010 it was Speer.");
+  // Nested or unknown templates still render as nothing.
+  EXPECT_EQ(clean_wikitext("a {{convert|{{#expr:2*3}}|km}} b {{Infobox|name=x}} c"), "a b c");
+  EXPECT_EQ(remove_templates("{{convert|5|km}}"), "");
 }
 
 TEST(Cleaner, TablesAtLineStartNested) {
