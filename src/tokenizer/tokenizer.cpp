@@ -35,10 +35,11 @@ constexpr std::string_view kQwenSplitRegex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-std::atomic<uint64_t> g_next_instance{1};
-
-// Per-thread cache of piece -> ids. Direct-mapped: a slot holds one piece (<= kMaxKey bytes)
-// and its ids (<= kMaxIds); a collision simply overwrites. No locks, no allocation after warmup.
+// Cache of piece -> ids. Direct-mapped: a slot holds one piece (<= kMaxKey bytes) and its ids
+// (<= kMaxIds); a collision simply overwrites. Each encode call leases one cache from the
+// tokenizer's pool (one per concurrently running call), so there are no locks on the hot path,
+// caches stay warm across calls and across encode_batch's short-lived worker threads, and memory
+// is bounded by the peak concurrency (~4.7 MB per cache).
 struct PieceCache {
   static constexpr size_t kSlots = 1 << 16;
   static constexpr size_t kMaxKey = 30;
@@ -50,18 +51,44 @@ struct PieceCache {
     char key[kMaxKey];
     int32_t ids[kMaxIds];
   };
-  uint64_t owner = 0;
-  std::vector<Entry> entries;
+  std::vector<Entry> entries = std::vector<Entry>(kSlots);
 };
 
-PieceCache& thread_cache(uint64_t owner) {
-  thread_local PieceCache cache;
-  if (cache.owner != owner) {
-    cache.entries.assign(PieceCache::kSlots, PieceCache::Entry{});
-    cache.owner = owner;
+class CachePool {
+ public:
+  std::unique_ptr<PieceCache> acquire() const {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        auto c = std::move(free_.back());
+        free_.pop_back();
+        return c;
+      }
+    }
+    return std::make_unique<PieceCache>();
   }
-  return cache;
-}
+  void release(std::unique_ptr<PieceCache> c) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(c));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<std::unique_ptr<PieceCache>> free_;
+};
+
+class CacheLease {
+ public:
+  explicit CacheLease(const CachePool& pool) : pool_(pool), cache_(pool.acquire()) {}
+  ~CacheLease() { pool_.release(std::move(cache_)); }
+  CacheLease(const CacheLease&) = delete;
+  CacheLease& operator=(const CacheLease&) = delete;
+  PieceCache& get() { return *cache_; }
+
+ private:
+  const CachePool& pool_;
+  std::unique_ptr<PieceCache> cache_;
+};
 
 inline uint64_t hash_piece(std::string_view s) {
   // FNV-1a over 8-byte words, then a final mix; pieces are short.
@@ -131,14 +158,16 @@ class QwenTokenizer final : public Tokenizer {
         << "token id " << id << " is not in the vocabulary of " << path_.string() << " (ids 0.."
         << vocab_size() - 1 << ")";
   }
-  void encode_section(std::string_view section, std::vector<int32_t>& out) const;
+  void encode_with(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats,
+                   PieceCache& cache) const;
+  void encode_section(std::string_view section, std::vector<int32_t>& out, PieceCache& cache) const;
   void encode_piece_cached(std::string_view piece, std::vector<int32_t>& out, PieceCache& cache) const;
   template <class Get>
   std::vector<std::vector<int32_t>> batch(size_t n, Get get, int threads, EncodeStats* stats) const;
 
   fs::path path_;
   std::string sha256_;
-  uint64_t instance_ = g_next_instance.fetch_add(1);
+  CachePool caches_;
   bool nfc_ = false;
   BpeModel bpe_;
   AddedTokenMatcher added_;
@@ -430,16 +459,22 @@ void QwenTokenizer::encode_piece_cached(std::string_view piece, std::vector<int3
   }
 }
 
-void QwenTokenizer::encode_section(std::string_view section, std::vector<int32_t>& out) const {
+void QwenTokenizer::encode_section(std::string_view section, std::vector<int32_t>& out,
+                                   PieceCache& cache) const {
   if (section.empty()) return;
   std::string normalized;
   if (nfc_ && unicode::nfc_if_needed(section, normalized)) section = normalized;
-  PieceCache& cache = thread_cache(instance_);
   qwen_split(section, [&](std::string_view piece) { encode_piece_cached(piece, out, cache); });
 }
 
 void QwenTokenizer::encode_append(std::string_view text, std::vector<int32_t>& out,
                                   EncodeStats* stats) const {
+  CacheLease lease(caches_);
+  encode_with(text, out, stats, lease.get());
+}
+
+void QwenTokenizer::encode_with(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats,
+                                PieceCache& cache) const {
   std::string sanitized;
   if (!unicode::is_valid_utf8(text)) {
     uint64_t n = unicode::sanitize_utf8(text, sanitized);
@@ -450,10 +485,10 @@ void QwenTokenizer::encode_append(std::string_view text, std::vector<int32_t>& o
   while (pos < text.size()) {
     AddedTokenMatcher::Match m = added_.find(text, pos);
     if (m.start == std::string_view::npos) {
-      encode_section(text.substr(pos), out);
+      encode_section(text.substr(pos), out, cache);
       break;
     }
-    encode_section(text.substr(pos, m.start - pos), out);
+    encode_section(text.substr(pos, m.start - pos), out, cache);
     out.push_back(m.id);
     pos = m.start + m.length;
   }
@@ -515,12 +550,13 @@ std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int th
   auto work = [&] {
     try {
       EncodeStats local;
+      CacheLease lease(caches_);
       constexpr size_t kChunk = 16;
       while (true) {
         size_t begin = next.fetch_add(kChunk);
         if (begin >= n) break;
         size_t end = std::min(n, begin + kChunk);
-        for (size_t i = begin; i < end; ++i) encode_append(get(i), result[i], &local);
+        for (size_t i = begin; i < end; ++i) encode_with(get(i), result[i], &local, lease.get());
       }
       invalid += local.invalid_utf8;
     } catch (...) {
