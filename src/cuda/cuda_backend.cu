@@ -195,7 +195,7 @@ CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
   int count = 0;
   TT_CHECK(cudaGetDeviceCount(&count) == cudaSuccess && count > 0)
       << "no CUDA GPU is available"
-      << hint("run on a machine with an NVIDIA GPU and driver, or use --backend cpu");
+      << hint("run on a machine with an NVIDIA GPU and driver, or use --device cpu");
   TT_CHECK(device >= 0 && device < count)
       << "CUDA device " << device << " does not exist (" << count << " device(s) present)";
   CUDA_CHECK(cudaSetDevice(device));
@@ -592,9 +592,9 @@ bool is_cuda_available() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device) {
-  TT_CHECK(is_cuda_available())
-      << "no CUDA GPU is available (cudaGetDeviceCount found none)"
-      << hint("run on a machine with an NVIDIA GPU and driver, or use the CPU backend");
+  TT_CHECK(is_cuda_available()) << "no CUDA GPU is available (cudaGetDeviceCount found none)"
+                                << hint(
+                                       "run on a machine with an NVIDIA GPU and driver, or use --device cpu");
   return std::make_unique<cuda::CudaBackend>(device);
 }
 
