@@ -183,8 +183,6 @@ void Trainer::setup() {
     flags_summary_ = os.summary();
   }
 
-  prepare_out_dir();
-
   backend_ = make_backend_for_device(opts_.device);
   if (opts_.bf16 && !backend_->is_cuda())
     log_warn(
@@ -212,6 +210,8 @@ void Trainer::setup() {
       log_warn("sample prompt \"", p, "\" does not fit the model (vocab or context); skipped");
   }
 
+  // Only now, with every check passed and the model allocated, touch out_dir (--overwrite deletes).
+  prepare_out_dir();
   if (opts_.resume) {
     resume_from_last();
   } else {

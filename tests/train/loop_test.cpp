@@ -52,6 +52,7 @@ class TrainLoop : public ::testing::Test {
     o.save_steps = 4;
     o.logging_steps = 2;
     o.sample_steps = 0;
+    o.sample_prompts = {"a"};  // the default English prompts do not fit the 128-token test vocabulary
     o.seed = 11;
     return o;
   }
@@ -132,6 +133,23 @@ TEST_F(TrainLoop, ResumedRunEndsExactlyLikeAnUninterruptedOne) {
     }
   }
   EXPECT_EQ(last_train_step, 12);
+}
+
+TEST_F(TrainLoop, SamplingDuringTrainingDoesNotChangeTraining) {
+  TrainOptions quiet = base("quiet");
+  quiet.steps = 6;
+  TrainOptions chatty = quiet;
+  chatty.out_dir = (dir_ / "chatty").string();
+  chatty.sample_steps = 2;
+  chatty.sample_tokens = 5;
+  chatty.sample_prompts = {"a", "b"};  // single-byte tokens inside the test vocabulary
+  TrainResult q = run_training(quiet), c = run_training(chatty);
+  EXPECT_EQ(q.eval_loss, c.eval_loss);
+  EXPECT_EQ(weights_of(dir_ / "quiet" / "last"), weights_of(dir_ / "chatty" / "last"));
+  std::string log = read_file(dir_ / "chatty" / "samples.log");
+  EXPECT_NE(log.find("[step 2 greedy ] a"), std::string::npos) << log;
+  EXPECT_NE(log.find("[step 6 sampled] b"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir_ / "quiet" / "samples.log"));
 }
 
 TEST_F(TrainLoop, CheckpointHoldsEverythingForHfAndResume) {
@@ -353,5 +371,18 @@ TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
     auto x = o;
     x.tokenizer = (dir_ / "no_tokenizer").string();
     expect_error(x, "no_tokenizer");
+  }
+  {
+    // A failing --overwrite run leaves the previous run alone.
+    auto good = o;
+    good.out_dir = (dir_ / "kept").string();
+    good.steps = 2;
+    run_training(good);
+    auto x = good;
+    x.overwrite = true;
+    x.config = (dir_ / "short_ctx.json").string();
+    EXPECT_NE(error_of(x).find("max_position_embeddings"), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir_ / "kept" / "last" / "model.safetensors"));
+    EXPECT_TRUE(fs::exists(dir_ / "kept" / "metrics.jsonl"));
   }
 }
