@@ -2,12 +2,16 @@
 // and synthetic data (CPU). Checks exit codes, the eval JSON line, streaming generation, outputs in
 // out_dir and that bad input gives a non-zero exit with a message naming the problem.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/sha256.h"
@@ -185,4 +189,29 @@ TEST_F(Cli, ResumeContinuesToTheTargetStep) {
   auto info = nlohmann::json::parse(tt::read_file(dir_ / "resume" / "last" / "run_info.json"));
   EXPECT_EQ(info["step"], 8);
   EXPECT_EQ(info["stop_reason"], "completed");
+}
+
+TEST_F(Cli, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  const fs::path out = dir_ / "sigint";
+  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("sigint") +
+                    " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training is under way (first metrics line), then interrupt once.
+  for (int i = 0; i < 600 && !fs::exists(out / "metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto info = nlohmann::json::parse(tt::read_file(out / "last" / "run_info.json"));
+  EXPECT_EQ(info["stop_reason"], "signal_sigint");
+  EXPECT_TRUE(info["eval_loss"].is_number());
+  EXPECT_GT(info["step"].get<int64_t>(), 0);
 }
