@@ -77,7 +77,8 @@ struct AttnShape {
 TEST(EmulatedKernels, AttentionForwardBackward) {
   std::mt19937 rng(11);
   for (AttnShape s : {AttnShape{1, 1, 1, 1, 64}, AttnShape{2, 37, 4, 2, 64}, AttnShape{1, 20, 6, 2, 128},
-                      AttnShape{1, 19, 3, 3, 80}, AttnShape{1, 45, 6, 1, 32}, AttnShape{1, 70, 2, 1, 16}}) {
+                      AttnShape{1, 19, 3, 3, 80}, AttnShape{1, 45, 6, 1, 32}, AttnShape{1, 70, 2, 1, 16},
+                      AttnShape{1, 150, 2, 1, 64}, AttnShape{1, 97, 3, 1, 128}}) {
     SCOPED_TRACE(testing::Message() << "B=" << s.B << " T=" << s.T << " Hq=" << s.Hq << " Hkv=" << s.Hkv
                                     << " D=" << s.D);
     const size_t nq = size_t(s.B * s.T * s.Hq * s.D), nk = size_t(s.B * s.T * s.Hkv * s.D);
@@ -144,7 +145,8 @@ TEST(EmulatedKernels, AttentionInfer) {
   struct S {
     int64_t Tq, Tkv, Hq, Hkv, D;
   };
-  for (S s : {S{1, 1, 2, 1, 64}, S{3, 17, 6, 2, 64}, S{5, 40, 4, 4, 128}, S{2, 70, 6, 3, 64}}) {
+  for (S s : {S{1, 1, 2, 1, 64}, S{3, 17, 6, 2, 64}, S{5, 40, 4, 4, 128}, S{2, 70, 6, 3, 64},
+              S{1, 300, 2, 1, 64}, S{40, 170, 2, 2, 64}}) {
     SCOPED_TRACE(testing::Message() << "Tq=" << s.Tq << " Tkv=" << s.Tkv);
     auto q = rnd(rng, size_t(s.Tq * s.Hq * s.D), -2, 2);
     auto k = rnd(rng, size_t(s.Tkv * s.Hkv * s.D), -2, 2), v = rnd(rng, size_t(s.Tkv * s.Hkv * s.D), -1, 1);
