@@ -10,7 +10,7 @@
 namespace tt::cuda {
 using namespace ce;
 int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
-  int64_t budget_mb = 1024;
+  int64_t budget_mb = 1792;  // 1.75 GiB = 1.88 GB: 3 chunks at N = 16384, V = 151936
   if (const char* env = std::getenv("TT_CUDA_LM_HEAD_CHUNK_MB")) {
     const long long v = std::atoll(env);
     if (v > 0) budget_mb = v;

@@ -6,8 +6,9 @@
 //     dhidden[n,:] = dlogits[n,:] @ table                                 (bf16, overwrite)
 //     dtable     += dlogits^T @ hidden                                    (fp32, accumulate: beta = 1)
 //   losses fp32 [N] overwrite. Softmax statistics in fp32 (online max/sum, one block per row).
-//   Extra memory: one bf16 chunk [rows, V] in scratch, rows = 1 GiB / (2 V) (3533 at V = 151936,
-//   i.e. 1.07 GB; 5 chunks at N = 16384) -- within the 2 GB budget. Override the budget with the
+//   Extra memory: one bf16 chunk [rows, V] in scratch, rows = 1.75 GiB / (2 V) rounded down to a
+//   multiple of 128 (6144 at V = 151936, i.e. 1.87 GB; 3 chunks at N = 16384) -- within the 2 GB
+//   budget. Fewer chunks = fewer fp32 read-modify-write passes over dtable. Override the budget with the
 //   environment variable TT_CUDA_LM_HEAD_CHUNK_MB.
 //   lm_head_logits: logits fp32 [N,V] = hidden @ table^T (one GEMM, fp32 output), for sampling.
 #pragma once
