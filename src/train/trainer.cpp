@@ -255,6 +255,9 @@ void Trainer::resume_from_last() {
       log_warn(
           "--resume with a different batch shape than the saved run; the result will differ from an "
           "uninterrupted run");
+    if (st.at("steps").get<int64_t>() != opts_.steps)
+      log_warn("--resume with --steps ", opts_.steps, " instead of the run's ", st.at("steps"),
+               ": the cosine schedule is stretched from here on (the lr jumps)");
     load_checkpoint_weights(*model_, last_dir_, /*with_optimizer=*/true);
     order_->restore(d.at("epoch").get<int64_t>(), d.at("position").get<int64_t>());
     early_.restore(st.at("early_stopping"));
