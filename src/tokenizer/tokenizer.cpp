@@ -5,6 +5,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -107,6 +108,15 @@ inline uint64_t hash_piece(std::string_view s) {
   return h | 1;  // never 0
 }
 
+// Heterogeneous lookup (string_view keys without allocating).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Byte-level character (code point < 0x144) -> byte, or -1.
+using ByteInverse = std::array<int16_t, 0x144>;
+
 class QwenTokenizer final : public Tokenizer {
  public:
   QwenTokenizer(const fs::path& path, const std::string& text);
@@ -136,7 +146,7 @@ class QwenTokenizer final : public Tokenizer {
     return id_text_[static_cast<size_t>(id)];
   }
   int32_t token_id(std::string_view token) const override {
-    auto it = text_id_.find(std::string(token));
+    auto it = text_id_.find(token);
     return it == text_id_.end() ? -1 : it->second;
   }
   int32_t eos_id() const override { return eos_id_; }
@@ -175,7 +185,7 @@ class QwenTokenizer final : public Tokenizer {
   std::vector<std::string> id_bytes_;  // bytes it decodes to
   std::vector<bool> present_;
   std::vector<bool> special_;
-  std::unordered_map<std::string, int32_t> text_id_;
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> text_id_;
   int32_t eos_id_ = -1;
   double load_seconds_ = 0;
 };
@@ -213,8 +223,7 @@ struct JsonCtx {
   }
 };
 
-std::string decode_token_text(const std::string& text,
-                              const std::unordered_map<uint32_t, unsigned char>& inverse) {
+std::string decode_token_text(const std::string& text, const ByteInverse& inverse) {
   // HF ByteLevel decoder: if every character is in the byte-level alphabet, map to bytes;
   // otherwise the token's own UTF-8 is used.
   std::string out;
@@ -225,9 +234,8 @@ std::string decode_token_text(const std::string& text,
     int len = unicode::utf8_sequence_length(s + i, text.size() - i, &bad);
     if (len == 0) return text;
     uint32_t cp = unicode::decode_valid(s + i, &len);
-    auto it = inverse.find(cp);
-    if (it == inverse.end()) return text;
-    out.push_back(static_cast<char>(it->second));
+    if (cp >= inverse.size() || inverse[cp] < 0) return text;
+    out.push_back(static_cast<char>(inverse[cp]));
     i += static_cast<size_t>(len);
   }
   return out;
@@ -351,8 +359,9 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
   text_id_.reserve(size * 2);
 
   std::array<uint32_t, 256> alphabet = byte_level_alphabet();
-  std::unordered_map<uint32_t, unsigned char> inverse;
-  for (int b = 0; b < 256; ++b) inverse[alphabet[static_cast<size_t>(b)]] = static_cast<unsigned char>(b);
+  ByteInverse inverse;
+  inverse.fill(-1);
+  for (int b = 0; b < 256; ++b) inverse[alphabet[static_cast<size_t>(b)]] = static_cast<int16_t>(b);
 
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     auto id = static_cast<size_t>(it.value().get<int64_t>());
@@ -377,24 +386,26 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
   const json& merges = ctx.field(model, "merges", "model");
   if (!merges.is_array()) ctx.corrupt("model.merges is not an array");
   int32_t rank = 0;
+  std::string joined;
   for (const json& m : merges) {
-    std::string a, b;
+    std::string_view a, b;
     if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0].get<std::string>();
-      b = m[1].get<std::string>();
+      a = m[0].get_ref<const std::string&>();
+      b = m[1].get_ref<const std::string&>();
     } else if (m.is_string()) {
       const std::string& s = m.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
         ctx.corrupt("merge #" + std::to_string(rank) + " \"" + s + "\" is not \"a b\"");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
+      a = std::string_view(s).substr(0, sp);
+      b = std::string_view(s).substr(sp + 1);
     } else {
       ctx.corrupt("merge #" + std::to_string(rank) + " is neither [a, b] nor \"a b\"");
     }
-    auto ia = text_id_.find(a), ib = text_id_.find(b), iab = text_id_.find(a + b);
+    joined.assign(a).append(b);
+    auto ia = text_id_.find(a), ib = text_id_.find(b), iab = text_id_.find(joined);
     if (ia == text_id_.end() || ib == text_id_.end() || iab == text_id_.end())
-      ctx.corrupt("merge #" + std::to_string(rank) + " (" + a + " " + b +
+      ctx.corrupt("merge #" + std::to_string(rank) + " (" + std::string(a) + " " + std::string(b) +
                   ") uses a token that is not in the vocab");
     bpe_.add_merge(ia->second, ib->second, iab->second, rank);
     ++rank;
