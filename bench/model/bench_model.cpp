@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "cpu/cross_entropy.h"
 #include "model/model.h"
 
 namespace {

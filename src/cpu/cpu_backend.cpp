@@ -29,6 +29,8 @@ constexpr DType dtype_of() {
 template <class T>
 class CpuBackend final : public Backend {
  public:
+  // GEMMs are threaded by cpu::gemm itself (one single-threaded BLAS call per core; see matmul.h).
+  CpuBackend() { openblas_set_num_threads(1); }
   std::string name() const override { return std::is_same_v<T, float> ? "cpu-f32" : "cpu-f64"; }
   DType act_dtype() const override { return dtype_of<T>(); }
   DType grad_dtype() const override { return dtype_of<T>(); }

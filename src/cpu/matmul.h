@@ -9,15 +9,18 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
+#include "cpu/parallel.h"
+
 namespace tt::cpu {
 
-// Row-major C[M,N] = alpha * op(A) @ op(B) + beta * C with leading dimensions (strided heads work).
+// One single-threaded BLAS call (OpenBLAS is set to 1 thread by the CPU backend, see gemm()).
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
@@ -29,6 +32,39 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C,
                 (int)ldc);
   }
+}
+
+// Row-major C[M,N] = alpha * op(A) @ op(B) + beta * C with leading dimensions (strided heads work).
+// Large products are split into one block of C per core (along M or N, whichever is larger) and each
+// block is one single-threaded BLAS call on its own std::thread. Why not OpenBLAS's own threading:
+// its workers busy-wait, and on this 2-core box under any other load (a parallel build, ctest -j2)
+// that made some shapes 5-20x slower (the LM head's dlogits @ E at hidden 32: 3.2 s with OpenBLAS
+// threads vs 0.17 s single-threaded, measured with load ~8); joined threads degrade gracefully.
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int64_t threads = num_threads();
+  if (threads <= 1 || flops < 4e7 || std::max(M, N) < 64) {
+    gemm_blas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const bool split_m = M >= N;
+  const int64_t len = split_m ? M : N;
+  const int64_t block = (len / threads + 15) / 16 * 16;  // multiples of 16 rows/columns
+  parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t * block, e = t + 1 == threads ? len : std::min(len, b + block);
+      if (b >= e) continue;
+      if (split_m) {
+        const T* a = trans_a ? A + b : A + b * lda;
+        gemm_blas(trans_a, trans_b, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+      } else {
+        const T* bb = trans_b ? B + b * ldb : B + b;
+        gemm_blas(trans_a, trans_b, M, e - b, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
+      }
+    }
+  });
 }
 
 template <class T>
