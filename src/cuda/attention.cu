@@ -29,7 +29,8 @@ void launch_forward(Ctx& ctx, bf16* out, float* lse, const bf16* q, const bf16* 
 
 void attention_forward(Ctx& ctx, Buf out, Buf lse, Buf q, Buf k, Buf v, int64_t B, int64_t T, int64_t Hq,
                        int64_t Hkv, int64_t D) {
-  const Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
+  Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
+  g.vec_loads = can_vec_load(D, {q.ptr, k.ptr, v.ptr});
   launch_forward(ctx, out.as<bf16>(), lse.empty() ? nullptr : lse.as<float>(), q.as<bf16>(), k.as<bf16>(),
                  v.as<bf16>(), B, g);
 }
@@ -45,14 +46,16 @@ void attention_backward(Ctx& ctx, Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf
     CUDA_CHECK_LAUNCH();
   }
   {
-    const Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
+    Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
+    g.vec_loads = can_vec_load(D, {k.ptr, v.ptr});
     const dim3 grid(unsigned(B * Hq), unsigned(ceil_div(T, g.rows)));
     attention_backward_dq_kernel<<<grid, kThreads, smem_bytes(g, 0), ctx.stream>>>(
         dq.as<bf16>(), delta, lse.as<float>(), dout.as<bf16>(), q.as<bf16>(), k.as<bf16>(), v.as<bf16>(), g);
     CUDA_CHECK_LAUNCH();
   }
   {
-    const Geom g = make_geom(Hq, Hkv, D, T, T, 0, 2);
+    Geom g = make_geom(Hq, Hkv, D, T, T, 0, 2);
+    g.vec_loads = can_vec_load(D, {q.ptr, dout.ptr});
     const dim3 grid(unsigned(B * Hkv), unsigned(ceil_div(T, g.rows)));
     attention_backward_dkdv_kernel<<<grid, kThreads, smem_bytes(g, 2), ctx.stream>>>(
         dk.as<bf16>(), dv.as<bf16>(), delta, lse.as<float>(), dout.as<bf16>(), q.as<bf16>(), k.as<bf16>(),
@@ -64,7 +67,8 @@ void attention_backward(Ctx& ctx, Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf
 void attention_infer(Ctx& ctx, Buf out, Buf q, Buf k_cache, Buf v_cache, int64_t Tq, int64_t Tkv, int64_t Hq,
                      int64_t Hkv, int64_t D) {
   TT_CHECK(Tq <= Tkv) << "attention_infer: Tq (" << Tq << ") > Tkv (" << Tkv << ")";
-  const Geom g = make_geom(Hq, Hkv, D, Tq, Tkv, Tkv - Tq, 0);
+  Geom g = make_geom(Hq, Hkv, D, Tq, Tkv, Tkv - Tq, 0);
+  g.vec_loads = can_vec_load(D, {k_cache.ptr, v_cache.ptr});
   launch_forward(ctx, out.as<bf16>(), nullptr, q.as<bf16>(), k_cache.as<bf16>(), v_cache.as<bf16>(), 1, g);
 }
 

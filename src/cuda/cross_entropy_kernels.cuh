@@ -30,19 +30,6 @@ __device__ __forceinline__ void push(MaxSum& a, float x) {
   }
 }
 
-// bf16 pairs packed in a 32-bit word (element 2e in the low half: little-endian), unpacked with
-// shifts rather than pointer casts (no type punning of locals).
-__device__ __forceinline__ float bf16_lo(unsigned w) {
-  return __uint_as_float(w << 16);
-}
-__device__ __forceinline__ float bf16_hi(unsigned w) {
-  return __uint_as_float(w & 0xffff0000u);
-}
-__device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
-  return unsigned(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
-         (unsigned(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
-}
-
 // One block per row of the chunk. kVec: V % 8 == 0, so rows are 16-byte aligned and read as 8 x bf16.
 template <bool kVec>
 __global__ void __launch_bounds__(kCeThreads)

@@ -72,6 +72,9 @@ inline float __uint_as_float(unsigned u) {
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) {
   return b.bits;
 }
+inline float4 make_float4(float x, float y, float z, float w) {
+  return {x, y, z, w};
+}
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
   return {x, y, z, w};
 }

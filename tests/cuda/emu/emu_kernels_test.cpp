@@ -76,68 +76,72 @@ struct AttnShape {
 
 TEST(EmulatedKernels, AttentionForwardBackward) {
   std::mt19937 rng(11);
-  for (AttnShape s : {AttnShape{1, 1, 1, 1, 64}, AttnShape{2, 37, 4, 2, 64}, AttnShape{1, 20, 6, 2, 128},
-                      AttnShape{1, 19, 3, 3, 80}, AttnShape{1, 45, 6, 1, 32}, AttnShape{1, 70, 2, 1, 16},
-                      AttnShape{1, 150, 2, 1, 64}, AttnShape{1, 97, 3, 1, 128}}) {
-    SCOPED_TRACE(testing::Message() << "B=" << s.B << " T=" << s.T << " Hq=" << s.Hq << " Hkv=" << s.Hkv
-                                    << " D=" << s.D);
-    const size_t nq = size_t(s.B * s.T * s.Hq * s.D), nk = size_t(s.B * s.T * s.Hkv * s.D);
-    const size_t nl = size_t(s.B * s.Hq * s.T);
-    auto q = rnd(rng, nq, -2, 2), k = rnd(rng, nk, -2, 2), v = rnd(rng, nk, -1, 1),
-         dout = rnd(rng, nq, -1, 1);
-    std::vector<float> out_ref(nq), lse_ref(nl), scratch;
-    cpu::attention_forward(out_ref.data(), lse_ref.data(), q.data(), k.data(), v.data(), s.B, s.T, s.Hq,
-                           s.Hkv, s.D, scratch);
+  for (bool vec : {false, true})
+    for (AttnShape s : {AttnShape{1, 1, 1, 1, 64}, AttnShape{2, 37, 4, 2, 64}, AttnShape{1, 20, 6, 2, 128},
+                        AttnShape{1, 19, 3, 3, 80}, AttnShape{1, 45, 6, 1, 32}, AttnShape{1, 70, 2, 1, 16},
+                        AttnShape{1, 150, 2, 1, 64}, AttnShape{1, 97, 3, 1, 128}}) {
+      SCOPED_TRACE(testing::Message() << "B=" << s.B << " T=" << s.T << " Hq=" << s.Hq << " Hkv=" << s.Hkv
+                                      << " D=" << s.D << " vec=" << vec);
+      if (vec && s.D % 8 != 0) continue;
+      const size_t nq = size_t(s.B * s.T * s.Hq * s.D), nk = size_t(s.B * s.T * s.Hkv * s.D);
+      const size_t nl = size_t(s.B * s.Hq * s.T);
+      auto q = rnd(rng, nq, -2, 2), k = rnd(rng, nk, -2, 2), v = rnd(rng, nk, -1, 1),
+           dout = rnd(rng, nq, -1, 1);
+      std::vector<float> out_ref(nq), lse_ref(nl), scratch;
+      cpu::attention_forward(out_ref.data(), lse_ref.data(), q.data(), k.data(), v.data(), s.B, s.T, s.Hq,
+                             s.Hkv, s.D, scratch);
 
-    auto qb = to_bf(q), kb = to_bf(k), vb = to_bf(v), dob = to_bf(dout);
-    std::vector<Bf> out(nq, __float2bfloat16_rn(std::nanf("")));
-    std::vector<float> lse(nl, std::nanf(""));
-    {
-      const attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 0);
-      tt::emu::launch(dim3(unsigned(s.B * s.Hq), unsigned((s.T + g.rows - 1) / g.rows)), dim3(attn::kThreads),
-                      attn::smem_bytes(g, 0), [&] {
-                        attn::attention_forward_kernel(out.data(), lse.data(), qb.data(), kb.data(),
-                                                       vb.data(), g);
-                      });
-    }
-    expect_close("out", out_ref, to_f(out), 1e-2);
-    expect_close("lse", lse_ref, lse, 1e-5);
+      auto qb = to_bf(q), kb = to_bf(k), vb = to_bf(v), dob = to_bf(dout);
+      std::vector<Bf> out(nq, __float2bfloat16_rn(std::nanf("")));
+      std::vector<float> lse(nl, std::nanf(""));
+      {
+        const attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 0);
+        tt::emu::launch(dim3(unsigned(s.B * s.Hq), unsigned((s.T + g.rows - 1) / g.rows)),
+                        dim3(attn::kThreads), attn::smem_bytes(g, 0), [&] {
+                          attn::attention_forward_kernel(out.data(), lse.data(), qb.data(), kb.data(),
+                                                         vb.data(), g);
+                        });
+      }
+      expect_close("out", out_ref, to_f(out), 1e-2);
+      expect_close("lse", lse_ref, lse, 1e-5);
 
-    // Backward from the reference's saved tensors (out rounded to bf16), as the op test does.
-    std::vector<float> out_r = to_f(to_bf(out_ref));
-    std::vector<float> dq_ref(nq), dk_ref(nk), dv_ref(nk);
-    cpu::attention_backward(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.data(), out_r.data(),
-                            lse_ref.data(), q.data(), k.data(), v.data(), s.B, s.T, s.Hq, s.Hkv, s.D,
-                            scratch);
-    auto outb = to_bf(out_r);
-    std::vector<float> delta(nl, std::nanf(""));
-    const Bf nanb = __float2bfloat16_rn(std::nanf(""));
-    std::vector<Bf> dq(nq, nanb), dk(nk, nanb), dv(nk, nanb);
-    const int64_t warps = s.B * s.T * s.Hq;
-    tt::emu::launch(dim3(unsigned((warps * 32 + 255) / 256)), dim3(256), 0, [&] {
-      attn::attention_delta_kernel(delta.data(), dob.data(), outb.data(), s.B * s.T, s.T, s.Hq, s.D);
-    });
-    {
-      const attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 0);
-      tt::emu::launch(dim3(unsigned(s.B * s.Hq), unsigned((s.T + g.rows - 1) / g.rows)), dim3(attn::kThreads),
-                      attn::smem_bytes(g, 0), [&] {
-                        attn::attention_backward_dq_kernel(dq.data(), delta.data(), lse_ref.data(),
-                                                           dob.data(), qb.data(), kb.data(), vb.data(), g);
-                      });
+      // Backward from the reference's saved tensors (out rounded to bf16), as the op test does.
+      std::vector<float> out_r = to_f(to_bf(out_ref));
+      std::vector<float> dq_ref(nq), dk_ref(nk), dv_ref(nk);
+      cpu::attention_backward(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.data(), out_r.data(),
+                              lse_ref.data(), q.data(), k.data(), v.data(), s.B, s.T, s.Hq, s.Hkv, s.D,
+                              scratch);
+      auto outb = to_bf(out_r);
+      std::vector<float> delta(nl, std::nanf(""));
+      const Bf nanb = __float2bfloat16_rn(std::nanf(""));
+      std::vector<Bf> dq(nq, nanb), dk(nk, nanb), dv(nk, nanb);
+      const int64_t warps = s.B * s.T * s.Hq;
+      tt::emu::launch(dim3(unsigned((warps * 32 + 255) / 256)), dim3(256), 0, [&] {
+        attn::attention_delta_kernel(delta.data(), dob.data(), outb.data(), s.B * s.T, s.T, s.Hq, s.D);
+      });
+      {
+        attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 0);
+        g.vec_loads = vec;
+        tt::emu::launch(dim3(unsigned(s.B * s.Hq), unsigned((s.T + g.rows - 1) / g.rows)),
+                        dim3(attn::kThreads), attn::smem_bytes(g, 0), [&] {
+                          attn::attention_backward_dq_kernel(dq.data(), delta.data(), lse_ref.data(),
+                                                             dob.data(), qb.data(), kb.data(), vb.data(), g);
+                        });
+      }
+      {
+        attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 2);
+        g.vec_loads = vec;
+        tt::emu::launch(dim3(unsigned(s.B * s.Hkv), unsigned((s.T + g.rows - 1) / g.rows)),
+                        dim3(attn::kThreads), attn::smem_bytes(g, 2), [&] {
+                          attn::attention_backward_dkdv_kernel(dk.data(), dv.data(), delta.data(),
+                                                               lse_ref.data(), dob.data(), qb.data(),
+                                                               kb.data(), vb.data(), g);
+                        });
+      }
+      expect_close("dq", dq_ref, to_f(dq), 2e-2);
+      expect_close("dk", dk_ref, to_f(dk), 2e-2);
+      expect_close("dv", dv_ref, to_f(dv), 2e-2);
     }
-    {
-      const attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.T, s.T, 0, 2);
-      tt::emu::launch(dim3(unsigned(s.B * s.Hkv), unsigned((s.T + g.rows - 1) / g.rows)),
-                      dim3(attn::kThreads), attn::smem_bytes(g, 2), [&] {
-                        attn::attention_backward_dkdv_kernel(dk.data(), dv.data(), delta.data(),
-                                                             lse_ref.data(), dob.data(), qb.data(), kb.data(),
-                                                             vb.data(), g);
-                      });
-    }
-    expect_close("dq", dq_ref, to_f(dq), 2e-2);
-    expect_close("dk", dk_ref, to_f(dk), 2e-2);
-    expect_close("dv", dv_ref, to_f(dv), 2e-2);
-  }
 }
 
 TEST(EmulatedKernels, AttentionInfer) {
@@ -154,7 +158,8 @@ TEST(EmulatedKernels, AttentionInfer) {
     cpu::attention_infer(ref.data(), q.data(), k.data(), v.data(), s.Tq, s.Tkv, s.Hq, s.Hkv, s.D);
     auto qb = to_bf(q), kb = to_bf(k), vb = to_bf(v);
     std::vector<Bf> out(q.size(), __float2bfloat16_rn(std::nanf("")));
-    const attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.Tq, s.Tkv, s.Tkv - s.Tq, 0);
+    attn::Geom g = attn::make_geom(s.Hq, s.Hkv, s.D, s.Tq, s.Tkv, s.Tkv - s.Tq, 0);
+    g.vec_loads = attn::can_vec_load(s.D, {kb.data(), vb.data()});
     tt::emu::launch(dim3(unsigned(s.Hq), unsigned((s.Tq + g.rows - 1) / g.rows)), dim3(attn::kThreads),
                     attn::smem_bytes(g, 0), [&] {
                       attn::attention_forward_kernel(out.data(), nullptr, qb.data(), kb.data(), vb.data(), g);
