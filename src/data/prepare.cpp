@@ -212,7 +212,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   Progress bar("prepare-data", total_bytes, Progress::Unit::Bytes);
   nlohmann::ordered_json sources_json = nlohmann::ordered_json::array();
   std::vector<std::string> warnings;
-  uint64_t done_before = 0;
+  uint64_t done_before = 0, decompressed_total = 0;
   Batch batch;
   for (const auto& file : files) {
     const uint64_t file_size = fs::file_size(file);
@@ -267,6 +267,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
     if (stopped) sj["stopped_at_max_bytes"] = true;
     sources_json.push_back(std::move(sj));
     done_before += file_size;
+    decompressed_total += reader->stream().decompressed_offset();
     bar.update(done_before, "docs " + std::to_string(docs_kept));
   }
   if (!batch.texts.empty()) submit(std::move(batch));
@@ -329,13 +330,13 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   replace_dir_atomic(tmp, out_dir);
   guard.dir.clear();
 
-  const double in_mb = double(total_bytes) / 1e6;
   const int64_t tokens = train.document_tokens() + val.document_tokens();
   log_info("prepare-data: ", docs_kept, " documents (", cleaned_bytes, " bytes of text) -> ", train.rows(),
            " train rows + ", val.rows(), " val rows of ", opts.seq_len, " tokens in ", out_dir.string());
   log_info("prepare-data: skipped", skip_summary.empty() ? " none" : skip_summary);
-  log_info("prepare-data: ", seconds, " s, ", in_mb / seconds, " MB/s of input, ", double(tokens) / seconds,
-           " tokens/s");
+  log_info("prepare-data: ", seconds, " s; input ", double(decompressed_total) / 1e6 / seconds,
+           " MB/s decompressed (", double(done_before) / 1e6 / seconds, " MB/s of files read); ",
+           double(tokens) / seconds, " tokens/s");
   return meta;
 }
 
