@@ -55,9 +55,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  static const std::pair<const char*, tt::LogLevel> levels[] = {
-      {"debug", tt::LogLevel::Debug}, {"info", tt::LogLevel::Info}, {"warn", tt::LogLevel::Warn},
-      {"error", tt::LogLevel::Error}, {"quiet", tt::LogLevel::Quiet}};
+  static const std::pair<const char*, tt::LogLevel> levels[] = {{"debug", tt::LogLevel::Debug},
+                                                                {"info", tt::LogLevel::Info},
+                                                                {"warn", tt::LogLevel::Warn},
+                                                                {"error", tt::LogLevel::Error},
+                                                                {"quiet", tt::LogLevel::Quiet}};
   for (auto& [n, l] : levels)
     if (log_level == n) tt::set_log_level(l);
 

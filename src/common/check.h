@@ -24,7 +24,9 @@ class Error : public std::runtime_error {
 struct Hint {
   std::string text;
 };
-inline Hint hint(std::string text) { return Hint{std::move(text)}; }
+inline Hint hint(std::string text) {
+  return Hint{std::move(text)};
+}
 
 namespace detail {
 
@@ -60,16 +62,14 @@ struct Raiser {
 }  // namespace detail
 }  // namespace tt
 
-#define TT_CHECK(cond)                \
-  if (static_cast<bool>(cond)) {      \
-  } else                              \
-    ::tt::detail::Raiser() &          \
-        ::tt::detail::CheckMessage(__FILE__, __LINE__, #cond, false)
+#define TT_CHECK(cond)           \
+  if (static_cast<bool>(cond)) { \
+  } else                         \
+    ::tt::detail::Raiser() & ::tt::detail::CheckMessage(__FILE__, __LINE__, #cond, false)
 
 #define TT_FAIL() ::tt::detail::Raiser() & ::tt::detail::CheckMessage(__FILE__, __LINE__, "", false)
 
-#define TT_ASSERT(cond)               \
-  if (static_cast<bool>(cond)) {      \
-  } else                              \
-    ::tt::detail::Raiser() &          \
-        ::tt::detail::CheckMessage(__FILE__, __LINE__, #cond, true)
+#define TT_ASSERT(cond)          \
+  if (static_cast<bool>(cond)) { \
+  } else                         \
+    ::tt::detail::Raiser() & ::tt::detail::CheckMessage(__FILE__, __LINE__, #cond, true)

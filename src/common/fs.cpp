@@ -80,8 +80,8 @@ fs::path make_temp_dir_beside(const fs::path& final_dir) {
   TT_CHECK(!ec) << parent.string() << ": cannot create directory: " << ec.message();
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    fs::path p = parent / ("." + final_dir.filename().string() + ".tmp." + std::to_string(getpid()) +
-                           "." + std::to_string(rd() % 1000000));
+    fs::path p = parent / ("." + final_dir.filename().string() + ".tmp." + std::to_string(getpid()) + "." +
+                           std::to_string(rd() % 1000000));
     if (fs::create_directory(p, ec)) return p;
   }
   TT_FAIL() << parent.string() << ": cannot create a temporary directory";

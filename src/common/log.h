@@ -21,12 +21,20 @@ void log_at(LogLevel level, const A&... args) {
   log_write(level, s.str());
 }
 template <class... A>
-void log_debug(const A&... a) { log_at(LogLevel::Debug, a...); }
+void log_debug(const A&... a) {
+  log_at(LogLevel::Debug, a...);
+}
 template <class... A>
-void log_info(const A&... a) { log_at(LogLevel::Info, a...); }
+void log_info(const A&... a) {
+  log_at(LogLevel::Info, a...);
+}
 template <class... A>
-void log_warn(const A&... a) { log_at(LogLevel::Warn, a...); }
+void log_warn(const A&... a) {
+  log_at(LogLevel::Warn, a...);
+}
 template <class... A>
-void log_error(const A&... a) { log_at(LogLevel::Error, a...); }
+void log_error(const A&... a) {
+  log_at(LogLevel::Error, a...);
+}
 
 }  // namespace tt

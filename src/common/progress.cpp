@@ -52,10 +52,14 @@ void Progress::clear_line_for_log() {
 std::string Progress::format_amount(uint64_t v, Unit unit) {
   char buf[64];
   if (unit == Unit::Bytes) {
-    if (v >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GB", v / 1e9);
-    else if (v >= 1000000) std::snprintf(buf, sizeof buf, "%.1f MB", v / 1e6);
-    else if (v >= 1000) std::snprintf(buf, sizeof buf, "%.1f kB", v / 1e3);
-    else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(v));
+    if (v >= (1ull << 30))
+      std::snprintf(buf, sizeof buf, "%.2f GB", v / 1e9);
+    else if (v >= 1000000)
+      std::snprintf(buf, sizeof buf, "%.1f MB", v / 1e6);
+    else if (v >= 1000)
+      std::snprintf(buf, sizeof buf, "%.1f kB", v / 1e3);
+    else
+      std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(v));
   } else {
     std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
   }
@@ -64,9 +68,12 @@ std::string Progress::format_amount(uint64_t v, Unit unit) {
 
 std::string Progress::format_rate(double per_s, Unit unit) {
   char buf[64];
-  if (unit == Unit::Bytes) std::snprintf(buf, sizeof buf, "%.1f MB/s", per_s / 1e6);
-  else if (per_s >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk/s", per_s / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.1f/s", per_s);
+  if (unit == Unit::Bytes)
+    std::snprintf(buf, sizeof buf, "%.1f MB/s", per_s / 1e6);
+  else if (per_s >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fk/s", per_s / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f/s", per_s);
   return buf;
 }
 
@@ -74,9 +81,12 @@ std::string Progress::format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "?";
   char buf[32];
   long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
 

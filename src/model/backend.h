@@ -41,8 +41,8 @@ struct Buf {
 struct AdamWArgs {
   float lr = 0;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0;  // decoupled: p -= lr*wd*p (applied only to segments with decay)
-  int64_t step = 1;        // 1-based, for bias correction
+  float weight_decay = 0;      // decoupled: p -= lr*wd*p (applied only to segments with decay)
+  int64_t step = 1;            // 1-based, for bias correction
   float max_grad_norm = 1.0f;  // <= 0: no clipping
 };
 

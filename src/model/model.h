@@ -34,8 +34,8 @@ struct Qwen3Config {
 
   static Qwen3Config from_json(const nlohmann::json& j, const std::string& source_name);
   static Qwen3Config load(const std::filesystem::path& path);  // tt::Error names file and key
-  nlohmann::ordered_json to_hf_json() const;                  // a complete HF config.json
-  int64_t num_parameters() const;                             // tied head counted once
+  nlohmann::ordered_json to_hf_json() const;                   // a complete HF config.json
+  int64_t num_parameters() const;                              // tied head counted once
   // FLOPs of one training step (forward + backward) for B x T tokens (matmuls + attention).
   double train_flops(int64_t B, int64_t T) const;
 };
@@ -48,7 +48,7 @@ struct ParamInfo {
   std::vector<int64_t> shape;  // HF shape, e.g. {out_features, in_features}
   size_t offset = 0;           // element offset
   size_t numel = 0;
-  bool decay = false;          // weight decay applies (matrices + embedding, not norms)
+  bool decay = false;  // weight decay applies (matrices + embedding, not norms)
 };
 
 class ParamTable {
@@ -56,7 +56,7 @@ class ParamTable {
   explicit ParamTable(const Qwen3Config& cfg);
   const std::vector<ParamInfo>& params() const { return params_; }
   size_t total() const { return total_; }
-  size_t decay_numel() const { return decay_numel_; }  // decayed segment is [0, decay_numel)
+  size_t decay_numel() const { return decay_numel_; }   // decayed segment is [0, decay_numel)
   const ParamInfo& get(const std::string& name) const;  // tt::Error if absent
   const ParamInfo* find(const std::string& name) const;
 

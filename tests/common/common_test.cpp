@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 
 TEST(Check, UserErrorCarriesMessageAndHint) {
   try {
-    TT_CHECK(1 + 1 == 3) << "file x.bin, offset " << 42 << ": expected a header" << tt::hint("re-run prepare-data");
+    TT_CHECK(1 + 1 == 3) << "file x.bin, offset " << 42 << ": expected a header"
+                         << tt::hint("re-run prepare-data");
     FAIL() << "TT_CHECK did not throw";
   } catch (const tt::Error& e) {
     std::string m = e.what();
