@@ -307,6 +307,7 @@ bool LineReader::next(std::string& line) {
   }
   if (!any) return false;
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line_no_ == 0 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 byte order mark
   ++line_no_;
   return true;
 }

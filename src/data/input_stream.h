@@ -67,7 +67,8 @@ class InputStream {
   std::unique_ptr<Decoder> dec_;
 };
 
-// Line reader on top of an InputStream: lines without their "\n" (a trailing "\r" is dropped).
+// Line reader on top of an InputStream: lines without their "\n" (a trailing "\r" is dropped, and
+// a UTF-8 byte order mark at the start of the first line).
 // Lines longer than `max_line` bytes are cut: the rest up to the newline is discarded and
 // `line_was_cut()` is true for that line (so one damaged line cannot use unbounded memory).
 class LineReader {

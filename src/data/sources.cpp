@@ -152,7 +152,7 @@ SourceFormat detect_format(const fs::path& path, std::string_view head) {
   }
   if (ext == ".jsonl" || ext == ".json" || ext == ".ndjson") return SourceFormat::JsonLines;
   {
-    std::string_view first = head.substr(0, head.find('\n'));
+    std::string_view first = h.substr(0, h.find('\n'));
     size_t t1 = first.find('\t');
     size_t t2 = t1 == std::string_view::npos ? t1 : first.find('\t', t1 + 1);
     bool numeric =

@@ -259,6 +259,18 @@ TEST(Readers, MissingEmptyAndBinaryFiles) {
   EXPECT_TRUE(contains(e, "directory")) << e;
 }
 
+TEST(Readers, ByteOrderMarkAndCrlf) {
+  ScratchDir dir;
+  ReadResult r = read_all(dir.write("bom.txt",
+                                    "\xEF\xBB\xBF"
+                                    "1\tA\tThe first line of this file starts with a byte order mark.\r\n"
+                                    "2\tB\tThe second line ends with a Windows line ending as well.\r\n"));
+  EXPECT_EQ(r.format, SourceFormat::Tsv);
+  ASSERT_EQ(r.texts.size(), 2u);
+  EXPECT_EQ(r.titles[0], "A");
+  EXPECT_EQ(r.texts[1], "The second line ends with a Windows line ending as well.");
+}
+
 TEST(Readers, OverlongLineIsCountedNotLoaded) {
   ScratchDir dir;
   std::string big =
