@@ -12,9 +12,10 @@
 //   infer:    q [Tq, Hq*D] are the last Tq positions of a sequence with k/v caches [Tkv, Hkv*D];
 //             query i is at position Tkv-Tq+i and attends to keys 0..Tkv-Tq+i. out overwrite.
 //
-// Each (b, h) is done with strided BLAS GEMMs on a [T, T] scratch (computing the masked upper
-// triangle too: 2x the causal FLOPs, but at BLAS speed, far faster than scalar loops); the
-// softmax rows in between run on all cores. Scratch is owned by the caller (no per-call allocs).
+// Each (b, h) is done with strided single-threaded BLAS GEMMs on a [T, T] scratch (computing the
+// masked upper triangle too: 2x the causal FLOPs, but at BLAS speed, far faster than scalar loops),
+// with the (b, h) pairs — (b, kv head) groups in the backward — spread over the cores. Scratch (one
+// slice per worker) is owned by the caller and only grows (no per-call allocations).
 #pragma once
 
 #include <cmath>
@@ -28,35 +29,39 @@
 
 namespace tt::cpu {
 
+// Work below this many multiply-adds per call runs on one thread (thread start ~20-50 us).
+constexpr double kAttentionParallelWork = 1e6;
+
 template <class T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int64_t B, int64_t T_, int64_t Hq,
                        int64_t Hkv, int64_t D, std::vector<T>& scratch) {
   const int64_t group = Hq / Hkv;
   const T scale = T(1.0 / std::sqrt(double(D)));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
-  if (scratch.size() < size_t(T_ * T_)) scratch.resize(size_t(T_ * T_));
-  T* S = scratch.data();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < Hq; ++h) {
-      const T* Q = q + b * T_ * ldq + h * D;
-      const T* K = k + b * T_ * ldk + (h / group) * D;
-      const T* V = v + b * T_ * ldk + (h / group) * D;
-      T* L = lse + (b * Hq + h) * T_;
-      gemm<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), S, T_);
-      parallel_for(T_, 32, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          T* s = S + i * T_;
-          const T mx = row_max(s, i + 1);
-          for (int64_t j = 0; j <= i; ++j) s[j] = exp_fast(s[j] - mx);
-          const double sum = row_sum(s, i + 1);
-          const T inv = T(1.0 / sum);
-          for (int64_t j = 0; j <= i; ++j) s[j] *= inv;
-          for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
-          L[i] = T(double(mx) + std::log(sum));
-        }
-      });
-      gemm<T>(false, false, T_, D, T_, T(1), S, T_, V, ldk, T(0), out + b * T_ * ldq + h * D, ldq);
+  const size_t per_worker = size_t(T_ * T_);
+  if (scratch.size() < per_worker * size_t(max_workers())) scratch.resize(per_worker * size_t(max_workers()));
+  // one task per (batch, query head); each worker has its own [T, T] scratch
+  const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
+  parallel_tasks(B * Hq, parallel, [&](int64_t task, int64_t worker) {
+    const int64_t b = task / Hq, h = task % Hq;
+    T* S = scratch.data() + size_t(worker) * per_worker;
+    const T* Q = q + b * T_ * ldq + h * D;
+    const T* K = k + b * T_ * ldk + (h / group) * D;
+    const T* V = v + b * T_ * ldk + (h / group) * D;
+    T* L = lse + (b * Hq + h) * T_;
+    gemm_blas<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), S, T_);
+    for (int64_t i = 0; i < T_; ++i) {
+      T* s = S + i * T_;
+      const T mx = row_max(s, i + 1);
+      for (int64_t j = 0; j <= i; ++j) s[j] = exp_fast(s[j] - mx);
+      const double sum = row_sum(s, i + 1);
+      const T inv = T(1.0 / sum);
+      for (int64_t j = 0; j <= i; ++j) s[j] *= inv;
+      for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
+      L[i] = T(double(mx) + std::log(sum));
     }
+    gemm_blas<T>(false, false, T_, D, T_, T(1), S, T_, V, ldk, T(0), out + b * T_ * ldq + h * D, ldq);
+  });
 }
 
 template <class T>
@@ -66,40 +71,45 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const 
   const int64_t group = Hq / Hkv;
   const T scale = T(1.0 / std::sqrt(double(D)));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
-  if (scratch.size() < size_t(2 * T_ * T_ + T_)) scratch.resize(size_t(2 * T_ * T_ + T_));
-  T* P = scratch.data();
-  T* dP = P + T_ * T_;
-  T* Dvec = dP + T_ * T_;
-  for (int64_t i = 0; i < B * T_ * ldk; ++i) dk[i] = dv[i] = T(0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < Hq; ++h) {
-      const int64_t g = h / group;
+  const size_t per_worker = size_t(2 * T_ * T_ + T_);
+  if (scratch.size() < per_worker * size_t(max_workers())) scratch.resize(per_worker * size_t(max_workers()));
+  // one task per (batch, kv head): dk/dv of a kv head sum over its query heads, so no two
+  // workers ever write the same rows
+  const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
+  parallel_tasks(B * Hkv, parallel, [&](int64_t task, int64_t worker) {
+    const int64_t b = task / Hkv, g = task % Hkv;
+    T* P = scratch.data() + size_t(worker) * per_worker;
+    T* dP = P + T_ * T_;
+    const T* K = k + b * T_ * ldk + g * D;
+    const T* V = v + b * T_ * ldk + g * D;
+    T* dK = dk + b * T_ * ldk + g * D;
+    T* dV = dv + b * T_ * ldk + g * D;
+    for (int64_t i = 0; i < T_; ++i)
+      for (int64_t d = 0; d < D; ++d) dK[i * ldk + d] = dV[i * ldk + d] = T(0);
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const T* Q = q + b * T_ * ldq + h * D;
-      const T* K = k + b * T_ * ldk + g * D;
-      const T* V = v + b * T_ * ldk + g * D;
       const T* O = out + b * T_ * ldq + h * D;
       const T* dO = dout + b * T_ * ldq + h * D;
       const T* L = lse + (b * Hq + h) * T_;
-      gemm<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), P, T_);
-      gemm<T>(false, true, T_, T_, D, T(1), dO, ldq, V, ldk, T(0), dP, T_);
-      parallel_for(T_, 32, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          T Di = 0;
-          for (int64_t d = 0; d < D; ++d) Di += dO[i * ldq + d] * O[i * ldq + d];
-          Dvec[i] = Di;
-          T* p = P + i * T_;
-          T* dp = dP + i * T_;
-          for (int64_t j = 0; j <= i; ++j) {
-            p[j] = exp_fast(p[j] - L[i]);
-            dp[j] = p[j] * (dp[j] - Di);  // dS, stored over dP
-          }
-          for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);
+      gemm_blas<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), P, T_);
+      gemm_blas<T>(false, true, T_, T_, D, T(1), dO, ldq, V, ldk, T(0), dP, T_);
+      for (int64_t i = 0; i < T_; ++i) {
+        T Di = 0;
+        for (int64_t d = 0; d < D; ++d) Di += dO[i * ldq + d] * O[i * ldq + d];
+        T* p = P + i * T_;
+        T* dp = dP + i * T_;
+        const T Li = L[i];
+        for (int64_t j = 0; j <= i; ++j) {
+          p[j] = exp_fast(p[j] - Li);
+          dp[j] = p[j] * (dp[j] - Di);  // dS, stored over dP
         }
-      });
-      gemm<T>(false, false, T_, D, T_, scale, dP, T_, K, ldk, T(0), dq + b * T_ * ldq + h * D, ldq);
-      gemm<T>(true, false, T_, D, T_, scale, dP, T_, Q, ldq, T(1), dk + b * T_ * ldk + g * D, ldk);
-      gemm<T>(true, false, T_, D, T_, T(1), P, T_, dO, ldq, T(1), dv + b * T_ * ldk + g * D, ldk);
+        for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);
+      }
+      gemm_blas<T>(false, false, T_, D, T_, scale, dP, T_, K, ldk, T(0), dq + b * T_ * ldq + h * D, ldq);
+      gemm_blas<T>(true, false, T_, D, T_, scale, dP, T_, Q, ldq, T(1), dK, ldk);
+      gemm_blas<T>(true, false, T_, D, T_, T(1), P, T_, dO, ldq, T(1), dV, ldk);
     }
+  });
 }
 
 template <class T>

@@ -36,4 +36,20 @@ void parallel_for(int64_t n, int64_t min_per_thread, Fn&& fn) {
   for (auto& th : pool) th.join();
 }
 
+// fn(task, worker) for every task in [0, n_tasks), spread round-robin over up to num_threads()
+// workers (worker ids are dense from 0, so callers can index per-worker scratch). Runs inline as
+// worker 0 when `parallel` is false.
+template <class Fn>
+void parallel_tasks(int64_t n_tasks, bool parallel, Fn&& fn) {
+  const int64_t workers = parallel ? std::min<int64_t>(num_threads(), n_tasks) : 1;
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w)
+      for (int64_t t = w; t < n_tasks; t += workers) fn(t, w);
+  });
+}
+
+inline int64_t max_workers() {
+  return num_threads();
+}
+
 }  // namespace tt::cpu

@@ -341,3 +341,48 @@ TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
   EXPECT_EQ(tt::cpu::row_max(row.data(), int64_t(row.size())), mx);
   EXPECT_EQ(tt::cpu::row_max(row.data() + 5, 3), std::max({row[5], row[6], row[7]}));
 }
+
+TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
+  // Large enough that cpu::gemm splits the output over the cores (along M, then along N).
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400}, {100, 333, 700}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const Vec A = random_vec(size_t(M * K), 90), B = random_vec(size_t(K * N), 91);
+        Vec C = random_vec(size_t(M * N), 92), want = C;
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        tt::cpu::gemm<double>(ta, tb, M, N, K, 0.5, A.data(), lda, B.data(), ldb, 2.0, C.data(), N);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            want[i * N + j] = 0.5 * s + 2.0 * want[i * N + j];
+          }
+        for (size_t i = 0; i < C.size(); ++i)
+          ASSERT_NEAR(C[i], want[i], 1e-11) << M << "x" << N << " " << ta << tb;
+      }
+}
+
+TEST(CpuOps, ParallelAttentionMatchesPerBatchSerial) {
+  // B*Hq*T^2*D above the threading threshold; each batch row alone stays below it (serial path).
+  const int64_t B = 2, T = 96, Hq = 6, Hkv = 2, D = 16;
+  std::vector<double> scratch;
+  const Vec q = random_vec(B * T * Hq * D, 100), k = random_vec(B * T * Hkv * D, 101),
+            v = random_vec(B * T * Hkv * D, 102), dout = random_vec(B * T * Hq * D, 103);
+  Vec out(q.size()), lse(B * Hq * T), dq(q.size()), dk(k.size()), dv(v.size());
+  tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  const Vec ref = reference_attention(q, k, v, B, T, Hq, Hkv, D);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-12) << i;
+  tt::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
+                              k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  for (int64_t b = 0; b < B; ++b) {
+    const size_t oq = size_t(b * T * Hq * D), ok = size_t(b * T * Hkv * D);
+    Vec dq1(T * Hq * D), dk1(T * Hkv * D), dv1(T * Hkv * D);
+    tt::cpu::attention_backward(dq1.data(), dk1.data(), dv1.data(), dout.data() + oq, out.data() + oq,
+                                lse.data() + b * Hq * T, q.data() + oq, k.data() + ok, v.data() + ok, 1, T,
+                                Hq, Hkv, D, scratch);
+    for (size_t i = 0; i < dq1.size(); ++i) ASSERT_NEAR(dq1[i], dq[oq + i], 1e-12);
+    for (size_t i = 0; i < dk1.size(); ++i) ASSERT_NEAR(dk1[i], dk[ok + i], 1e-12);
+    for (size_t i = 0; i < dv1.size(); ++i) ASSERT_NEAR(dv1[i], dv[ok + i], 1e-12);
+  }
+}
