@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace tt {
 
@@ -119,11 +120,16 @@ int run_jsonl(const Tokenizer& tok, const TokenizeOptions& o) {
     done += texts.size();
     texts.clear();
   };
-  std::string line;
+  std::string line, sanitized;
   std::string decoded;
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!unicode::is_valid_utf8(line)) {
+      // Raw invalid bytes would make the JSON invalid; treat them like invalid UTF-8 in plain text.
+      stats.invalid_utf8 += unicode::sanitize_utf8(line, sanitized);
+      line.swap(sanitized);
+    }
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);

@@ -117,6 +117,17 @@ TEST_F(CliTest, InvalidUtf8IsReportedOnce) {
   EXPECT_EQ(r.out, "64 5691 65 5691\n");  // a U+FFFD b U+FFFD
 }
 
+TEST_F(CliTest, InvalidUtf8InJsonlIsReplacedAndReported) {
+  auto input = write("bad.jsonl", "{\"text\": \"a\xFF\"}\n{\"text\": \"ok\"}\n");
+  RunResult r = run("tokenize --jsonl '" + input.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 invalid UTF-8"), std::string::npos) << r.err;
+  auto got = lines(r.out);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(json::parse(got[0]).get<std::vector<int32_t>>(), qwen().encode("a\xEF\xBF\xBD"));
+  EXPECT_EQ(json::parse(got[1]).get<std::vector<int32_t>>(), qwen().encode("ok"));
+}
+
 TEST_F(CliTest, ErrorsNameFileAndLine) {
   auto bad = write("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"broken\"\n{\"text\": \"ok\"}\n");
   auto out = dir_ / "out.jsonl";
