@@ -52,7 +52,7 @@ std::string last_line(const std::string& s) {
   return pos == std::string::npos ? t : t.substr(pos + 1);
 }
 
-class Cli : public ::testing::Test {
+class CliTrainEvalSample : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tok_ = tt::test_data::tokenizer_dir();
@@ -84,7 +84,7 @@ class Cli : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(Cli, TrainWritesCheckpointsMetricsPlotAndSamples) {
+TEST_F(CliTrainEvalSample, TrainWritesCheckpointsMetricsPlotAndSamples) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   for (const char* f :
        {"last/model.safetensors", "best/model.safetensors", "metrics.jsonl", "loss.svg", "samples.log"})
@@ -105,7 +105,7 @@ TEST_F(Cli, TrainWritesCheckpointsMetricsPlotAndSamples) {
   EXPECT_EQ(eval_records, 2);   // steps 10, 20
 }
 
-TEST_F(Cli, EvalPrintsJsonAsLastLine) {
+TEST_F(CliTrainEvalSample, EvalPrintsJsonAsLastLine) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   CliRun r = run_cli("eval --ckpt_dir " + (dir_ / "run" / "last").string() + " --data_dir " +
                      (dir_ / "data").string() + " --device cpu");
@@ -123,7 +123,7 @@ TEST_F(Cli, EvalPrintsJsonAsLastLine) {
   EXPECT_EQ(nlohmann::json::parse(last_line(part.out))["rows"], 8);
 }
 
-TEST_F(Cli, GreedySampleIsDeterministicAndSeededSamplingRepeats) {
+TEST_F(CliTrainEvalSample, GreedySampleIsDeterministicAndSeededSamplingRepeats) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   std::string base = "sample --ckpt_dir " + (dir_ / "run" / "last").string() +
                      " --prompt a --max_new_tokens 12 --device cpu";
@@ -138,7 +138,7 @@ TEST_F(Cli, GreedySampleIsDeterministicAndSeededSamplingRepeats) {
   EXPECT_EQ(s1.out, s2.out);
 }
 
-TEST_F(Cli, BadInputGivesNonZeroExitAndNamesTheProblem) {
+TEST_F(CliTrainEvalSample, BadInputGivesNonZeroExitAndNamesTheProblem) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   auto expect_fail = [](const std::string& args, const std::string& needle) {
     CliRun r = run_cli(args);
@@ -177,7 +177,7 @@ TEST_F(Cli, BadInputGivesNonZeroExitAndNamesTheProblem) {
               "vocab_size");
 }
 
-TEST_F(Cli, ResumeContinuesToTheTargetStep) {
+TEST_F(CliTrainEvalSample, ResumeContinuesToTheTargetStep) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   CliRun a = run_cli(train_args("resume") +
                      " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0 --stop_after_steps 3");
@@ -191,7 +191,7 @@ TEST_F(Cli, ResumeContinuesToTheTargetStep) {
   EXPECT_EQ(info["stop_reason"], "completed");
 }
 
-TEST_F(Cli, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint) {
+TEST_F(CliTrainEvalSample, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   const fs::path out = dir_ / "sigint";
   std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("sigint") +
