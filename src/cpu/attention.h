@@ -53,10 +53,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int64
     for (int64_t i = 0; i < T_; ++i) {
       T* s = S + i * T_;
       const T mx = row_max(s, i + 1);
-      for (int64_t j = 0; j <= i; ++j) s[j] = exp_fast(s[j] - mx);
-      const double sum = row_sum(s, i + 1);
-      const T inv = T(1.0 / sum);
-      for (int64_t j = 0; j <= i; ++j) s[j] *= inv;
+      const double sum = exp_shift_sum(s, i + 1, mx);
+      scale_inplace(s, i + 1, T(1.0 / sum));
       for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
       L[i] = T(double(mx) + std::log(sum));
     }

@@ -54,12 +54,11 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
         }
         const T mx = row_max(l, V);
         const T target_logit = l[tgt];
-        for (int64_t j = 0; j < V; ++j) l[j] = exp_fast(l[j] - mx);  // one exp per logit
-        const double sum = row_sum(l, V);
+        const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
         losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
         if (dhidden) {
           const T s = T(loss_scale / sum);
-          for (int64_t j = 0; j < V; ++j) l[j] *= s;
+          scale_inplace(l, V, s);
           l[tgt] -= T(loss_scale);
         }
       }

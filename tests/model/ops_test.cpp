@@ -386,3 +386,31 @@ TEST(CpuOps, ParallelAttentionMatchesPerBatchSerial) {
     for (size_t i = 0; i < dv1.size(); ++i) ASSERT_NEAR(dv1[i], dv[ok + i], 1e-12);
   }
 }
+
+TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
+  // The fp32 paths (ISA-dispatched exp/sum/scale kernels) against the double reference.
+  const int64_t N = 7, C = 24, V = 1003, B = 1, T = 40, Hq = 4, Hkv = 2, D = 8;
+  const std::vector<int32_t> tg = {5, 1002, -1, 0, 17, 500, 3};
+  const Vec h = random_vec(N * C, 110, -2, 2), E = random_vec(V * C, 111, -2, 2);
+  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lossf(N), dhf(N * C), dEf(V * C, 0.0f),
+      scratchf;
+  Vec loss(N), dh(N * C), dE(V * C, 0.0), scratch;
+  tt::cpu::lm_head_loss(loss.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 0.25,
+                        scratch);
+  tt::cpu::lm_head_loss(lossf.data(), dhf.data(), dEf.data(), hf.data(), Ef.data(), tg.data(), N, C, V, 0.25,
+                        scratchf);
+  for (int64_t n = 0; n < N; ++n) EXPECT_NEAR(lossf[n], loss[n], 2e-5 * std::max(1.0, loss[n]));
+  for (size_t i = 0; i < dh.size(); ++i) ASSERT_NEAR(dhf[i], dh[i], 1e-5);
+  for (size_t i = 0; i < dE.size(); ++i) ASSERT_NEAR(dEf[i], dE[i], 1e-5);
+
+  const Vec q = random_vec(T * Hq * D, 112, -3, 3), k = random_vec(T * Hkv * D, 113, -3, 3),
+            v = random_vec(T * Hkv * D, 114);
+  std::vector<float> qf(q.begin(), q.end()), kf(k.begin(), k.end()), vf(v.begin(), v.end()), of(q.size()),
+      lf(Hq * T);
+  Vec o(q.size()), l(Hq * T);
+  tt::cpu::attention_forward(o.data(), l.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  tt::cpu::attention_forward(of.data(), lf.data(), qf.data(), kf.data(), vf.data(), B, T, Hq, Hkv, D,
+                             scratchf);
+  for (size_t i = 0; i < o.size(); ++i) ASSERT_NEAR(of[i], o[i], 1e-5);
+  for (size_t i = 0; i < l.size(); ++i) ASSERT_NEAR(lf[i], l[i], 1e-5);
+}
