@@ -215,3 +215,33 @@ TEST_F(CliTrainEvalSample, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint)
   EXPECT_TRUE(info["eval_loss"].is_number());
   EXPECT_GT(info["step"].get<int64_t>(), 0);
 }
+
+TEST_F(CliTrainEvalSample, SecondSignalExitsAtOnceWithoutFinishing) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  // A large validation split makes the final evaluation take ~1 s, so the second signal lands in it.
+  tt::test_data::SyntheticData big_val;
+  big_val.val_rows = 40000;
+  tt::test_data::write_synthetic_data(dir_ / "bigval", big_val, tt::sha256_hex_file(tok_ / "tokenizer.json"));
+  const fs::path out = dir_ / "twice", err = dir_ / "twice.err";
+  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("twice", "bigval") +
+                    " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0 2>" + err.string();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && !fs::exists(out / "metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::string log = tt::read_file(err);
+  EXPECT_NE(log.find("stop requested"), std::string::npos) << log;
+  EXPECT_EQ(log.find("done: step"), std::string::npos) << log;  // exited before the clean stop finished
+  EXPECT_FALSE(fs::exists(out / "last"));
+}
