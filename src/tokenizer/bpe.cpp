@@ -28,7 +28,11 @@ void BpeModel::add_merge(int32_t left, int32_t right, int32_t merged, int32_t ra
   uint64_t key = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
   size_t i = hash(key) & mask_;
   while (slots_[i].key != kEmpty) {
-    if (slots_[i].key == key) return;  // duplicate merge: HF keeps the first (lowest rank)
+    if (slots_[i].key == key) {  // duplicate merge: HF collects into a HashMap, so the last wins
+      slots_[i].rank = rank;
+      slots_[i].merged = merged;
+      return;
+    }
     i = (i + 1) & mask_;
   }
   slots_[i] = Slot{key, rank, merged};

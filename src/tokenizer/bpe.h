@@ -20,7 +20,8 @@ class BpeModel {
 
   // byte_ids[b] = id of the byte-level character for byte b.
   void set_byte_ids(const int32_t (&byte_ids)[256]);
-  // Merge (left, right) -> merged, with the given rank (lower merges first).
+  // Merge (left, right) -> merged, with the given rank (lower merges first). A repeated pair
+  // replaces the earlier entry, as in HF (its merge map is a HashMap built in file order).
   void add_merge(int32_t left, int32_t right, int32_t merged, int32_t rank);
 
   // Appends the ids for one piece to `out`.

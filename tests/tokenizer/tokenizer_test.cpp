@@ -205,6 +205,14 @@ TEST(TokenizerLoad, UnsupportedFeaturesAreRefusedByName) {
   }
 }
 
+TEST(TokenizerLoad, RepeatedMergeTakesTheLastRankLikeHf) {
+  TempDir dir;
+  json j = tiny_tokenizer_json();
+  j["model"]["merges"].push_back(json::array({"b", "c"}));  // (b, c) again, now after (a, b)
+  auto tok = Tokenizer::load(dir.write("tokenizer.json", j.dump()));
+  EXPECT_EQ(tok->encode("abc"), (std::vector<int32_t>{257}));  // ab first, then ab+c
+}
+
 TEST(TokenizerLoad, MergesAsStringsAreAccepted) {
   TempDir dir;
   json j = tiny_tokenizer_json();
