@@ -246,3 +246,35 @@ TEST(Model, RejectsBadInputs) {
   EXPECT_THROW(model.forward_backward(tok.data(), 2, 8, 1.0f), tt::Error);  // id >= vocab
   EXPECT_THROW(tt::Qwen3Model(cfg, *be, 1, 65), tt::Error);                 // > max_position_embeddings
 }
+
+TEST(Model, Fp32BackendAgreesWithFp64) {
+  // The whole step in fp32 (fast exp, ISA kernels, threaded GEMMs) against the fp64 reference.
+  auto be32 = tt::make_cpu_backend(tt::DType::F32);
+  auto be64 = tt::make_cpu_backend(tt::DType::F64);
+  const auto cfg = tiny_config();
+  const int64_t B = 3, T = 12;
+  tt::Qwen3Model a(cfg, *be32, B, T), b(cfg, *be64, B, T);
+  a.init_weights(17);
+  b.init_weights(17);
+  const auto p = generic_params(b, 17);
+  b.set_params(p);
+  a.set_params(p);
+  const auto tok = tokens_for(B * T, cfg.vocab_size, 8);
+  for (auto* m : {&a, &b}) {
+    m->zero_grads();
+    m->forward_backward(tok.data(), B, T, 1.0f / float(B * (T - 1)));
+  }
+  const auto ga = a.get_grads(), gb = b.get_grads();
+  double diff2 = 0, norm2 = 0;
+  for (size_t i = 0; i < ga.size(); ++i) {
+    diff2 += (ga[i] - gb[i]) * (ga[i] - gb[i]);
+    norm2 += gb[i] * gb[i];
+  }
+  EXPECT_LT(std::sqrt(diff2 / norm2), 1e-4);
+  tt::AdamWArgs args;
+  a.optimizer_step(args);
+  b.optimizer_step(args);
+  EXPECT_NEAR(a.last_step_stats().loss, b.last_step_stats().loss, 1e-5);
+  EXPECT_NEAR(a.last_step_stats().grad_norm, b.last_step_stats().grad_norm,
+              1e-4 * b.last_step_stats().grad_norm);
+}
