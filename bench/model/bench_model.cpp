@@ -206,6 +206,18 @@ int main(int argc, char** argv) {
     std::printf(
         "GEMM share of op time (linear layers + LM-head GEMMs; attention GEMMs not counted): %.0f%%\n",
         100 * (lin + gemm_s / steps) / (sum / steps));
+
+    // Generation with the KV cache (batch 1): a 16-token prompt, then 32 tokens one at a time.
+    model.reset_cache();
+    const int64_t prompt = std::min<int64_t>(16, T / 2), gen = std::min<int64_t>(32, T - prompt);
+    const auto g0 = Clock::now();
+    model.forward_next(tok.data(), prompt);
+    const auto g1 = Clock::now();
+    for (int64_t i = 0; i < gen; ++i) model.forward_next(tok.data() + prompt + i, 1);
+    const double gs = std::chrono::duration<double>(Clock::now() - g1).count();
+    std::printf("forward_next: prompt of %lld in %.3f s; %.1f tokens/s one at a time (%lld tokens)\n",
+                (long long)prompt, std::chrono::duration<double>(g1 - g0).count(), double(gen) / gs,
+                (long long)gen);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
