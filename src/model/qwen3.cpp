@@ -494,10 +494,11 @@ std::vector<char> as_dtype(const std::vector<char>& src, DType src_dtype, DType 
   return out;
 }
 
-// Loads tensors named prefix + table name into `dst` (a master-dtype buffer), checking shapes.
-void load_table(Backend& be, const ParamTable& table, const SafetensorsFile& f, const std::string& prefix,
-                Buf dst) {
-  std::vector<char> raw, host(dst.bytes());
+// Reads tensors named prefix + table name into a host buffer of `dtype` laid out like the table,
+// checking presence, shape and dtype. Nothing is uploaded, so a failure leaves the model untouched.
+std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, const std::string& prefix,
+                             DType dtype) {
+  std::vector<char> raw, host(table.total() * dtype_size(dtype));
   for (const ParamInfo& p : table.params()) {
     const std::string name = prefix + p.name;
     const SafetensorsEntry* e = f.find(name);
@@ -510,9 +511,9 @@ void load_table(Backend& be, const ParamTable& table, const SafetensorsFile& f, 
         << "; expected F32, BF16 or F64";
     raw.resize(e->end - e->begin);
     f.read(*e, raw.data());
-    convert_host(host.data() + p.offset * dtype_size(dst.dtype), dst.dtype, raw.data(), e->dtype, p.numel);
+    convert_host(host.data() + p.offset * dtype_size(dtype), dtype, raw.data(), e->dtype, p.numel);
   }
-  be.copy_from_host(dst, host.data());
+  return host;
 }
 
 }  // namespace
@@ -536,7 +537,8 @@ void Qwen3Model::load_safetensors(const std::filesystem::path& file) {
   for (const auto& e : f.tensors)
     TT_CHECK(s.table.find(e.name)) << file.string() << ": unexpected tensor \"" << e.name
                                    << "\" (not part of a tied-embedding Qwen3 of this config)";
-  load_table(s.be, s.table, f, "", s.master);
+  const std::vector<char> host = read_table(s.table, f, "", s.master.dtype);
+  s.be.copy_from_host(s.master, host.data());
   s.refresh_compute();
 }
 
@@ -569,9 +571,12 @@ void Qwen3Model::load_optimizer_state(const std::filesystem::path& file) {
     TT_CHECK((kind == "master" || kind == "exp_avg" || kind == "exp_avg_sq") && s.table.find(rest))
         << file.string() << ": unexpected tensor \"" << e.name << "\" in an optimizer state file";
   }
-  load_table(s.be, s.table, f, "master.", s.master);
-  load_table(s.be, s.table, f, "exp_avg.", s.m);
-  load_table(s.be, s.table, f, "exp_avg_sq.", s.v);
+  const std::vector<char> master = read_table(s.table, f, "master.", s.master.dtype);
+  const std::vector<char> m = read_table(s.table, f, "exp_avg.", s.m.dtype);
+  const std::vector<char> v = read_table(s.table, f, "exp_avg_sq.", s.v.dtype);
+  s.be.copy_from_host(s.master, master.data());
+  s.be.copy_from_host(s.m, m.data());
+  s.be.copy_from_host(s.v, v.data());
   s.refresh_compute();
   if (auto it = f.metadata.find("step"); it != f.metadata.end()) s.last_step = std::stoll(it->second);
 }

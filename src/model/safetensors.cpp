@@ -90,9 +90,13 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
       TT_CHECK(d.is_number_unsigned()) << where << ": bad shape " << v["shape"].dump();
-      e.shape.push_back(d.get<int64_t>());
-      TT_CHECK(e.shape.back() <= (int64_t(1) << 40)) << where << ": bad shape " << v["shape"].dump();
-      numel *= uint64_t(e.shape.back());
+      const uint64_t dim = d.get<uint64_t>();
+      // a shape larger than the whole data section cannot be valid (and must not overflow)
+      TT_CHECK(dim <= data_size && (dim == 0 || numel <= data_size / dim))
+          << where << ": shape " << v["shape"].dump() << " is larger than the " << data_size
+          << "-byte data section";
+      e.shape.push_back(int64_t(dim));
+      numel *= dim;
     }
     const json& off = v["data_offsets"];
     TT_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned())

@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "model/dtype.h"
 #include "model/model.h"
+#include "model/safetensors.h"
 #include "tiny_config.h"
 
 namespace fs = std::filesystem;
@@ -134,6 +135,7 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   a.init_weights(4);
   const fs::path good = dir.path / "good.safetensors";
   a.save_safetensors(good);
+  const std::vector<float> before = a.get_params_f32();
   const std::string bytes = slurp(good);
 
   const fs::path trunc = dir.path / "trunc.safetensors";
@@ -190,8 +192,20 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
 
   EXPECT_NE(error_of([&] { a.load_safetensors(dir.path / "absent.safetensors"); }).find("absent.safetensors"),
             std::string::npos);
-  // A failed load leaves the parameters untouched? Not promised; but a good load still works after.
+  // None of the failed loads touched the model; a good load still works.
+  EXPECT_EQ(a.get_params_f32(), before);
   a.load_safetensors(good);
+  EXPECT_EQ(a.get_params_f32(), before);
+
+  // A shape too large for the file is refused without overflow (dims multiply past 2^64).
+  std::string huge = bytes;
+  const std::string shape_key = "\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[16]";
+  const size_t sat = huge.find(shape_key);
+  ASSERT_NE(sat, std::string::npos);
+  huge.replace(sat + shape_key.size() - 4, 4, "[99]");  // same length keeps the header valid JSON
+  spit(trunc, huge);
+  msg = error_of([&] { a.load_safetensors(trunc); });
+  EXPECT_NE(msg.find("model.norm.weight"), std::string::npos) << msg;
 }
 
 TEST(Checkpoint, OptimizerStateGivesExactResume) {
@@ -244,4 +258,44 @@ TEST(Checkpoint, HfConfigFilesRoundTrip) {
   const auto gen = nlohmann::json::parse(slurp(dir.path / "ckpt" / "generation_config.json"));
   EXPECT_EQ(gen["bos_token_id"], cfg.bos_token_id);
   EXPECT_EQ(gen["eos_token_id"], cfg.eos_token_id);
+}
+
+TEST(Checkpoint, ReaderRejectsOverflowingShapesAndGaps) {
+  TempDir dir;
+  auto make = [&](const std::string& header, size_t data_bytes) {
+    std::string h = header;
+    h.append((8 - h.size() % 8) % 8, ' ');
+    std::string out(8, '\0');
+    uint64_t n = h.size();
+    for (int i = 0; i < 8; ++i, n >>= 8) out[size_t(i)] = char(n & 0xff);
+    out += h + std::string(data_bytes, '\1');
+    const fs::path p = dir.path / "x.safetensors";
+    spit(p, out);
+    return p;
+  };
+  // 2^32 * 2^32 elements would wrap a 64-bit count to 0
+  std::string msg = error_of([&] {
+    tt::read_safetensors(
+        make(R"({"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0));
+  });
+  EXPECT_NE(msg.find("\"x\""), std::string::npos) << msg;
+  // a gap between tensors, and trailing bytes after the last one
+  msg = error_of([&] {
+    tt::read_safetensors(make(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                              R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                              12));
+  });
+  EXPECT_NE(msg.find("gap or overlap"), std::string::npos) << msg;
+  msg = error_of(
+      [&] { tt::read_safetensors(make(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8)); });
+  EXPECT_NE(msg.find("data section"), std::string::npos) << msg;
+  msg = error_of(
+      [&] { tt::read_safetensors(make(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4)); });
+  EXPECT_NE(msg.find("unsupported dtype"), std::string::npos) << msg;
+  // and a valid one parses
+  const auto f = tt::read_safetensors(
+      make(R"({"__metadata__":{"k":"v"},"a":{"dtype":"BF16","shape":[2,1],"data_offsets":[0,4]}})", 4));
+  ASSERT_EQ(f.tensors.size(), 1u);
+  EXPECT_EQ(f.tensors[0].dtype, tt::DType::BF16);
+  EXPECT_EQ(f.metadata.at("k"), "v");
 }
