@@ -202,7 +202,6 @@ void write_hf_config_files(const Qwen3Config& cfg, const std::filesystem::path& 
   g["top_k"] = 50;
   g["top_p"] = 0.95;
   g["max_new_tokens"] = 256;
-  g["transformers_version"] = "4.51.0";
   write_file_atomic(dir / "generation_config.json", g.dump(2) + "\n");
 }
 
