@@ -98,7 +98,8 @@ class CpuBackend final : public Backend {
   }
   void matmul_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
                        bool accumulate_dinp) override {
-    cpu::matmul_backward(t(dinp), t(dweight), t(dout), t(inp), t(weight), M, K, N, accumulate_dinp);
+    cpu::matmul_backward(t_or_null(dinp), t_or_null(dweight), t(dout), t(inp), t(weight), M, K, N,
+                         accumulate_dinp);
   }
   void rope_forward(Buf out, Buf inp, int64_t N, int64_t T_, int64_t H, int64_t D, double theta,
                     int64_t pos_offset) override {
@@ -156,6 +157,8 @@ class CpuBackend final : public Backend {
         << dtype_name(b.dtype);
     return b.as<T>();
   }
+  // Outputs that backend.h allows to be empty() (to skip computing them).
+  static T* t_or_null(Buf b) { return b.empty() ? nullptr : t(b); }
   static int32_t* i32(Buf b) {
     TT_ASSERT(b.dtype == DType::I32 && b.ptr) << "CPU backend: expected an I32 buffer";
     return b.as<int32_t>();

@@ -15,6 +15,7 @@
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
 #include "gradcheck.h"
+#include "model/backend.h"
 
 using tt::test::expect_grad_close;
 using tt::test::numeric_grad;
@@ -413,4 +414,30 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
                              scratchf);
   for (size_t i = 0; i < o.size(); ++i) ASSERT_NEAR(of[i], o[i], 1e-5);
   for (size_t i = 0; i < l.size(); ++i) ASSERT_NEAR(lf[i], l[i], 1e-5);
+}
+
+// backend.h: either output of matmul_backward may be empty() to skip it; the CPU backend honours that
+// and computes the other one exactly as when both are requested.
+TEST(CpuBackend, MatmulBackwardSkipsEmptyOutputs) {
+  auto be = tt::make_cpu_backend(tt::DType::F64);
+  const int64_t M = 3, K = 4, N = 5;
+  auto up = [&](const Vec& host) {
+    tt::Buf b = be->alloc(host.size(), tt::DType::F64);
+    be->copy_from_host(b, host.data());
+    return b;
+  };
+  tt::Buf x = up(random_vec(M * K, 11)), W = up(random_vec(N * K, 12)), dout = up(random_vec(M * N, 13));
+  tt::Buf dx_both = be->alloc(M * K, tt::DType::F64), dW_both = be->alloc(N * K, tt::DType::F64);
+  tt::Buf dx_only = be->alloc(M * K, tt::DType::F64), dW_only = be->alloc(N * K, tt::DType::F64);
+  be->matmul_backward(dx_both, dW_both, dout, x, W, M, K, N, false);
+  be->matmul_backward(dx_only, tt::Buf{}, dout, x, W, M, K, N, false);
+  be->matmul_backward(tt::Buf{}, dW_only, dout, x, W, M, K, N, false);
+  Vec a(M * K), b(M * K), c(N * K), d(N * K);
+  be->copy_to_host(a.data(), dx_both);
+  be->copy_to_host(b.data(), dx_only);
+  be->copy_to_host(c.data(), dW_both);
+  be->copy_to_host(d.data(), dW_only);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(c, d);
+  EXPECT_NE(a, Vec(M * K, 0.0));
 }
