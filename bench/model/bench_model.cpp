@@ -3,6 +3,8 @@
 //
 //   bench_model [config.json] [B] [T] [steps] [f32|f64]
 //   defaults: configs/qwen3_demo.json 2 512 3 f32
+//   bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64]   (KV-cache generation)
+//   bench_model eval <config.json> [B] [T] [reps]                       (eval_loss_sum vs train step)
 // Prints one line per step and a summary: tokens/s of forward+backward (+ optimizer step) and the
 // share of each op family ("gemm (linear layers)" = matmul_forward/backward). lm_head_loss contains
 // three GEMMs per chunk plus the softmax; those GEMMs are then re-run alone with the same chunking to
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "cpu/cross_entropy.h"
 #include "model/model.h"
@@ -125,9 +128,103 @@ class TimingBackend final : public tt::Backend {
   tt::Backend& in_;
 };
 
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<int32_t> bench_tokens(int64_t n, int64_t vocab) {
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = int32_t((i * 2654435761u) % uint64_t(vocab));
+  return out;
+}
+
+// bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64]: KV-cache generation, batch 1.
+// Feeds a prompt, then `tokens` tokens one at a time through forward_next (the logits are returned
+// but not sampled from: sampling is the train module's and costs far less than one forward). Prints
+// tokens/s of the one-at-a-time part for each of `reps` repetitions (fresh cache each) and the time
+// per op family of the last one.
+int bench_generate(int argc, char** argv) {
+  const std::string cfg_path = argc > 2 ? argv[2] : std::string(TT_SOURCE_DIR) + "/configs/qwen3_demo.json";
+  const int64_t prompt = argc > 3 ? std::atoll(argv[3]) : 16;
+  const int64_t gen = argc > 4 ? std::atoll(argv[4]) : 64;
+  const int reps = argc > 5 ? std::atoi(argv[5]) : 3;
+  const bool f64 = argc > 6 && std::string(argv[6]) == "f64";
+  const auto cfg = tt::Qwen3Config::load(cfg_path);
+  auto inner = tt::make_cpu_backend(f64 ? tt::DType::F64 : tt::DType::F32);
+  TimingBackend be(*inner);
+  tt::Qwen3Model model(cfg, be, 1, prompt + gen);
+  model.init_weights(1);
+  const std::vector<int32_t> tok = bench_tokens(prompt + gen, cfg.vocab_size);
+  std::printf("config %s  params %.2fM  backend %s  prompt %lld  generated %lld\n", cfg_path.c_str(),
+              double(cfg.num_parameters()) / 1e6, inner->name().c_str(), (long long)prompt, (long long)gen);
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    be.seconds.clear();
+    model.reset_cache();
+    const auto t0 = Clock::now();
+    model.forward_next(tok.data(), prompt);
+    const double prompt_s = seconds_since(t0);
+    be.seconds.clear();
+    const auto t1 = Clock::now();
+    for (int64_t i = 0; i < gen; ++i) model.forward_next(tok.data() + prompt + i, 1);
+    const double gs = seconds_since(t1);
+    best = std::max(best, double(gen) / gs);
+    std::printf("rep %d: prompt %.4f s; %.1f tokens/s one at a time (%.2f ms/token)\n", r, prompt_s,
+                double(gen) / gs, 1e3 * gs / double(gen));
+  }
+  std::printf("best: %.1f tokens/s\ntime per op family per generated token (last rep):\n", best);
+  for (auto& [k, v] : be.seconds) std::printf("  %-22s %8.3f ms\n", k.c_str(), 1e3 * v / double(gen));
+  return 0;
+}
+
+// bench_model eval <config.json> <B> <T> [reps]: eval_loss_sum on B rows against one training
+// step (zero_grads + forward_backward) on the same rows, so the forward-only cost is visible.
+int bench_eval(int argc, char** argv) {
+  const std::string cfg_path =
+      argc > 2 ? argv[2] : std::string(TT_SOURCE_DIR) + "/configs/qwen3_cpu_small.json";
+  const int64_t B = argc > 3 ? std::atoll(argv[3]) : 8;
+  const int64_t T = argc > 4 ? std::atoll(argv[4]) : 256;
+  const int reps = argc > 5 ? std::atoi(argv[5]) : 3;
+  const auto cfg = tt::Qwen3Config::load(cfg_path);
+  auto inner = tt::make_cpu_backend(tt::DType::F32);
+  TimingBackend be(*inner);
+  tt::Qwen3Model model(cfg, be, B, T);
+  model.init_weights(1);
+  const std::vector<int32_t> tok = bench_tokens(B * T, cfg.vocab_size);
+  model.zero_grads();
+  model.forward_backward(tok.data(), B, T, 1.0f);  // warm-up (scratch growth)
+  model.eval_loss_sum(tok.data(), B, T);
+  std::printf("config %s  B=%lld T=%lld\n", cfg_path.c_str(), (long long)B, (long long)T);
+  for (int r = 0; r < reps; ++r) {
+    be.seconds.clear();
+    auto t0 = Clock::now();
+    const auto [sum, n] = model.eval_loss_sum(tok.data(), B, T);
+    const double eval_s = seconds_since(t0);
+    auto eval_ops = be.seconds;
+    be.seconds.clear();
+    t0 = Clock::now();
+    model.zero_grads();
+    model.forward_backward(tok.data(), B, T, 1.0f / float(n));
+    const double fb_s = seconds_since(t0);
+    std::printf("rep %d: eval_loss_sum %.3f s (%.0f tok/s, loss %.4f)  forward_backward %.3f s  ratio %.2f\n",
+                r, eval_s, double(B * T) / eval_s, sum / double(n), fb_s, eval_s / fb_s);
+    if (r + 1 == reps)
+      for (auto& [k, v] : eval_ops) std::printf("  eval %-22s %8.3f s\n", k.c_str(), v);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    if (mode == "generate") return bench_generate(argc, argv);
+    if (mode == "eval") return bench_eval(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
   const std::string cfg_path = argc > 1 ? argv[1] : std::string(TT_SOURCE_DIR) + "/configs/qwen3_demo.json";
   const int64_t B = argc > 2 ? std::atoll(argv[2]) : 2;
   const int64_t T = argc > 3 ? std::atoll(argv[3]) : 512;

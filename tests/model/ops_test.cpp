@@ -344,13 +344,16 @@ TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
 }
 
 TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
-  // Large enough that cpu::gemm splits the output over the cores (along M, then along N).
-  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400}, {100, 333, 700}})
+  // Large enough that cpu::gemm splits the output over the cores (along M, then along N), and the
+  // one-row products that go through GEMV (threaded, then inline), with padded leading dimensions.
+  for (auto [M, N, K] :
+       {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400}, {100, 333, 700}, {1, 5000, 300}, {1, 37, 20}})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
-        const Vec A = random_vec(size_t(M * K), 90), B = random_vec(size_t(K * N), 91);
+        const int64_t lda = ta ? M + 2 : K + 1, ldb = tb ? K + 3 : N + 1;
+        const Vec A = random_vec(size_t((ta ? K : M) * lda), 90),
+                  B = random_vec(size_t((tb ? N : K) * ldb), 91);
         Vec C = random_vec(size_t(M * N), 92), want = C;
-        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
         tt::cpu::gemm<double>(ta, tb, M, N, K, 0.5, A.data(), lda, B.data(), ldb, 2.0, C.data(), N);
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
