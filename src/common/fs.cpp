@@ -37,8 +37,8 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
 
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), tmp_(temp_sibling(path_)) {
   f_ = std::fopen(tmp_.c_str(), "wb");
-  TT_CHECK(f_) << tmp_.string() << ": cannot open for writing: " << std::strerror(errno)
-               << hint("check that the directory exists and is writable");
+  TT_CHECK(f_) << path_.string() << ": cannot open for writing (via temporary " << tmp_.filename().string()
+               << "): " << std::strerror(errno) << hint("check that the directory exists and is writable");
 }
 
 AtomicFile::~AtomicFile() {
@@ -83,8 +83,11 @@ fs::path make_temp_dir_beside(const fs::path& final_dir) {
     fs::path p = parent / ("." + final_dir.filename().string() + ".tmp." + std::to_string(getpid()) + "." +
                            std::to_string(rd() % 1000000));
     if (fs::create_directory(p, ec)) return p;
+    if (ec) break;  // a real error (permissions, read-only, no space), not a name clash
   }
-  TT_FAIL() << parent.string() << ": cannot create a temporary directory";
+  TT_FAIL() << parent.string() << ": cannot create a temporary directory for "
+            << final_dir.filename().string() << (ec ? ": " + ec.message() : std::string())
+            << hint("check that the directory is writable");
 }
 
 void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {

@@ -116,3 +116,28 @@ TEST(Progress, Formatting) {
   EXPECT_EQ(P::format_amount(1500000, P::Unit::Bytes), "1.5 MB");
   EXPECT_EQ(P::format_rate(2.5e6, P::Unit::Bytes), "2.5 MB/s");
 }
+
+TEST(Fs, UnwritableTargetsNameTheUserPathAndTheReason) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_unwritable_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  tt::write_file_atomic(dir / "plainfile", "x");
+  fs::path target = dir / "plainfile" / "out.bin";  // parent is a file: cannot be created by anyone
+  try {
+    tt::AtomicFile f(target);
+    FAIL() << "opened a file under a regular file";
+  } catch (const tt::Error& e) {
+    std::string m = e.what();
+    // The user's path, as given, followed by the reason (not just the temporary's name).
+    EXPECT_NE(m.find(target.string() + ": cannot open for writing"), std::string::npos) << m;
+    EXPECT_NE(m.find("Not a directory"), std::string::npos) << m;
+  }
+  try {
+    tt::make_temp_dir_beside(dir / "plainfile" / "ckpt");
+    FAIL() << "made a directory under a regular file";
+  } catch (const tt::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("plainfile"), std::string::npos) << m;
+    EXPECT_NE(m.find("Not a directory"), std::string::npos) << m;
+  }
+  fs::remove_all(dir);
+}
