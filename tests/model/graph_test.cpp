@@ -132,6 +132,30 @@ TEST(Model, ForwardNextLogitsMatchTheTrainingForward) {
   EXPECT_THROW(model.forward_next(tok.data(), 1), tt::Error);  // cache full (max_seq = T)
 }
 
+TEST(Model, EvalLossSumEqualsTrainingLossOnTheSameBatch) {
+  // eval_loss_sum takes the forward-only LM head (tiled over the vocab); forward_backward's mean loss
+  // goes through the chunked path that also makes the gradient. A vocab of several tiles, 3 rows.
+  nlohmann::json j = tiny_config().raw;
+  j["vocab_size"] = 1500;
+  const auto cfg = tt::Qwen3Config::from_json(j, "tiny_config_v1500");
+  auto be = tt::make_cpu_backend(tt::DType::F64);
+  const int64_t B = 3, T = 11;
+  tt::Qwen3Model model(cfg, *be, B, T);
+  model.set_params(generic_params(model, 13));
+  const auto tok = tokens_for(B * T, cfg.vocab_size, 21);
+  const auto [sum, n] = model.eval_loss_sum(tok.data(), B, T);
+  EXPECT_EQ(n, B * (T - 1));
+  model.zero_grads();
+  model.forward_backward(tok.data(), B, T, 1.0f / float(n));
+  const double train_mean = model.last_step_stats().loss;
+  EXPECT_GT(train_mean, 1.0);
+  EXPECT_NEAR(sum / double(n), train_mean, 1e-12 * train_mean);
+  // and again after the batch's rows are evaluated one at a time (per-row sums add up)
+  double rows_sum = 0;
+  for (int64_t b = 0; b < B; ++b) rows_sum += model.eval_loss_sum(tok.data() + b * T, 1, T).first;
+  EXPECT_NEAR(rows_sum, sum, 1e-12 * sum);
+}
+
 TEST(Model, LossAtInitIsLogVocab) {
   auto be = tt::make_cpu_backend(tt::DType::F32);
   const auto cfg = tiny_config();

@@ -280,6 +280,40 @@ TEST(CpuOps, CrossEntropyChunkingMatchesRowByRow) {
   EXPECT_NEAR(logits[5 * V + 3], h[20] * E[12] + h[21] * E[13] + h[22] * E[14] + h[23] * E[15], 1e-14);
 }
 
+TEST(CpuOps, CrossEntropyForwardOnlyTilesMatchTheGradientPath) {
+  // The forward-only loss (no dhidden: evaluation) runs tile by tile with an online log-sum-exp per
+  // core. Enough rows for two row tiles and enough vocab for three column tiles (the last partial,
+  // split unevenly over two cores); targets in the first, middle and last tile and ignored rows.
+  // The row maxima move between tiles because the table rows grow with the index.
+  const int64_t N = tt::cpu::kLossTileRows + 44, C = 5, V = 2 * tt::cpu::kLossTileCols + 476;
+  std::vector<int32_t> tg(N);
+  for (int64_t n = 0; n < N; ++n) tg[n] = n % 11 == 0 ? -1 : int32_t((n * 613) % V);
+  tg[1] = 0;
+  tg[2] = int32_t(V - 1);
+  Vec h = random_vec(N * C, 60, -3, 3), E = random_vec(V * C, 61);
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t c = 0; c < C; ++c) E[v * C + c] *= 1.0 + 4.0 * double(v) / double(V);
+  std::vector<double> scratch;
+  Vec fwd(N, -7.0), full(N), dh(N * C), dE(V * C);
+  tt::cpu::lm_head_loss<double>(fwd.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N, C, V, 1.0,
+                                scratch);
+  tt::cpu::lm_head_loss(full.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 1.0,
+                        scratch);
+  for (int64_t n = 0; n < N; ++n) {
+    if (tg[n] < 0) {
+      ASSERT_EQ(fwd[n], 0.0) << n;
+      continue;
+    }
+    ASSERT_GT(full[n], 0.0) << n;
+    ASSERT_NEAR(fwd[n], full[n], 1e-12 * (1 + full[n])) << "row " << n << " target " << tg[n];
+  }
+  // fp32 (the per-ISA kernels) agrees with the double result
+  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lf(N), scratch_f;
+  tt::cpu::lm_head_loss(lf.data(), static_cast<float*>(nullptr), static_cast<float*>(nullptr), hf.data(),
+                        Ef.data(), tg.data(), N, C, V, 1.0, scratch_f);
+  for (int64_t n = 0; n < N; ++n) ASSERT_NEAR(lf[n], full[n], 2e-5 * (1 + full[n])) << n;
+}
+
 TEST(CpuOps, AdamWMatchesHandComputedSteps) {
   // Two steps on three elements, written out by hand from torch.optim.AdamW's update rule.
   tt::AdamWArgs a;
