@@ -90,7 +90,7 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& src) {
   c.initializer_range = r.number("initializer_range", 0.02);
   TT_CHECK(c.initializer_range > 0) << src << ": \"initializer_range\" must be > 0";
   c.bos_token_id = r.integer("bos_token_id", 151643, 0);
-  c.eos_token_id = r.integer("eos_token_id", 151645, 0);
+  c.eos_token_id = r.integer("eos_token_id", 151643, 0);
   TT_CHECK(c.bos_token_id < c.vocab_size && c.eos_token_id < c.vocab_size)
       << src << ": \"bos_token_id\"/\"eos_token_id\" must be < \"vocab_size\" (" << c.vocab_size << ")";
 

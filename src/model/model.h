@@ -29,7 +29,7 @@ struct Qwen3Config {
   double initializer_range = 0.02;
   bool tie_word_embeddings = true;
   int64_t bos_token_id = 151643;
-  int64_t eos_token_id = 151645;
+  int64_t eos_token_id = 151643;
   nlohmann::ordered_json raw;  // the file as read, written back verbatim-ish into checkpoints
 
   static Qwen3Config from_json(const nlohmann::json& j, const std::string& source_name);

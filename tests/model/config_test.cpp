@@ -42,7 +42,7 @@ TEST(Config, DemoConfigLoads) {
   EXPECT_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_EQ(c.bos_token_id, 151643);
-  EXPECT_EQ(c.eos_token_id, 151645);
+  EXPECT_EQ(c.eos_token_id, 151643);  // <|endoftext|>, which ends every document in the data
   // embedding 151936*384 once + 8 * (q 384*384 + k,v 2*128*384 + o 384*384 + mlp 3*384*1024 + norms) + final
   // norm
   const int64_t per_layer = 384 * 384 * 2 + 2 * 128 * 384 + 3 * 384 * 1024 + 2 * 384 + 2 * 64;
