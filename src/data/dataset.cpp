@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +16,12 @@
 namespace tt {
 
 namespace {
+
+// Token files are little-endian; on a big-endian host swap on read.
+inline uint32_t le32(uint32_t v) {
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+  return v;
+}
 
 const nlohmann::json& field(const nlohmann::json& j, const char* key, const std::filesystem::path& file,
                             const char* what = "") {
@@ -38,9 +46,16 @@ DatasetMeta DatasetMeta::load(const std::filesystem::path& data_dir) {
   std::filesystem::path file = data_dir / "meta.json";
   std::string text = read_file(file);
   DatasetMeta m;
-  m.raw = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  TT_CHECK(!m.raw.is_discarded() && m.raw.is_object())
-      << file.string() << ": not a JSON object" << hint("re-run `tiny-transformer prepare-data`");
+  try {
+    m.raw = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based: the byte at which parsing stopped (text.size() + 1 for a truncated file).
+    TT_FAIL() << file.string() << ": not valid JSON at byte offset " << e.byte << " of " << text.size()
+              << (e.byte > text.size() ? " (the file ends too early; truncated?)" : "") << ": " << e.what()
+              << hint("re-run `tiny-transformer prepare-data` to regenerate the data directory");
+  }
+  TT_CHECK(m.raw.is_object()) << file.string() << ": expected a JSON object, got a JSON " << m.raw.type_name()
+                              << hint("re-run `tiny-transformer prepare-data`");
   m.seq_len = int_field(m.raw, "seq_len", file);
   TT_CHECK(m.seq_len > 0) << file.string() << ": seq_len must be positive, got " << m.seq_len;
   const auto& dtype = field(m.raw, "dtype", file);
@@ -153,6 +168,37 @@ void TokenDataset::check_compatible(int64_t model_vocab_size, int64_t max_positi
   const uint64_t expected = uint64_t(rows_) * uint64_t(meta_.seq_len) * 4u;
   TT_CHECK(size == expected) << path_.string() << ": size is " << size << " bytes, but meta.json says "
                              << rows_ << " rows x seq_len " << meta_.seq_len << " x 4 bytes = " << expected;
+  check_token_ids(model_vocab_size);
+}
+
+void TokenDataset::check_token_ids(int64_t model_vocab_size) const {
+  const size_t count = size_t(rows_) * size_t(meta_.seq_len);
+  if (count == 0) return;
+  // One sequential pass: the max of each 64 Ki block is a branch-free reduction the compiler
+  // vectorises; only a block whose max is out of range is searched again for the first bad id.
+  // The file was mapped MADV_RANDOM for training; ask for read-ahead during the scan, then restore.
+  madvise(const_cast<uint32_t*>(data_), mapped_bytes_, MADV_SEQUENTIAL);
+  const uint64_t limit = uint64_t(model_vocab_size);
+  constexpr size_t kBlock = size_t(1) << 16;
+  size_t bad = count;
+  for (size_t begin = 0; begin < count && bad == count; begin += kBlock) {
+    const size_t end = std::min(count, begin + kBlock);
+    uint32_t block_max = 0;
+    for (size_t i = begin; i < end; ++i) block_max = std::max(block_max, le32(data_[i]));
+    if (block_max >= limit)
+      for (size_t i = begin; i < end && bad == count; ++i)
+        if (le32(data_[i]) >= limit) bad = i;
+  }
+  madvise(const_cast<uint32_t*>(data_), mapped_bytes_, MADV_RANDOM);
+  if (bad == count) return;
+  size_t n_bad = 0;
+  for (size_t i = bad; i < count; ++i) n_bad += le32(data_[i]) >= limit;
+  const int64_t seq = meta_.seq_len;
+  TT_FAIL() << path_.string() << ": token id " << le32(data_[bad]) << " at row " << int64_t(bad) / seq
+            << ", position " << int64_t(bad) % seq << " (byte offset " << uint64_t(bad) * 4u
+            << ") is not below the model's vocab_size " << model_vocab_size << " (" << n_bad
+            << " such id(s) in the file)"
+            << hint("the file is damaged or was made with another tokenizer; re-run prepare-data");
 }
 
 }  // namespace tt

@@ -50,9 +50,15 @@ class TokenDataset {  // movable, not copyable; mmap of <data_dir>/<split>.bin
 
   // tt::Error (naming files/values) unless: seq_len <= max_position_embeddings, vocab_size <=
   // model_vocab_size, and (if given) tokenizer sha256 matches. Also verifies file size ==
-  // rows*seq_len*4 matches meta.json.
+  // rows*seq_len*4 matches meta.json, and scans every token id (check_token_ids), so a damaged file
+  // is refused before training starts rather than when a bad row is first drawn.
   void check_compatible(int64_t model_vocab_size, int64_t max_position_embeddings,
                         const std::string& tokenizer_sha256 = "") const;
+
+  // One pass over the mapped file (a max-reduction, memory-bound: ~0.05 s per 100 MB when cached);
+  // tt::Error naming the file, the row, the position in the row, the byte offset and the id of the
+  // first id >= model_vocab_size.
+  void check_token_ids(int64_t model_vocab_size) const;
 
  private:
   TokenDataset() = default;

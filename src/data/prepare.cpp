@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "data/document.h"
+#include "data/interrupt.h"
 #include "data/sources.h"
 #include "tokenizer/tokenizer.h"
 #include "tt_version.h"
@@ -140,6 +141,15 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   const int32_t eos = tokenizer.eos_id();
   const int32_t vocab = tokenizer.vocab_size();
   TT_CHECK(eos >= 0 && eos < vocab) << tokenizer.json_path().string() << ": no <|endoftext|> token";
+  // SIGINT/SIGTERM: polled once per document (and before the final rename); the throw unwinds through
+  // TempDirGuard, which removes the partial output. A second signal exits at once.
+  data::InterruptScope interrupt;
+  const fs::path out_dir(opts.out_dir);
+  auto check_interrupt = [&] {
+    const int sig = interrupt.signal_number();
+    TT_CHECK(sig == 0) << "prepare-data: interrupted by " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                       << "; the partial output was removed and " << out_dir.string() << " is unchanged";
+  };
 
   // Sources.
   std::vector<std::string> ignored;
@@ -153,8 +163,9 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
     total_bytes += sz;
   }
 
-  // Output directory: written under a temporary sibling name and swapped in at the end.
-  const fs::path out_dir(opts.out_dir);
+  // Output directory: written under a temporary sibling name and swapped in at the end. Temporary
+  // siblings of earlier runs that were killed outright (pid gone) are removed first.
+  data::remove_stale_temp_dirs(out_dir);
   {
     std::error_code ec;
     if (fs::exists(out_dir, ec)) {
@@ -226,6 +237,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
     int64_t file_docs = 0, file_kept = 0;
     RawDocument raw;
     while (reader->next(raw)) {
+      check_interrupt();
       ++docs_read;
       ++file_docs;
       data::Extracted ex = data::extract_document(raw, opts.min_chars);
@@ -272,6 +284,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   }
   if (!batch.texts.empty()) submit(std::move(batch));
   wait_pending();
+  check_interrupt();
   bar.finish("docs " + std::to_string(docs_kept));
 
   std::string skip_summary;
@@ -327,6 +340,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   std::string sample_text;
   for (const auto& [title, text] : samples) sample_text += "## " + title + "\n" + text + "\n\n";
   write_file_atomic(tmp / "samples.txt", sample_text);
+  check_interrupt();
   replace_dir_atomic(tmp, out_dir);
   guard.dir.clear();
 

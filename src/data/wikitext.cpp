@@ -471,6 +471,7 @@ std::string resolve_links(std::string_view s) {
   std::string out;
   out.reserve(n);
   std::vector<size_t> pending;  // "]]" positions of links whose label is being copied
+  size_t open_brackets = 0;     // single "[" copied to the output and not yet closed
   for (size_t i = 0; i < n;) {
     while (!pending.empty() && pending.back() < i) pending.pop_back();
     if (!pending.empty() && i == pending.back()) {
@@ -480,8 +481,19 @@ std::string resolve_links(std::string_view s) {
     }
     if (s[i] == '[' && i + 1 < n && s[i + 1] == '[') {
       auto it = match.find(i);
-      if (it == match.end()) {  // unmatched "[[": drop the brackets
-        i += 2;
+      if (it == match.end()) {
+        // Unmatched "[[", e.g. enwik8's "[[Germany|German]- Jewish]": the link runs to the first "]"
+        // (or the line / next bracket / enclosing link's end). Keep the label after the last "|" (or
+        // the whole text when there is none), then drop the "]".
+        // The scan stops at any bracket, so the regions of successive "[[" never overlap: O(n).
+        const size_t limit = pending.empty() ? n : pending.back();
+        size_t e = i + 2;
+        while (e < limit && s[e] != ']' && s[e] != '[' && s[e] != '\n') ++e;
+        size_t b = i + 2;
+        const size_t pipe = s.substr(b, e - b).rfind('|');
+        if (pipe != npos) b += pipe + 1;
+        out.append(s.substr(b, e - b));
+        i = e < limit && s[e] == ']' ? e + 1 : e;
         continue;
       }
       size_t c = it->second;
@@ -531,6 +543,13 @@ std::string resolve_links(std::string_view s) {
       i += 2;
       continue;
     }
+    if (s[i] == ']') {  // a "]" that closes no "[" (the tail of a broken link): dropped
+      if (open_brackets == 0) {
+        ++i;
+        continue;
+      }
+      --open_brackets;
+    }
     if (s[i] == '[' && is_url_start(s, i + 1)) {
       size_t limit = pending.empty() ? n : pending.back();
       size_t e = i + 1;
@@ -543,6 +562,7 @@ std::string resolve_links(std::string_view s) {
         continue;
       }
     }
+    if (s[i] == '[') ++open_brackets;
     out.push_back(s[i++]);
   }
   return out;

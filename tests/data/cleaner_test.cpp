@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "common/fs.h"
 #include "data/wikitext.h"
 
 using namespace tt::data;
@@ -58,6 +59,39 @@ TEST(Cleaner, Links) {
             "see the site or  [1]");
   EXPECT_EQ(resolve_links("unmatched [[link and ]] stray"), "unmatched link and  stray");
   EXPECT_EQ(resolve_links("[[wikt:foo|foo]]"), "foo");
+}
+
+TEST(Cleaner, MalformedLinksLeakNoSyntax) {
+  // enwik8 ("Alfons Maria Jakob"): "[[" closed by a single "]", and a stray "]" later.
+  EXPECT_EQ(resolve_links("was a [[Germany|German]- Jewish] [[neurologist]]."),
+            "was a German- Jewish neurologist.");
+  EXPECT_EQ(resolve_links("a [[Paris] b"), "a Paris b");
+  EXPECT_EQ(resolve_links("a [[x|y|label] b"), "a label b");
+  EXPECT_EQ(resolve_links("open [[target|label to the end"), "open label to the end");
+  EXPECT_EQ(resolve_links("[[a [[b|c]] d"), "a c d");
+  EXPECT_EQ(resolve_links("[[a|b]]] and x]"), "b and x");  // "]" that closes no "[" is dropped
+  EXPECT_EQ(resolve_links("a [sic] and [1] stay"), "a [sic] and [1] stay");
+  // Inside a link's label, an unclosed "[[" ends at the enclosing "]]".
+  EXPECT_EQ(resolve_links("[[A|b [[c|d e]] f"), "b d e f");
+  // Hostile: many unclosed "[[" each with a pipe stays linear and leaks no syntax.
+  std::string many;
+  for (int i = 0; i < 100000; ++i) many += "[[t|l";
+  std::string out = resolve_links(many);
+  EXPECT_EQ(out.find('|'), std::string::npos);
+  EXPECT_TRUE(out == std::string(100000, 'l')) << out.substr(0, 80);
+}
+
+TEST(Cleaner, MalformedLinksFixture) {
+  const std::string page =
+      tt::read_file(std::string(TT_SOURCE_DIR) + "/tests/fixtures/data/malformed_links.wiki");
+  const std::string lead = wikitext_lead_paragraph(page);
+  EXPECT_EQ(
+      lead,
+      "Alfons Maria Jakob (July 2, 1884 \u2013 October 17, 1931) was a German- Jewish neurologist. He worked "
+      "on "
+      "brain pathology and described Creutzfeldt-Jakob disease with Hans Gerhard Creutzfeldt. A broken label "
+      "to the line end and a stray pair, an unclosed Berlin, a lone bracket, a [sic] note and a label too.");
+  for (const char* bad : {"|", "[[", "]]", "Germany"}) EXPECT_EQ(lead.find(bad), std::string::npos) << bad;
 }
 
 TEST(Cleaner, Entities) {

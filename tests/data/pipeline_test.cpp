@@ -2,8 +2,12 @@
 // TokenDataset reader's validation. Most tests use a byte-level stand-in tokenizer (token = byte)
 // so the expected tokens are known exactly; one test runs the real Qwen3 tokenizer.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <fstream>
 #include <set>
 #include <string>
@@ -260,6 +264,100 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
   EXPECT_FALSE(fs::exists(dir.path / "x"));
 }
 
+// Sends itself `signals` SIGTERMs from inside the first encode_batch call, as a user pressing
+// Ctrl-C / a scheduler's kill would, at a point where the run has written part of its output.
+// raise() (not kill(getpid())) so that each signal is handled before the next is sent: two pending
+// process-directed SIGTERMs would merge into one, and the handler has run before the batch's
+// tokens are handed back, so the pipeline's next poll sees it (deterministic).
+class SignallingTokenizer : public ByteTokenizer {
+ public:
+  explicit SignallingTokenizer(int signals) : signals_(signals) {}
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
+                                                 tt::EncodeStats* stats = nullptr) const override {
+    if (!sent_.exchange(true))
+      for (int i = 0; i < signals_; ++i) raise(SIGTERM);
+    return ByteTokenizer::encode_batch(texts, threads, stats);
+  }
+
+ private:
+  int signals_;
+  mutable std::atomic<bool> sent_{false};
+};
+
+std::vector<std::string> temp_dirs_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(dir))
+    if (contains(e.path().filename().string(), ".tmp.")) names.push_back(e.path().filename().string());
+  return names;
+}
+
+TEST(Pipeline, SignalRemovesPartialOutputAndKeepsOldOutput) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(400));
+  const fs::path out = dir.path / "out";
+  ByteTokenizer plain;
+  tt::prepare_data(options(out, {src.string()}), plain);
+  const std::string before = tt::read_file(out / "train.bin");
+  struct sigaction old_term {};
+  sigaction(SIGTERM, nullptr, &old_term);
+
+  // The first SIGTERM arrives while batches are being tokenized (batch_bytes 1000: ~36 batches);
+  // the next document read sees the flag and the run stops with an error, removing its temp dir.
+  SignallingTokenizer once(1);
+  std::string e = error_of([&] { tt::prepare_data(options(out, {src.string()}), once); });
+  EXPECT_TRUE(contains(e, "interrupted by SIGTERM") && contains(e, out.string())) << e;
+  EXPECT_TRUE(temp_dirs_in(dir.path).empty()) << temp_dirs_in(dir.path)[0];
+  EXPECT_EQ(tt::read_file(out / "train.bin"), before);
+  // The previous SIGTERM disposition is back, and a later run is not affected by the old request.
+  struct sigaction now {};
+  sigaction(SIGTERM, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, old_term.sa_handler);
+  EXPECT_NO_THROW(tt::prepare_data(options(out, {src.string()}), plain));
+}
+
+TEST(Pipeline, SecondSignalExitsAtOnceAndNextRunRemovesItsTempDir) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(400));
+  const fs::path out = dir.path / "out";
+  // Two signals: the child exits with 128 + SIGTERM without unwinding, like a SIGKILL would leave it.
+  EXPECT_EXIT(
+      {
+        SignallingTokenizer twice(2);
+        tt::prepare_data(options(out, {src.string()}), twice);
+      },
+      testing::ExitedWithCode(128 + SIGTERM), "interrupted");
+  auto left = temp_dirs_in(dir.path);
+  ASSERT_EQ(left.size(), 1u) << "the killed run should have left its temp dir behind";
+  EXPECT_FALSE(fs::is_empty(dir.path / left[0]));
+  ByteTokenizer plain;
+  tt::prepare_data(options(out, {src.string()}), plain);
+  EXPECT_TRUE(temp_dirs_in(dir.path).empty()) << temp_dirs_in(dir.path)[0];
+  EXPECT_TRUE(fs::exists(out / "meta.json"));
+}
+
+TEST(Pipeline, StartupRemovesStaleTempDirsOfDeadProcessesOnly) {
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(100));
+  // A pid that is certainly dead: a child that has exited and been reaped.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const std::string dead = std::to_string(child), alive = std::to_string(getpid());
+  dir.write(".out.tmp." + dead + ".123456/train.bin.tmp.1", std::string(4096, 'x'));  // stale: removed
+  dir.write(".out.tmp." + alive + ".42/train.bin", "live run");  // a running process's: kept
+  dir.write(".other.tmp." + dead + ".7/x", "another output's");  // not beside --out_dir out: kept
+  dir.write(".out.tmp.notapid.7/x", "not our name pattern");     // kept
+  ByteTokenizer tok;
+  tt::prepare_data(options(dir.path / "out", {src.string()}), tok);
+  EXPECT_FALSE(fs::exists(dir.path / (".out.tmp." + dead + ".123456")));
+  EXPECT_TRUE(fs::exists(dir.path / (".out.tmp." + alive + ".42/train.bin")));
+  EXPECT_TRUE(fs::exists(dir.path / (".other.tmp." + dead + ".7/x")));
+  EXPECT_TRUE(fs::exists(dir.path / ".out.tmp.notapid.7/x"));
+  EXPECT_TRUE(fs::exists(dir.path / "out/meta.json"));
+}
+
 TEST(Pipeline, JsonlWithOnlyBadLinesFails) {
   ScratchDir dir;
   ByteTokenizer tok;
@@ -331,6 +429,52 @@ TEST(TokenDataset, RejectsDamagedFiles) {
   EXPECT_TRUE(contains(e, "uint16")) << e;
   e = error_of([&] { TokenDataset::open(dir.path / "nowhere", "val"); });
   EXPECT_TRUE(contains(e, "nowhere")) << e;
+
+  // A truncated or garbled meta.json: the parse error with its byte offset, naming the file.
+  tt::write_file_atomic(out / "meta.json", "{\"seq_len\": 64");
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 15") && contains(e, "truncated")) << e;
+  tt::write_file_atomic(out / "meta.json", "{\"seq_len\": 6x4}");
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 14") && !contains(e, "truncated")) << e;
+  tt::write_file_atomic(out / "meta.json", "[1, 2]");
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "expected a JSON object, got a JSON array")) << e;
+}
+
+TEST(TokenDataset, RejectsOutOfRangeTokenIdsBeforeTraining) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  auto src = dir.write("docs.tsv", tsv_docs(200));
+  const fs::path out = dir.path / "d";
+  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  {
+    TokenDataset ds = TokenDataset::open(out, "train");
+    ASSERT_GE(ds.rows(), 5);
+    EXPECT_NO_THROW(ds.check_compatible(257, 32));  // every id (bytes and eos 256) is < 257
+    EXPECT_NO_THROW(ds.check_token_ids(257));
+    // The data's vocab_size (257) fits the model's, but the largest id may not: 256 is eos.
+    std::string e = error_of([&] { ds.check_token_ids(256); });
+    EXPECT_TRUE(contains(e, "train.bin") && contains(e, "token id 256") && contains(e, "vocab_size 256"))
+        << e;
+  }
+  // Patch ids in rows 3 and 4 (as a damaged or foreign file would have) and reopen.
+  std::string bytes = tt::read_file(out / "train.bin");
+  const size_t pos = 3 * 32 + 5, later = 4 * 32 + 1;
+  for (size_t p : {pos, later}) {
+    const uint32_t bad = p == pos ? 999999u : 257u;
+    for (int b = 0; b < 4; ++b) bytes[p * 4 + size_t(b)] = char((bad >> (8 * b)) & 0xff);  // little-endian
+  }
+  tt::write_file_atomic(out / "train.bin", bytes);
+  TokenDataset ds = TokenDataset::open(out, "train");
+  std::string e = error_of([&] { ds.check_compatible(257, 32); });
+  EXPECT_TRUE(contains(e, "train.bin") && contains(e, "token id 999999") && contains(e, "row 3") &&
+              contains(e, "position 5") && contains(e, "byte offset " + std::to_string(pos * 4)) &&
+              contains(e, "vocab_size 257") && contains(e, "2 such id"))
+      << e;
+  EXPECT_NO_THROW(ds.check_compatible(1000000, 32));
+  // The val split is untouched and still passes.
+  EXPECT_NO_THROW(TokenDataset::open(out, "val").check_compatible(257, 32));
 }
 
 // ---- with the real Qwen3 tokenizer ------------------------------------------------------------

@@ -1,0 +1,39 @@
+// SIGINT / SIGTERM handling for prepare-data, and clean-up of temporary output directories left by
+// runs that were killed outright (SIGKILL, power loss, a second signal).
+//
+// While an InterruptScope is alive, the first SIGINT/SIGTERM only records the signal number in an
+// atomic flag (async-signal-safe); the pipeline polls interrupted() once per document and throws a
+// tt::Error, so its TempDirGuard removes the partial output while unwinding. A second signal
+// _exit(128 + signo)s at once (for when the clean stop hangs); its temp directory is then removed by
+// remove_stale_temp_dirs() at the start of the next run. The previous handlers are restored when
+// the scope ends. (tt_train has its own StopSignal with different semantics — finish the step and
+// save — and tt_data must not depend on tt_train, hence this small separate file.)
+#pragma once
+
+#include <csignal>
+#include <filesystem>
+
+namespace tt::data {
+
+class InterruptScope {
+ public:
+  InterruptScope();  // installs the handlers and clears any earlier request
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+  int signal_number() const;  // 0 while no signal arrived
+  bool interrupted() const { return signal_number() != 0; }
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// Removes directories named ".<final_dir name>.tmp.<pid>.<anything>" beside final_dir (the names
+// make_temp_dir_beside() gives) whose <pid> is not a live process (kill(pid, 0) fails with ESRCH).
+// Directories of live processes — e.g. a concurrent prepare-data into the same --out_dir — and
+// everything else are left alone. Returns the number removed.
+int remove_stale_temp_dirs(const std::filesystem::path& final_dir);
+
+}  // namespace tt::data
