@@ -1,11 +1,13 @@
 // `tiny-transformer prepare-data`: Wikipedia-style sources -> packed train/val token files.
 // Thin CLI layer: options are declared once in tt::PrepareDataOptions (src/data/prepare.h).
+#include <cstdio>
 #include <memory>
 
 #include "cli/command.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "common/paths.h"
+#include "data/interrupt.h"
 #include "data/prepare.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,7 +21,13 @@ tt::cli::RunFn setup_prepare_data(CLI::App& app) {
   return [opts, options] {
     tt::log_info("prepare-data ", options->summary());
     auto tokenizer = tt::Tokenizer::load(opts->tokenizer);
-    tt::prepare_data(*opts, *tokenizer, options->to_json());
+    try {
+      tt::prepare_data(*opts, *tokenizer, options->to_json());
+    } catch (const tt::data::InterruptedError& e) {
+      // Stopped by SIGINT/SIGTERM (temporary output removed): exit as the signal would.
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 128 + e.signal_number();
+    }
     return 0;
   };
 }

@@ -12,8 +12,22 @@
 
 #include <csignal>
 #include <filesystem>
+#include <string>
+
+#include "common/check.h"
 
 namespace tt::data {
+
+// What the pipeline throws when it stops for a signal; the CLI exits with 128 + signo, as a process
+// killed by the signal would (and as `train` does after its clean stop).
+class InterruptedError : public Error {
+ public:
+  InterruptedError(const std::string& what, int signo) : Error(what), signo_(signo) {}
+  int signal_number() const { return signo_; }
+
+ private:
+  int signo_;
+};
 
 class InterruptScope {
  public:

@@ -147,8 +147,11 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   const fs::path out_dir(opts.out_dir);
   auto check_interrupt = [&] {
     const int sig = interrupt.signal_number();
-    TT_CHECK(sig == 0) << "prepare-data: interrupted by " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                       << "; the partial output was removed and " << out_dir.string() << " is unchanged";
+    if (sig != 0)
+      throw data::InterruptedError(
+          std::string("prepare-data: interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+              "; the partial output was removed and " + out_dir.string() + " is unchanged",
+          sig);
   };
 
   // Sources.

@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "data/dataset.h"
+#include "data/interrupt.h"
 #include "data/prepare.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
@@ -304,8 +305,17 @@ TEST(Pipeline, SignalRemovesPartialOutputAndKeepsOldOutput) {
   // The first SIGTERM arrives while batches are being tokenized (batch_bytes 1000: ~36 batches);
   // the next document read sees the flag and the run stops with an error, removing its temp dir.
   SignallingTokenizer once(1);
-  std::string e = error_of([&] { tt::prepare_data(options(out, {src.string()}), once); });
+  int signo = 0;
+  std::string e = error_of([&] {
+    try {
+      tt::prepare_data(options(out, {src.string()}), once);
+    } catch (const tt::data::InterruptedError& ie) {
+      signo = ie.signal_number();
+      throw;
+    }
+  });
   EXPECT_TRUE(contains(e, "interrupted by SIGTERM") && contains(e, out.string())) << e;
+  EXPECT_EQ(signo, SIGTERM);
   EXPECT_TRUE(temp_dirs_in(dir.path).empty()) << temp_dirs_in(dir.path)[0];
   EXPECT_EQ(tt::read_file(out / "train.bin"), before);
   // The previous SIGTERM disposition is back, and a later run is not affected by the old request.
