@@ -19,13 +19,18 @@
 namespace tt {
 
 void TokenizeOptions::declare(OptionSet& o) {
-  o.add("--jsonl", jsonl, "JSON-lines input: {\"text\": ...} per line (or {\"ids\": [...]} with --decode)");
+  o.add("--jsonl", jsonl,
+        "JSON-lines input: {\"text\": ...} per line (or {\"ids\": [...]} with --decode); output line i "
+        "is the result for input line i, so blank lines are refused except at the end of the file");
   o.add("--input", input, "plain-text input file (default: stdin)");
   o.add("--output", output, "output file (default: stdout)");
   o.add("--tokenizer", tokenizer, "directory with tokenizer.json (default: assets/qwen3-tokenizer)");
   o.add("--decode", decode, "decode ids to text instead of encoding");
   o.add("--tokens", tokens, "print token strings instead of ids");
-  o.add("--threads", threads, "encoding threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  o.add("--threads", threads,
+        "encoding threads, for --jsonl and plain text alike (0 = all cores; plain text is cut only "
+        "where the ids cannot change)")
+      ->check(CLI::Range(0, 4096));
 }
 
 namespace {
@@ -122,9 +127,21 @@ int run_jsonl(const Tokenizer& tok, const TokenizeOptions& o) {
   };
   std::string line, sanitized;
   std::string decoded;
+  // Blank lines keep no output line, which would shift every later result against its input
+  // line; so they are allowed only at the end of the file (an editor's trailing newline).
+  uint64_t first_blank_line = 0;
+  const char* expected = o.decode ? "a JSON object with an `ids` array" : "a JSON object with a `text` field";
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) {
+      if (!first_blank_line) first_blank_line = line_no;
+      continue;
+    }
+    TT_CHECK(!first_blank_line) << o.jsonl << ":" << first_blank_line << ": empty line; expected " << expected
+                                << hint(
+                                       "output line i answers input line i; blank lines are allowed "
+                                       "only at the end of the file");
     if (!unicode::is_valid_utf8(line)) {
       // Raw invalid bytes would make the JSON invalid; treat them like invalid UTF-8 in plain text.
       stats.invalid_utf8 += unicode::sanitize_utf8(line, sanitized);
@@ -186,7 +203,7 @@ int run_plain(const Tokenizer& tok, const TokenizeOptions& o) {
     out.write(tok.decode(ids));
   } else {
     EncodeStats stats;
-    auto ids = tok.encode(text, &stats);
+    auto ids = tok.encode_parallel(text, o.threads, &stats);
     out.write(render(tok, ids, o.tokens, false) + "\n");
     warn_invalid(stats, name);
   }

@@ -6,8 +6,10 @@
 //   tokenize [--input FILE]          plain text (stdin by default) -> ids separated by spaces
 //   tokenize --decode [--input FILE] ids separated by whitespace -> text
 //   --tokens                         token strings (as in tokenizer.json) instead of ids
-//   --output FILE (default stdout; written atomically), --threads N (0 = all cores),
+//   --output FILE (default stdout; written atomically), --threads N (0 = all cores; JSONL lines
+//   are spread over threads, plain text is cut where ids cannot change: src/tokenizer/chunking.h),
 //   --tokenizer DIR (default tt::default_tokenizer_dir()).
+// JSONL output line i answers input line i; blank lines are an error except at the end of file.
 // Errors (missing/corrupt tokenizer.json, bad JSONL line, unknown id) name the file and line.
 #pragma once
 

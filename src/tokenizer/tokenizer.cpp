@@ -22,6 +22,7 @@
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/chunking.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -160,6 +161,7 @@ class QwenTokenizer final : public Tokenizer {
     return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[static_cast<size_t>(id)];
   }
   double load_seconds() const override { return load_seconds_; }
+  std::vector<int32_t> encode_parallel(std::string_view text, int threads, EncodeStats* stats) const override;
   void set_load_seconds(double s) { load_seconds_ = s; }
 
  private:
@@ -188,6 +190,8 @@ class QwenTokenizer final : public Tokenizer {
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> text_id_;
   int32_t eos_id_ = -1;
   double load_seconds_ = 0;
+  // Some added token has a '\n' before its last byte, so it could span a cut (chunking.h (c)).
+  bool added_token_spans_newline_ = false;
 };
 
 // ---- loading ---------------------------------------------------------------------------------
@@ -252,6 +256,14 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
   }
   if (!j.is_object()) ctx.corrupt("top level is not an object");
 
+  // The model type first: a Unigram/WordPiece file differs everywhere (no pre_tokenizer, other
+  // decoder), and "unsupported model type" is the message that tells the user what is wrong.
+  const json& model = ctx.field(j, "model", "tokenizer.json");
+  {
+    std::string type = ctx.str(model, "type", "model");
+    if (type != "BPE") ctx.unsupported("model type \"" + type + "\" (only BPE)");
+  }
+
   for (const char* key : {"truncation", "padding"}) {
     auto it = j.find(key);
     if (it != j.end() && !it->is_null()) ctx.unsupported(std::string(key) + " (must be null)");
@@ -315,10 +327,7 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
   }
 
   // model: BPE with no dropout / unk / byte fallback / affixes.
-  const json& model = ctx.field(j, "model", "tokenizer.json");
   {
-    std::string type = ctx.str(model, "type", "model");
-    if (type != "BPE") ctx.unsupported("model type \"" + type + "\" (only BPE)");
     auto dropout = model.find("dropout");
     if (dropout != model.end() && !dropout->is_null()) ctx.unsupported("BPE dropout");
     auto unk = model.find("unk_token");
@@ -431,6 +440,7 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
     special_[id] = sp != t.end() && sp->is_boolean() && sp->get<bool>();
     text_id_[content] = static_cast<int32_t>(id);
     added_.add(content, static_cast<int32_t>(id));
+    if (content.find('\n') < content.size() - 1) added_token_spans_newline_ = true;
   }
   for (size_t id = 0; id < size; ++id)
     if (!present_[id]) ctx.unsupported("a gap in token ids (id " + std::to_string(id) + " unused)");
@@ -544,6 +554,53 @@ std::string QwenTokenizer::decode(const std::vector<int32_t>& ids) const {
   if (unicode::is_valid_utf8(bytes)) return bytes;
   std::string out;
   unicode::sanitize_utf8(bytes, out);
+  return out;
+}
+
+std::vector<int32_t> QwenTokenizer::encode_parallel(std::string_view text, int threads,
+                                                    EncodeStats* stats) const {
+  // Below this a thread start costs more than it saves; chunks are at least this long.
+  constexpr size_t kMinChunkBytes = 64 << 10;
+  size_t workers =
+      threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  if (workers <= 1 || text.size() < 2 * kMinChunkBytes || added_token_spans_newline_)
+    return encode(text, stats);
+  std::string sanitized;
+  if (!unicode::is_valid_utf8(text)) {
+    uint64_t n = unicode::sanitize_utf8(text, sanitized);
+    if (stats) stats->invalid_utf8 += n;
+    text = sanitized;
+  }
+  // ~8 chunks per worker so uneven chunks still balance.
+  std::vector<size_t> bounds =
+      safe_chunk_boundaries(text, std::max(kMinChunkBytes, text.size() / (workers * 8)));
+  size_t chunks = bounds.size() - 1;
+  if (chunks <= 1) return encode(text, nullptr);
+  std::vector<std::vector<int32_t>> parts(chunks);
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    try {
+      CacheLease lease(caches_);
+      for (size_t i; (i = next.fetch_add(1)) < chunks;)
+        encode_with(text.substr(bounds[i], bounds[i + 1] - bounds[i]), parts[i], nullptr, lease.get());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  workers = std::min(workers, chunks);
+  pool.reserve(workers);
+  for (size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  std::vector<int32_t> out;
+  out.reserve(total);
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
   return out;
 }
 

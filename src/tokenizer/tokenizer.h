@@ -65,6 +65,14 @@ class Tokenizer {
   virtual bool is_special(int32_t id) const = 0;
   // Seconds load() took (parse + build), for logs and docs/bench.
   virtual double load_seconds() const = 0;
+  // One (long) text on `threads` worker threads (0 = all cores); always equals encode(text). The
+  // text is cut only where that provably holds (src/tokenizer/chunking.h); without such cuts, or
+  // for short text, it runs on one thread. Not pure, so other implementations need not care.
+  virtual std::vector<int32_t> encode_parallel(std::string_view text, int threads = 0,
+                                               EncodeStats* stats = nullptr) const {
+    (void)threads;
+    return encode(text, stats);
+  }
 };
 
 }  // namespace tt

@@ -164,5 +164,62 @@ TEST_F(CliTest, ErrorsNameFileAndLine) {
   EXPECT_NE(r.err.find("corrupt/tokenizer.json"), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, PlainTextThreadsGiveTheSameIds) {
+  // > 2 * 64 KiB so encode_parallel really cuts it; Wikipedia documents with blank lines.
+  const std::string& wiki = shared_prefix("enwiki-2015-wikiextractor-p12-p60633.partial.txt.xz", 1 << 20);
+  if (wiki.empty()) GTEST_SKIP() << "shared Wikipedia text not available";
+  auto in = write("big.txt", wiki);
+  RunResult one = run("tokenize --threads 1 --input '" + in.string() + "'");
+  ASSERT_EQ(one.code, 0) << one.err;
+  std::string want;
+  for (int32_t id : qwen().encode(wiki)) want += (want.empty() ? "" : " ") + std::to_string(id);
+  EXPECT_EQ(one.out, want + "\n");
+  for (const char* threads : {"2", "0"}) {
+    RunResult many = run(std::string("tokenize --threads ") + threads + " --input '" + in.string() + "'");
+    ASSERT_EQ(many.code, 0) << many.err;
+    EXPECT_EQ(many.out, one.out) << "--threads " << threads;
+  }
+}
+
+TEST_F(CliTest, UnwritableOutputNamesTheGivenPath) {
+  auto txt = write("x.txt", "hello");
+  std::string out = (dir_ / "no_such_dir" / "o.txt").string();
+  RunResult r = run("tokenize --input '" + txt.string() + "' --output '" + out + "'");
+  EXPECT_EQ(r.code, 1);
+  // The user's path is the subject (AtomicFile may mention its temporary as a detail).
+  EXPECT_NE(r.err.find("error: " + out + ": cannot open"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(out + ".tmp"), std::string::npos) << "names the temp file: " << r.err;
+}
+
+TEST_F(CliTest, BlankJsonlLinesAreRefusedExceptAtTheEnd) {
+  auto blank = write("blank.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n");
+  RunResult r = run("tokenize --jsonl '" + blank.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("blank.jsonl:2: empty line; expected a JSON object with a `text` field"),
+            std::string::npos)
+      << r.err;
+  auto spaces = write("spaces.jsonl", "{\"ids\": [1]}\n  \t\n{\"ids\": [2]}\n");
+  r = run("tokenize --decode --jsonl '" + spaces.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("spaces.jsonl:2: empty line; expected a JSON object with an `ids` array"),
+            std::string::npos)
+      << r.err;
+  // Trailing blank lines shift nothing: accepted, one output line per JSON line.
+  auto trailing = write("trailing.jsonl", "{\"text\": \"a\"}\r\n{\"text\": \"b\"}\n\n\r\n");
+  r = run("tokenize --jsonl '" + trailing.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto got = lines(r.out);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(json::parse(got[1]).get<std::vector<int32_t>>(), qwen().encode("b"));
+}
+
+TEST_F(CliTest, NegativeThreadsGiveAShortMessage) {
+  auto txt = write("x.txt", "hello");
+  RunResult r = run("tokenize --threads -1 --input '" + txt.string() + "'");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("-1"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("179769313"), std::string::npos) << "prints DBL_MAX: " << r.err;
+}
+
 }  // namespace
 }  // namespace tt::test

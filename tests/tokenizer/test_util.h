@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
@@ -55,6 +57,28 @@ inline const std::vector<std::string>& shared_lines(const std::string& file) {
     pos = nl + 1;
   }
   return lines;
+}
+
+// The first `max_bytes` decompressed bytes of an xz file under TT_SHARED_DATA_DIR (cached); empty
+// if the file is absent. Cheaper than shared_lines() for the big wikiextractor dumps.
+inline const std::string& shared_prefix(const std::string& file, size_t max_bytes) {
+  static std::map<std::pair<std::string, size_t>, std::string> cache;
+  auto key = std::make_pair(file, max_bytes);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  std::string& all = cache[key];
+  std::filesystem::path path = std::filesystem::path(TT_SHARED_DATA_DIR) / file;
+  if (!std::filesystem::exists(path)) return all;
+  std::string cmd = "xz -dc '" + path.string() + "' 2>/dev/null";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return all;
+  char buf[1 << 16];
+  size_t n;
+  while (all.size() < max_bytes &&
+         (n = std::fread(buf, 1, std::min(sizeof buf, max_bytes - all.size()), p)) > 0)
+    all.append(buf, n);
+  pclose(p);
+  return all;
 }
 
 struct GoldenCase {

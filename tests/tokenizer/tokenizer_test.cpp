@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "test_util.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/chunking.h"
 #include "tokenizer/unicode.h"
 
 namespace tt::test {
@@ -205,6 +206,28 @@ TEST(TokenizerLoad, UnsupportedFeaturesAreRefusedByName) {
   }
 }
 
+TEST(TokenizerLoad, OtherModelTypesAreRefusedBeforeAnythingElse) {
+  // A Unigram / WordPiece file has no Qwen pre_tokenizer or ByteLevel decoder; the error must name
+  // the model type, not the first missing piece.
+  TempDir dir;
+  for (const char* type : {"Unigram", "WordPiece", "WordLevel"}) {
+    json j = {{"version", "1.0"},
+              {"normalizer", nullptr},
+              {"pre_tokenizer", nullptr},
+              {"decoder", {{"type", "Metaspace"}}},
+              {"model", {{"type", type}, {"vocab", json::array()}}}};
+    j.erase("pre_tokenizer");
+    auto p = dir.write("other.json", j.dump());
+    expect_load_error(
+        p, {"other.json", "unsupported tokenizer feature", std::string("model type \"") + type + "\""});
+    try {
+      Tokenizer::load(p);
+    } catch (const tt::Error& e) {
+      EXPECT_EQ(std::string(e.what()).find("pre_tokenizer"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(TokenizerLoad, RepeatedMergeTakesTheLastRankLikeHf) {
   TempDir dir;
   json j = tiny_tokenizer_json();
@@ -371,6 +394,134 @@ TEST(Qwen3, ConcurrentEncodeIsConsistent) {
   for (auto& th : pool) th.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_TRUE(t.encode_batch({}, 0).empty());
+}
+
+// ---- encode_parallel: cutting one text at safe points (chunking.h) ------------------------------
+
+// Encodes the chunks between `bounds` separately and concatenates the ids.
+std::vector<int32_t> encode_chunks(const Tokenizer& t, std::string_view text,
+                                   const std::vector<size_t>& bounds) {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i + 1 < bounds.size(); ++i)
+    t.encode_append(text.substr(bounds[i], bounds[i + 1] - bounds[i]), out);
+  return out;
+}
+
+// Text glued from fragments chosen to stress every rule near a cut: newline runs with spaces,
+// tabs, CR, Unicode spaces (NBSP, U+3000, U+2028), combining marks after '\n', contractions,
+// punctuation with CR/LF tails, digits, added tokens, CJK.
+std::string crafted_text(size_t fragments, uint32_t seed) {
+  static const std::vector<std::string> parts = {
+      "\n",
+      "\n",
+      "\n\n",
+      " \n",
+      "\n ",
+      "\r\n",
+      "\r",
+      "  ",
+      " ",
+      "\t",
+      "\t\n",
+      "\xC2\xA0",
+      "\xE3\x80\x80",
+      "\xE2\x80\xA8",
+      "\xCC\x81",
+      "e\xCC\x81",
+      "x",
+      "word",
+      "Word",
+      "'s",
+      "'LL",
+      "!!",
+      "...\n",
+      "12",
+      "3",
+      "<|endoftext|>",
+      "<|im_start|>",
+      "\xE4\xB8\xAD\xE6\x96\x87",
+      "caf\xC3\xA9",
+      "-",
+      "\xE2\x80\x94",
+      "\xF0\x9F\x98\x80",
+      "\xEA\xB0\x80",
+      "\xE1\x84\x80\xE1\x85\xA1"};  // Hangul syllable, then L+V jamo that compose
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, parts.size() - 1);
+  std::string s;
+  for (size_t i = 0; i < fragments; ++i) s += parts[pick(rng)];
+  return s;
+}
+
+TEST(Qwen3, SafeCutRules) {
+  // Cut points that would change the ids are refused.
+  EXPECT_FALSE(is_safe_cut("a\n\nb", 2));    // "\n\n" is one piece
+  EXPECT_FALSE(is_safe_cut("a\n  \nb", 2));  // "  \n" joins the newline run
+  EXPECT_FALSE(is_safe_cut("a\n  b", 2));    // whitespace after the cut
+  EXPECT_FALSE(
+      is_safe_cut("a\n\xC2\xA0"
+                  "b",
+                  2));                          // NBSP is \s
+  EXPECT_FALSE(is_safe_cut("a\n\xCC\x81", 2));  // combining mark: NFC-unsafe
+  EXPECT_FALSE(is_safe_cut("ab", 1));
+  EXPECT_FALSE(is_safe_cut("a\n", 2));  // not strictly inside
+  EXPECT_TRUE(is_safe_cut("a\n\nb", 3));
+  EXPECT_TRUE(is_safe_cut("a\nb", 2));
+  EXPECT_TRUE(is_safe_cut("a\n<|endoftext|>", 2));
+  EXPECT_TRUE(is_safe_cut("a\n\xE4\xB8\xAD", 2));
+  // The refused cuts really would change the result (so the rule is not vacuous).
+  const Tokenizer& t = qwen();
+  for (std::string text : {"a\n\nb", "a\n  \nb"})
+    EXPECT_NE(encode_chunks(t, text, {0, 2, text.size()}), t.encode(text)) << text;
+  EXPECT_EQ(safe_chunk_boundaries("", 4), (std::vector<size_t>{0}));
+  EXPECT_EQ(safe_chunk_boundaries("abc", 1), (std::vector<size_t>{0, 3}));
+  EXPECT_EQ(safe_chunk_boundaries("a\nb\n\nc\n d", 1), (std::vector<size_t>{0, 2, 5, 9}));
+  EXPECT_EQ(safe_chunk_boundaries("a\nb\n\nc\n d", 3), (std::vector<size_t>{0, 5, 9}));
+}
+
+TEST(Qwen3, EveryCutOfCraftedWhitespaceKeepsTheIds) {
+  const Tokenizer& t = qwen();
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    std::string text = crafted_text(3000, seed);
+    auto bounds = safe_chunk_boundaries(text, 1);  // every safe cut
+    ASSERT_GT(bounds.size(), 50u) << "the crafted text must offer many cuts";
+    EXPECT_EQ(encode_chunks(t, text, bounds), t.encode(text)) << "seed " << seed;
+  }
+}
+
+TEST(Qwen3, EveryCutOfWikipediaTextKeepsTheIds) {
+  const Tokenizer& t = qwen();
+  // Wikiextractor plain text (documents, blank lines) and raw XML dump (indented lines).
+  for (const char* file :
+       {"enwiki-2015-wikiextractor-p12-p60633.partial.txt.xz", "enwik8-prefix-4154064B.xml.xz"}) {
+    const std::string& text = shared_prefix(file, 1 << 20);
+    if (text.empty()) GTEST_SKIP() << file << " not in TT_SHARED_DATA_DIR";
+    auto bounds = safe_chunk_boundaries(text, 1);
+    ASSERT_GT(bounds.size(), 1000u) << file;
+    EXPECT_EQ(encode_chunks(t, text, bounds), t.encode(text)) << file;
+  }
+}
+
+TEST(Qwen3, EncodeParallelEqualsEncode) {
+  const Tokenizer& t = qwen();
+  std::string wiki = shared_prefix("enwiki-2015-wikiextractor-p12-p60633.partial.txt.xz", 3 << 20);
+  // Crafted text with invalid UTF-8 sprinkled in: it must be counted once, as encode() does.
+  std::string crafted;
+  for (uint32_t seed = 100; crafted.size() < (1u << 20); ++seed)
+    crafted += crafted_text(2000, seed) + "\xFF\n";
+  for (const std::string* text : {&wiki, &crafted}) {
+    if (text->empty()) continue;
+    EncodeStats want_stats;
+    auto want = t.encode(*text, &want_stats);
+    ASSERT_GT(safe_chunk_boundaries(*text, 64 << 10).size(), 4u) << "must really be cut";
+    for (int threads : {2, 3, 8}) {
+      EncodeStats stats;
+      EXPECT_EQ(t.encode_parallel(*text, threads, &stats), want) << threads;
+      EXPECT_EQ(stats.invalid_utf8, want_stats.invalid_utf8);
+    }
+  }
+  EXPECT_EQ(t.encode_parallel("short\ntext", 4), t.encode("short\ntext"));
+  EXPECT_TRUE(t.encode_parallel("", 4).empty());
 }
 
 // ---- live cross-check against the JS reference ---------------------------------------------------
