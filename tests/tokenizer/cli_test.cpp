@@ -1,5 +1,6 @@
 // `tiny-transformer tokenize` end to end: runs the built binary on the golden set (ids must equal
-// the JS reference), decodes back, plain-text mode, --tokens, and error reporting (file:line).
+// the JS reference), decodes back, plain-text mode (same ids for any --threads), --tokens, and error
+// reporting (file:line, blank JSONL lines, the user's --output path, --threads range).
 #include <gtest/gtest.h>
 
 #include <cstdlib>

@@ -1,7 +1,8 @@
 // Behaviour of the tokenizer beyond the golden set: loading errors and refused features (on small
 // synthetic tokenizer.json files), invalid UTF-8, added tokens, decode errors, long pieces
-// (heap BPE) against a naive reference BPE, thread safety, and a live cross-check against the
-// JS reference on random strings when node and tools/js-reference/node_modules are present.
+// (heap BPE) against a naive reference BPE, thread safety, safe cut points and encode_parallel
+// (crafted whitespace and shared Wikipedia text), and a live cross-check against the JS
+// reference on random strings when node and tools/js-reference/node_modules are present.
 #include <gtest/gtest.h>
 
 #include <cstdio>
