@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "train/process_clock.h"
 #include "train/trainer.h"
 
 TT_REGISTER_COMMAND(train, "train a Qwen3-style model on prepared token data",
@@ -11,7 +12,8 @@ TT_REGISTER_COMMAND(train, "train a Qwen3-style model on prepared token data",
                       auto os = std::make_shared<tt::OptionSet>(&app);
                       opts->declare(*os);
                       return [opts] {
-                        tt::TrainResult r = tt::run_training(*opts);
+                        // The cap counts from process start (start-up included), not from here.
+                        tt::TrainResult r = tt::run_training(*opts, tt::seconds_since_process_start());
                         // A clean stop on a signal still exits like the signal would (128 + signo), for
                         // scripts.
                         if (r.stop_reason == "signal_sigint") return 128 + SIGINT;

@@ -97,6 +97,9 @@ void EvalOptions::declare(OptionSet& o) {
   o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)");
   o.add("--batch_size", batch_size, "rows per forward pass");
   o.add("--device", device, "auto (cuda when available), cuda or cpu");
+  o.add("--tokenizer", tokenizer,
+        "tokenizer directory (or tokenizer.json) the data was prepared with (default: the checkpoint's "
+        "tokenizer.json)");
 }
 
 void EvalOptions::validate() const {
@@ -114,6 +117,17 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   std::string sha;
   fs::path ckpt_tok = fs::path(opts.ckpt_dir) / "tokenizer.json";
   if (fs::exists(ckpt_tok)) sha = sha256_hex_file(ckpt_tok);
+  if (!opts.tokenizer.empty()) {
+    fs::path file = fs::is_directory(opts.tokenizer) ? fs::path(opts.tokenizer) / "tokenizer.json"
+                                                     : fs::path(opts.tokenizer);
+    TT_CHECK(fs::is_regular_file(file)) << "--tokenizer: " << file.string() << ": tokenizer file not found";
+    const std::string given = sha256_hex_file(file);
+    TT_CHECK(sha.empty() || given == sha)
+        << "--tokenizer: " << file.string() << " (sha256 " << given
+        << ") is not the tokenizer of the checkpoint, " << ckpt_tok.string() << " (sha256 " << sha << ")"
+        << hint("evaluate with the tokenizer the model was trained with (omit --tokenizer)");
+    sha = given;
+  }
   data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha);
   TT_CHECK(data.rows() > 0) << data.path().string() << ": no rows to evaluate";
   auto backend = make_backend_for_device(opts.device);

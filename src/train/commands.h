@@ -1,7 +1,8 @@
 // Library side of the `sample` and `eval` subcommands (the CLI files only parse flags):
 //   sample: load a checkpoint, encode --prompt, generate with the KV cache, stream the text to
 //           stdout as it is produced (complete UTF-8 characters only), tokens/s on stderr.
-//   eval:   load a checkpoint, evaluate a split of a prepare-data directory, print one JSON object
+//   eval:   load a checkpoint, evaluate a split of a prepare-data directory (checked against the
+//           checkpoint's tokenizer.json, or --tokenizer), print one JSON object
 //           {"loss", "ppl", "rows", "tokens", ...} as the last line of stdout.
 #pragma once
 
@@ -40,6 +41,10 @@ struct EvalOptions {
   int64_t max_rows = 0;
   int64_t batch_size = 16;
   std::string device = "auto";
+  // The tokenizer the data must have been prepared with (its tokenizer.json sha256 is checked against
+  // meta.json). Empty: the checkpoint's tokenizer.json. Given: it must also be the checkpoint's own
+  // tokenizer when the checkpoint carries one (the model's ids mean that tokenizer's tokens).
+  std::string tokenizer;
 
   void declare(OptionSet& o);
   void validate() const;

@@ -13,6 +13,11 @@ GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int
                         const std::function<void(std::string_view)>& on_text) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t V = model.config().vocab_size;
+  // Only ids the tokenizer can decode may be chosen: the model's vocab is padded (Qwen3: 151,936 rows
+  // for 151,669 tokenizer ids) and the padding rows are a contiguous tail, so choosing among the first
+  // `pickable` logits is exactly setting the others to -inf (greedy and sampled alike).
+  const int64_t pickable = std::min<int64_t>(V, tok.vocab_size());
+  TT_CHECK(pickable > 0) << "the tokenizer has no ids to generate";
   if (prompt.empty()) prompt.push_back(start_id);
   for (int32_t id : prompt)
     TT_CHECK(id >= 0 && id < V) << "prompt token id " << id << " is outside the model's vocab_size " << V;
@@ -26,7 +31,8 @@ GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int
   std::vector<float> logits = model.forward_next(prompt.data(), static_cast<int64_t>(prompt.size()));
   Utf8Streamer stream;
   for (int64_t i = 0; i < opt.max_new_tokens; ++i) {
-    int32_t next = select_token(logits.data(), static_cast<int64_t>(logits.size()), opt.sampling, rng);
+    TT_ASSERT(int64_t(logits.size()) >= pickable) << "forward_next returned " << logits.size() << " logits";
+    int32_t next = select_token(logits.data(), pickable, opt.sampling, rng);
     if (std::find(opt.stop_ids.begin(), opt.stop_ids.end(), next) != opt.stop_ids.end()) {
       res.stopped_at_eos = true;
       break;

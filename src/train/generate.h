@@ -2,6 +2,9 @@
 // then one forward_next per new token. Stops at any of `stop_ids` (not emitted), after
 // max_new_tokens, or when the cache is full (max_seq of the model). Text is streamed through
 // `on_text` in complete UTF-8 characters (see utf8_stream.h).
+// Only ids below tok.vocab_size() are ever chosen: a model vocab padded beyond the tokenizer (Qwen3:
+// 151,936 rows, 151,669 ids) has logits for ids decode() cannot map back to text; those are masked
+// (as if their logits were -inf) before greedy or sampled selection.
 #pragma once
 
 #include <cstdint>

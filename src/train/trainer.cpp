@@ -76,7 +76,12 @@ ojson json_or_null(double v, bool valid) {
 
 class Trainer {
  public:
-  explicit Trainer(TrainOptions opts) : opts_(std::move(opts)), start_(Clock::now()) {}
+  // `already_elapsed_s`: wall time spent before the trainer exists (process start-up), which counts
+  // against --max_train_minutes.
+  Trainer(TrainOptions opts, double already_elapsed_s)
+      : opts_(std::move(opts)),
+        start_(Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(std::max(0.0, already_elapsed_s)))) {}
   TrainResult run();
 
  private:
@@ -93,6 +98,12 @@ class Trainer {
   ojson run_info() const;
   ojson trainer_state() const;
   std::string check_stop();
+  void sample_during_training();
+  double estimated_step_s() const;
+  double estimated_eval_s() const;
+  double estimated_save_s(bool with_optimizer) const;
+  double estimated_samples_s() const;
+  double predicted_end_if_continuing_s() const;
 
   TrainOptions opts_;
   Clock::time_point start_;
@@ -125,7 +136,8 @@ class Trainer {
   Clock::time_point window_start_;
   int64_t window_tokens_ = 0, window_steps_ = 0;
   double tokens_per_s_ = 0, step_time_s_ = 0;
-  double last_eval_s_ = 0, last_save_s_ = 0;
+  // Measured durations (0 = not measured yet) behind the --max_train_minutes budget.
+  double last_eval_s_ = 0, last_save_s_ = 0, best_save_s_ = 0, samples_s_ = 0, step_ema_s_ = 0;
 
   std::vector<LossPoint> train_curve_, eval_curve_;
   std::vector<int32_t> batch_;
@@ -379,7 +391,7 @@ EvalResult Trainer::run_eval(bool scheduled) {
                      std::to_string(early_.patience()) + " evals"
                : "");
   write_plot();
-  if (improved) save(best_dir_, /*with_optimizer=*/false, nullptr);
+  if (improved) save(best_dir_, /*with_optimizer=*/false, &best_save_s_);
   return r;
 }
 
@@ -405,6 +417,19 @@ void Trainer::write_samples() {
   std::fflush(stdout);
   std::ofstream f(out_ / "samples.log", std::ios::app);
   f << out.str();
+}
+
+// A sample is a side product: a failure there (e.g. a token the tokenizer cannot decode) is a warning,
+// never the end of a run that may be hours in.
+void Trainer::sample_during_training() {
+  const auto t0 = Clock::now();
+  try {
+    write_samples();
+  } catch (const std::exception& e) {
+    Progress::clear_line_for_log();
+    log_warn("sampling at step ", step_, " failed; training goes on: ", e.what());
+  }
+  samples_s_ = seconds_since(t0);
 }
 
 void Trainer::append_metrics(const ojson& record) {
@@ -493,21 +518,75 @@ void Trainer::save(const fs::path& dir, bool with_optimizer, double* seconds_out
   log_info("saved ", dir.string(), " at step ", step_, " (", fmt_num("%.1f", s), " s)");
 }
 
+// ---- the --max_train_minutes budget -----------------------------------------------------------
+// The cap covers the whole command: process start-up and setup (start_ is moved back by the time
+// spent before the trainer existed), the steps, and everything a stop still has to do (final
+// evaluation, saves of best/ and last/). Before each step the trainer predicts when the run would end
+// if it took one more step and then stopped; it stops now when that is past the cap. Durations are the
+// latest measurements of this run times kBudgetMargin; what has not been measured yet is estimated
+// pessimistically (see each function).
+constexpr double kBudgetMargin = 1.25;    // measured durations vary; err on stopping early
+constexpr double kBudgetSlackS = 0.1;     // process exit, plot, logging
+constexpr double kSaveBytesPerS = 200e6;  // a slow disk, until a save has been measured
+constexpr double kSaveFixedS = 0.05;      // directory, rename, json files
+
+double Trainer::estimated_step_s() const {
+  // step_time_s_: the average over the last logging window (synchronised, so right on a GPU too);
+  // step_ema_s_: a moving average of each step's wall time, which covers the first window and reacts
+  // to a slowdown without letting one slow step stop the run.
+  return kBudgetMargin * std::max(step_time_s_, step_ema_s_);
+}
+
+double Trainer::estimated_eval_s() const {
+  if (last_eval_s_ > 0) return kBudgetMargin * last_eval_s_;
+  // Not evaluated yet: a forward pass over the rows costs about a third of a training step over as many
+  // rows (forward + backward + optimizer; measured 0.30-0.37 on the CPU, docs/design/train.md).
+  const int64_t rows = opts_.eval_rows > 0 ? std::min(opts_.eval_rows, val_->rows()) : val_->rows();
+  return estimated_step_s() * double(rows) / double(B_ * opts_.grad_accum) / 3.0;
+}
+
+double Trainer::estimated_save_s(bool with_optimizer) const {
+  const double measured = with_optimizer ? last_save_s_ : best_save_s_;
+  if (measured > 0) return kBudgetMargin * measured;
+  // Not saved yet: fp32 weights (+ AdamW m and v for last/) and the tokenizer.json copy on a slow disk.
+  std::error_code ec;
+  const auto tok_bytes = fs::file_size(tok_->json_path(), ec);
+  const double bytes =
+      double(cfg_.num_parameters()) * 4.0 * (with_optimizer ? 3.0 : 1.0) + (ec ? 0.0 : double(tok_bytes));
+  return kSaveFixedS + bytes / kSaveBytesPerS;
+}
+
+double Trainer::estimated_samples_s() const {
+  if (prompts_.empty()) return 0;
+  if (samples_s_ > 0) return kBudgetMargin * samples_s_;
+  // Not sampled yet: each generated token (2 samples per prompt) priced like a forward pass over a whole
+  // micro-batch, which one token never costs more than.
+  const double tokens = double(prompts_.size()) * 2.0 * double(opts_.sample_tokens);
+  return tokens * estimated_step_s() / double(opts_.grad_accum) / 3.0;
+}
+
+// Seconds since start_ at which the run would end if it finished the current step's remaining work,
+// took one more step (with that step's scheduled evaluation / samples) and then stopped.
+double Trainer::predicted_end_if_continuing_s() const {
+  double t = seconds_since(start_);
+  if (step_ > start_step_ && opts_.save_steps > 0 && step_ % opts_.save_steps == 0)
+    t += estimated_save_s(true);  // the periodic save right after this check
+  const int64_t next = step_ + 1;
+  t += estimated_step_s();
+  if (opts_.sample_steps > 0 && next % opts_.sample_steps == 0) t += estimated_samples_s();
+  // The stop after `next`: one evaluation (scheduled at `next` or the final one) that may save best/,
+  // then the save of last/.
+  t += estimated_eval_s() + estimated_save_s(false) + estimated_save_s(true) + kBudgetSlackS;
+  return t;
+}
+
 std::string Trainer::check_stop() {
   if (step_ >= opts_.steps) return "completed";
   if (early_.should_stop()) return "early_stopping";
   if (signals_->requested()) return signals_->signal_number() == SIGTERM ? "signal_sigterm" : "signal_sigint";
   if (opts_.stop_after_steps > 0 && step_ - start_step_ >= opts_.stop_after_steps) return "stop_after_steps";
-  if (opts_.max_train_minutes > 0) {
-    // Stop early enough that the final evaluation and save also fit under the cap.
-    double eval_est = last_eval_s_;
-    if (eval_est == 0 && step_time_s_ > 0) {
-      int64_t rows = opts_.eval_rows > 0 ? std::min(opts_.eval_rows, val_->rows()) : val_->rows();
-      eval_est = step_time_s_ * double(rows) / double(B_ * opts_.grad_accum) / 3.0;
-    }
-    double predicted = seconds_since(start_) + step_time_s_ + eval_est + last_save_s_;
-    if (predicted >= opts_.max_train_minutes * 60.0) return "max_train_minutes";
-  }
+  if (opts_.max_train_minutes > 0 && predicted_end_if_continuing_s() >= opts_.max_train_minutes * 60.0)
+    return "max_train_minutes";
   return "";
 }
 
@@ -528,12 +607,15 @@ TrainResult Trainer::run() {
 
   stop_reason_ = check_stop();
   while (stop_reason_.empty()) {
+    const auto step_start = Clock::now();
     train_step();
+    const double step_s = seconds_since(step_start);
+    step_ema_s_ = step_ema_s_ == 0 ? step_s : 0.7 * step_ema_s_ + 0.3 * step_s;
     if (step_ % opts_.logging_steps == 0 || step_ == opts_.steps) log_step(bar.get());
     // Evaluation, samples and saves are kept out of the tokens/s and s/step of the window.
     const auto side_start = Clock::now();
     if (opts_.eval_steps > 0 && step_ % opts_.eval_steps == 0) run_eval(/*scheduled=*/true);
-    if (opts_.sample_steps > 0 && step_ % opts_.sample_steps == 0) write_samples();
+    if (opts_.sample_steps > 0 && step_ % opts_.sample_steps == 0) sample_during_training();
     stop_reason_ = check_stop();
     if (stop_reason_.empty() && opts_.save_steps > 0 && step_ % opts_.save_steps == 0)
       save(last_dir_, true, &last_save_s_);
@@ -560,9 +642,9 @@ TrainResult Trainer::run() {
 
 }  // namespace
 
-TrainResult run_training(const TrainOptions& opts) {
+TrainResult run_training(const TrainOptions& opts, double already_elapsed_s) {
   StopSignal::reset();
-  Trainer t(opts);
+  Trainer t(opts, already_elapsed_s);
   return t.run();
 }
 

@@ -4,7 +4,9 @@
 //   warmup+cosine schedule -> periodic logging (metrics.jsonl, progress), evaluation (+ runs/best,
 //   early stopping, loss.svg), samples (stdout + samples.log) and saves (runs/last) -> a clean stop
 //   (steps done, early stopping, wall-time cap, signal, --stop_after_steps) with a final evaluation
-//   and save.
+//   and save. The wall-time cap covers all of it: the loop stops early enough that setup, the final
+//   evaluation and both final saves end within --max_train_minutes (estimates from this run's own
+//   measurements; see check_stop in trainer.cpp). A failing periodic sample is a warning only.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,8 @@ struct TrainResult {
   double best_eval_loss = 0;  // best evaluation of the run (all sessions)
 };
 
-TrainResult run_training(const TrainOptions& opts);
+// `already_elapsed_s`: wall time the caller spent before (the CLI passes the process's age, see
+// process_clock.h); --max_train_minutes budgets the whole run including it.
+TrainResult run_training(const TrainOptions& opts, double already_elapsed_s = 0);
 
 }  // namespace tt

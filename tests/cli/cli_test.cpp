@@ -138,6 +138,66 @@ TEST_F(CliTrainEvalSample, GreedySampleIsDeterministicAndSeededSamplingRepeats) 
   EXPECT_EQ(s1.out, s2.out);
 }
 
+TEST_F(CliTrainEvalSample, EvalAndSampleTakeTokenizer) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  const std::string ckpt = (dir_ / "run" / "last").string();
+  const std::string eval =
+      "eval --ckpt_dir " + ckpt + " --data_dir " + (dir_ / "data").string() + " --device cpu";
+  CliRun plain = run_cli(eval), given = run_cli(eval + " --tokenizer " + tok_.string());
+  ASSERT_EQ(plain.rc, 0) << plain.err;
+  ASSERT_EQ(given.rc, 0) << given.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(given.out))["loss"],
+            nlohmann::json::parse(last_line(plain.out))["loss"]);
+  // The file itself works too; a missing one or another tokenizer than the checkpoint's is refused.
+  EXPECT_EQ(run_cli(eval + " --tokenizer " + (tok_ / "tokenizer.json").string()).rc, 0);
+  CliRun missing = run_cli(eval + " --tokenizer " + (dir_ / "no_tok").string());
+  EXPECT_NE(missing.rc, 0);
+  EXPECT_NE(missing.err.find("no_tok"), std::string::npos) << missing.err;
+  tt::test_data::write_byte_tokenizer(dir_ / "other_tok");
+  CliRun other = run_cli(eval + " --tokenizer " + (dir_ / "other_tok").string());
+  EXPECT_NE(other.rc, 0);
+  EXPECT_NE(other.err.find("not the tokenizer of the checkpoint"), std::string::npos) << other.err;
+
+  const std::string sample =
+      "sample --ckpt_dir " + ckpt + " --prompt a --max_new_tokens 8 --temperature 0 --device cpu";
+  CliRun s1 = run_cli(sample), s2 = run_cli(sample + " --tokenizer " + tok_.string());
+  ASSERT_EQ(s1.rc, 0) << s1.err;
+  ASSERT_EQ(s2.rc, 0) << s2.err;
+  EXPECT_EQ(s1.out, s2.out);
+}
+
+TEST_F(CliTrainEvalSample, WallTimeCapCoversTheWholeCommand) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  // The shipped tiny config widened to 9.8M parameters (151,936-row vocab): the final evaluation and
+  // the two saves (best/, last/ with AdamW state: ~180 MB) take about a second, which the cap has to
+  // leave room for, like process start-up and the tokenizer load.
+  nlohmann::json wide =
+      nlohmann::json::parse(tt::read_file(std::string(TT_SOURCE_DIR) + "/configs/qwen3_test_tiny.json"));
+  wide["hidden_size"] = 64;
+  wide["head_dim"] = 16;
+  wide["intermediate_size"] = 128;
+  tt::write_file_atomic(dir_ / "wide.json", wide.dump(2));
+  const double cap_s = 5.0;
+  std::string args = "train --config " + (dir_ / "wide.json").string() + " --data_dir " +
+                     (dir_ / "data").string() + " --out_dir " + (dir_ / "capped").string() + " --tokenizer " +
+                     tok_.string() +
+                     " --device cpu --micro_batch_size 4 --steps 1000000 --eval_steps 0 --save_steps 0"
+                     " --sample_steps 0 --max_train_minutes " +
+                     std::to_string(cap_s / 60.0);
+  auto t0 = std::chrono::steady_clock::now();
+  CliRun r = run_cli(args);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_LE(wall_s, cap_s + 0.3) << r.err;
+  auto info = nlohmann::json::parse(tt::read_file(dir_ / "capped" / "last" / "run_info.json"));
+  EXPECT_EQ(info["stop_reason"], "max_train_minutes");
+  EXPECT_GT(info["step"].get<int64_t>(), 0);
+  EXPECT_TRUE(info["eval_loss"].is_number());
+  EXPECT_TRUE(fs::exists(dir_ / "capped" / "best" / "model.safetensors"));
+  std::printf("--max_train_minutes %.3f: command wall %.2f s, %lld steps\n", cap_s / 60.0, wall_s,
+              static_cast<long long>(info["step"].get<int64_t>()));
+}
+
 TEST_F(CliTrainEvalSample, BadInputGivesNonZeroExitAndNamesTheProblem) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   auto expect_fail = [](const std::string& args, const std::string& needle) {

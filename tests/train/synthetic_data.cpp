@@ -52,6 +52,70 @@ void write_tiny_config(const fs::path& file, int64_t vocab, int64_t max_pos) {
   write_file_atomic(file, c.dump(2));
 }
 
+namespace {
+
+// GPT-2's byte -> printable code point map (HF ByteLevel), as UTF-8.
+std::string byte_level_char(uint32_t b) {
+  uint32_t extra = 0, cp = 0;
+  for (uint32_t i = 0; i <= b; ++i) {
+    bool printable = (i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF);
+    cp = printable ? i : 256 + extra++;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += char(cp);
+  } else {
+    s += char(0xC0 | (cp >> 6));
+    s += char(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+}  // namespace
+
+fs::path write_byte_tokenizer(const fs::path& dir) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (uint32_t b = 0; b < 256; ++b) vocab[byte_level_char(b)] = b;
+  nlohmann::json split = {{"type", "Split"},
+                          {"pattern",
+                           {{"Regex",
+                             "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                             "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+                          {"behavior", "Isolated"},
+                          {"invert", false}};
+  nlohmann::json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  nlohmann::json j = {{"version", "1.0"},
+                      {"truncation", nullptr},
+                      {"padding", nullptr},
+                      {"added_tokens", nlohmann::json::array({{{"id", 256},
+                                                               {"content", "<|endoftext|>"},
+                                                               {"single_word", false},
+                                                               {"lstrip", false},
+                                                               {"rstrip", false},
+                                                               {"normalized", false},
+                                                               {"special", true}}})},
+                      {"normalizer", {{"type", "NFC"}}},
+                      {"pre_tokenizer",
+                       {{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array({split, byte_level})}}},
+                      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+                      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+                      {"model",
+                       {{"type", "BPE"},
+                        {"dropout", nullptr},
+                        {"unk_token", nullptr},
+                        {"continuing_subword_prefix", ""},
+                        {"end_of_word_suffix", ""},
+                        {"fuse_unk", false},
+                        {"byte_fallback", false},
+                        {"ignore_merges", false},
+                        {"vocab", vocab},
+                        {"merges", nlohmann::json::array()}}}};
+  fs::create_directories(dir);
+  write_file_atomic(dir / "tokenizer.json", j.dump());
+  return dir / "tokenizer.json";
+}
+
 fs::path fresh_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("tt_train_test_" + std::to_string(getpid()) + "_" + name);
   fs::remove_all(p);

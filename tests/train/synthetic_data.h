@@ -27,6 +27,11 @@ void write_synthetic_data(const std::filesystem::path& dir, const SyntheticData&
 // configs/qwen3_test_tiny.json shrunk to `vocab` (bos = eos = vocab - 1) and max_position_embeddings.
 void write_tiny_config(const std::filesystem::path& file, int64_t vocab, int64_t max_pos = 64);
 
+// A minimal byte-level BPE tokenizer.json in the Qwen3 format (256 byte tokens, no merges, and
+// <|endoftext|> = 256): vocab_size() 257, so a model vocab above 257 has rows it cannot decode (like
+// Qwen3's 151,936 rows for 151,669 ids). Returns the file's path.
+std::filesystem::path write_byte_tokenizer(const std::filesystem::path& dir);
+
 // A fresh empty directory under the system temp dir.
 std::filesystem::path fresh_dir(const std::string& name);
 

@@ -1,5 +1,6 @@
 // Unit tests of the pure parts of the train module: LR schedule, early stopping, data order,
-// sampling filters, UTF-8 streaming, the loss plot and flag validation.
+// sampling filters, generation with a model vocab larger than the tokenizer's, UTF-8 streaming, the
+// loss plot and flag validation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,8 +9,12 @@
 #include <set>
 
 #include "common/check.h"
+#include "common/fs.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "train/data_order.h"
 #include "train/early_stopping.h"
+#include "train/generate.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/rng.h"
@@ -229,6 +234,84 @@ TEST(Sampling, ValidationNamesTheFlag) {
   EXPECT_NE(msg({1, 0, 0}).find("--top_p"), std::string::npos);
   EXPECT_NE(msg({1, 0, 1.5}).find("--top_p"), std::string::npos);
   EXPECT_EQ(msg({0, 0, 1}), "");
+}
+
+// ---- generation with a padded model vocab ---------------------------------------------------------
+
+namespace {
+
+// A stand-in for the real tokenizer with only `n` ids: decode() refuses ids >= n exactly like
+// Tokenizer::decode does for Qwen3's 151,669 ids under the model's 151,936 rows.
+class SmallTokenizer : public Tokenizer {
+ public:
+  explicit SmallTokenizer(int32_t n) : n_(n) {}
+  std::vector<int32_t> encode(std::string_view, EncodeStats* = nullptr) const override { return {}; }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    std::string s;
+    for (int32_t id : ids) {
+      TT_CHECK(id >= 0 && id < n_) << "token id " << id << " is not in the vocabulary (ids 0.." << n_ - 1
+                                   << ")";
+      s += char('a' + id % 26);
+    }
+    return s;
+  }
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>&, int,
+                                                 EncodeStats*) const override {
+    return {};
+  }
+  int32_t vocab_size() const override { return n_; }
+  std::string token_text(int32_t id) const override { return decode({id}); }
+  int32_t token_id(std::string_view) const override { return -1; }
+  int32_t eos_id() const override { return -1; }
+  const std::string& sha256() const override { return sha_; }
+  const std::filesystem::path& json_path() const override { return path_; }
+  void encode_append(std::string_view, std::vector<int32_t>&, EncodeStats*) const override {}
+  std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>&, int,
+                                                       EncodeStats*) const override {
+    return {};
+  }
+  std::string normalize(std::string_view text) const override { return std::string(text); }
+  std::string token_bytes(int32_t id) const override { return decode({id}); }
+  bool is_special(int32_t) const override { return false; }
+  double load_seconds() const override { return 0; }
+
+ private:
+  int32_t n_;
+  std::string sha_;
+  std::filesystem::path path_;
+};
+
+}  // namespace
+
+TEST(Sampling, GenerationNeverPicksIdsTheTokenizerCannotDecode) {
+  // configs/qwen3_test_tiny.json with 128 model rows; the tokenizer knows ids 0..99 only. A fresh
+  // model's logits are nearly flat, so without the mask 28 of 128 ids are as likely as any other.
+  nlohmann::json j =
+      nlohmann::json::parse(read_file(std::string(TT_SOURCE_DIR) + "/configs/qwen3_test_tiny.json"));
+  j["vocab_size"] = 128;
+  j["bos_token_id"] = 0;
+  j["eos_token_id"] = 0;
+  Qwen3Config cfg = Qwen3Config::from_json(j, "tiny");
+  auto backend = make_cpu_backend(DType::F32);
+  Qwen3Model model(cfg, *backend, 1, cfg.max_position_embeddings);
+  model.init_weights(5);
+  SmallTokenizer tok(100);
+
+  int64_t generated = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    for (SamplingParams p : {SamplingParams{1.0, 0, 1.0}, SamplingParams{0, 0, 1.0}}) {  // sampled, greedy
+      GenerateOptions g;
+      g.max_new_tokens = 24;
+      g.sampling = p;
+      std::mt19937_64 rng(seed);
+      GenerateResult r;
+      ASSERT_NO_THROW(r = generate(model, tok, {int32_t(seed)}, g, rng, 0)) << "seed " << seed;
+      for (int32_t id : r.tokens) EXPECT_LT(id, 100) << "seed " << seed;
+      EXPECT_EQ(r.text, tok.decode(r.tokens));
+      generated += int64_t(r.tokens.size());
+    }
+  }
+  EXPECT_EQ(generated, 20 * 2 * 24);  // no stop ids: every run generates all its tokens
 }
 
 // ---- UTF-8 streaming ---------------------------------------------------------------------------
