@@ -50,10 +50,20 @@ std::vector<double> filtered_probs(const float* logits, int64_t n, const Samplin
     std::vector<int64_t> idx;
     for (int64_t i = 0; i < n; ++i)
       if (keep[i]) idx.push_back(i);
-    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
+    // Only the head of the descending order matters: sort a growing prefix (256, 1024, ... entries)
+    // until it holds top_p of the mass, instead of sorting all ~150k entries per token. Ties break by
+    // id, so the order (and the result) is exactly that of a full stable sort.
+    auto before = [&](int64_t a, int64_t b) {
+      return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+    };
     double cum = 0;
-    size_t kept = 0;
+    size_t kept = 0, sorted = 0;
     while (kept < idx.size()) {
+      if (kept == sorted) {
+        size_t next = std::min(idx.size(), std::max<size_t>(256, sorted * 4));
+        std::partial_sort(idx.begin() + sorted, idx.begin() + next, idx.end(), before);
+        sorted = next;
+      }
       cum += probs[idx[kept++]];
       if (cum >= p.top_p) break;
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <numeric>
 #include <set>
 
 #include "common/check.h"
@@ -203,6 +204,36 @@ TEST(Sampling, TopPKeepsSmallestPrefixReachingP) {
   EXPECT_NEAR(e[1], 0.5 / 0.8, 1e-6);
   EXPECT_NEAR(e[3], 0.3 / 0.8, 1e-6);
   EXPECT_EQ(e[0], 0.0);
+}
+
+// Over a large, nearly flat vocabulary the nucleus holds thousands of ids (more than one sorted
+// prefix block) and has ties; the result must equal a plain full-sort reference exactly.
+TEST(Sampling, TopPOverALargeFlatVocabularyEqualsFullSortReference) {
+  const int64_t n = 20000;
+  std::vector<float> l(n);
+  std::mt19937_64 rng(7);
+  for (int64_t i = 0; i < n; ++i) l[i] = float(int(uniform_01(rng) * 50)) * 0.01f;  // many exact ties
+  for (double top_p : {0.05, 0.5, 0.93}) {
+    SamplingParams sp{1.0, 0, top_p};
+    auto got = filtered_probs(l.data(), n, sp);
+    std::vector<double> probs(n);
+    double mx = *std::max_element(l.begin(), l.end()), total = 0;
+    for (int64_t i = 0; i < n; ++i) total += probs[i] = std::exp(double(l[i]) - mx);
+    for (auto& v : probs) v /= total;
+    std::vector<int64_t> idx(n);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
+    double cum = 0;
+    size_t kept = 0;
+    while (kept < idx.size() && (cum += probs[idx[kept++]]) < top_p) {
+    }
+    EXPECT_GT(kept, 256u) << "the case must need more than the first sorted block";
+    double kept_total = 0;
+    for (size_t r = 0; r < kept; ++r) kept_total += probs[idx[r]];
+    std::vector<double> want(n, 0.0);
+    for (size_t r = 0; r < kept; ++r) want[idx[r]] = probs[idx[r]] / kept_total;
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 1e-12) << "id " << i << " top_p " << top_p;
+  }
 }
 
 TEST(Sampling, DrawsFollowTheFilteredDistributionAndRepeatForASeed) {
