@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Learning-rate sweep at the seed config (docs/design/train.md): one short run per --lr with everything else
+# Learning-rate sweep at the seed config (DESIGN.md): one short run per --lr with everything else
 # fixed, then a table of the final eval losses. Meant for a GPU machine (about 3 minutes per LR by default);
 # the default --lr of `train` should be set from its result.
 #   scripts/lr_sweep.sh [--data_dir data] [--out_dir runs/lr_sweep] [--steps 1000] [--minutes 3]

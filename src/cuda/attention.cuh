@@ -1,5 +1,5 @@
 // Causal grouped-query attention, flash-style (no T x T matrix in HBM). Own kernels; design notes
-// in docs/design/cuda.md.
+// in DESIGN.md.
 //
 //   q [B*T, Hq*D], k, v [B*T, Hkv*D] bf16; query head h reads kv head h / (Hq/Hkv); scale 1/sqrt(D).
 //   forward : S = scale Q K^T (causal), lse_i = log sum_j exp(S_ij), O = softmax(S) V

@@ -1,6 +1,6 @@
 // Reader for the packed token files written by `tiny-transformer prepare-data`.
 //
-// Format (see docs/design/data.md):
+// Format (see DESIGN.md):
 //   <data_dir>/train.bin, <data_dir>/val.bin: little-endian uint32 token ids, rows of seq_len tokens,
 //       no header, no padding: file size == rows * seq_len * 4 bytes. Row i starts at byte i*seq_len*4,
 //       so numpy.memmap(path, dtype="<u4").reshape(-1, seq_len) reads it too.

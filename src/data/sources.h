@@ -81,7 +81,7 @@ class DocumentReader {
 SourceFormat detect_format(const std::filesystem::path& path, std::string_view head);
 
 // Files named on the command line, with directories walked recursively (sorted, hidden entries and
-// files without a data-like name skipped: see docs/design/data.md). tt::Error for a missing path.
+// files without a data-like name skipped: see DESIGN.md). tt::Error for a missing path.
 std::vector<std::filesystem::path> expand_sources(const std::vector<std::string>& paths,
                                                   std::vector<std::string>* ignored = nullptr);
 

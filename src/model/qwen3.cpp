@@ -1,4 +1,4 @@
-// The Qwen3 graph, written once against tt::Backend (see docs/design/model.md).
+// The Qwen3 graph, written once against tt::Backend (see DESIGN.md).
 //
 // forward (N = B*T rows):
 //   x0 = embed[ids]

@@ -202,7 +202,7 @@ struct JsonCtx {
     TT_FAIL() << path.string() << ": unsupported tokenizer feature: " << what
               << hint(
                      "this implementation supports the Qwen2/Qwen3 byte-level BPE feature set "
-                     "(see docs/design/tokenizer.md)");
+                     "(see DESIGN.md)");
   }
   [[noreturn]] void corrupt(const std::string& what) const {
     TT_FAIL() << path.string() << ": not a valid tokenizer.json: " << what;

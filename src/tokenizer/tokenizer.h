@@ -9,7 +9,7 @@
 //      every piece is byte-level BPE encoded.
 // decode() maps ids back to bytes (added tokens: their text) and then to UTF-8 (lossy, U+FFFD).
 // Unsupported tokenizer.json features are refused with a tt::Error naming the feature.
-// See docs/design/tokenizer.md.
+// See DESIGN.md.
 #pragma once
 
 #include <cstdint>

@@ -540,7 +540,7 @@ double Trainer::estimated_step_s() const {
 double Trainer::estimated_eval_s() const {
   if (last_eval_s_ > 0) return kBudgetMargin * last_eval_s_;
   // Not evaluated yet: a forward pass over the rows costs about a third of a training step over as many
-  // rows (forward + backward + optimizer; measured 0.30-0.37 on the CPU, docs/design/train.md).
+  // rows (forward + backward + optimizer; measured 0.30-0.37 on the CPU, DESIGN.md).
   const int64_t rows = opts_.eval_rows > 0 ? std::min(opts_.eval_rows, val_->rows()) : val_->rows();
   return estimated_step_s() * double(rows) / double(B_ * opts_.grad_accum) / 3.0;
 }

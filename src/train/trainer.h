@@ -1,4 +1,4 @@
-// The training loop behind `tiny-transformer train` (see docs/design/train.md):
+// The training loop behind `tiny-transformer train` (see DESIGN.md):
 //   setup (every check before any work: flags, out_dir state, config, tokenizer, data vs config vs
 //   tokenizer, device) -> init or resume -> steps of grad_accum micro-batches + AdamW with the
 //   warmup+cosine schedule -> periodic logging (metrics.jsonl, progress), evaluation (+ runs/best,

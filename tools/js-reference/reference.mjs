@@ -13,7 +13,7 @@ export function encode(text) {
 }
 
 // Known, documented differences between this JS reference and HF `tokenizers` (Rust + Oniguruma
-// 6.9.8, Unicode 14). Test inputs avoid them; the C++ side follows HF (docs/design/tokenizer.md).
+// 6.9.8, Unicode 14). Test inputs avoid them; the C++ side follows HF (DESIGN.md).
 //   - JS \s includes U+FEFF and excludes U+0085; Unicode White_Space (HF) is the opposite.
 //   - JS rewrites (?i:'s|...) as [sS]..., so it misses U+017F (long s), which HF folds to s.
 //   - JS uses Unicode 15.1 tables; HF's \p{L}/\p{N} are Unicode 14 (scripts added since differ).
