@@ -1,6 +1,7 @@
 #include "common/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <random>
 
 #include "common/check.h"
+#include "common/log.h"
 
 namespace tt {
 
@@ -108,6 +110,36 @@ void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {
   }
   fs::rename(tmp_dir, final_dir, ec);
   TT_CHECK(!ec) << final_dir.string() << ": cannot rename into place: " << ec.message();
+}
+
+int remove_stale_temp_dirs(const fs::path& parent_in, const std::string& name) {
+  const fs::path parent = parent_in.empty() ? fs::path(".") : parent_in;
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) return 0;
+  int removed = 0;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string entry = e.path().filename().string();
+    // ".<name>.tmp.<pid>.<n>": the name may itself contain dots, so take the last ".tmp.".
+    const size_t tag = entry.rfind(".tmp.");
+    if (entry.size() < 2 || entry[0] != '.' || tag == std::string::npos || tag < 1) continue;
+    if (!name.empty() && entry.compare(1, tag - 1, name) != 0) continue;
+    if (!name.empty() && tag - 1 != name.size()) continue;
+    const size_t pid_begin = tag + 5, pid_end = entry.find('.', pid_begin);
+    if (pid_end == std::string::npos || pid_end == pid_begin || pid_end - pid_begin > 9) continue;
+    if (entry.find_first_not_of("0123456789", pid_begin) != pid_end) continue;
+    std::error_code ec2;
+    if (!e.is_directory(ec2) || e.is_symlink(ec2)) continue;
+    const long pid = std::stol(entry.substr(pid_begin, pid_end - pid_begin));
+    if (pid <= 0 || kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    fs::remove_all(e.path(), ec2);
+    if (ec2) {
+      log_warn("cannot remove ", e.path().string(), ", left by an interrupted run: ", ec2.message());
+    } else {
+      log_info("removed ", e.path().string(), ", left by an interrupted run (pid ", pid, " is gone)");
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 }  // namespace tt

@@ -41,6 +41,12 @@ class AtomicFile {
 // A fresh temporary directory next to `final_dir` (same filesystem, so the rename is atomic).
 fs::path make_temp_dir_beside(const fs::path& final_dir);
 
+// Removes temporary directories that make_temp_dir_beside() created in `parent` (".<name>.tmp.<pid>.<n>")
+// whose <pid> is no longer a live process (kill(pid, 0) fails with ESRCH): what a killed run left behind.
+// With `name` given, only those for that final directory name. Directories of live processes (a
+// concurrent run) and everything else are left alone. Returns how many were removed; each is logged.
+int remove_stale_temp_dirs(const fs::path& parent, const std::string& name = "");
+
 // Atomically put `tmp_dir` at `final_dir`: if final_dir exists the two are swapped in one step
 // (renameat2 RENAME_EXCHANGE) and the old one is then removed, so a reader or a crash sees either
 // the old or the new directory, never a half-written one.

@@ -6,8 +6,7 @@
 // tt::Error, so its TempDirGuard removes the partial output while unwinding. A second signal
 // _exit(128 + signo)s at once (for when the clean stop hangs); its temp directory is then removed by
 // remove_stale_temp_dirs() at the start of the next run. The previous handlers are restored when
-// the scope ends. (tt_train has its own StopSignal with different semantics — finish the step and
-// save — and tt_data must not depend on tt_train, hence this small separate file.)
+// the scope ends. The signal handling itself is tt::StopSignal (common/stop_signal.h), shared with train.
 #pragma once
 
 #include <csignal>
@@ -15,6 +14,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "common/stop_signal.h"
 
 namespace tt::data {
 
@@ -31,17 +31,17 @@ class InterruptedError : public Error {
 
 class InterruptScope {
  public:
-  InterruptScope();  // installs the handlers and clears any earlier request
-  ~InterruptScope();
+  InterruptScope()
+      : stop_("\n[prepare-data] interrupted: removing the partial output (signal again to exit now)\n") {}
+  ~InterruptScope() { StopSignal::reset(); }
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;
 
-  int signal_number() const;  // 0 while no signal arrived
-  bool interrupted() const { return signal_number() != 0; }
+  int signal_number() const { return stop_.signal_number(); }  // 0 while no signal arrived
+  bool interrupted() const { return stop_.requested(); }
 
  private:
-  struct sigaction old_int_ {
-  }, old_term_{};
+  StopSignal stop_;
 };
 
 // Removes directories named ".<final_dir name>.tmp.<pid>.<anything>" beside final_dir (the names

@@ -1,9 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <signal.h>
-
-#include <cerrno>
-
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -76,18 +72,7 @@ void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir
 }
 
 void remove_stale_checkpoint_temps(const std::filesystem::path& parent) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(parent, ec)) return;
-  for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
-    std::string name = e.path().filename().string();
-    auto pos = name.find(".tmp.");
-    if (name.empty() || name[0] != '.' || pos == std::string::npos || !e.is_directory()) continue;
-    long pid = std::strtol(name.c_str() + pos + 5, nullptr, 10);
-    if (pid <= 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
-      log_info("removing the unfinished checkpoint ", e.path().string(), " left by an interrupted run");
-      std::filesystem::remove_all(e.path(), ec);
-    }
-  }
+  remove_stale_temp_dirs(parent);
 }
 
 }  // namespace tt

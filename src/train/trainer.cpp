@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/progress.h"
+#include "common/stop_signal.h"
 #include "data/dataset.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -30,7 +31,6 @@
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/rng.h"
-#include "train/stop_signal.h"
 #include "tt_version.h"
 
 namespace tt {
@@ -592,7 +592,8 @@ std::string Trainer::check_stop() {
 
 TrainResult Trainer::run() {
   setup();
-  signals_ = std::make_unique<StopSignal>();
+  signals_ = std::make_unique<StopSignal>(
+      "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n");
   start_step_ = step_;
   log_info("train: ", cfg_.num_parameters(), " parameters, ", backend_->name(), ", seq_len ", T_, ", ",
            opts_.grad_accum * B_, " rows (", opts_.grad_accum * B_ * T_, " tokens) per step, ",

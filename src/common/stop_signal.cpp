@@ -1,4 +1,4 @@
-#include "train/stop_signal.h"
+#include "common/stop_signal.h"
 
 #include <unistd.h>
 
@@ -9,19 +9,21 @@ namespace tt {
 namespace {
 
 std::atomic<int> g_signal{0};
+std::atomic<const char*> g_message{""};
 
 void on_signal(int signo) {
   int expected = 0;
   if (!g_signal.compare_exchange_strong(expected, signo)) _exit(128 + signo);
-  static const char msg[] =
-      "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n";
-  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  const char* msg = g_message.load();
+  ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
   (void)ignored;
 }
 
 }  // namespace
 
-StopSignal::StopSignal() {
+StopSignal::StopSignal(const char* message) {
+  g_signal = 0;
+  g_message = message;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -35,12 +37,10 @@ StopSignal::~StopSignal() {
   sigaction(SIGTERM, &old_term_, nullptr);
 }
 
-bool StopSignal::requested() const {
-  return g_signal.load() != 0;
-}
 int StopSignal::signal_number() const {
-  return g_signal.load();
+  return g_signal.load(std::memory_order_relaxed);
 }
+
 void StopSignal::reset() {
   g_signal = 0;
 }
