@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -139,5 +140,27 @@ TEST(Fs, UnwritableTargetsNameTheUserPathAndTheReason) {
     EXPECT_NE(m.find("plainfile"), std::string::npos) << m;
     EXPECT_NE(m.find("Not a directory"), std::string::npos) << m;
   }
+  fs::remove_all(dir);
+}
+
+TEST(Fs, RemoveStaleTempDirsOnlyTakesThoseOfDeadProcesses) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_stale_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // reaped: its pid now names no live process
+  const std::string dead = std::to_string(child), live = std::to_string(getpid());
+  for (const std::string n :
+       {".last.tmp." + dead + ".1", ".best.tmp." + dead + ".2", ".last.tmp." + live + ".3",
+        "last.tmp." + dead + ".4", ".last.tmp.x" + dead + ".5"})
+    fs::create_directories(dir / n);
+  EXPECT_EQ(tt::remove_stale_temp_dirs(dir, "last"), 1);  // only the dead run's temp of `last`
+  EXPECT_FALSE(fs::exists(dir / (".last.tmp." + dead + ".1")));
+  EXPECT_TRUE(fs::exists(dir / (".best.tmp." + dead + ".2")));
+  EXPECT_EQ(tt::remove_stale_temp_dirs(dir), 1);                // any name: now `best` too
+  EXPECT_TRUE(fs::exists(dir / (".last.tmp." + live + ".3")));  // a live process's
+  EXPECT_TRUE(fs::exists(dir / ("last.tmp." + dead + ".4")));   // not our naming
+  EXPECT_TRUE(fs::exists(dir / (".last.tmp.x" + dead + ".5")));
   fs::remove_all(dir);
 }
