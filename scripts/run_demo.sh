@@ -3,7 +3,7 @@
 #   GPU (a CUDA build and a visible NVIDIA GPU): the seed config configs/qwen3_demo.json on the 2014 + 2015
 #     Wikipedia intros (seq_len 512), trained with the seed's better-convergence command (5000 steps cap,
 #     evaluation/saves every 500, early stopping, 9.5-minute wall-time cap), then samples from runs/best.
-#   CPU: configs/qwen3_cpu_small.json on ~3 MB of the 2015 intros (seq_len 128) for a few dozen steps, so it
+#   CPU: configs/qwen3_cpu_small.json on ~3 MB of the 2015 intros (seq_len 128) for 150 steps, so it
 #     finishes in a few minutes and shows the loss falling; then samples.
 # Options (environment): TT_SHARED_DATA (default ../shared/data), TT_DEMO_DEVICE=cpu|gpu to force a path,
 # TT_DEMO_STEPS to change the step count, TT_BIN + TT_DEMO_SKIP_SETUP=1 to use an existing build. Outputs: data/ (or data_cpu/), runs/ (or runs_cpu/). A previous
@@ -43,8 +43,8 @@ else
   "$BIN" prepare-data --source "$SHARED/enwiki-2015-intros.tsv.xz" --out_dir "$DATA" --seq_len 128 \
     --max_bytes 3000000 --val_fraction 0.02
   "$BIN" train --config configs/qwen3_cpu_small.json --data_dir "$DATA" --out_dir "$RUNS" --device cpu \
-    --steps "${TT_DEMO_STEPS:-60}" --lr 3e-3 --warmup_steps 6 --micro_batch_size 8 --logging_steps 5 \
-    --eval_steps 30 --eval_rows 32 --save_steps 30 --sample_steps 30 --sample_tokens 24 --overwrite
+    --steps "${TT_DEMO_STEPS:-150}" --lr 3e-3 --warmup_steps 15 --micro_batch_size 8 --logging_steps 10 \
+    --eval_steps 50 --eval_rows 32 --save_steps 50 --sample_steps 50 --sample_tokens 24 --overwrite
   MAX_NEW=40
 fi
 
