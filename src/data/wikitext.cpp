@@ -59,15 +59,14 @@ bool at_line_start(std::string_view s, size_t i) {
 // dropped as tokens; unmatched closes are dropped.
 using Renderer = std::string (*)(std::string_view inner, bool* rendered);
 
-std::string remove_balanced(std::string_view s, const char* open, const char* close, bool line_start_only,
-                            bool unclosed_to_end, Renderer render = nullptr) {
+// Matches balanced two-character open...close tokens with one stack pass: position of each matched
+// open -> position of its close. Unmatched opens and closes are left out.
+std::unordered_map<size_t, size_t> match_balanced_pairs(std::string_view s, const char* open,
+                                                        const char* close, bool line_start_only) {
   const size_t n = s.size();
   auto is_tok = [&](size_t i, const char* t) {
     return i + 1 < n && s[i] == t[0] && s[i + 1] == t[1] && (!line_start_only || at_line_start(s, i));
   };
-  // Fast path: no open token at all.
-  if (s.find(open) == npos && s.find(close) == npos) return std::string(s);
-  std::vector<size_t> match_of;  // match_of[k] pairs with opens[k]
   std::unordered_map<size_t, size_t> match;
   std::vector<size_t> stack;
   for (size_t i = 0; i < n;) {
@@ -84,6 +83,18 @@ std::string remove_balanced(std::string_view s, const char* open, const char* cl
       ++i;
     }
   }
+  return match;
+}
+
+std::string remove_balanced(std::string_view s, const char* open, const char* close, bool line_start_only,
+                            bool unclosed_to_end, Renderer render = nullptr) {
+  const size_t n = s.size();
+  auto is_tok = [&](size_t i, const char* t) {
+    return i + 1 < n && s[i] == t[0] && s[i + 1] == t[1] && (!line_start_only || at_line_start(s, i));
+  };
+  // Fast path: no open token at all.
+  if (s.find(open) == npos && s.find(close) == npos) return std::string(s);
+  const std::unordered_map<size_t, size_t> match = match_balanced_pairs(s, open, close, line_start_only);
   std::string out;
   out.reserve(n);
   for (size_t i = 0; i < n;) {
@@ -449,25 +460,7 @@ std::string strip_tags(std::string_view s) {
 std::string resolve_links(std::string_view s) {
   const size_t n = s.size();
   if (s.find('[') == npos && s.find("]]") == npos) return std::string(s);
-  // Match [[ ... ]] pairs with a stack.
-  std::unordered_map<size_t, size_t> match;
-  {
-    std::vector<size_t> stack;
-    for (size_t i = 0; i + 1 < n;) {
-      if (s[i] == '[' && s[i + 1] == '[') {
-        stack.push_back(i);
-        i += 2;
-      } else if (s[i] == ']' && s[i + 1] == ']') {
-        if (!stack.empty()) {
-          match[stack.back()] = i;
-          stack.pop_back();
-        }
-        i += 2;
-      } else {
-        ++i;
-      }
-    }
-  }
+  const std::unordered_map<size_t, size_t> match = match_balanced_pairs(s, "[[", "]]", false);
   std::string out;
   out.reserve(n);
   std::vector<size_t> pending;  // "]]" positions of links whose label is being copied
