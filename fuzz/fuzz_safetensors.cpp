@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../tests/model/tiny_config.h"
 #include "common/check.h"
 #include "model/model.h"
 #include "model/safetensors.h"
@@ -23,23 +24,7 @@ namespace {
 tt::Qwen3Model& tiny_model() {
   static std::unique_ptr<tt::Backend> backend = tt::make_cpu_backend(tt::DType::F32);
   static std::unique_ptr<tt::Qwen3Model> model = [] {
-    const nlohmann::json j = {{"architectures", {"Qwen3ForCausalLM"}},
-                              {"model_type", "qwen3"},
-                              {"vocab_size", 50},
-                              {"hidden_size", 16},
-                              {"intermediate_size", 24},
-                              {"num_hidden_layers", 2},
-                              {"num_attention_heads", 4},
-                              {"num_key_value_heads", 2},
-                              {"head_dim", 6},
-                              {"max_position_embeddings", 64},
-                              {"rope_theta", 10000.0},
-                              {"rms_norm_eps", 1e-6},
-                              {"initializer_range", 0.02},
-                              {"tie_word_embeddings", true},
-                              {"bos_token_id", 1},
-                              {"eos_token_id", 2}};
-    return std::make_unique<tt::Qwen3Model>(tt::Qwen3Config::from_json(j, "fuzz_tiny"), *backend, 1, 4);
+    return std::make_unique<tt::Qwen3Model>(tt::test::tiny_config(), *backend, 1, 4);
   }();
   return *model;
 }

@@ -6,23 +6,16 @@
 #include <string>
 
 #include "common/check.h"
-#include "common/paths.h"
+#include "fuzz_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
-static const tt::Tokenizer& tokenizer() {
-  static std::unique_ptr<tt::Tokenizer> tok = tt::Tokenizer::load(
-      std::getenv("TT_TOKENIZER_DIR") ? tt::default_tokenizer_dir()
-                                      : std::filesystem::path(TT_SOURCE_DIR) / "assets/qwen3-tokenizer");
-  return *tok;
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  tokenizer();
+  fuzz_tokenizer();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const tt::Tokenizer& tok = tokenizer();
+  const tt::Tokenizer& tok = fuzz_tokenizer();
   std::vector<int32_t> ids;
   bool any_invalid = false;
   for (size_t i = 0; i + 3 <= size; i += 3) {

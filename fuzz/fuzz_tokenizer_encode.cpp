@@ -5,23 +5,16 @@
 #include <cstdlib>
 #include <string>
 
-#include "common/paths.h"
+#include "fuzz_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
-static const tt::Tokenizer& tokenizer() {
-  static std::unique_ptr<tt::Tokenizer> tok = tt::Tokenizer::load(
-      std::getenv("TT_TOKENIZER_DIR") ? tt::default_tokenizer_dir()
-                                      : std::filesystem::path(TT_SOURCE_DIR) / "assets/qwen3-tokenizer");
-  return *tok;
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  tokenizer();
+  fuzz_tokenizer();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const tt::Tokenizer& tok = tokenizer();
+  const tt::Tokenizer& tok = fuzz_tokenizer();
   std::string text(reinterpret_cast<const char*>(data), size);
   tt::EncodeStats stats;
   std::vector<int32_t> ids = tok.encode(text, &stats);

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "../model/tiny_config.h"
 #include "model/backend.h"
 #include "model/model.h"
 
@@ -17,23 +18,12 @@ namespace tt::test {
 namespace {
 
 Qwen3Config tiny_cuda_config() {
-  nlohmann::json j = {{"architectures", {"Qwen3ForCausalLM"}},
-                      {"model_type", "qwen3"},
-                      {"vocab_size", 1000},
-                      {"hidden_size", 128},
-                      {"intermediate_size", 256},
-                      {"num_hidden_layers", 2},
-                      {"num_attention_heads", 4},
-                      {"num_key_value_heads", 2},
-                      {"head_dim", 64},
-                      {"max_position_embeddings", 64},
-                      {"rope_theta", 10000.0},
-                      {"rms_norm_eps", 1e-6},
-                      {"initializer_range", 0.02},
-                      {"tie_word_embeddings", true},
-                      {"bos_token_id", 1},
-                      {"eos_token_id", 2}};
-  return Qwen3Config::from_json(j, "tiny_cuda_config");
+  TinySizes z;
+  z.vocab = 1000;
+  z.hidden = 128;
+  z.intermediate = 256;
+  z.head_dim = 64;
+  return tiny_config(z);
 }
 
 // Learnable synthetic data: each row repeats one of 8 fixed motifs (drawn once from `motif_rng`),

@@ -96,19 +96,6 @@ std::vector<std::string> complete_docs(const std::vector<uint32_t>& toks) {
   return docs;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tt::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& p) {
-  return s.find(p) != std::string::npos;
-}
-
 // Many distinct documents as a TSV source.
 std::string tsv_docs(int n, int repeat_every = 0) {
   std::string s;

@@ -48,19 +48,6 @@ ReadResult read_all(const fs::path& path, int64_t min_chars = 40) {
   return r;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tt::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
 void expect_clean(const std::vector<std::string>& texts) {
   for (const auto& t : texts)
     for (const char* bad : {"{{", "}}", "[[", "]]", "<ref", "{|", "&amp;", "''"})

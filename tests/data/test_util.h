@@ -8,10 +8,12 @@
 #include <zstd.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
 
+#include "common/check.h"
 #include "common/fs.h"
 
 namespace tt::data::test {
@@ -87,6 +89,20 @@ inline std::string zstd(const std::string& in) {
   if (ZSTD_isError(n)) throw std::runtime_error("zstd");
   out.resize(n);
   return out;
+}
+
+// The message of the tt::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tt::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
 }
 
 }  // namespace tt::data::test
