@@ -28,7 +28,7 @@ log() { echo "[setup] $*" >&2; }
 # ---- 1. Debian packages ---------------------------------------------------------------
 PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev
-  nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libonig-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libutf8proc-dev libonig-dev libssl-dev
   libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
