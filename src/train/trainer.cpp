@@ -527,7 +527,7 @@ void Trainer::save(const fs::path& dir, bool with_optimizer, double* seconds_out
 // pessimistically (see each function).
 constexpr double kBudgetMargin = 1.25;    // measured durations vary; err on stopping early
 constexpr double kBudgetSlackS = 0.1;     // process exit, plot, logging
-constexpr double kSaveBytesPerS = 200e6;  // a slow disk, until a save has been measured
+constexpr double kSaveBytesPerS = 100e6;  // a slow, busy disk (fsync), until a save has been measured
 constexpr double kSaveFixedS = 0.05;      // directory, rename, json files
 
 double Trainer::estimated_step_s() const {

@@ -188,7 +188,7 @@ TEST_F(CliTrainEvalSample, WallTimeCapCoversTheWholeCommand) {
   CliRun r = run_cli(args);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_LE(wall_s, cap_s + 0.3) << r.err;
+  EXPECT_LE(wall_s, cap_s + 0.5) << r.err;
   auto info = nlohmann::json::parse(tt::read_file(dir_ / "capped" / "last" / "run_info.json"));
   EXPECT_EQ(info["stop_reason"], "max_train_minutes");
   EXPECT_GT(info["step"].get<int64_t>(), 0);
