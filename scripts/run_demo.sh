@@ -6,7 +6,7 @@
 #   CPU: configs/qwen3_cpu_small.json on ~3 MB of the 2015 intros (seq_len 128) for 150 steps, so it
 #     finishes in a few minutes and shows the loss falling; then samples.
 # Options (environment): TT_SHARED_DATA (default ../shared/data), TT_DEMO_DEVICE=cpu|gpu to force a path,
-# TT_DEMO_STEPS to change the step count, TT_BIN + TT_DEMO_SKIP_SETUP=1 to use an existing build. Outputs: data/ (or data_cpu/), runs/ (or runs_cpu/). A previous
+# TT_DEMO_STEPS to change the step count, TT_DEMO_MINUTES the GPU training cap (default 9.5), TT_BIN + TT_DEMO_SKIP_SETUP=1 to use an existing build. Outputs: data/ (or data_cpu/), runs/ (or runs_cpu/). A previous
 # demo run in the same directory is replaced (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,7 @@ if [[ $MODE == gpu ]]; then
   "$BIN" prepare-data --source "${SOURCES[@]}" --out_dir "$DATA" --seq_len 512 --max_bytes 100000000
   "$BIN" train --config configs/qwen3_demo.json --data_dir "$DATA" --out_dir "$RUNS" \
     --steps "${TT_DEMO_STEPS:-5000}" --bf16 --eval_steps 500 --save_steps 500 \
-    --early_stopping_patience 2 --early_stopping_threshold 0 --max_train_minutes 9.5 --overwrite
+    --early_stopping_patience 2 --early_stopping_threshold 0 --max_train_minutes "${TT_DEMO_MINUTES:-9.5}" --overwrite
   MAX_NEW=200
 else
   DATA=data_cpu RUNS=runs_cpu

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the checkout's root, with the bundle that scripts/gpu_bundle.sh wrote
+# here (.carry/gpu, passed with the device tool's carry). Each device call is one fresh machine, so every
+# stage that needs data prepares it itself. Logs and results go to $OUT (the folder the tool brings back).
+#
+#   scripts/gpu_session.sh STAGE...      stages run in order; the exit status is non-zero if any failed
+#     check    nvidia-smi, the bundle's manifest, every binary's libraries resolved (always run first)
+#     tests    cuda_ops_test (every op vs the CPU reference) and cuda_train_test (20 steps GPU vs CPU,
+#              cross-device checkpoints, KV-cache decoding)                                   ~1-2 min
+#     sanitize compute-sanitizer memcheck on the op test, racecheck on attention / CE / RMSNorm  ~3 min
+#     bench    bench/cuda/cuda_train_bench: seed config, B=32, T=512 (ms/step, tokens/s, MFU, memory)
+#     demo     the README main job's GPU path (scripts/run_demo.sh) on the carried 2014+2015 intros,
+#              train capped at $TT_DEMO_MINUTES (default 7, so the call fits the tool's 10 minutes)
+#     parity   tools/hf_parity.py on runs/best (needs demo in the same call): HF loads it, same loss,
+#              same greedy text
+#     sweep    scripts/lr_sweep.sh (needs data: run after demo, or it prepares it) with $TT_SWEEP_LRS,
+#              $TT_SWEEP_STEPS (default "6e-4 1e-3 2e-3 3e-3", 1000)
+#   e.g. run(carry=[".carry"], command="scripts/gpu_session.sh tests bench")
+#        run(carry=[".carry"], command="scripts/gpu_session.sh demo parity")
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+B=$ROOT/.carry/gpu
+OUT=${OUT:-$ROOT/gpu-session-out}
+mkdir -p "$OUT"
+log() { echo "[gpu_session] $(date -u +%T) $*" | tee -a "$OUT/summary.txt" >&2; }
+status=0
+fail() { status=1; log "FAILED: $*"; }
+
+[[ -f $B/bundle.tar.xz ]] || { echo "gpu_session.sh: $B/bundle.tar.xz missing: run scripts/gpu_bundle.sh and carry .carry" >&2; exit 2; }
+X=${TMPDIR:-/tmp}/tt-gpu-bundle  # the unpacked bundle (bin/ lib/ assets/ MANIFEST), outside the checkout so it is never carried back
+if ! cmp -s "$B/MANIFEST" "$X/MANIFEST" 2>/dev/null; then
+  rm -rf "$X" && mkdir -p "$X" && xz -d -T0 < "$B/bundle.tar.xz" | tar -C "$X" -xf - ||
+    { echo "gpu_session.sh: could not unpack $B/bundle.tar.xz" >&2; exit 2; }
+fi
+BUNDLE_LIBS="$X/lib:/usr/local/cuda/lib64"  # only for our binaries (bin/ wrappers, ldd, compute-sanitizer)
+export PATH="/usr/local/cuda/bin:$PATH"
+export TT_TOKENIZER_DIR="$X/assets/qwen3-tokenizer"
+BIN=$X/bin/tiny-transformer
+
+# The test binaries read fixtures (configs/, src/model/backend.h) from the directory they were built in;
+# on this machine that is this checkout, so link it there when it is elsewhere.
+SRC_BUILT=$(sed -n 's/^source_dir //p' "$B/MANIFEST")
+if [[ -n $SRC_BUILT && $SRC_BUILT != "$ROOT" && ! -e $SRC_BUILT ]]; then
+  mkdir -p "$(dirname "$SRC_BUILT")" && ln -s "$ROOT" "$SRC_BUILT" || log "could not link $SRC_BUILT -> $ROOT"
+fi
+
+stage_check() {
+  cp "$B/MANIFEST" "$OUT/MANIFEST"
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || fail "nvidia-smi"
+  log "$(head -2 "$B/MANIFEST" | tr '\n' ' ')"
+  log "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
+  log "os: $(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME"), glibc $(ldd --version | head -1 | awk '{print $NF}'), $(python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tail -1)"
+  local missing=0 glibc
+  glibc=$(ldd --version | head -1 | awk '{print $NF}')
+  [[ $(printf '%s\n2.36\n' "$glibc" | sort -V | head -1) == 2.36 ]] ||
+    log "glibc $glibc < 2.36, which the bundle (Debian 12) needs: build here instead (scripts/gpu_check.sh)"
+  for b in "$X"/libexec/*; do
+    if LD_LIBRARY_PATH=$BUNDLE_LIBS ldd "$b" | grep -q "not found"; then
+      missing=1
+      LD_LIBRARY_PATH=$BUNDLE_LIBS ldd "$b" | grep "not found" | sed "s|^|${b##*/}: |" >&2
+    fi
+  done
+  LD_LIBRARY_PATH=$BUNDLE_LIBS ldd "$X/libexec/tiny-transformer" > "$OUT/ldd.txt" 2>&1
+  [[ $missing -eq 0 ]] && log "libraries: all resolved" || fail "unresolved libraries"
+  "$BIN" --version > "$OUT/version.txt" 2>&1 && log "$(tr '\n' ' ' < "$OUT/version.txt")" || fail "tiny-transformer --version"
+}
+
+stage_tests() {
+  local t
+  for t in cuda_ops_test cuda_train_test; do
+    if "$X/bin/$t" --gtest_output="xml:$OUT/$t.xml" > "$OUT/$t.log" 2>&1; then
+      log "$t: passed ($(grep -c '^\[       OK \]' "$OUT/$t.log") tests, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped)"
+    else
+      fail "$t (see $t.log)"
+      grep -E '^\[  FAILED  \]|Failure|error' "$OUT/$t.log" | head -30 >&2
+    fi
+  done
+}
+
+stage_sanitize() {
+  command -v compute-sanitizer >/dev/null || { fail "compute-sanitizer not found"; return; }
+  local san=(env LD_LIBRARY_PATH="$BUNDLE_LIBS" compute-sanitizer)
+  "${san[@]}" --tool memcheck --error-exitcode 9 "$X/libexec/cuda_ops_test" --gtest_filter='Ops/CudaOpTest.*' \
+    > "$OUT/sanitize-memcheck.log" 2>&1 && log "memcheck: clean" || fail "memcheck (see sanitize-memcheck.log)"
+  "${san[@]}" --tool racecheck --error-exitcode 9 "$X/libexec/cuda_ops_test" \
+    --gtest_filter='Ops/CudaOpTest.*attention*:Ops/CudaOpTest.*lm_head*:Ops/CudaOpTest.*rmsnorm*' \
+    > "$OUT/sanitize-racecheck.log" 2>&1 && log "racecheck: clean" || fail "racecheck (see sanitize-racecheck.log)"
+}
+
+stage_bench() {
+  # shellcheck disable=SC2086
+  if "$X/bin/cuda_train_bench" --config "$ROOT/configs/qwen3_demo.json" --json "$OUT/bench.json" ${TT_BENCH_ARGS:-} \
+      > "$OUT/bench.txt" 2>&1; then
+    log "bench: ok"
+  else
+    fail "bench (see bench.txt)"
+  fi
+  cat "$OUT/bench.txt" >&2
+}
+
+prepare_gpu_data() {
+  [[ -f data/meta.json ]] && return 0
+  "$BIN" prepare-data --source "$B/shared/enwiki-2014-intros.tsv.xz" "$B/shared/enwiki-2015-intros.tsv.xz" \
+    --out_dir data --seq_len 512 --max_bytes 100000000 > "$OUT/prepare-data.log" 2>&1
+}
+
+stage_demo() {
+  local t0=$SECONDS
+  if TT_BIN="$BIN" TT_DEMO_SKIP_SETUP=1 TT_SHARED_DATA="$B/shared" TT_DEMO_DEVICE=gpu \
+      TT_DEMO_MINUTES="${TT_DEMO_MINUTES:-7}" bash scripts/run_demo.sh > "$OUT/demo.log" 2>&1; then
+    log "demo: ok in $((SECONDS - t0)) s"
+  else
+    fail "demo (see demo.log)"
+  fi
+  tail -40 "$OUT/demo.log" >&2
+  mkdir -p "$OUT/runs"
+  cp runs/metrics.jsonl runs/loss.svg runs/samples.log "$OUT/runs/" 2>/dev/null
+  for d in best last; do
+    [[ -d runs/$d ]] && mkdir -p "$OUT/runs/$d" && cp runs/$d/*.json "$OUT/runs/$d/" 2>/dev/null
+  done
+  cp data/meta.json "$OUT/data-meta.json" 2>/dev/null
+  return 0
+}
+
+stage_parity() {
+  [[ -f runs/best/model.safetensors ]] || { fail "parity: runs/best missing (run demo in the same call)"; return; }
+  python3 tools/hf_parity.py --ckpt runs/best --data data --bin "$BIN" --devices cpu,cuda \
+    --json "$OUT/hf_parity.json" > "$OUT/hf_parity.log" 2>&1 && log "hf parity: passed" || fail "hf parity (see hf_parity.log)"
+  cat "$OUT/hf_parity.log" >&2
+}
+
+stage_sweep() {
+  prepare_gpu_data || { fail "prepare-data (see prepare-data.log)"; return; }
+  TT_BIN="$BIN" bash scripts/lr_sweep.sh --data_dir data --out_dir runs/lr_sweep --steps "${TT_SWEEP_STEPS:-1000}" \
+    --minutes "${TT_SWEEP_MINUTES:-2}" --lrs "${TT_SWEEP_LRS:-6e-4 1e-3 2e-3 3e-3}" > "$OUT/sweep.log" 2>&1 ||
+    fail "sweep (see sweep.log)"
+  cp runs/lr_sweep/summary.tsv "$OUT/sweep-summary.tsv" 2>/dev/null && cat "$OUT/sweep-summary.tsv" >&2
+  return 0
+}
+
+stage_check
+for s in "$@"; do
+  case "$s" in
+    check) ;;
+    tests|sanitize|bench|demo|parity|sweep) "stage_$s" ;;
+    *) fail "unknown stage $s" ;;
+  esac
+done
+log "done (status $status)"
+exit $status
