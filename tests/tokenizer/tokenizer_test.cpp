@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "../common/tokenizer_json_fixture.h"
 #include "common/check.h"
 #include "common/fs.h"
 #include "test_util.h"
@@ -42,45 +43,7 @@ json tiny_tokenizer_json() {
   vocab[byte_char(' ') + "a"] = 259;
   json merges = json::array({json::array({"b", "c"}), json::array({"a", "b"}), json::array({"ab", "c"}),
                              json::array({byte_char(' '), "a"})});
-  json pre = {
-      {"type", "Sequence"},
-      {"pretokenizers", json::array({{{"type", "Split"},
-                                      {"pattern",
-                                       {{"Regex",
-                                         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                                         "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
-                                      {"behavior", "Isolated"},
-                                      {"invert", false}},
-                                     {{"type", "ByteLevel"},
-                                      {"add_prefix_space", false},
-                                      {"trim_offsets", false},
-                                      {"use_regex", false}}})}};
-  json added = json::array({{{"id", 260},
-                             {"content", "<|endoftext|>"},
-                             {"single_word", false},
-                             {"lstrip", false},
-                             {"rstrip", false},
-                             {"normalized", false},
-                             {"special", true}}});
-  return {{"version", "1.0"},
-          {"truncation", nullptr},
-          {"padding", nullptr},
-          {"added_tokens", added},
-          {"normalizer", {{"type", "NFC"}}},
-          {"pre_tokenizer", pre},
-          {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-          {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-          {"model",
-           {{"type", "BPE"},
-            {"dropout", nullptr},
-            {"unk_token", nullptr},
-            {"continuing_subword_prefix", ""},
-            {"end_of_word_suffix", ""},
-            {"fuse_unk", false},
-            {"byte_fallback", false},
-            {"ignore_merges", false},
-            {"vocab", vocab},
-            {"merges", merges}}}};
+  return test_fixtures::qwen_style_tokenizer_json(vocab, merges, 260);
 }
 
 class TempDir {

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "../common/tokenizer_json_fixture.h"
 #include "common/fs.h"
 
 namespace tt::test_data {
@@ -76,41 +77,7 @@ std::string byte_level_char(uint32_t b) {
 fs::path write_byte_tokenizer(const fs::path& dir) {
   nlohmann::json vocab = nlohmann::json::object();
   for (uint32_t b = 0; b < 256; ++b) vocab[byte_level_char(b)] = b;
-  nlohmann::json split = {{"type", "Split"},
-                          {"pattern",
-                           {{"Regex",
-                             "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                             "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
-                          {"behavior", "Isolated"},
-                          {"invert", false}};
-  nlohmann::json byte_level = {
-      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
-  nlohmann::json j = {{"version", "1.0"},
-                      {"truncation", nullptr},
-                      {"padding", nullptr},
-                      {"added_tokens", nlohmann::json::array({{{"id", 256},
-                                                               {"content", "<|endoftext|>"},
-                                                               {"single_word", false},
-                                                               {"lstrip", false},
-                                                               {"rstrip", false},
-                                                               {"normalized", false},
-                                                               {"special", true}}})},
-                      {"normalizer", {{"type", "NFC"}}},
-                      {"pre_tokenizer",
-                       {{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array({split, byte_level})}}},
-                      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-                      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-                      {"model",
-                       {{"type", "BPE"},
-                        {"dropout", nullptr},
-                        {"unk_token", nullptr},
-                        {"continuing_subword_prefix", ""},
-                        {"end_of_word_suffix", ""},
-                        {"fuse_unk", false},
-                        {"byte_fallback", false},
-                        {"ignore_merges", false},
-                        {"vocab", vocab},
-                        {"merges", nlohmann::json::array()}}}};
+  nlohmann::json j = test_fixtures::qwen_style_tokenizer_json(vocab, nlohmann::json::array(), 256);
   fs::create_directories(dir);
   write_file_atomic(dir / "tokenizer.json", j.dump());
   return dir / "tokenizer.json";
