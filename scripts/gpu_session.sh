@@ -67,15 +67,37 @@ stage_check() {
 }
 
 stage_tests() {
-  local t
-  for t in cuda_ops_test cuda_train_test; do
-    if "$X/bin/$t" --gtest_output="xml:$OUT/$t.xml" > "$OUT/$t.log" 2>&1; then
-      log "$t: passed ($(grep -c '^\[       OK \]' "$OUT/$t.log") tests, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped)"
+  # TT_REQUIRE_CUDA: fail rather than skip when the GPU is not usable. TT_CUDA_SYNC_CHECK: synchronise after
+  # every kernel, so a fault is reported at its launch. Each op case runs in its own process: a kernel fault
+  # is sticky and would fail every later case of the same process.
+  local t c cases failed=0 passed=0
+  export TT_REQUIRE_CUDA=1
+  cases=$("$X/bin/cuda_ops_test" --gtest_list_tests --gtest_filter='Ops/CudaOpTest.*' |
+    awk '/^ / {print $1}' | sed 's/#.*//')
+  for c in $cases; do  # MatchesCpuReference/<op family>
+    if TT_CUDA_SYNC_CHECK=1 "$X/bin/cuda_ops_test" --gtest_filter="Ops/CudaOpTest.$c" \
+        > "$OUT/cuda_ops_test-${c##*/}.log" 2>&1; then
+      passed=$((passed + 1))
     else
-      fail "$t (see $t.log)"
-      grep -E '^\[  FAILED  \]|Failure|error' "$OUT/$t.log" | head -30 >&2
+      failed=$((failed + 1))
+      fail "cuda_ops_test case ${c##*/} (see cuda_ops_test-${c##*/}.log)"
+      grep -E 'Failure|error|Error|Expected|Which is|actual' "$OUT/cuda_ops_test-${c##*/}.log" | head -12 >&2
     fi
   done
+  log "cuda_ops_test op cases: $passed passed, $failed failed"
+  if "$X/bin/cuda_ops_test" --gtest_filter='-Ops/CudaOpTest.*' > "$OUT/cuda_ops_test-rest.log" 2>&1; then
+    log "cuda_ops_test other tests: passed"
+  else
+    fail "cuda_ops_test other tests (see cuda_ops_test-rest.log)"
+  fi
+  t=cuda_train_test
+  if TT_CUDA_SYNC_CHECK=1 "$X/bin/$t" --gtest_output="xml:$OUT/$t.xml" > "$OUT/$t.log" 2>&1; then
+    log "$t: passed ($(grep -c '^\[       OK \]' "$OUT/$t.log") tests, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped)"
+  else
+    fail "$t (see $t.log)"
+    grep -E '^\[  FAILED  \]|Failure|error' "$OUT/$t.log" | head -30 >&2
+  fi
+  unset TT_REQUIRE_CUDA
 }
 
 stage_sanitize() {
@@ -90,7 +112,7 @@ stage_sanitize() {
 
 stage_bench() {
   # shellcheck disable=SC2086
-  if "$X/bin/cuda_train_bench" --config "$ROOT/configs/qwen3_demo.json" --json "$OUT/bench.json" ${TT_BENCH_ARGS:-} \
+  if TT_REQUIRE_CUDA=1 "$X/bin/cuda_train_bench" --config "$ROOT/configs/qwen3_demo.json" --json "$OUT/bench.json" ${TT_BENCH_ARGS:-} \
       > "$OUT/bench.txt" 2>&1; then
     log "bench: ok"
   else

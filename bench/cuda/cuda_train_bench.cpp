@@ -76,8 +76,9 @@ int main(int argc, char** argv) {
   try {
     const Args args = parse(argc, argv);
     if (!tt::is_cuda_available()) {
-      std::printf("no CUDA GPU available: CUDA training benchmark skipped\n");
-      return 0;
+      std::printf("no CUDA GPU available (%s): CUDA training benchmark skipped\n",
+                  tt::cuda_unavailable_reason().c_str());
+      return tt::cuda_required_by_env() ? 1 : 0;
     }
     const tt::Qwen3Config cfg = tt::Qwen3Config::load(args.config);
     auto backend = tt::make_cuda_backend(0);

@@ -17,11 +17,21 @@ namespace tt::cuda {
 using namespace attn;
 namespace {
 
+// Dynamic shared memory of one attention block. Without opting in through cudaFuncSetAttribute a launch may
+// use 48 KiB; head_dim 128 uses exactly that (and no static shared memory), so anything larger would fail
+// at launch as a bare "invalid argument": name the cause here instead.
+size_t launch_smem(const Geom& g, int extra_per_row) {
+  const size_t bytes = smem_bytes(g, extra_per_row);
+  TT_CHECK(bytes <= 48 * 1024) << "CUDA attention: head_dim " << g.D << " needs " << bytes
+                               << " bytes of shared memory per block, over the 48 KiB default";
+  return bytes;
+}
+
 void launch_forward(Ctx& ctx, bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int64_t B,
                     const Geom& g) {
   if (B * g.Tq == 0) return;
   const dim3 grid(unsigned(B * g.Hq), unsigned(ceil_div(g.Tq, g.rows)));
-  attention_forward_kernel<<<grid, kThreads, smem_bytes(g, 0), ctx.stream>>>(out, lse, q, k, v, g);
+  attention_forward_kernel<<<grid, kThreads, launch_smem(g, 0), ctx.stream>>>(out, lse, q, k, v, g);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -49,7 +59,7 @@ void attention_backward(Ctx& ctx, Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf
     Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
     g.vec_loads = can_vec_load(D, {k.ptr, v.ptr});
     const dim3 grid(unsigned(B * Hq), unsigned(ceil_div(T, g.rows)));
-    attention_backward_dq_kernel<<<grid, kThreads, smem_bytes(g, 0), ctx.stream>>>(
+    attention_backward_dq_kernel<<<grid, kThreads, launch_smem(g, 0), ctx.stream>>>(
         dq.as<bf16>(), delta, lse.as<float>(), dout.as<bf16>(), q.as<bf16>(), k.as<bf16>(), v.as<bf16>(), g);
     CUDA_CHECK_LAUNCH();
   }
@@ -57,7 +67,7 @@ void attention_backward(Ctx& ctx, Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf
     Geom g = make_geom(Hq, Hkv, D, T, T, 0, 2);
     g.vec_loads = can_vec_load(D, {q.ptr, dout.ptr});
     const dim3 grid(unsigned(B * Hkv), unsigned(ceil_div(T, g.rows)));
-    attention_backward_dkdv_kernel<<<grid, kThreads, smem_bytes(g, 2), ctx.stream>>>(
+    attention_backward_dkdv_kernel<<<grid, kThreads, launch_smem(g, 2), ctx.stream>>>(
         dk.as<bf16>(), dv.as<bf16>(), delta, lse.as<float>(), dout.as<bf16>(), q.as<bf16>(), k.as<bf16>(),
         v.as<bf16>(), g);
     CUDA_CHECK_LAUNCH();

@@ -2,6 +2,9 @@
 //
 //   For rows n of a chunk:  logits = hidden[n,:] @ table^T                 (cuBLASLt, bf16 [rows,V])
 //     losses[n] = logsumexp(logits[n]) - logits[n, t_n]     (t_n = targets[n] >= 0; else 0, no grad)
+//     A target >= V is also treated as "no target" here, where the CPU reference throws: the targets are
+//     on the device and checking them would cost a sync; Qwen3Model checks every token id (0 <= id < V)
+//     on the host before it uploads a batch (qwen3.cpp), so none reaches this.
 //     dlogits[n,:] = loss_scale * (softmax(logits[n]) - onehot(t_n))    written over the logits (bf16)
 //     dhidden[n,:] = dlogits[n,:] @ table                                 (bf16, overwrite)
 //     dtable     += dlogits^T @ hidden                                    (fp32, accumulate: beta = 1)

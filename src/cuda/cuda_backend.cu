@@ -4,7 +4,10 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <string>
 #include <unordered_map>
 
 #include "common/check.h"
@@ -30,6 +33,14 @@ void raise_cuda_error(const char* what, const char* stmt, const char* file, int 
   os << what << " call failed: " << stmt << " -> " << (name ? name : "?") << " (" << (text ? text : "?")
      << ") at " << file << ":" << line;
   throw Error(os.str());
+}
+
+bool sync_after_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("TT_CUDA_SYNC_CHECK");
+    return v != nullptr && *v != '\0' && std::string(v) != "0";
+  }();
+  return on;
 }
 
 // ---- Ctx ------------------------------------------------------------------------------------
@@ -162,7 +173,8 @@ class OpScope {
     CUDA_CHECK(cudaEventRecord(start_, impl_.ctx.stream));
   }
   ~OpScope() noexcept(false) {
-    if (!impl_.timing || start_ == nullptr) return;
+    // While an op's exception unwinds, a second throw from here would std::terminate and hide it.
+    if (!impl_.timing || start_ == nullptr || std::uncaught_exceptions() > 0) return;
     cudaEvent_t stop = impl_.get_event();
     CUDA_CHECK(cudaEventRecord(stop, impl_.ctx.stream));
     impl_.records.push_back({family_, start_, stop});
@@ -582,19 +594,23 @@ std::string CudaBackend::device_name() const {
 // ---- factories (model/backend.h) --------------------------------------------------------------
 
 bool is_cuda_available() {
+  return cuda_unavailable_reason().empty();
+}
+
+std::string cuda_unavailable_reason() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
-    return false;
+    return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
   }
-  return count > 0;
+  return count > 0 ? "" : "cudaGetDeviceCount found no device";
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device) {
-  TT_CHECK(is_cuda_available()) << "no CUDA GPU is available (cudaGetDeviceCount found none)"
-                                << hint(
-                                       "run on a machine with an NVIDIA GPU and driver, or use --device cpu");
+  const std::string why = cuda_unavailable_reason();
+  TT_CHECK(why.empty()) << "no CUDA GPU is available: " << why
+                        << hint("run on a machine with an NVIDIA GPU and driver, or use --device cpu");
   return std::make_unique<cuda::CudaBackend>(device);
 }
 

@@ -5,7 +5,8 @@
 // A failure throws tt::Error whose message names the failing statement, the error name and text,
 // and file:line (a failing CUDA call is either a bad input we did not catch or a bug here, so the
 // location is what the reader needs). CUDA_CHECK_LAUNCH() checks the last kernel launch (launch
-// configuration errors are reported there; faults inside a kernel surface at the next sync).
+// configuration errors are reported there; faults inside a kernel surface at the next sync, or at
+// the launch itself with TT_CUDA_SYNC_CHECK=1).
 #pragma once
 
 #include <cublasLt.h>
@@ -15,6 +16,10 @@ namespace tt::cuda {
 
 [[noreturn]] void raise_cuda_error(const char* what, const char* stmt, const char* file, int line,
                                    const char* name, const char* text);
+// TT_CUDA_SYNC_CHECK=1 in the environment: CUDA_CHECK_LAUNCH() also synchronises the device, so a fault
+// inside a kernel is reported at that kernel's launch site instead of at a later copy (slow; debugging
+// and the first run of the GPU tests, scripts/gpu_session.sh).
+bool sync_after_launch();
 
 }  // namespace tt::cuda
 
@@ -35,4 +40,8 @@ namespace tt::cuda {
                                    cublasLtGetStatusString(tt_cublas_st_)); \
   } while (0)
 
-#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+#define CUDA_CHECK_LAUNCH()                                                   \
+  do {                                                                        \
+    CUDA_CHECK(cudaGetLastError());                                           \
+    if (::tt::cuda::sync_after_launch()) CUDA_CHECK(cudaDeviceSynchronize()); \
+  } while (0)

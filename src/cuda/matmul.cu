@@ -49,7 +49,7 @@ int alignment_of(const void* p) {
   return int(low > 256 ? 256 : low);
 }
 
-const Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
+Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
@@ -125,17 +125,28 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
   key.align_a = alignment_of(b);  // cuBLAS A is our B
   key.align_b = alignment_of(a);
   key.align_c = alignment_of(c);
-  const Plan& p = get_plan(ctx, key, cm);
+  Plan& p = get_plan(ctx, key, cm);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  if (p.fallback) {
-    CUBLAS_CHECK(cublasGemmEx(
-        ctx.blas, cm.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cm.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(cm.m),
-        int(cm.n), int(cm.k), &alpha, b, CUDA_R_16BF, int(cm.lda), a, CUDA_R_16BF, int(cm.ldb), &beta, c,
-        cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    return;
+  if (!p.fallback) {
+    const cublasStatus_t st = cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c,
+                                             &p.algo, ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream);
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
+      CUBLAS_CHECK(st);
+      return;
+    }
+    // The heuristic offered an algorithm that the call then refuses (possible with odd leading dimensions):
+    // this shape uses cublasGemmEx from now on.
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+    p = Plan{};
+    p.fallback = true;
   }
-  CUBLAS_CHECK(cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
-                              ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream));
+  CUBLAS_CHECK(cublasGemmEx(
+      ctx.blas, cm.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cm.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(cm.m),
+      int(cm.n), int(cm.k), &alpha, b, CUDA_R_16BF, int(cm.lda), a, CUDA_R_16BF, int(cm.ldb), &beta, c,
+      cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void matmul_forward(Ctx& ctx, Buf out, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,

@@ -2,6 +2,8 @@
 // fallback factories (src/cuda/ provides the real ones when TT_HAVE_CUDA is defined).
 #include "model/backend.h"
 
+#include <cstdlib>
+
 #include "common/check.h"
 #include "model/dtype.h"
 
@@ -99,9 +101,17 @@ void convert_host(void* dst, DType dd, const void* src, DType sd, size_t n) {
   }
 }
 
+bool cuda_required_by_env() {
+  const char* v = std::getenv("TT_REQUIRE_CUDA");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
 #ifndef TT_HAVE_CUDA
 bool is_cuda_available() {
   return false;
+}
+std::string cuda_unavailable_reason() {
+  return "this build has no CUDA backend";
 }
 std::unique_ptr<Backend> make_cuda_backend(int) {
   TT_FAIL() << "this build has no CUDA backend"

@@ -155,6 +155,12 @@ class Backend {
 // the binary has no CUDA backend or no GPU is present (is_cuda_available() tells without throwing).
 std::unique_ptr<Backend> make_cpu_backend(DType dtype = DType::F32);
 bool is_cuda_available();
+// Why is_cuda_available() is false ("" when it is true): no CUDA backend in this build, or the CUDA
+// runtime's error (e.g. cudaErrorInsufficientDriver), or no device. The GPU tests print it when they skip.
+std::string cuda_unavailable_reason();
+// True when the environment variable TT_REQUIRE_CUDA is set (non-empty, not "0"): the GPU tests and the
+// CUDA benchmark then fail instead of skipping, so a GPU session cannot pass by skipping everything.
+bool cuda_required_by_env();
 std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 
 }  // namespace tt

@@ -463,7 +463,10 @@ std::vector<std::string> case_names() {
 class CudaOpTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!is_cuda_available()) GTEST_SKIP() << "no CUDA GPU available: CUDA op tests skipped";
+    if (!is_cuda_available()) {
+      if (cuda_required_by_env()) FAIL() << "TT_REQUIRE_CUDA is set, but " << cuda_unavailable_reason();
+      GTEST_SKIP() << "no CUDA GPU available (" << cuda_unavailable_reason() << "): CUDA op tests skipped";
+    }
   }
 };
 
