@@ -10,10 +10,12 @@ run it). Three checks, each against `tiny-transformer` on every device in --devi
      the tied LM head pointing at the embedding;
   2. loss: HF's mean next-token cross-entropy (labels = inputs, shifted inside HF) over the first --rows
      rows of <data>/val.bin, in float32 on the CPU, versus `tiny-transformer eval --max_rows N`;
-     |difference| <= --loss_tol (1e-4 default: both are float32 sums of the same B*(T-1) terms);
+     |difference| <= 1e-4 on the CPU (both are float32 sums of the same B*(T-1) terms) and <= 2e-2 on
+     CUDA (bf16 activations and logits there): --loss_tol_cpu, --loss_tol_cuda;
   3. greedy text: HF generate(do_sample=False) versus `tiny-transformer sample --temperature 0` for each
-     prompt, token ids compared through the checkpoint's tokenizer.json; a difference is reported
-     with the first position and both tokens' logits gap in HF (a near-tie is not a bug, a wide gap is).
+     prompt, token ids compared through the checkpoint's tokenizer.json. A difference passes only as a
+     near-tie: HF's logit gap between its token and ours at the first differing position is below
+     --tie_cpu (1e-3) / --tie_cuda (0.25, bf16); a wider gap fails.
 Exit status 0 when all pass, 1 otherwise; --json writes every number.
 """
 import argparse
@@ -39,7 +41,10 @@ def main():
     ap.add_argument("--devices", default="cpu,cuda", help="devices for tiny-transformer, comma separated")
     ap.add_argument("--prompts", nargs="*", default=["The history of", "Once upon a time", "In 1990,"])
     ap.add_argument("--new_tokens", type=int, default=32)
-    ap.add_argument("--loss_tol", type=float, default=1e-4)
+    ap.add_argument("--loss_tol_cpu", type=float, default=1e-4)
+    ap.add_argument("--loss_tol_cuda", type=float, default=2e-2)
+    ap.add_argument("--tie_cpu", type=float, default=1e-3)
+    ap.add_argument("--tie_cuda", type=float, default=0.25)
     ap.add_argument("--json", help="write the report here")
     args = ap.parse_args()
 
@@ -79,8 +84,9 @@ def main():
         out = run_ours(args, "eval", "--ckpt_dir", args.ckpt, "--data_dir", args.data, "--max_rows", str(n),
                        "--device", dev)
         ours = float(json.loads(out.strip().splitlines()[-1])["loss"])
-        check(f"loss[{dev}]", abs(ours - hf_loss) <= args.loss_tol, rows=n, seq_len=seq_len, hf=hf_loss,
-              ours=ours, diff=ours - hf_loss, tol=args.loss_tol)
+        tol = args.loss_tol_cuda if dev == "cuda" else args.loss_tol_cpu
+        check(f"loss[{dev}]", abs(ours - hf_loss) <= tol, rows=n, seq_len=seq_len, hf=hf_loss, ours=ours,
+              diff=ours - hf_loss, tol=tol)
 
     # 3. greedy continuations
     tok = Tokenizer.from_file(os.path.join(args.ckpt, "tokenizer.json"))
@@ -103,6 +109,7 @@ def main():
             ours_new = tok.encode(text, add_special_tokens=False).ids[len(prompt_ids):]
             same = tok.decode(hf_new, skip_special_tokens=False) == text[len(prompt):]
             detail = {"prompt": prompt, "hf_text": tok.decode(hf_new), "ours_text": text[len(prompt):]}
+            passed = same
             if not same:
                 k = next((i for i, (a, b) in enumerate(zip(hf_new, ours_new)) if a != b),
                          min(len(hf_new), len(ours_new)))
@@ -110,8 +117,10 @@ def main():
                 if k < len(hf_new) and k < len(ours_new):
                     with torch.no_grad():
                         logits = model(torch.tensor([prompt_ids + hf_new[:k]])).logits[0, -1]
-                    detail["hf_logit_gap"] = float(logits[hf_new[k]] - logits[ours_new[k]])
-            check(f"greedy[{dev}]", same, **detail)
+                    gap = float(logits[hf_new[k]] - logits[ours_new[k]])
+                    detail["hf_logit_gap"] = gap
+                    passed = gap <= (args.tie_cuda if dev == "cuda" else args.tie_cpu)
+            check(f"greedy[{dev}]", passed, identical=same, **detail)
 
     report["passed"] = ok
     if args.json:
