@@ -7,7 +7,8 @@
 #
 # Contents (checked to stay under the device tool's 64 MiB carry limit): bundle.tar.xz (OpenBLAS alone is
 # 36 MB unpacked; gpu_session.sh unpacks it into /tmp/tt-gpu-bundle), shared/, MANIFEST. In the archive:
-#   libexec/ tiny-transformer, cuda_ops_test, cuda_train_test, cuda_train_bench (Release, sm_<archs>, stripped)
+#   libexec/ tiny-transformer, cuda_ops_test, cuda_train_test, cuda_trainer_test, cuda_train_bench
+#            (Release, sm_<archs>, stripped)
 #   bin/     a wrapper for each that runs it with lib/ on LD_LIBRARY_PATH
 #   lib/     every shared library they load that is neither glibc nor the CUDA driver/toolkit (the image
 #            has those): OpenBLAS, Oniguruma, utf8proc, expat, OpenSSL, compression libs, libstdc++ ...
@@ -32,7 +33,8 @@ while [[ $# -gt 0 ]]; do
 done
 log() { echo "[gpu_bundle] $*" >&2; }
 LIMIT_BYTES=$((60 * 1024 * 1024))  # the tool allows 64 MiB per call; keep room for the checkout's own files
-BINS=(tiny-transformer tests/cuda/cuda_ops_test tests/cuda/cuda_train_test bench/cuda/cuda_train_bench)
+BINS=(tiny-transformer tests/cuda/cuda_ops_test tests/cuda/cuda_train_test tests/cuda/cuda_trainer_test
+  bench/cuda/cuda_train_bench)
 SHARED=${TT_SHARED_DATA:-$ROOT/../shared/data}
 DATA_FILES=(enwiki-2014-intros.tsv.xz enwiki-2015-intros.tsv.xz)
 
@@ -49,7 +51,7 @@ fi
 grep -q "^TT_CUDA_ARCHS:STRING=$ARCHS\$" "$BUILD_DIR/CMakeCache.txt" ||
   { echo "gpu_bundle.sh: $BUILD_DIR is not configured for sm_$ARCHS (TT_CUDA_ARCHS)" >&2; exit 1; }
 log "building ${BINS[*]##*/} in $BUILD_DIR"
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target tiny-transformer cuda_ops_test cuda_train_test cuda_train_bench
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${BINS[@]##*/}"
 "$BUILD_DIR/tiny-transformer" --version | grep -q '^backends:.*cuda' ||
   { echo "gpu_bundle.sh: $BUILD_DIR/tiny-transformer has no CUDA backend" >&2; exit 1; }
 

@@ -5,8 +5,9 @@
 #
 #   scripts/gpu_session.sh STAGE...      stages run in order; the exit status is non-zero if any failed
 #     check    nvidia-smi, the bundle's manifest, every binary's libraries resolved (always run first)
-#     tests    cuda_ops_test (every op vs the CPU reference) and cuda_train_test (20 steps GPU vs CPU,
-#              cross-device checkpoints, KV-cache decoding)                                   ~1-2 min
+#     tests    cuda_ops_test (every op vs the CPU reference), cuda_train_test (20 steps GPU vs CPU,
+#              cross-device checkpoints, KV-cache decoding), cuda_trainer_test (the training loop on
+#              the GPU: resume equivalence, eval on CPU and GPU)                             ~1-2 min
 #     sanitize compute-sanitizer memcheck on the op test, racecheck on attention / CE / RMSNorm  ~3 min
 #     bench    bench/cuda/cuda_train_bench: seed config, B=32, T=512 (ms/step, tokens/s, MFU, memory)
 #     demo     the README main job's GPU path (scripts/run_demo.sh) on the carried 2014+2015 intros,
@@ -90,13 +91,15 @@ stage_tests() {
   else
     fail "cuda_ops_test other tests (see cuda_ops_test-rest.log)"
   fi
-  t=cuda_train_test
-  if TT_CUDA_SYNC_CHECK=1 "$X/bin/$t" --gtest_output="xml:$OUT/$t.xml" > "$OUT/$t.log" 2>&1; then
-    log "$t: passed ($(grep -c '^\[       OK \]' "$OUT/$t.log") tests, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped)"
-  else
-    fail "$t (see $t.log)"
-    grep -E '^\[  FAILED  \]|Failure|error' "$OUT/$t.log" | head -30 >&2
-  fi
+  for t in cuda_train_test cuda_trainer_test; do
+    if TT_CUDA_SYNC_CHECK=1 "$X/bin/$t" --gtest_output="xml:$OUT/$t.xml" > "$OUT/$t.log" 2>&1; then
+      log "$t: passed ($(grep -c '^\[       OK \]' "$OUT/$t.log") tests, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped)"
+    else
+      fail "$t (see $t.log)"
+      grep -E '^\[  FAILED  \]|Failure|error' "$OUT/$t.log" | head -30 >&2
+    fi
+    grep -E '^GPU ' "$OUT/$t.log" >&2
+  done
   unset TT_REQUIRE_CUDA
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
@@ -14,7 +15,10 @@ namespace tt::test_data {
 namespace fs = std::filesystem;
 
 fs::path tokenizer_dir() {
-  fs::path p = fs::path(TT_SOURCE_DIR) / "assets" / "qwen3-tokenizer";
+  // $TT_TOKENIZER_DIR first, as for the binary (src/common/paths.h): the GPU bundle carries its own copy.
+  const char* env = std::getenv("TT_TOKENIZER_DIR");
+  fs::path p =
+      env != nullptr && *env != '\0' ? fs::path(env) : fs::path(TT_SOURCE_DIR) / "assets" / "qwen3-tokenizer";
   return fs::exists(p / "tokenizer.json") ? p : fs::path();
 }
 

@@ -8,7 +8,7 @@
 
 namespace tt::test_data {
 
-// The real Qwen3 tokenizer directory (assets/), or "" when setup.sh has not fetched it.
+// The real Qwen3 tokenizer directory ($TT_TOKENIZER_DIR, else assets/), or "" when it is not there.
 std::filesystem::path tokenizer_dir();
 
 struct SyntheticData {
