@@ -49,6 +49,17 @@ int alignment_of(const void* p) {
   return int(low > 256 ? 256 : low);
 }
 
+// Releases a plan's cuBLASLt descriptors (none for a fallback plan) and leaves it empty.
+void destroy_plan(Plan& p) {
+  if (!p.fallback) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  p = Plan{};
+}
+
 Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
@@ -87,11 +98,7 @@ Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
     // E.g. odd leading dimensions (2-byte alignment). Classic cuBLAS handles every layout.
-    cublasLtMatrixLayoutDestroy(p.a);
-    cublasLtMatrixLayoutDestroy(p.b);
-    cublasLtMatrixLayoutDestroy(p.c);
-    cublasLtMatmulDescDestroy(p.desc);
-    p = Plan{};
+    destroy_plan(p);
     p.fallback = true;
     TT_CHECK(ctx.blas != nullptr) << "cuBLASLt found no algorithm for a GEMM m=" << key.m << " n=" << key.n
                                   << " k=" << key.k << " (status " << cublasLtGetStatusName(st)
@@ -136,11 +143,10 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
     }
     // The heuristic offered an algorithm that the call then refuses (possible with odd leading dimensions):
     // this shape uses cublasGemmEx from now on.
-    cublasLtMatrixLayoutDestroy(p.a);
-    cublasLtMatrixLayoutDestroy(p.b);
-    cublasLtMatrixLayoutDestroy(p.c);
-    cublasLtMatmulDescDestroy(p.desc);
-    p = Plan{};
+    TT_CHECK(ctx.blas != nullptr) << "cuBLASLt refused its own algorithm for a GEMM m=" << key.m
+                                  << " n=" << key.n << " k=" << key.k
+                                  << " and no cuBLAS fallback handle exists";
+    destroy_plan(p);
     p.fallback = true;
   }
   CUBLAS_CHECK(cublasGemmEx(
@@ -168,14 +174,7 @@ void gemm_cache_clear(Ctx& ctx) {
   auto& m = plans();
   for (auto it = m.begin(); it != m.end();) {
     if (it->first.handle == ctx.lt) {
-      if (it->second.fallback) {
-        it = m.erase(it);
-        continue;
-      }
-      cublasLtMatrixLayoutDestroy(it->second.a);
-      cublasLtMatrixLayoutDestroy(it->second.b);
-      cublasLtMatrixLayoutDestroy(it->second.c);
-      cublasLtMatmulDescDestroy(it->second.desc);
+      destroy_plan(it->second);
       it = m.erase(it);
     } else {
       ++it;

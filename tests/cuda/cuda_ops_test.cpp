@@ -21,6 +21,7 @@
 #include "model/backend.h"
 #include "model/dtype.h"
 #include "op_harness.h"
+#include "require_cuda.h"
 
 namespace tt::test {
 namespace {
@@ -462,12 +463,7 @@ std::vector<std::string> case_names() {
 
 class CudaOpTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override {
-    if (!is_cuda_available()) {
-      if (cuda_required_by_env()) FAIL() << "TT_REQUIRE_CUDA is set, but " << cuda_unavailable_reason();
-      GTEST_SKIP() << "no CUDA GPU available (" << cuda_unavailable_reason() << "): CUDA op tests skipped";
-    }
-  }
+  void SetUp() override { TT_SKIP_WITHOUT_CUDA("CUDA op tests"); }
 };
 
 TEST_P(CudaOpTest, MatchesCpuReference) {

@@ -13,6 +13,7 @@
 #include "../model/tiny_config.h"
 #include "model/backend.h"
 #include "model/model.h"
+#include "require_cuda.h"
 
 namespace tt::test {
 namespace {
@@ -47,11 +48,7 @@ std::vector<int32_t> make_batch(std::mt19937_64& rng, int64_t B, int64_t T, int6
 class CudaTrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!is_cuda_available()) {
-      if (cuda_required_by_env()) FAIL() << "TT_REQUIRE_CUDA is set, but " << cuda_unavailable_reason();
-      GTEST_SKIP() << "no CUDA GPU available (" << cuda_unavailable_reason()
-                   << "): CUDA training test skipped";
-    }
+    TT_SKIP_WITHOUT_CUDA("CUDA training test");
     dir_ = std::filesystem::temp_directory_path() /
            ("tt_cuda_train_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
             std::to_string(reinterpret_cast<uintptr_t>(this)));

@@ -9,12 +9,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "../train/tiny_run_fixture.h"
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "model/backend.h"
 #include "model/model.h"
-#include "synthetic_data.h"
+#include "require_cuda.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
 #include "train/trainer.h"
@@ -24,49 +25,13 @@ namespace fs = std::filesystem;
 namespace tt {
 namespace {
 
-class CudaTrainer : public ::testing::Test {
+class CudaTrainer : public test_data::TinyRunFixture {
  protected:
   void SetUp() override {
-    if (!is_cuda_available()) {
-      if (cuda_required_by_env()) FAIL() << "TT_REQUIRE_CUDA is set, but " << cuda_unavailable_reason();
-      GTEST_SKIP() << "no CUDA GPU available (" << cuda_unavailable_reason()
-                   << "): CUDA trainer test skipped";
-    }
-    tok_ = test_data::tokenizer_dir();
-    if (tok_.empty()) GTEST_SKIP() << "assets/qwen3-tokenizer missing (run scripts/setup.sh)";
-    dir_ = test_data::fresh_dir(std::string("cuda_") +
-                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    test_data::write_synthetic_data(dir_ / "data", data_, sha256_hex_file(tok_ / "tokenizer.json"));
-    test_data::write_tiny_config(dir_ / "tiny.json", data_.vocab);
+    TT_SKIP_WITHOUT_CUDA("CUDA trainer test");
+    device_ = "cuda";
+    TinyRunFixture::SetUp();
   }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-
-  TrainOptions base(const std::string& out) const {
-    TrainOptions o;
-    o.config = (dir_ / "tiny.json").string();
-    o.data_dir = (dir_ / "data").string();
-    o.out_dir = (dir_ / out).string();
-    o.tokenizer = tok_.string();
-    o.device = "cuda";
-    o.bf16 = true;
-    o.steps = 12;
-    o.lr = 3e-3;
-    o.warmup_steps = 3;
-    o.micro_batch_size = 4;
-    o.grad_accum = 2;
-    o.eval_steps = 4;
-    o.save_steps = 4;
-    o.logging_steps = 2;
-    o.sample_steps = 0;
-    o.sample_prompts = {"a"};
-    o.seed = 11;
-    return o;
-  }
-
-  fs::path tok_, dir_;
-  test_data::SyntheticData data_;
 };
 
 TEST_F(CudaTrainer, ResumedRunEndsLikeAnUninterruptedOneAndEvaluatesOnTheCpu) {

@@ -14,6 +14,7 @@
 #include "common/sha256.h"
 #include "model/model.h"
 #include "synthetic_data.h"
+#include "tiny_run_fixture.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -23,41 +24,8 @@ using namespace tt;
 
 namespace {
 
-class TrainLoop : public ::testing::Test {
+class TrainLoop : public test_data::TinyRunFixture {
  protected:
-  void SetUp() override {
-    tok_ = test_data::tokenizer_dir();
-    if (tok_.empty()) GTEST_SKIP() << "assets/qwen3-tokenizer missing (run scripts/setup.sh)";
-    dir_ = test_data::fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    sha_ = sha256_hex_file(tok_ / "tokenizer.json");
-    test_data::write_synthetic_data(dir_ / "data", data_, sha_);
-    test_data::write_tiny_config(dir_ / "tiny.json", data_.vocab);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-
-  TrainOptions base(const std::string& out) const {
-    TrainOptions o;
-    o.config = (dir_ / "tiny.json").string();
-    o.data_dir = (dir_ / "data").string();
-    o.out_dir = (dir_ / out).string();
-    o.tokenizer = tok_.string();
-    o.device = "cpu";
-    o.steps = 12;
-    o.lr = 3e-3;
-    o.warmup_steps = 3;
-    o.micro_batch_size = 4;
-    o.grad_accum = 2;
-    o.eval_steps = 4;
-    o.save_steps = 4;
-    o.logging_steps = 2;
-    o.sample_steps = 0;
-    o.sample_prompts = {"a"};  // the default English prompts do not fit the 128-token test vocabulary
-    o.seed = 11;
-    return o;
-  }
-
   static nlohmann::json run_info(const fs::path& ckpt) { return load_json_file(ckpt / "run_info.json"); }
 
   static std::string error_of(const TrainOptions& o) {
@@ -68,10 +36,6 @@ class TrainLoop : public ::testing::Test {
     }
     return "";
   }
-
-  fs::path tok_, dir_;
-  std::string sha_;
-  test_data::SyntheticData data_;
 };
 
 std::vector<float> weights_of(const fs::path& ckpt) {
