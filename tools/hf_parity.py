@@ -92,7 +92,7 @@ def main():
     tok = Tokenizer.from_file(os.path.join(args.ckpt, "tokenizer.json"))
     gen_cfg = json.load(open(os.path.join(args.ckpt, "generation_config.json")))
     eos = gen_cfg.get("eos_token_id")
-    eos_ids = set(eos if isinstance(eos, list) else [eos]) | {151643}
+    eos_ids = {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None} | {151643}
     for prompt in args.prompts:
         prompt_ids = tok.encode(prompt, add_special_tokens=False).ids
         x = torch.tensor([prompt_ids])
