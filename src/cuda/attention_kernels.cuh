@@ -84,6 +84,24 @@ __device__ __forceinline__ float group_sum(float v, int G) {
   return v;
 }
 
+// The two backward kernels' scores for kChunk consecutive shared rows (row stride Dp): s[c] = <a, A row c>
+// and d[c] = <b, B row c>, each summed over the G lanes of a row. All dot products come before all the
+// shuffles, so the shuffles of the 2 * kChunk sums pipeline.
+__device__ __forceinline__ void chunk_dots2(float (&s)[kChunk], const float (&a)[kDpt], const float* A,
+                                            float (&d)[kChunk], const float (&b)[kDpt], const float* B,
+                                            int Dp, int t, int G) {
+#pragma unroll
+  for (int c = 0; c < kChunk; ++c) {
+    s[c] = dot_smem(a, A + c * Dp, t, G);
+    d[c] = dot_smem(b, B + c * Dp, t, G);
+  }
+#pragma unroll
+  for (int c = 0; c < kChunk; ++c) {
+    s[c] = group_sum(s[c], G);
+    d[c] = group_sum(d[c], G);
+  }
+}
+
 // Shared tile rows [0, tile) <- global rows r0 + r of a head slice (row r at base + r * ld), fp32,
 // zero past `nrows` or past D, so every shared value read later is finite.
 __device__ __forceinline__ void load_tile(float* s, const bf16* base, int64_t ld, int64_t r0, int64_t nrows,
@@ -228,16 +246,7 @@ __global__ void __launch_bounds__(kThreads)
     const int nk = int(min(int64_t(g.tile), kend - k0));
     for (int j0 = 0; j0 < nk; j0 += kChunk) {
       float s[kChunk], dp[kChunk];
-#pragma unroll
-      for (int c = 0; c < kChunk; ++c) {
-        s[c] = dot_smem(qr, Ks + (j0 + c) * g.Dp, t, G);
-        dp[c] = dot_smem(dor, Vs + (j0 + c) * g.Dp, t, G);
-      }
-#pragma unroll
-      for (int c = 0; c < kChunk; ++c) {
-        s[c] = group_sum(s[c], G);
-        dp[c] = group_sum(dp[c], G);
-      }
+      chunk_dots2(s, qr, Ks + j0 * g.Dp, dp, dor, Vs + j0 * g.Dp, g.Dp, t, G);
 #pragma unroll
       for (int c = 0; c < kChunk; ++c) {
         const float p = (k0 + j0 + c <= qpos) ? exp2f(s[c] - lse2) : 0.0f;
@@ -294,16 +303,7 @@ __global__ void __launch_bounds__(kThreads)
       const int nq = int(min(int64_t(g.tile), g.Tq - i0));
       for (int c0 = 0; c0 < nq; c0 += kChunk) {
         float s[kChunk], dp[kChunk];
-#pragma unroll
-        for (int c = 0; c < kChunk; ++c) {
-          s[c] = dot_smem(kr, Qs + (c0 + c) * g.Dp, t, G);
-          dp[c] = dot_smem(vr, dOs + (c0 + c) * g.Dp, t, G);
-        }
-#pragma unroll
-        for (int c = 0; c < kChunk; ++c) {
-          s[c] = group_sum(s[c], G);
-          dp[c] = group_sum(dp[c], G);
-        }
+        chunk_dots2(s, kr, Qs + c0 * g.Dp, dp, vr, dOs + c0 * g.Dp, g.Dp, t, G);
 #pragma unroll
         for (int c = 0; c < kChunk; ++c) {
           const int64_t qi = i0 + c0 + c;
