@@ -199,15 +199,26 @@ void need_dims(const char* op, std::initializer_list<int64_t> dims) {
   for (int64_t d : dims) TT_CHECK(d >= 0) << "CUDA " << op << ": negative dimension " << d;
 }
 
+// rope_forward / rope_backward: the same shapes and rules for both directions.
+void need_rope(const char* op, Buf dst, const char* dst_name, Buf src, const char* src_name, int64_t N,
+               int64_t T, int64_t H, int64_t D, int64_t pos_offset) {
+  need_dims(op, {N, T, H, D, pos_offset});
+  TT_CHECK(D % 2 == 0 && T > 0) << "CUDA " << op << ": head_dim must be even and T > 0 (D=" << D
+                                << ", T=" << T << ")";
+  need(op, dst_name, dst, DType::BF16, size_t(N * H * D));
+  need(op, src_name, src, DType::BF16, size_t(N * H * D));
+}
+
 }  // namespace
 
 // ---- construction ---------------------------------------------------------------------------
 
 CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
+  const std::string why = cuda_unavailable_reason();
+  TT_CHECK(why.empty()) << "no CUDA GPU is available: " << why
+                        << hint("run on a machine with an NVIDIA GPU and driver, or use --device cpu");
   int count = 0;
-  TT_CHECK(cudaGetDeviceCount(&count) == cudaSuccess && count > 0)
-      << "no CUDA GPU is available"
-      << hint("run on a machine with an NVIDIA GPU and driver, or use --device cpu");
+  CUDA_CHECK(cudaGetDeviceCount(&count));
   TT_CHECK(device >= 0 && device < count)
       << "CUDA device " << device << " does not exist (" << count << " device(s) present)";
   CUDA_CHECK(cudaSetDevice(device));
@@ -416,22 +427,14 @@ void CudaBackend::matmul_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf 
 void CudaBackend::rope_forward(Buf out, Buf inp, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
                                int64_t pos_offset) {
   OpScope scope(*impl_, Family::kRope);
-  need_dims("rope_forward", {N, T, H, D, pos_offset});
-  TT_CHECK(D % 2 == 0 && T > 0) << "CUDA rope_forward: head_dim must be even and T > 0 (D=" << D
-                                << ", T=" << T << ")";
-  need("rope_forward", "out", out, DType::BF16, size_t(N * H * D));
-  need("rope_forward", "inp", inp, DType::BF16, size_t(N * H * D));
+  need_rope("rope_forward", out, "out", inp, "inp", N, T, H, D, pos_offset);
   cuda::rope_forward(impl_->ctx, out, inp, N, T, H, D, theta, pos_offset);
 }
 
 void CudaBackend::rope_backward(Buf dinp, Buf dout, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
                                 int64_t pos_offset) {
   OpScope scope(*impl_, Family::kRope);
-  need_dims("rope_backward", {N, T, H, D, pos_offset});
-  TT_CHECK(D % 2 == 0 && T > 0) << "CUDA rope_backward: head_dim must be even and T > 0 (D=" << D
-                                << ", T=" << T << ")";
-  need("rope_backward", "dinp", dinp, DType::BF16, size_t(N * H * D));
-  need("rope_backward", "dout", dout, DType::BF16, size_t(N * H * D));
+  need_rope("rope_backward", dinp, "dinp", dout, "dout", N, T, H, D, pos_offset);
   cuda::rope_backward(impl_->ctx, dinp, dout, N, T, H, D, theta, pos_offset);
 }
 
@@ -608,9 +611,7 @@ std::string cuda_unavailable_reason() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device) {
-  const std::string why = cuda_unavailable_reason();
-  TT_CHECK(why.empty()) << "no CUDA GPU is available: " << why
-                        << hint("run on a machine with an NVIDIA GPU and driver, or use --device cpu");
+  // CudaBackend's constructor says why when no GPU is usable.
   return std::make_unique<cuda::CudaBackend>(device);
 }
 
