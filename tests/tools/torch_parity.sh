@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# ctest torch_parity: tools/hf_parity.py --reference torch on a checkpoint trained here, on the CPU.
+# tools/torch_qwen3.py is a Qwen3 written in PyTorch from Hugging Face's equations, so this checks our
+# conventions (RoPE halves and theta, q/k-norm before RoPE, GQA head mapping, tied head, tensor names) and
+# our greedy decoding against an implementation that does not share our code. Transformers itself is not
+# installable here; the same script with --reference transformers runs on the GPU machine.
+#   usage: torch_parity.sh <tiny-transformer binary> <source dir> <shared data dir>
+# Exit 77 (ctest: skipped) when no python3 with torch and numpy is found, or the shared data is missing.
+set -euo pipefail
+BIN=$1 SRC=$2 SHARED=$3
+
+PY=""
+for candidate in "${TT_PYTHON:-}" python3 /usr/bin/python3; do
+  if [[ -n $candidate ]] && "$candidate" -c "import torch, numpy" 2>/dev/null; then PY=$candidate; break; fi
+done
+if [[ -z $PY ]]; then
+  echo "SKIPPED: no python3 that imports torch and numpy (scripts/setup.sh installs Debian's python3-torch)"
+  exit 77
+fi
+SOURCE="$SHARED/enwiki-2015-intros.tsv.xz"
+if [[ ! -f $SOURCE ]]; then
+  echo "SKIPPED: $SOURCE not found (the shared data beside the checkout)"
+  exit 77
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# The CPU demo's config with the seed's GQA ratio (6 query heads on 2 KV heads, so q_proj is 192 wide on a
+# 128 hidden size) and initializer_range 0.25: a model trained for seconds from the usual 0.02 predicts
+# near-uniform logits whatever its attention does, and then a wrong RoPE layout moved the loss by < 1e-4.
+# At 0.25 each negative control below moves it by 0.02-0.1 and greedy text is varied (many scripts, so
+# multi-byte decoding is exercised too).
+"$PY" - "$SRC/configs/qwen3_cpu_small.json" "$WORK/config.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg.update(num_attention_heads=6, num_key_value_heads=2, head_dim=32, initializer_range=0.25)
+json.dump(cfg, open(sys.argv[2], "w"), indent=2)
+PY
+"$BIN" prepare-data --source "$SOURCE" --out_dir "$WORK/data" --seq_len 64 --max_bytes 400000 \
+  --val_fraction 0.05 --tokenizer "$SRC/assets/qwen3-tokenizer"
+"$BIN" train --config "$WORK/config.json" --data_dir "$WORK/data" --out_dir "$WORK/runs" --device cpu \
+  --steps 20 --lr 1e-3 --warmup_steps 2 --micro_batch_size 8 --eval_steps 10 --eval_rows 16 --save_steps 10 \
+  --sample_steps 0 --logging_steps 5 --tokenizer "$SRC/assets/qwen3-tokenizer"
+"$PY" "$SRC/tools/hf_parity.py" --reference torch --ckpt "$WORK/runs/best" --data "$WORK/data" --bin "$BIN" \
+  --devices cpu --rows 8 --new_tokens 16 --controls --json "$WORK/report.json"
