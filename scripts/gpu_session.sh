@@ -12,7 +12,8 @@
 #     bench    bench/cuda/cuda_train_bench: seed config, B=32, T=512 (ms/step, tokens/s, MFU, memory)
 #     demo     the README main job's GPU path (scripts/run_demo.sh) on the carried 2014+2015 intros,
 #              train capped at $TT_DEMO_MINUTES (default 7, so the call fits the tool's 10 minutes)
-#     parity   tools/hf_parity.py on runs/best (needs demo in the same call): HF loads it, same loss,
+#     parity   tools/hf_parity.py on runs/best (needs demo in the same call), against Transformers and
+#              against tools/torch_qwen3.py (with negative controls): HF loads it, same loss,
 #              same greedy text
 #     sweep    scripts/lr_sweep.sh (needs data: run after demo, or it prepares it) with $TT_SWEEP_LRS,
 #              $TT_SWEEP_STEPS (default "6e-4 1e-3 2e-3 3e-3", 1000)
@@ -152,6 +153,10 @@ stage_parity() {
   [[ -f runs/best/model.safetensors ]] || { fail "parity: runs/best missing (run demo in the same call)"; return; }
   python3 tools/hf_parity.py --ckpt runs/best --data data --bin "$BIN" --devices cpu,cuda \
     --json "$OUT/hf_parity.json" > "$OUT/hf_parity.log" 2>&1 && log "hf parity: passed" || fail "hf parity (see hf_parity.log)"
+  # The CPU tests' reference (tools/torch_qwen3.py) on the trained seed model, so both references and the
+  # negative controls are seen on the real thing; appended to the same log (files back from $OUT are few).
+  python3 tools/hf_parity.py --reference torch --controls --rows 4 --ckpt runs/best --data data --bin "$BIN" \
+    --devices cpu,cuda >> "$OUT/hf_parity.log" 2>&1 && log "torch parity: passed" || fail "torch parity (see hf_parity.log)"
   cat "$OUT/hf_parity.log" >&2
 }
 
