@@ -1,0 +1,488 @@
+// The emulated CUDA runtime and cuBLAS(Lt) behind tests/cuda/emu/include (see cuda_runtime.h there).
+// Everything a real GPU would refuse is refused here too, so that a host-side bug in src/cuda shows up in
+// CI rather than on the first GPU run: copies and GEMM operands must lie inside one device allocation
+// (bounds included), copy directions must match where the pointers live, kernel pointer arguments must be
+// device memory, launch configurations must be legal.
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "cublasLt.h"
+#include "cuda_runtime.h"
+
+namespace {
+
+constexpr size_t kAlign = 256;  // cudaMalloc's alignment
+
+struct DeviceMemory {
+  std::map<uintptr_t, size_t> blocks;  // start -> bytes
+  size_t used = 0;
+  size_t capacity() const {
+    const char* mb = std::getenv("TT_EMU_DEVICE_MEMORY_MB");
+    return size_t(mb != nullptr ? std::strtoull(mb, nullptr, 10) : 4096) << 20;
+  }
+  // The allocation holding [p, p + bytes), or blocks.end().
+  std::map<uintptr_t, size_t>::const_iterator find(const void* p, size_t bytes) const {
+    const uintptr_t u = reinterpret_cast<uintptr_t>(p);
+    auto it = blocks.upper_bound(u);
+    if (it == blocks.begin()) return blocks.end();
+    --it;
+    if (u < it->first || u + bytes > it->first + it->second) return blocks.end();
+    return it;
+  }
+};
+DeviceMemory& memory() {
+  static DeviceMemory m;
+  return m;
+}
+
+cudaError_t g_last_error = cudaSuccess;
+cudaError_t fail(cudaError_t err) {
+  g_last_error = err;
+  return err;
+}
+std::map<const void*, int>& smem_opt_in() {
+  static std::map<const void*, int> m;
+  return m;
+}
+
+bool device_range(const void* p, size_t bytes) {
+  return memory().find(p, bytes) != memory().blocks.end();
+}
+
+struct EventState {
+  std::chrono::steady_clock::time_point t;
+  bool recorded = false;
+};
+
+}  // namespace
+
+struct CUstream_st {};
+struct CUevent_st : EventState {};
+
+namespace tt::emu {
+
+bool is_device_pointer(const void* p) {
+  return device_range(p, 1);
+}
+
+void record_launch_error(cudaError_t err) {
+  g_last_error = err;
+}
+
+bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes) {
+  const uint64_t threads = uint64_t(block.x) * block.y * block.z;
+  const bool block_ok =
+      threads >= 1 && threads <= 1024 && block.x <= 1024 && block.y <= 1024 && block.z <= 64;
+  const bool grid_ok = grid.x >= 1 && grid.x <= 0x7fffffffu && grid.y >= 1 && grid.y <= 65535 &&
+                       grid.z >= 1 && grid.z <= 65535;
+  if (!block_ok || !grid_ok) {
+    g_last_error = cudaErrorInvalidConfiguration;
+    return false;
+  }
+  auto it = smem_opt_in().find(kernel);
+  const size_t limit = it != smem_opt_in().end() ? size_t(it->second) : 48 * 1024;
+  if (dynamic_smem_bytes > limit) {
+    g_last_error = cudaErrorInvalidValue;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tt::emu
+
+cudaError_t emu_func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > 227 * 1024)
+    return fail(cudaErrorInvalidValue);
+  smem_opt_in()[kernel] = value;
+  return cudaSuccess;
+}
+
+// ---- device, errors ---------------------------------------------------------------------------------
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  *prop = cudaDeviceProp{};
+  std::strncpy(prop->name, "CUDA emulator on the CPU (tests/cuda/emu)", sizeof(prop->name) - 1);
+  prop->totalGlobalMem = memory().capacity();
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->sharedMemPerBlockOptin = 227 * 1024;  // H100
+  prop->multiProcessorCount = 2;  // few blocks per grid-stride launch: every fiber is a CPU context switch
+  prop->major = 9;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() {
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = g_last_error;
+  g_last_error = cudaSuccess;
+  return e;
+}
+const char* cudaGetErrorName(cudaError_t err) {
+  switch (err) {
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer:
+      return "cudaErrorInvalidDevicePointer";
+    case cudaErrorNoDevice:
+      return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    case cudaErrorIllegalAddress:
+      return "cudaErrorIllegalAddress";
+  }
+  return "cudaErrorUnknown";
+}
+const char* cudaGetErrorString(cudaError_t err) {
+  switch (err) {
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer:
+      return "invalid device pointer";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
+  }
+  return "unknown error";
+}
+
+// ---- memory -----------------------------------------------------------------------------------------
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  DeviceMemory& m = memory();
+  const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (m.used + rounded > m.capacity()) return fail(cudaErrorMemoryAllocation);
+  void* p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+  if (p == nullptr) return fail(cudaErrorMemoryAllocation);
+  std::memset(p, 0xA5,
+              rounded);  // cudaMalloc does not zero: neither do we (0xA5A5 bf16 is a finite -2.9e-16)
+  m.blocks[reinterpret_cast<uintptr_t>(p)] = bytes;
+  m.used += rounded;
+  *ptr = p;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  DeviceMemory& m = memory();
+  auto it = m.blocks.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == m.blocks.end()) return fail(cudaErrorInvalidDevicePointer);
+  m.used -= (it->second + kAlign - 1) / kAlign * kAlign;
+  m.blocks.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  *ptr = std::malloc(bytes == 0 ? 1 : bytes);
+  return *ptr != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr != nullptr && device_range(ptr, 1)) return fail(cudaErrorInvalidValue);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  *total_bytes = memory().capacity();
+  *free_bytes = *total_bytes - memory().used;
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_dev = device_range(dst, bytes), src_dev = device_range(src, bytes);
+  const bool ok =
+      (kind == cudaMemcpyHostToDevice && dst_dev && !device_range(src, 1)) ||
+      (kind == cudaMemcpyDeviceToHost && src_dev && !device_range(dst, 1)) ||
+      (kind == cudaMemcpyDeviceToDevice && src_dev && dst_dev) ||
+      (kind == cudaMemcpyDefault && (src_dev || !device_range(src, 1)) && (dst_dev || !device_range(dst, 1)));
+  if (!ok) return fail(cudaErrorInvalidValue);
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+  if (bytes == 0) return cudaSuccess;
+  if (!device_range(dst, bytes)) return fail(cudaErrorInvalidValue);
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+
+// ---- streams, events --------------------------------------------------------------------------------
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  return cudaEventCreate(e);
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->t = std::chrono::steady_clock::now();
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+  if (!start->recorded || !stop->recorded) return fail(cudaErrorInvalidValue);
+  *ms = std::chrono::duration<float, std::milli>(stop->t - start->t).count();
+  return cudaSuccess;
+}
+
+// ---- cuBLASLt / cuBLAS ------------------------------------------------------------------------------
+
+struct cublasLtContext {};
+struct cublasContext {};
+struct cublasLtMatmulDescOpaque_t {
+  cublasOperation_t trans_a = CUBLAS_OP_N, trans_b = CUBLAS_OP_N;
+};
+struct cublasLtMatrixLayoutOpaque_t {
+  cudaDataType_t type;
+  uint64_t rows, cols;
+  int64_t ld;
+};
+struct cublasLtMatmulPreferenceOpaque_t {
+  uint32_t min_align[4] = {256, 256, 256, 256};  // A, B, C, D
+};
+
+namespace {
+
+tt::emu::GemmCounts g_gemm_counts;
+
+size_t type_bytes(cudaDataType_t t) {
+  return t == CUDA_R_16BF ? 2 : 4;
+}
+
+// Column-major rows x cols with leading dimension ld lies inside one device allocation.
+bool matrix_ok(const void* p, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows <= 0 || cols <= 0 || ld < rows || (type != CUDA_R_16BF && type != CUDA_R_32F)) return false;
+  return device_range(p, size_t((cols - 1) * ld + rows) * type_bytes(type));
+}
+
+std::vector<float> load(const void* p, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> out(size_t(rows * cols));
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t at = i + j * ld;
+      out[size_t(i + j * rows)] = type == CUDA_R_16BF
+                                      ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[at])
+                                      : static_cast<const float*>(p)[at];
+    }
+  return out;
+}
+
+// D = alpha op(A) op(B) + beta C, column-major, fp32 accumulation; C and D share shape and type.
+cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* A,
+                    cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
+                    cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
+                    void* D, cudaDataType_t ct, int64_t ldc) {
+  if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if ((ta ? a_cols : a_rows) != m || (ta ? a_rows : a_cols) != k || (tb ? b_cols : b_rows) != k ||
+      (tb ? b_rows : b_cols) != n)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (!matrix_ok(A, at, a_rows, a_cols, lda) || !matrix_ok(B, bt, b_rows, b_cols, ldb) ||
+      !matrix_ok(D, ct, m, n, ldc) || (beta != 0.0f && !matrix_ok(C, ct, m, n, ldc)))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const std::vector<float> a = load(A, at, a_rows, a_cols, lda), b = load(B, bt, b_rows, b_cols, ldb);
+  std::vector<float> c = beta != 0.0f ? load(C, ct, m, n, ldc) : std::vector<float>(size_t(m * n), 0.0f);
+  cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
+              int(k), alpha, a.data(), int(a_rows), b.data(), int(b_rows), beta, c.data(), int(m));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      const float v = c[size_t(i + j * m)];
+      if (ct == CUDA_R_16BF)
+        static_cast<__nv_bfloat16*>(D)[i + j * ldc] = __float2bfloat16_rn(v);
+      else
+        static_cast<float*>(D)[i + j * ldc] = v;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+namespace tt::emu {
+GemmCounts gemm_counts() {
+  return g_gemm_counts;
+}
+}  // namespace tt::emu
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
+  *handle = new cublasLtContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+const char* cublasLtGetStatusName(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS:
+      return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+      return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+      return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+      return "CUBLAS_STATUS_NOT_SUPPORTED";
+  }
+  return "CUBLAS_STATUS_UNKNOWN";
+}
+const char* cublasLtGetStatusString(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS:
+      return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+      return "the library was not initialized";
+    case CUBLAS_STATUS_INVALID_VALUE:
+      return "an invalid value was used as an argument";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+      return "the functionality requested is not supported";
+  }
+  return "unknown error";
+}
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute,
+                                        cudaDataType_t scale_type) {
+  if (compute != CUBLAS_COMPUTE_32F || scale_type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  *desc = new cublasLtMatmulDescOpaque_t;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
+  delete desc;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+                                              const void* buf, size_t size) {
+  if (size != sizeof(cublasOperation_t)) return CUBLAS_STATUS_INVALID_VALUE;
+  const cublasOperation_t op = *static_cast<const cublasOperation_t*>(buf);
+  if (attr == CUBLASLT_MATMUL_DESC_TRANSA)
+    desc->trans_a = op;
+  else if (attr == CUBLASLT_MATMUL_DESC_TRANSB)
+    desc->trans_b = op;
+  else
+    return CUBLAS_STATUS_INVALID_VALUE;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType_t type, uint64_t rows,
+                                          uint64_t cols, int64_t ld) {
+  if (ld < int64_t(rows)) return CUBLAS_STATUS_INVALID_VALUE;
+  *layout = new cublasLtMatrixLayoutOpaque_t{type, rows, cols, ld};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
+  delete layout;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
+  *pref = new cublasLtMatmulPreferenceOpaque_t;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
+  delete pref;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                                    cublasLtMatmulPreferenceAttributes_t attr,
+                                                    const void* buf, size_t size) {
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES)
+    return size == 8 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+  if (size != 4 || attr < CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES ||
+      attr > CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  pref->min_align[attr - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES] = *static_cast<const uint32_t*>(buf);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t,
+                                              cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                              cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
+                                              cublasLtMatmulPreference_t pref, int requested,
+                                              cublasLtMatmulHeuristicResult_t* results, int* returned) {
+  *returned = 0;
+  if (requested < 1) return CUBLAS_STATUS_INVALID_VALUE;
+  for (uint32_t al : pref->min_align)
+    if (al < 16) return CUBLAS_STATUS_NOT_SUPPORTED;
+  for (auto* l : {a, b, c, d})
+    if (l->ld * int64_t(type_bytes(l->type)) % 16 != 0) return CUBLAS_STATUS_NOT_SUPPORTED;
+  results[0] = cublasLtMatmulHeuristicResult_t{};
+  results[0].state = CUBLAS_STATUS_SUCCESS;
+  *returned = 1;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha,
+                              const void* A, cublasLtMatrixLayout_t al, const void* B,
+                              cublasLtMatrixLayout_t bl, const void* beta, const void* C,
+                              cublasLtMatrixLayout_t cl, void* D, cublasLtMatrixLayout_t dl,
+                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes,
+                              cudaStream_t) {
+  if (handle == nullptr || algo == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if (workspace_bytes > 0 && !device_range(workspace, workspace_bytes)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (cl->type != dl->type || cl->rows != dl->rows || cl->cols != dl->cols || cl->ld != dl->ld || C != D)
+    return CUBLAS_STATUS_NOT_SUPPORTED;  // in-place C == D is all matmul.cu uses
+  const bool ta = desc->trans_a == CUBLAS_OP_T, tb = desc->trans_b == CUBLAS_OP_T;
+  const int64_t k = ta ? int64_t(al->rows) : int64_t(al->cols);
+  ++g_gemm_counts.lt;
+  return gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, *static_cast<const float*>(alpha), A, al->type,
+              int64_t(al->rows), int64_t(al->cols), al->ld, B, bl->type, int64_t(bl->rows), int64_t(bl->cols),
+              bl->ld, *static_cast<const float*>(beta), C, D, dl->type, dl->ld);
+}
+
+cublasStatus_t cublasCreate(cublasHandle_t* handle) {
+  *handle = new cublasContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
+                            int n, int k, const void* alpha, const void* A, cudaDataType_t a_type, int lda,
+                            const void* B, cudaDataType_t b_type, int ldb, const void* beta, void* C,
+                            cudaDataType_t c_type, int ldc, cublasComputeType_t compute, cublasGemmAlgo_t) {
+  if (handle == nullptr || compute != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+  ++g_gemm_counts.gemm_ex;
+  return gemm(ta, tb, m, n, k, *static_cast<const float*>(alpha), A, a_type, ta ? k : m, ta ? m : k, lda, B,
+              b_type, tb ? n : k, tb ? k : n, ldb, *static_cast<const float*>(beta), C, C, c_type, ldc);
+}

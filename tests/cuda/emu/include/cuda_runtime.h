@@ -1,0 +1,111 @@
+// Emulated CUDA runtime API (tests only): the part of cuda_runtime.h that src/cuda uses, so the whole CUDA
+// backend, host code included, builds with g++ and runs on the CPU (tests/cuda/CMakeLists.txt,
+// cuda_emu_*_test). "Device" memory is host memory, every stream call completes before it returns, and
+// kernel launches (rewritten by rewrite_launches.pl into tt::emu::Launch) run on the fiber emulator of
+// cuda_emu.h. Launch limits are checked as CUDA checks them (block size, grid size, 48 KiB of dynamic
+// shared memory without an opt-in) and reported through cudaGetLastError. Implemented in cuda_host_emu.cpp.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include "cuda_emu.h"
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorIllegalAddress = 700,
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+constexpr unsigned cudaEventDefault = 0;
+constexpr unsigned cudaEventDisableTiming = 2;
+
+struct CUstream_st;
+struct CUevent_st;
+using cudaStream_t = CUstream_st*;
+using cudaEvent_t = CUevent_st*;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  size_t sharedMemPerBlockOptin;
+  int multiProcessorCount;
+  int major, minor;
+};
+
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaGetLastError();
+const char* cudaGetErrorName(cudaError_t err);
+const char* cudaGetErrorString(cudaError_t err);
+cudaError_t cudaMalloc(void** ptr, size_t bytes);
+cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+cudaError_t cudaFreeHost(void* ptr);
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t s = nullptr);
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
+
+cudaError_t emu_func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
+template <class Kernel>
+cudaError_t cudaFuncSetAttribute(Kernel* kernel, cudaFuncAttribute attr, int value) {
+  return emu_func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value);
+}
+
+namespace tt::emu {
+
+// Checks a launch configuration as CUDA does (the dynamic shared memory limit is 48 KiB unless the kernel
+// opted in through cudaFuncSetAttribute); on failure records the error for cudaGetLastError.
+bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes);
+// Whether p lies inside memory from cudaMalloc.
+bool is_device_pointer(const void* p);
+// Records a launch error for cudaGetLastError (a pointer argument that is not device memory: on a GPU the
+// kernel would fault with an illegal address).
+void record_launch_error(cudaError_t err);
+
+// kernel<<<grid, block, smem, stream>>>(args...), as rewritten by rewrite_launches.pl.
+struct Launch {
+  dim3 grid, block;
+  size_t smem;
+  Launch(dim3 g, dim3 b, size_t dynamic_smem_bytes = 0, cudaStream_t = nullptr)
+      : grid(g), block(b), smem(dynamic_smem_bytes) {}
+  template <class... Params, class... Args>
+  void run(void (*kernel)(Params...), Args&&... args) {
+    if (!launch_config_ok(reinterpret_cast<const void*>(kernel), grid, block, smem)) return;
+    bool pointers_ok = true;
+    auto check = [&](const auto& a) {
+      if constexpr (std::is_pointer_v<std::decay_t<decltype(a)>>)
+        if (a != nullptr && !is_device_pointer(a)) pointers_ok = false;
+    };
+    (check(args), ...);
+    if (!pointers_ok) return record_launch_error(cudaErrorIllegalAddress);
+    launch(grid, block, smem, [&] { kernel(args...); });
+  }
+};
+
+}  // namespace tt::emu
