@@ -163,36 +163,44 @@ void launch(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::functio
   g_exchange.assign(size_t(g_threads), 0);
   g_fibers.resize(size_t(g_threads));
   g_warp_barriers.assign(size_t((g_threads + 31) / 32), Barrier{});
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        g_block_idx = dim3(bx, by, bz);
-        // Poison dynamic shared memory so reads of never-written values show up as NaN.
-        std::fill(reinterpret_cast<float*>(g_dynamic_smem.data()),
-                  reinterpret_cast<float*>(g_dynamic_smem.data()) + dynamic_smem_bytes / 4, std::nanf(""));
-        g_block_barrier = Barrier{};
-        for (auto& b : g_warp_barriers) b = Barrier{};
-        int t = 0;
-        for (unsigned z = 0; z < block.z; ++z)
-          for (unsigned y = 0; y < block.y; ++y)
-            for (unsigned x = 0; x < block.x; ++x, ++t) {
-              Fiber& f = g_fibers[size_t(t)];
-              f.tid = dim3(x, y, z);
-              f.done = false;
-              prepare(f);
-            }
-        bool running = true;
-        while (running) {
-          running = false;
-          for (int i = 0; i < g_threads; ++i) {
-            if (g_fibers[size_t(i)].done) continue;
-            running = true;
-            g_current = i;
-            g_thread_idx = g_fibers[size_t(i)].tid;
-            resume(g_fibers[size_t(i)]);
-          }
+  // A GPU runs blocks in no fixed order and a block's threads in no fixed order between barriers. Here
+  // every other launch visits its blocks last to first, and every other block (alternating between
+  // launches) runs its threads last to first, so a kernel that depends on an order (a missing
+  // __syncthreads, a block reading another block's output) sees both directions in the tests.
+  static uint64_t launch_count = 0;
+  ++launch_count;
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  for (uint64_t n = 0; n < blocks; ++n) {
+    const uint64_t b = (launch_count & 1) ? blocks - 1 - n : n;
+    const bool threads_reversed = ((launch_count + b) & 1) != 0;
+    g_block_idx = dim3(unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / grid.x / grid.y));
+    // Poison dynamic shared memory so reads of never-written values show up as NaN.
+    std::fill(reinterpret_cast<float*>(g_dynamic_smem.data()),
+              reinterpret_cast<float*>(g_dynamic_smem.data()) + dynamic_smem_bytes / 4, std::nanf(""));
+    g_block_barrier = Barrier{};
+    for (auto& w : g_warp_barriers) w = Barrier{};
+    int t = 0;
+    for (unsigned z = 0; z < block.z; ++z)
+      for (unsigned y = 0; y < block.y; ++y)
+        for (unsigned x = 0; x < block.x; ++x, ++t) {
+          Fiber& f = g_fibers[size_t(t)];
+          f.tid = dim3(x, y, z);
+          f.done = false;
+          prepare(f);
         }
+    bool running = true;
+    while (running) {
+      running = false;
+      for (int k = 0; k < g_threads; ++k) {
+        const int i = threads_reversed ? g_threads - 1 - k : k;
+        if (g_fibers[size_t(i)].done) continue;
+        running = true;
+        g_current = i;
+        g_thread_idx = g_fibers[size_t(i)].tid;
+        resume(g_fibers[size_t(i)]);
       }
+    }
+  }
 }
 
 }  // namespace tt::emu
