@@ -84,6 +84,10 @@ namespace tt::emu {
 bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes);
 // Whether p lies inside memory from cudaMalloc.
 bool is_device_pointer(const void* p);
+// TT_EMU_SKIP_COMPUTE=1: launches, GEMMs and sorts are checked as always but compute nothing, so a program
+// runs its allocations and copies at full size in seconds (the memory accounting of a seed-config step:
+// bench/cuda, cuda_emu_train_bench). Results are then garbage (NaN-poisoned memory).
+bool skip_compute();
 // Records a launch error for cudaGetLastError (a pointer argument that is not device memory: on a GPU the
 // kernel would fault with an illegal address).
 void record_launch_error(cudaError_t err);
@@ -104,6 +108,7 @@ struct Launch {
     };
     (check(args), ...);
     if (!pointers_ok) return record_launch_error(cudaErrorIllegalAddress);
+    if (skip_compute()) return;
     launch(grid, block, smem, [&] { kernel(args...); });
   }
 };
