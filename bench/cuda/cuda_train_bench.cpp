@@ -150,9 +150,10 @@ int main(int argc, char** argv) {
     // allocation numbers mean anything: the backend's own memory for a step of this shape.
     std::printf("peak memory           %.2f GB backend-tracked, %.2f GB device in use (cudaMemGetInfo)\n",
                 peak_gb, used_gb);
-    std::printf("targets               memory <= 8 GB: %s (times, MFU and losses are not measured on the "
-                "emulator; add the CUDA context and cuBLASLt's own allocations on a real GPU)\n",
-                peak_gb <= 8.0 ? "met" : "MISSED");
+    std::printf(
+        "targets               memory <= 8 GB: %s (times, MFU and losses are not measured on the "
+        "emulator; add the CUDA context and cuBLASLt's own allocations on a real GPU)\n",
+        peak_gb <= 8.0 ? "met" : "MISSED");
     (void)mean_unsynced;
     (void)mfu;
     (void)tokens_per_s;
