@@ -86,7 +86,8 @@ bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_
 bool is_device_pointer(const void* p);
 // TT_EMU_SKIP_COMPUTE=1: launches, GEMMs and sorts are checked as always but compute nothing, so a program
 // runs its allocations and copies at full size in seconds (the memory accounting of a seed-config step:
-// bench/cuda, cuda_emu_train_bench). Results are then garbage (NaN-poisoned memory).
+// bench/cuda, cuda_emu_train_bench). Results are then meaningless (cudaMalloc memory is zeroed instead of
+// NaN-poisoned, so losses stay finite and training loops run their course).
 bool skip_compute();
 // Records a launch error for cudaGetLastError (a pointer argument that is not device memory: on a GPU the
 // kernel would fault with an illegal address).
