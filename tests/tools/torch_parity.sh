@@ -4,10 +4,12 @@
 # conventions (RoPE halves and theta, q/k-norm before RoPE, GQA head mapping, tied head, tensor names) and
 # our greedy decoding against an implementation that does not share our code. Transformers itself is not
 # installable here; the same script with --reference transformers runs on the GPU machine.
-#   usage: torch_parity.sh <tiny-transformer binary> <source dir> <shared data dir>
+#   usage: torch_parity.sh <tiny-transformer binary> <source dir> <shared data dir> [<tiny-transformer-emu>]
+# With the fourth argument (the CLI built on the CPU-emulated CUDA backend, tests/cuda) the checkpoint is
+# also evaluated and sampled on --device cuda there, against the same reference at the CUDA tolerances.
 # Exit 77 (ctest: skipped) when no python3 with torch and numpy is found, or the shared data is missing.
 set -euo pipefail
-BIN=$1 SRC=$2 SHARED=$3
+BIN=$1 SRC=$2 SHARED=$3 EMU_BIN=${4:-}
 
 PY=""
 for candidate in "${TT_PYTHON:-}" python3 /usr/bin/python3; do
@@ -43,3 +45,7 @@ PY
   --sample_steps 0 --logging_steps 5 --tokenizer "$SRC/assets/qwen3-tokenizer"
 "$PY" "$SRC/tools/hf_parity.py" --reference torch --ckpt "$WORK/runs/best" --data "$WORK/data" --bin "$BIN" \
   --devices cpu --rows 8 --new_tokens 16 --controls --json "$WORK/report.json"
+if [[ -n $EMU_BIN ]]; then
+  "$PY" "$SRC/tools/hf_parity.py" --reference torch --ckpt "$WORK/runs/best" --data "$WORK/data" --bin "$EMU_BIN" \
+    --devices cuda --rows 8 --new_tokens 16 --json "$WORK/report_cuda_emulated.json"
+fi
