@@ -23,8 +23,9 @@ it (tests/tools/torch_parity.sh). Three checks, each against `tiny-transformer` 
      near-tie: HF's logit gap between its token and ours at the first differing position is below
      --tie_cpu (1e-3) / --tie_cuda (0.25, bf16); a wider gap fails.
   4. (--controls, torch only) negative controls: the reference rebuilt with a deliberately wrong convention
-     (torch_qwen3.Qwen3.CONTROLS: interleaved RoPE, GQA head mapping, RoPE base) must miss our CPU loss by
-     more than 10x --loss_tol_cpu, or the checkpoint is too little trained for check 2 to see that mistake.
+     (torch_qwen3.Qwen3.CONTROLS: interleaved RoPE, GQA head mapping, RoPE base, q/k-norm after RoPE) must
+     miss our CPU loss by more than 10x --loss_tol_cpu, or the checkpoint is too little trained for check 2
+     to see that mistake.
 Exit status 0 when all pass, 1 otherwise; --json writes every number.
 """
 import argparse
@@ -100,7 +101,7 @@ class TorchReference:
 
     def greedy(self, prompt_ids, new_tokens, eos_ids):
         with self.torch.no_grad():
-            return self.model.greedy(prompt_ids, new_tokens, eos_ids)
+            return self.model.greedy(prompt_ids, new_tokens, eos_ids, pickable=self.decoder.vocab_size)
 
     def last_logits(self, ids):
         with self.torch.no_grad():
@@ -132,6 +133,8 @@ def main():
     ap.add_argument("--controls", action="store_true", help="negative controls (--reference torch only)")
     ap.add_argument("--json", help="write the report here")
     args = ap.parse_args()
+    if args.controls and (args.reference != "torch" or "cpu" not in args.devices.split(",")):
+        ap.error("--controls needs --reference torch and cpu in --devices")
 
     import numpy as np
     import torch
@@ -145,76 +148,84 @@ def main():
         report["checks"].append({"name": name, "passed": passed, **detail})
         print(f"[hf_parity] {'PASS' if passed else 'FAIL'} {name}: {json.dumps(detail)}", flush=True)
 
-    # 1. load
-    ref = (TransformersReference if args.reference == "transformers" else TorchReference)(args)
-    report.update(ref.versions)
-    check("load", not ref.problems and ref.tied, problems=ref.problems, tied_lm_head=ref.tied,
-          parameters=ref.parameters)
-    if ref.problems:
-        print("[hf_parity] FAILURES: the checkpoint does not load, nothing else was checked", flush=True)
-        return 1
+    def run_checks():
+        # 1. load
+        ref = (TransformersReference if args.reference == "transformers" else TorchReference)(args)
+        report.update(ref.versions)
+        check("load", not ref.problems and ref.tied, problems=ref.problems, tied_lm_head=ref.tied,
+              parameters=ref.parameters)
+        if ref.problems:
+            print("[hf_parity] the checkpoint does not load: nothing else was checked", flush=True)
+            return 1
 
-    # 2. loss on the first rows of val.bin
-    meta = json.load(open(os.path.join(args.data, "meta.json")))
-    seq_len = int(meta["seq_len"])
-    rows = np.memmap(os.path.join(args.data, "val.bin"), dtype="<u4", mode="r").reshape(-1, seq_len)
-    n = min(args.rows, rows.shape[0])
-    ids = torch.from_numpy(np.array(rows[:n], dtype=np.int64))
-    ref_loss = ref.loss(ids)
-    our_loss = {}
-    for dev in args.devices.split(","):
-        out = run_ours(args, "eval", "--ckpt_dir", args.ckpt, "--data_dir", args.data, "--max_rows", str(n),
-                       "--device", dev)
-        ours = our_loss[dev] = float(json.loads(out.strip().splitlines()[-1])["loss"])
-        tol = args.loss_tol_cuda if dev == "cuda" else args.loss_tol_cpu
-        check(f"loss[{dev}]", abs(ours - ref_loss) <= tol, rows=n, seq_len=seq_len, hf=ref_loss, ours=ours,
-              diff=ours - ref_loss, tol=tol)
-    if args.controls:
-        if args.reference != "torch" or "cpu" not in our_loss:
-            ap.error("--controls needs --reference torch and cpu in --devices")
-        import torch_qwen3
-        for control, what in torch_qwen3.Qwen3.CONTROLS.items():
-            wrong, _ = torch_qwen3.load(args.ckpt, dtype=torch.float64, control=control)
-            with torch.no_grad():
-                wrong_loss = float(wrong.loss(ids))
-            margin = 10 * args.loss_tol_cpu
-            check(f"control[{control}]", abs(wrong_loss - our_loss["cpu"]) > margin, wrong=what,
-                  wrong_loss=wrong_loss, ours=our_loss["cpu"], must_differ_by_more_than=margin)
-
-    # 3. greedy continuations
-    gen_cfg = json.load(open(os.path.join(args.ckpt, "generation_config.json")))
-    eos = gen_cfg.get("eos_token_id")
-    eos_ids = {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None} | {151643}
-    for prompt in args.prompts:
-        prompt_ids = ref.encode(prompt)
-        hf_new = ref.greedy(prompt_ids, args.new_tokens, eos_ids)
-        if hf_new and hf_new[-1] in eos_ids:
-            hf_new = hf_new[:-1]  # we stop before printing the end-of-text token
+        # 2. loss on the first rows of val.bin
+        with open(os.path.join(args.data, "meta.json")) as f:
+            meta = json.load(f)
+        seq_len = int(meta["seq_len"])
+        rows = np.memmap(os.path.join(args.data, "val.bin"), dtype="<u4", mode="r").reshape(-1, seq_len)
+        n = min(args.rows, rows.shape[0])
+        ids = torch.from_numpy(np.array(rows[:n], dtype=np.int64))
+        ref_loss = ref.loss(ids)
+        our_loss = {}
         for dev in args.devices.split(","):
-            text = run_ours(args, "sample", "--ckpt_dir", args.ckpt, "--prompt", prompt, "--max_new_tokens",
-                            str(args.new_tokens), "--temperature", "0", "--device", dev)
-            text = text[:-1] if text.endswith("\n") else text
-            ours_new = ref.encode(text)[len(prompt_ids):]
-            same = ref.decode(hf_new) == text[len(prompt):]
-            detail = {"prompt": prompt, "hf_text": ref.decode(hf_new), "ours_text": text[len(prompt):]}
-            passed = same
-            if not same:
-                k = next((i for i, (a, b) in enumerate(zip(hf_new, ours_new)) if a != b),
-                         min(len(hf_new), len(ours_new)))
-                detail["first_difference"] = k
-                if k < len(hf_new) and k < len(ours_new):
-                    logits = ref.last_logits(prompt_ids + hf_new[:k])
-                    gap = float(logits[hf_new[k]] - logits[ours_new[k]])
-                    detail["hf_logit_gap"] = gap
-                    passed = gap <= (args.tie_cuda if dev == "cuda" else args.tie_cpu)
-            check(f"greedy[{dev}]", passed, identical=same, **detail)
+            out = run_ours(args, "eval", "--ckpt_dir", args.ckpt, "--data_dir", args.data, "--max_rows", str(n),
+                           "--device", dev)
+            ours = our_loss[dev] = float(json.loads(out.strip().splitlines()[-1])["loss"])
+            tol = args.loss_tol_cuda if dev == "cuda" else args.loss_tol_cpu
+            check(f"loss[{dev}]", abs(ours - ref_loss) <= tol, rows=n, seq_len=seq_len, ref=ref_loss, ours=ours,
+                  diff=ours - ref_loss, tol=tol)
+        if args.controls:
+            import torch_qwen3
+            for control, what in torch_qwen3.Qwen3.CONTROLS.items():
+                wrong, _ = torch_qwen3.load(args.ckpt, dtype=torch.float64, control=control)
+                with torch.no_grad():
+                    wrong_loss = float(wrong.loss(ids))
+                margin = 10 * args.loss_tol_cpu
+                check(f"control[{control}]", abs(wrong_loss - our_loss["cpu"]) > margin, wrong=what,
+                      wrong_loss=wrong_loss, ours=our_loss["cpu"], must_differ_by_more_than=margin)
 
-    report["passed"] = ok
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-    print(f"[hf_parity] {'all passed' if ok else 'FAILURES'}", flush=True)
-    return 0 if ok else 1
+        # 3. greedy continuations
+        with open(os.path.join(args.ckpt, "generation_config.json")) as f:
+            gen_cfg = json.load(f)
+        eos = gen_cfg.get("eos_token_id")
+        eos_ids = {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None} | {151643}
+        for prompt in args.prompts:
+            prompt_ids = ref.encode(prompt)
+            ref_new = ref.greedy(prompt_ids, args.new_tokens, eos_ids)
+            if ref_new and ref_new[-1] in eos_ids:
+                ref_new = ref_new[:-1]  # we stop before printing the end-of-text token
+            for dev in args.devices.split(","):
+                text = run_ours(args, "sample", "--ckpt_dir", args.ckpt, "--prompt", prompt, "--max_new_tokens",
+                                str(args.new_tokens), "--temperature", "0", "--device", dev)
+                text = text[:-1] if text.endswith("\n") else text
+                ours_new = ref.encode(text)[len(prompt_ids):]
+                same = ref.decode(ref_new) == text[len(prompt):]
+                detail = {"prompt": prompt, "ref_text": ref.decode(ref_new), "ours_text": text[len(prompt):]}
+                passed = same
+                if not same:
+                    k = next((i for i, (a, b) in enumerate(zip(ref_new, ours_new)) if a != b),
+                             min(len(ref_new), len(ours_new)))
+                    detail["first_difference"] = k
+                    if k < len(ref_new) and k < len(ours_new):
+                        logits = ref.last_logits(prompt_ids + ref_new[:k])
+                        gap = float(logits[ref_new[k]] - logits[ours_new[k]])
+                        detail["ref_logit_gap"] = gap
+                        passed = gap <= (args.tie_cuda if dev == "cuda" else args.tie_cpu)
+                check(f"greedy[{dev}]", passed, identical=same, **detail)
+
+        return 0 if ok else 1
+
+    # The report is written however the checks end (a failed load, an exception from our binary).
+    status = 1
+    try:
+        status = run_checks()
+    finally:
+        report["passed"] = ok and status == 0
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        print(f"[hf_parity] {'all passed' if report['passed'] else 'FAILURES'}", flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -28,17 +28,32 @@ import torch
 SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
 
+def read_safetensors_header(path):
+    """Returns (header dict, offset of the data section). Raises ValueError naming the file."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path}: {len(head)} bytes, expected an 8-byte header length")
+        (header_len,) = struct.unpack("<Q", head)
+        raw = f.read(header_len)
+    if len(raw) != header_len:
+        raise ValueError(f"{path}: header length {header_len} runs past the end of the file")
+    try:
+        header = json.loads(raw)
+        for name, entry in header.items():
+            if name != "__metadata__":
+                entry["dtype"], entry["shape"], entry["data_offsets"]  # noqa: B018 (presence check)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: the header is not a safetensors header ({e!r})") from None
+    return header, 8 + header_len
+
+
 def read_safetensors(path):
     """Returns {name: tensor}. Raises ValueError naming the file and what is wrong with it."""
+    header, data_start = read_safetensors_header(path)
     with open(path, "rb") as f:
         blob = f.read()
-    if len(blob) < 8:
-        raise ValueError(f"{path}: {len(blob)} bytes, expected an 8-byte header length")
-    (header_len,) = struct.unpack("<Q", blob[:8])
-    if 8 + header_len > len(blob):
-        raise ValueError(f"{path}: header length {header_len} runs past the end of the file ({len(blob)} bytes)")
-    header = json.loads(blob[8:8 + header_len])
-    data = memoryview(blob)[8 + header_len:]
+    data = memoryview(blob)[data_start:]
     tensors = {}
     for name, entry in header.items():
         if name == "__metadata__":
@@ -103,6 +118,7 @@ class Qwen3:
         "interleaved_rope": "RoPE over adjacent pairs (GPT-J layout) instead of the two halves",
         "gqa_tiled": "query head h reads KV head h % kv_heads instead of h // (heads / kv_heads)",
         "rope_theta_1e4": "RoPE base 10000 instead of the config's rope_theta",
+        "qk_norm_after_rope": "q/k RMSNorm applied after RoPE instead of before",
     }
 
     def __init__(self, cfg, weights, dtype, control=None):
@@ -144,8 +160,12 @@ class Qwen3:
         q = (x @ self.w[p + "q_proj.weight"].T).view(b, t, self.heads, self.head_dim)
         k = (x @ self.w[p + "k_proj.weight"].T).view(b, t, self.kv_heads, self.head_dim)
         v = (x @ self.w[p + "v_proj.weight"].T).view(b, t, self.kv_heads, self.head_dim)
-        q = self.rope(self.rms_norm(q, self.w[p + "q_norm.weight"]).transpose(1, 2))
-        k = self.rope(self.rms_norm(k, self.w[p + "k_norm.weight"]).transpose(1, 2))
+        if self.control == "qk_norm_after_rope":
+            q = self.rms_norm(self.rope(q.transpose(1, 2)), self.w[p + "q_norm.weight"])
+            k = self.rms_norm(self.rope(k.transpose(1, 2)), self.w[p + "k_norm.weight"])
+        else:
+            q = self.rope(self.rms_norm(q, self.w[p + "q_norm.weight"]).transpose(1, 2))
+            k = self.rope(self.rms_norm(k, self.w[p + "k_norm.weight"]).transpose(1, 2))
         v = v.transpose(1, 2)
         group = self.heads // self.kv_heads
         if self.control == "gqa_tiled":
@@ -178,11 +198,13 @@ class Qwen3:
         logits = self.logits(ids)[:, :-1]
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
 
-    def greedy(self, prompt_ids, new_tokens, eos_ids):
-        """Greedy continuation without a cache (the whole prefix each step); stops after an eos id."""
+    def greedy(self, prompt_ids, new_tokens, eos_ids, pickable=None):
+        """Greedy continuation without a cache (the whole prefix each step); stops after an eos id.
+        pickable: choose among the first ids only (the tokenizer's; Qwen3 pads the vocab past them, and
+        `tiny-transformer sample` never picks a padding id)."""
         ids = list(prompt_ids)
         for _ in range(new_tokens):
-            nxt = int(self.logits(torch.tensor([ids]))[0, -1].argmax())
+            nxt = int(self.logits(torch.tensor([ids]))[0, -1, :pickable].argmax())
             ids.append(nxt)
             if nxt in eos_ids:
                 break
@@ -192,7 +214,8 @@ class Qwen3:
 def load(ckpt_dir, dtype=torch.float64, control=None):
     """Returns (model, problems): problems lists what would stop Transformers from loading ckpt_dir as is.
     control: one of Qwen3.CONTROLS, to build a deliberately wrong model."""
-    cfg = json.load(open(os.path.join(ckpt_dir, "config.json")))
+    with open(os.path.join(ckpt_dir, "config.json")) as f:
+        cfg = json.load(f)
     weights = read_safetensors(os.path.join(ckpt_dir, "model.safetensors"))
     want = expected_shapes(cfg)
     problems = {
@@ -209,9 +232,11 @@ class ByteLevelDecoder:
     """token ids -> text through tokenizer.json's vocabulary and the GPT-2 byte-to-unicode table."""
 
     def __init__(self, tokenizer_json):
-        tj = json.load(open(tokenizer_json, encoding="utf-8"))
+        with open(tokenizer_json, encoding="utf-8") as f:
+            tj = json.load(f)
         self.tokens = {i: t for t, i in tj["model"]["vocab"].items()}
         self.special = {a["id"]: a["content"] for a in tj.get("added_tokens", [])}
+        self.vocab_size = max(max(self.tokens), max(self.special, default=0)) + 1  # ids past it: padding
         printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
         to_char, extra = {b: chr(b) for b in printable}, 0
         for b in range(256):
@@ -227,7 +252,27 @@ class ByteLevelDecoder:
                 out.append(pending.decode("utf-8", errors="replace"))
                 pending = bytearray()
                 out.append(self.special[i])
-            else:
+            elif i in self.tokens:
                 pending.extend(self.to_byte[c] for c in self.tokens[i])
+            # else: a padding id; Hugging Face tokenizers decodes it to nothing as well
         out.append(pending.decode("utf-8", errors="replace"))
         return "".join(out)
+
+
+def scramble_norm_weights(ckpt_dir, seed=0, low=0.5, high=1.5):
+    """Overwrites every RMSNorm weight of ckpt_dir/model.safetensors in place with uniform [low, high)
+    values (F32 tensors only; the header is unchanged). A model trained for seconds still has norm weights
+    near 1, and then a norm applied in the wrong place (q/k-norm after RoPE: RMSNorm commutes with a
+    rotation when its weights are equal) hardly changes the loss; with scrambled weights it does. Any
+    weights are a valid checkpoint, so a parity check on the result is as good as on the original."""
+    path = os.path.join(ckpt_dir, "model.safetensors")
+    header, data_start = read_safetensors_header(path)
+    gen = torch.Generator().manual_seed(seed)
+    with open(path, "r+b") as f:
+        for name in sorted(header):
+            entry = header[name]
+            if name == "__metadata__" or not (name.endswith("norm.weight") and entry["dtype"] == "F32"):
+                continue
+            values = low + (high - low) * torch.rand(math.prod(entry["shape"]), generator=gen, dtype=torch.float64)
+            f.seek(data_start + entry["data_offsets"][0])
+            f.write(struct.pack(f"<{values.numel()}f", *values.tolist()))

@@ -43,6 +43,11 @@ PY
 "$BIN" train --config "$WORK/config.json" --data_dir "$WORK/data" --out_dir "$WORK/runs" --device cpu \
   --steps 20 --lr 1e-3 --warmup_steps 2 --micro_batch_size 8 --eval_steps 10 --eval_rows 16 --save_steps 10 \
   --sample_steps 0 --logging_steps 5 --tokenizer "$SRC/assets/qwen3-tokenizer"
+# Norm weights of a 20-step model are still ~1, and RMSNorm commutes with RoPE's rotation when they are
+# equal: a q/k-norm applied after RoPE moved the loss by only 4.5e-4. Scrambled to [0.5, 1.5) (any weights
+# are a valid checkpoint for a parity check), that control moves it by more than 10x the tolerance.
+"$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import torch_qwen3; torch_qwen3.scramble_norm_weights(sys.argv[2])' \
+  "$SRC/tools" "$WORK/runs/best"
 "$PY" "$SRC/tools/hf_parity.py" --reference torch --ckpt "$WORK/runs/best" --data "$WORK/data" --bin "$BIN" \
   --devices cpu --rows 8 --new_tokens 16 --controls --json "$WORK/report.json"
 if [[ -n $EMU_BIN ]]; then
