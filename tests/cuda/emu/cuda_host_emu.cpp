@@ -5,6 +5,7 @@
 // device memory, launch configurations must be legal.
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -41,17 +42,9 @@ DeviceMemory& memory() {
 }
 
 cudaError_t g_last_error = cudaSuccess;
-cudaError_t fail(cudaError_t err) {
-  g_last_error = err;
-  return err;
-}
 std::map<const void*, int>& smem_opt_in() {
   static std::map<const void*, int> m;
   return m;
-}
-
-bool device_range(const void* p, size_t bytes) {
-  return memory().find(p, bytes) != memory().blocks.end();
 }
 
 // Name and text of each error code the emulator returns (what cudaGetErrorName / cudaGetErrorString and
@@ -70,6 +63,7 @@ constexpr CodeText<cudaError_t> kCudaErrors[] = {
     {cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer", "invalid device pointer"},
     {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
 };
 template <class Code, size_t N>
@@ -82,6 +76,7 @@ const char* describe(const CodeText<Code> (&table)[N], Code code, const char* un
 struct EventState {
   std::chrono::steady_clock::time_point t;
   bool recorded = false;
+  bool timing = true;  // false for cudaEventDisableTiming: cudaEventElapsedTime refuses it
 };
 
 }  // namespace
@@ -91,8 +86,8 @@ struct CUevent_st : EventState {};
 
 namespace tt::emu {
 
-bool is_device_pointer(const void* p) {
-  return device_range(p, 1);
+bool device_range(const void* p, size_t bytes) {
+  return memory().find(p, bytes) != memory().blocks.end();
 }
 
 bool skip_compute() {
@@ -103,8 +98,9 @@ bool skip_compute() {
   return skip;
 }
 
-void record_launch_error(cudaError_t err) {
+cudaError_t record_error(cudaError_t err) {
   g_last_error = err;
+  return err;
 }
 
 bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes) {
@@ -126,14 +122,17 @@ bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_
   return true;
 }
 
-}  // namespace tt::emu
-
-cudaError_t emu_func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value) {
+cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > 227 * 1024)
-    return fail(cudaErrorInvalidValue);
+    return record_error(cudaErrorInvalidValue);
   smem_opt_in()[kernel] = value;
   return cudaSuccess;
 }
+
+}  // namespace tt::emu
+
+using tt::emu::device_range;
+using tt::emu::record_error;
 
 // ---- device, errors ---------------------------------------------------------------------------------
 
@@ -142,16 +141,18 @@ cudaError_t cudaGetDeviceCount(int* count) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-  return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+  return device == 0 ? cudaSuccess : record_error(cudaErrorInvalidDevice);
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device != 0) return record_error(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
   std::strncpy(prop->name, "CUDA emulator on the CPU (tests/cuda/emu)", sizeof(prop->name) - 1);
   prop->totalGlobalMem = memory().capacity();
   prop->sharedMemPerBlock = 48 * 1024;
   prop->sharedMemPerBlockOptin = 227 * 1024;  // H100
-  prop->multiProcessorCount = 2;  // few blocks per grid-stride launch: every fiber is a CPU context switch
+  // Few SMs, so grid-stride launches have few blocks (every emulated thread costs a fiber); with compute off
+  // (nothing runs) an H100's 132, so launch configurations are the ones a GPU would get.
+  prop->multiProcessorCount = tt::emu::skip_compute() ? 132 : 2;
   prop->major = 9;
   return cudaSuccess;
 }
@@ -173,11 +174,15 @@ const char* cudaGetErrorString(cudaError_t err) {
 // ---- memory -----------------------------------------------------------------------------------------
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (bytes == 0) {  // as CUDA: success and a null pointer
+    *ptr = nullptr;
+    return cudaSuccess;
+  }
   DeviceMemory& m = memory();
   const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (m.used + rounded > m.capacity()) return fail(cudaErrorMemoryAllocation);
-  void* p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
-  if (p == nullptr) return fail(cudaErrorMemoryAllocation);
+  if (m.used + rounded > m.capacity()) return record_error(cudaErrorMemoryAllocation);
+  void* p = std::aligned_alloc(kAlign, rounded);
+  if (p == nullptr) return record_error(cudaErrorMemoryAllocation);
   // cudaMalloc does not zero. All-ones bytes are NaN as fp32 and as bf16 (and -1 as int32), so a read of
   // memory nobody wrote (scratch, a partially written output) shows up in the tests' NaN checks.
   // With TT_EMU_SKIP_COMPUTE nothing is computed, so zeros instead: losses stay finite (0) and a training
@@ -192,7 +197,7 @@ cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
   DeviceMemory& m = memory();
   auto it = m.blocks.find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == m.blocks.end()) return fail(cudaErrorInvalidDevicePointer);
+  if (it == m.blocks.end()) return record_error(cudaErrorInvalidDevicePointer);
   m.used -= (it->second + kAlign - 1) / kAlign * kAlign;
   m.blocks.erase(it);
   std::free(ptr);
@@ -200,10 +205,10 @@ cudaError_t cudaFree(void* ptr) {
 }
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   *ptr = std::malloc(bytes == 0 ? 1 : bytes);
-  return *ptr != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+  return *ptr != nullptr ? cudaSuccess : record_error(cudaErrorMemoryAllocation);
 }
 cudaError_t cudaFreeHost(void* ptr) {
-  if (ptr != nullptr && device_range(ptr, 1)) return fail(cudaErrorInvalidValue);
+  if (ptr != nullptr && device_range(ptr, 1)) return record_error(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
 }
@@ -216,17 +221,18 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   if (bytes == 0) return cudaSuccess;
   const bool dst_dev = device_range(dst, bytes), src_dev = device_range(src, bytes);
   const bool ok =
+      (kind == cudaMemcpyHostToHost && !device_range(src, 1) && !device_range(dst, 1)) ||
       (kind == cudaMemcpyHostToDevice && dst_dev && !device_range(src, 1)) ||
       (kind == cudaMemcpyDeviceToHost && src_dev && !device_range(dst, 1)) ||
       (kind == cudaMemcpyDeviceToDevice && src_dev && dst_dev) ||
       (kind == cudaMemcpyDefault && (src_dev || !device_range(src, 1)) && (dst_dev || !device_range(dst, 1)));
-  if (!ok) return fail(cudaErrorInvalidValue);
+  if (!ok) return record_error(cudaErrorInvalidValue);
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
   if (bytes == 0) return cudaSuccess;
-  if (!device_range(dst, bytes)) return fail(cudaErrorInvalidValue);
+  if (!device_range(dst, bytes)) return record_error(cudaErrorInvalidValue);
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }
@@ -248,8 +254,10 @@ cudaError_t cudaEventCreate(cudaEvent_t* e) {
   *e = new CUevent_st;
   return cudaSuccess;
 }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
-  return cudaEventCreate(e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags) {
+  *e = new CUevent_st;
+  (*e)->timing = (flags & cudaEventDisableTiming) == 0;
+  return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
@@ -264,7 +272,8 @@ cudaError_t cudaEventSynchronize(cudaEvent_t) {
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
-  if (!start->recorded || !stop->recorded) return fail(cudaErrorInvalidValue);
+  if (!start->timing || !stop->timing) return record_error(cudaErrorInvalidResourceHandle);
+  if (!start->recorded || !stop->recorded) return record_error(cudaErrorInvalidValue);
   *ms = std::chrono::duration<float, std::milli>(stop->t - start->t).count();
   return cudaSuccess;
 }
@@ -282,7 +291,8 @@ struct cublasLtMatrixLayoutOpaque_t {
   int64_t ld;
 };
 struct cublasLtMatmulPreferenceOpaque_t {
-  uint32_t min_align[4] = {256, 256, 256, 256};  // A, B, C, D
+  uint32_t min_align[4] = {256, 256, 256, 256};  // A, B, C, D (cuBLASLt's defaults)
+  uint64_t max_workspace = 0;
 };
 
 namespace {
@@ -296,6 +306,12 @@ constexpr CodeText<cublasStatus_t> kCublasStatuses[] = {
 };
 
 tt::emu::GemmCounts g_gemm_counts;
+
+// The largest power of two (at most 256) dividing the address.
+uint64_t alignment(const void* p) {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(p);
+  return u == 0 ? 256 : std::min<uint64_t>(256, u & (~u + 1));
+}
 
 size_t type_bytes(cudaDataType_t t) {
   return t == CUDA_R_16BF ? 2 : 4;
@@ -324,7 +340,7 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
                     cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
                     cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
                     void* D, cudaDataType_t ct, int64_t ldc) {
-  if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_INVALID_VALUE;  // not emulated
   if ((ta ? a_cols : a_rows) != m || (ta ? a_rows : a_cols) != k || (tb ? b_cols : b_rows) != k ||
       (tb ? b_rows : b_cols) != n)
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -412,8 +428,11 @@ cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) 
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
                                                     cublasLtMatmulPreferenceAttributes_t attr,
                                                     const void* buf, size_t size) {
-  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES)
-    return size == 8 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) {
+    if (size != 8) return CUBLAS_STATUS_INVALID_VALUE;
+    pref->max_workspace = *static_cast<const uint64_t*>(buf);
+    return CUBLAS_STATUS_SUCCESS;
+  }
   if (size != 4 || attr < CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES ||
       attr > CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES)
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -433,6 +452,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     if (l->ld * int64_t(type_bytes(l->type)) % 16 != 0) return CUBLAS_STATUS_NOT_SUPPORTED;
   results[0] = cublasLtMatmulHeuristicResult_t{};
   results[0].state = CUBLAS_STATUS_SUCCESS;
+  // The algorithm remembers what it was chosen for: cublasLtMatmul refuses pointers less aligned than the
+  // preference promised, and a larger workspace than it allowed (as a real algorithm may fail on them).
+  for (int i = 0; i < 4; ++i) results[0].algo.data[i] = pref->min_align[i];
+  results[0].algo.data[4] = pref->max_workspace;
   *returned = 1;
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -444,8 +467,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
                               cudaStream_t) {
   if (handle == nullptr || algo == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   if (workspace_bytes > 0 && !device_range(workspace, workspace_bytes)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (workspace_bytes > algo->data[4]) return CUBLAS_STATUS_INVALID_VALUE;
+  const void* operands[4] = {A, B, C, D};
+  for (int i = 0; i < 4; ++i)
+    if (alignment(operands[i]) < algo->data[i]) return CUBLAS_STATUS_INVALID_VALUE;
+  // Not emulated (matmul.cu does not use it): C and D in different places or layouts. Refused as invalid,
+  // not NOT_SUPPORTED, which matmul.cu would quietly answer with its cublasGemmEx fallback.
   if (cl->type != dl->type || cl->rows != dl->rows || cl->cols != dl->cols || cl->ld != dl->ld || C != D)
-    return CUBLAS_STATUS_NOT_SUPPORTED;  // in-place C == D is all matmul.cu uses
+    return CUBLAS_STATUS_INVALID_VALUE;
   const bool ta = desc->trans_a == CUBLAS_OP_T, tb = desc->trans_b == CUBLAS_OP_T;
   const int64_t k = ta ? int64_t(al->rows) : int64_t(al->cols);
   ++g_gemm_counts.lt;

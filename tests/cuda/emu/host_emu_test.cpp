@@ -127,22 +127,104 @@ TEST(EmulatedCublasLt, HeuristicOffersNothingForMisalignedOperands) {
   cublasLtDestroy(lt);
 }
 
-TEST(EmulatedCub, SortPairsIsAStableSortOnTheKeyBits) {
+// Copies a host vector into new device memory.
+template <class T>
+T* to_device(const std::vector<T>& v) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, v.size() * sizeof(T)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  return static_cast<T*>(p);
+}
+template <class T>
+std::vector<T> to_host(const T* p, size_t n) {
+  std::vector<T> v(n);
+  EXPECT_EQ(cudaMemcpyAsync(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+  return v;
+}
+
+TEST(EmulatedCub, SortPairsIsAStableSortOnTheKeyBitsOfDeviceMemory) {
   const std::vector<int32_t> keys = {5, 3, 5, 0, 3, 7, 1, 5};
   std::vector<int32_t> vals(keys.size());
   for (size_t i = 0; i < vals.size(); ++i) vals[i] = int32_t(i);
-  std::vector<int32_t> keys_out(keys.size()), vals_out(keys.size());
+  const int n = int(keys.size());
+  int32_t *keys_in = to_device(keys), *vals_in = to_device(vals);
+  int32_t *keys_out = to_device(std::vector<int32_t>(keys.size())), *vals_out = to_device(vals);
   size_t temp_bytes = 0;
-  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.data(), keys_out.data(), vals.data(),
-                                            vals_out.data(), int(keys.size()), 0, 3),
-            cudaSuccess);
+  ASSERT_EQ(
+      cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, vals_in, vals_out, n, 0, 3),
+      cudaSuccess);
   EXPECT_GT(temp_bytes, 0u);
-  std::vector<char> temp(temp_bytes);
-  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(temp.data(), temp_bytes, keys.data(), keys_out.data(),
-                                            vals.data(), vals_out.data(), int(keys.size()), 0, 3),
+  std::vector<char> host_temp(temp_bytes);
+  EXPECT_EQ(cub::DeviceRadixSort::SortPairs(host_temp.data(), temp_bytes, keys_in, keys_out, vals_in,
+                                            vals_out, n, 0, 3),
+            cudaErrorInvalidValue);  // host temporary storage
+  void* temp = nullptr;
+  ASSERT_EQ(cudaMalloc(&temp, temp_bytes), cudaSuccess);
+  size_t short_bytes = temp_bytes - 1;
+  EXPECT_EQ(cub::DeviceRadixSort::SortPairs(temp, short_bytes, keys_in, keys_out, vals_in, vals_out, n, 0, 3),
+            cudaErrorInvalidValue);
+  std::vector<int32_t> host_out(keys.size());
+  EXPECT_EQ(
+      cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, host_out.data(), vals_in, vals_out, n, 0, 3),
+      cudaErrorInvalidValue);  // host output
+  cudaGetLastError();
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, vals_in, vals_out, n, 0, 3),
             cudaSuccess);
-  EXPECT_EQ(keys_out, (std::vector<int32_t>{0, 1, 3, 3, 5, 5, 5, 7}));
-  EXPECT_EQ(vals_out, (std::vector<int32_t>{3, 6, 1, 4, 0, 2, 7, 5}));
+  EXPECT_EQ(to_host(keys_out, keys.size()), (std::vector<int32_t>{0, 1, 3, 3, 5, 5, 5, 7}));
+  EXPECT_EQ(to_host(vals_out, keys.size()), (std::vector<int32_t>{3, 6, 1, 4, 0, 2, 7, 5}));
+  for (void* p : {static_cast<void*>(keys_in), static_cast<void*>(vals_in), static_cast<void*>(keys_out),
+                  static_cast<void*>(vals_out), temp})
+    cudaFree(p);
+}
+
+TEST(EmulatedRuntime, ZeroByteAllocationsAndTimingFreeEvents) {
+  void* p = reinterpret_cast<void*>(1);
+  EXPECT_EQ(cudaMalloc(&p, 0), cudaSuccess);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+  cudaEvent_t a = nullptr, b = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&a, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&b), cudaSuccess);
+  cudaEventRecord(a);
+  cudaEventRecord(b);
+  float ms = 0;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, a, b), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+}
+
+TEST(EmulatedCublasLt, MatmulRefusesPointersLessAlignedThanItsAlgorithmWasChosenFor) {
+  cublasLtHandle_t lt = nullptr;
+  ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatmulDesc_t desc = nullptr;
+  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatrixLayout_t ab = nullptr, c = nullptr;
+  cublasLtMatrixLayoutCreate(&ab, CUDA_R_16BF, 8, 8, 8);
+  cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, 8, 8, 8);
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasLtMatmulPreferenceCreate(&pref);  // default minimum alignments: 256 bytes
+  cublasLtMatmulHeuristicResult_t r{};
+  int returned = 0;
+  ASSERT_EQ(cublasLtMatmulAlgoGetHeuristic(lt, desc, ab, ab, c, c, pref, 1, &r, &returned),
+            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(returned, 1);
+  void *a = nullptr, *d = nullptr;
+  ASSERT_EQ(cudaMalloc(&a, 64 * 2 + 16), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&d, 64 * 4), cudaSuccess);
+  const float alpha = 1, beta = 0;
+  EXPECT_EQ(cublasLtMatmul(lt, desc, &alpha, a, ab, a, ab, &beta, d, c, d, c, &r.algo, nullptr, 0, nullptr),
+            CUBLAS_STATUS_SUCCESS);
+  const void* a16 = static_cast<char*>(a) + 16;  // 16-byte aligned only
+  EXPECT_EQ(cublasLtMatmul(lt, desc, &alpha, a16, ab, a, ab, &beta, d, c, d, c, &r.algo, nullptr, 0, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);
+  cudaFree(a);
+  cudaFree(d);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(ab);
+  cublasLtMatrixLayoutDestroy(c);
+  cublasLtMatmulDescDestroy(desc);
+  cublasLtDestroy(lt);
 }
 
 TEST(EmulatedBackend, OddShapesTakeTheCublasGemmExFallbackAndAlignedOnesCublasLt) {

@@ -19,6 +19,7 @@ enum cudaError_t {
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
   cudaErrorIllegalAddress = 700,
 };
 enum cudaMemcpyKind {
@@ -71,10 +72,12 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
 
-cudaError_t emu_func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
+namespace tt::emu {
+cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
+}
 template <class Kernel>
 cudaError_t cudaFuncSetAttribute(Kernel* kernel, cudaFuncAttribute attr, int value) {
-  return emu_func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value);
+  return tt::emu::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value);
 }
 
 namespace tt::emu {
@@ -82,16 +85,15 @@ namespace tt::emu {
 // Checks a launch configuration as CUDA does (the dynamic shared memory limit is 48 KiB unless the kernel
 // opted in through cudaFuncSetAttribute); on failure records the error for cudaGetLastError.
 bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes);
-// Whether p lies inside memory from cudaMalloc.
-bool is_device_pointer(const void* p);
+// Whether [p, p + bytes) lies inside one allocation from cudaMalloc.
+bool device_range(const void* p, size_t bytes);
 // TT_EMU_SKIP_COMPUTE=1: launches, GEMMs and sorts are checked as always but compute nothing, so a program
 // runs its allocations and copies at full size in seconds (the memory accounting of a seed-config step:
 // bench/cuda, cuda_emu_train_bench). Results are then meaningless (cudaMalloc memory is zeroed instead of
 // NaN-poisoned, so losses stay finite and training loops run their course).
 bool skip_compute();
-// Records a launch error for cudaGetLastError (a pointer argument that is not device memory: on a GPU the
-// kernel would fault with an illegal address).
-void record_launch_error(cudaError_t err);
+// Records err for cudaGetLastError and returns it (every failing call of the emulated runtime does).
+cudaError_t record_error(cudaError_t err);
 
 // kernel<<<grid, block, smem, stream>>>(args...), as rewritten by rewrite_launches.pl.
 struct Launch {
@@ -105,10 +107,13 @@ struct Launch {
     bool pointers_ok = true;
     auto check = [&](const auto& a) {
       if constexpr (std::is_pointer_v<std::decay_t<decltype(a)>>)
-        if (a != nullptr && !is_device_pointer(a)) pointers_ok = false;
+        if (a != nullptr && !device_range(a, 1)) pointers_ok = false;
     };
     (check(args), ...);
-    if (!pointers_ok) return record_launch_error(cudaErrorIllegalAddress);
+    if (!pointers_ok) {  // a pointer that is not device memory: on a GPU the kernel would fault
+      record_error(cudaErrorIllegalAddress);
+      return;
+    }
     if (skip_compute()) return;
     launch(grid, block, smem, [&] { kernel(args...); });
   }

@@ -1,6 +1,7 @@
 // Emulated cub::DeviceRadixSort::SortPairs (tests only): a stable sort on bits [begin_bit, end_bit) of the
 // keys (signed keys ordered as cub orders them, sign bit flipped), with cub's two-call protocol: a null
-// temp pointer asks for the temporary size, which is never zero.
+// temp pointer asks for the temporary size, which is never zero. Keys, values and the temporary storage
+// must be device memory (cudaMalloc), the storage as large as the first call said.
 #pragma once
 
 #include <algorithm>
@@ -20,12 +21,21 @@ struct DeviceRadixSort {
                                const Value* values_in, Value* values_out, int num_items, int begin_bit = 0,
                                int end_bit = int(sizeof(Key) * 8), cudaStream_t = nullptr) {
     static_assert(std::is_integral_v<Key> && sizeof(Key) <= 8, "integral keys only");
+    const size_t needed = size_t(num_items < 0 ? 0 : num_items) * (sizeof(Key) + sizeof(Value)) + 256;
     if (temp == nullptr) {
-      temp_bytes = size_t(num_items) * (sizeof(Key) + sizeof(Value)) + 256;
+      temp_bytes = needed;
       return cudaSuccess;
     }
     if (num_items < 0 || begin_bit < 0 || end_bit > int(sizeof(Key) * 8) || begin_bit > end_bit)
-      return cudaErrorInvalidValue;
+      return tt::emu::record_error(cudaErrorInvalidValue);
+    // Like every device function: device memory only, and the temporary storage the first call asked for.
+    const size_t n = size_t(num_items);
+    if (temp_bytes < needed || !tt::emu::device_range(temp, temp_bytes) ||
+        (n > 0 && (!tt::emu::device_range(keys_in, n * sizeof(Key)) ||
+                   !tt::emu::device_range(keys_out, n * sizeof(Key)) ||
+                   !tt::emu::device_range(values_in, n * sizeof(Value)) ||
+                   !tt::emu::device_range(values_out, n * sizeof(Value)))))
+      return tt::emu::record_error(cudaErrorInvalidValue);
     if (tt::emu::skip_compute()) return cudaSuccess;
     using U = std::make_unsigned_t<Key>;
     const U flip = std::is_signed_v<Key> ? U(U(1) << (sizeof(Key) * 8 - 1)) : U(0);
