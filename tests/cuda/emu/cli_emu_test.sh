@@ -23,7 +23,7 @@ TOK=(--tokenizer "$SRC/assets/qwen3-tokenizer")
 info="$WORK/runs/last/run_info.json"
 grep -q '"device": *"cuda' "$info" || fail "run_info.json does not name the cuda device: $(grep device "$info")"
 grep -q '"precision": *"bf16' "$info" || fail "run_info.json precision is not bf16: $(grep precision "$info")"
-first=$(grep -o 'loss [0-9.]*' "$WORK/train.log" | head -1 | cut -d' ' -f2)
+first=$(grep -m1 -o 'loss [0-9.]*' "$WORK/train.log" | cut -d' ' -f2)
 last=$(grep -o 'step 12/12 | loss [0-9.]*' "$WORK/train.log" | grep -o '[0-9.]*$')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "train loss did not fall: $first -> $last"
 
@@ -35,8 +35,9 @@ echo "eval loss: cuda $cuda_loss, cpu $cpu_loss"
 awk -v a="$cuda_loss" -v b="$cpu_loss" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 2e-2) }' ||
   fail "eval on cuda ($cuda_loss) and on the CPU ($cpu_loss) differ by more than 2e-2"
 
+# The samples' stderr (timing lines) goes to a log that is printed if a sample fails.
 sample() { "$BIN" sample --ckpt_dir "$WORK/runs/best" --prompt "The history of" --max_new_tokens 12 --temperature 0 \
-  --device "$1" 2>/dev/null; }
+  --device "$1" 2>>"$WORK/sample.log" || { cat "$WORK/sample.log" >&2; return 1; }; }
 one=$(sample cuda)
 two=$(sample cuda)
 [[ $one == "$two" ]] || fail "greedy sampling on cuda is not deterministic: '$one' vs '$two'"

@@ -12,8 +12,9 @@
 // next_sp.
 extern "C" void tt_emu_switch(void** save_sp, void* next_sp);
 asm(R"(
-  .text
+  .pushsection .text
   .globl tt_emu_switch
+  .hidden tt_emu_switch
   .type tt_emu_switch, @function
 tt_emu_switch:
   pushq %rbp
@@ -32,6 +33,7 @@ tt_emu_switch:
   popq %rbp
   ret
   .size tt_emu_switch, .-tt_emu_switch
+  .popsection
 )");
 #endif
 

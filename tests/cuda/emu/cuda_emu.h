@@ -3,9 +3,10 @@
 // another. __syncthreads() is a block barrier and __shfl_xor_sync a warp exchange with warp barriers,
 // so the kernels' indexing, masking, shuffles and shared-memory staging are exercised as written.
 // __shared__ variables become function statics (one block at a time, so that is their CUDA meaning);
-// dynamic shared memory is one buffer sized per launch, poisoned with NaN before each block. Blocks and
-// the threads of a block run in alternating forward and reverse orders (cuda_emu.cpp), so an order the
-// kernel silently relies on shows up. Only what our kernels use is provided.
+// dynamic shared memory is one buffer sized per launch, poisoned with NaN before each block (static
+// __shared__ arrays are not: they keep the previous block's values). Blocks and the threads of a block run
+// in alternating forward and reverse orders (cuda_emu.cpp), so an order the kernel silently relies on
+// shows up. Only what our kernels use is provided.
 // Not emulated: concurrency between blocks, memory-model races, performance.
 #pragma once
 
