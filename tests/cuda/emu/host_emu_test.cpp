@@ -100,11 +100,22 @@ TEST(EmulatedCublasLt, OperandsOutsideTheirAllocationAreRefused) {
   cudaFree(c);
 }
 
-TEST(EmulatedCublasLt, HeuristicOffersNothingForMisalignedOperands) {
+// A cuBLASLt handle and an fp32-compute matmul descriptor, as matmul.cu makes them.
+class EmulatedCublasLtPlan : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  }
+  void TearDown() override {
+    cublasLtMatmulDescDestroy(desc);
+    cublasLtDestroy(lt);
+  }
   cublasLtHandle_t lt = nullptr;
-  ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
   cublasLtMatmulDesc_t desc = nullptr;
-  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+};
+
+TEST_F(EmulatedCublasLtPlan, HeuristicOffersNothingForMisalignedOperands) {
   auto heuristic = [&](int64_t ld, uint32_t align) {
     cublasLtMatrixLayout_t l = nullptr;
     cublasLtMatrixLayoutCreate(&l, CUDA_R_16BF, uint64_t(ld), 4, ld);
@@ -123,8 +134,6 @@ TEST(EmulatedCublasLt, HeuristicOffersNothingForMisalignedOperands) {
   EXPECT_EQ(heuristic(8, 256), 1);
   EXPECT_EQ(heuristic(7, 256), 0);  // 14-byte columns
   EXPECT_EQ(heuristic(8, 2), 0);
-  cublasLtMatmulDescDestroy(desc);
-  cublasLtDestroy(lt);
 }
 
 // Copies a host vector into new device memory.
@@ -194,11 +203,7 @@ TEST(EmulatedRuntime, ZeroByteAllocationsAndTimingFreeEvents) {
   cudaEventDestroy(b);
 }
 
-TEST(EmulatedCublasLt, MatmulRefusesPointersLessAlignedThanItsAlgorithmWasChosenFor) {
-  cublasLtHandle_t lt = nullptr;
-  ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
-  cublasLtMatmulDesc_t desc = nullptr;
-  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+TEST_F(EmulatedCublasLtPlan, MatmulRefusesPointersLessAlignedThanItsAlgorithmWasChosenFor) {
   cublasLtMatrixLayout_t ab = nullptr, c = nullptr;
   cublasLtMatrixLayoutCreate(&ab, CUDA_R_16BF, 8, 8, 8);
   cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, 8, 8, 8);
@@ -223,8 +228,6 @@ TEST(EmulatedCublasLt, MatmulRefusesPointersLessAlignedThanItsAlgorithmWasChosen
   cublasLtMatmulPreferenceDestroy(pref);
   cublasLtMatrixLayoutDestroy(ab);
   cublasLtMatrixLayoutDestroy(c);
-  cublasLtMatmulDescDestroy(desc);
-  cublasLtDestroy(lt);
 }
 
 TEST(EmulatedBackend, OddShapesTakeTheCublasGemmExFallbackAndAlignedOnesCublasLt) {
