@@ -366,12 +366,20 @@ TEST(Pipeline, JsonlWithOnlyBadLinesFails) {
 
 // ---- TokenDataset ---------------------------------------------------------------------------
 
+namespace {
+// The TokenDataset tests' input: 200 TSV documents prepared into 32-token rows in dir/d.
+fs::path prepare_tsv_rows(const ScratchDir& dir) {
+  ByteTokenizer tok;
+  const fs::path out = dir.path / "d";
+  tt::prepare_data(options(out, {dir.write("docs.tsv", tsv_docs(200)).string()}, 32), tok);
+  return out;
+}
+}  // namespace
+
 TEST(TokenDataset, OpensRowsAndValidates) {
   ScratchDir dir;
-  ByteTokenizer tok;
-  auto src = dir.write("docs.tsv", tsv_docs(200));
-  const fs::path out = dir.path / "d";
-  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  ByteTokenizer tok;  // the one prepare_tsv_rows used (stateless): its sha256 is checked below
+  const fs::path out = prepare_tsv_rows(dir);
   auto raw = read_u32(out / "train.bin");
 
   TokenDataset train = TokenDataset::open(out, "train");
@@ -399,10 +407,7 @@ TEST(TokenDataset, OpensRowsAndValidates) {
 
 TEST(TokenDataset, RejectsDamagedFiles) {
   ScratchDir dir;
-  ByteTokenizer tok;
-  auto src = dir.write("docs.tsv", tsv_docs(200));
-  const fs::path out = dir.path / "d";
-  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  const fs::path out = prepare_tsv_rows(dir);
   {
     TokenDataset ok = TokenDataset::open(out, "train");
     std::string train = tt::read_file(out / "train.bin");
@@ -441,10 +446,7 @@ TEST(TokenDataset, RejectsDamagedFiles) {
 
 TEST(TokenDataset, RejectsOutOfRangeTokenIdsBeforeTraining) {
   ScratchDir dir;
-  ByteTokenizer tok;
-  auto src = dir.write("docs.tsv", tsv_docs(200));
-  const fs::path out = dir.path / "d";
-  tt::prepare_data(options(out, {src.string()}, 32), tok);
+  const fs::path out = prepare_tsv_rows(dir);
   {
     TokenDataset ds = TokenDataset::open(out, "train");
     ASSERT_GE(ds.rows(), 5);
