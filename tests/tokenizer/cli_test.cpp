@@ -193,21 +193,20 @@ TEST_F(CliTest, UnwritableOutputNamesTheGivenPath) {
 }
 
 TEST_F(CliTest, BlankJsonlLinesAreRefusedExceptAtTheEnd) {
-  auto blank = write("blank.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n");
-  RunResult r = run("tokenize --jsonl '" + blank.string() + "'");
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("blank.jsonl:2: empty line; expected a JSON object with a `text` field"),
-            std::string::npos)
-      << r.err;
-  auto spaces = write("spaces.jsonl", "{\"ids\": [1]}\n  \t\n{\"ids\": [2]}\n");
-  r = run("tokenize --decode --jsonl '" + spaces.string() + "'");
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("spaces.jsonl:2: empty line; expected a JSON object with an `ids` array"),
-            std::string::npos)
-      << r.err;
+  auto expect_refused = [&](const std::string& name, const std::string& content, const std::string& flags,
+                            const std::string& message) {
+    auto file = write(name, content);
+    RunResult r = run("tokenize " + flags + "--jsonl '" + file.string() + "'");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find(name + message), std::string::npos) << r.err;
+  };
+  expect_refused("blank.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n", "",
+                 ":2: empty line; expected a JSON object with a `text` field");
+  expect_refused("spaces.jsonl", "{\"ids\": [1]}\n  \t\n{\"ids\": [2]}\n", "--decode ",
+                 ":2: empty line; expected a JSON object with an `ids` array");
   // Trailing blank lines shift nothing: accepted, one output line per JSON line.
   auto trailing = write("trailing.jsonl", "{\"text\": \"a\"}\r\n{\"text\": \"b\"}\n\n\r\n");
-  r = run("tokenize --jsonl '" + trailing.string() + "'");
+  RunResult r = run("tokenize --jsonl '" + trailing.string() + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   auto got = lines(r.out);
   ASSERT_EQ(got.size(), 2u);
