@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <random>
 
 #include "common/check.h"
@@ -140,6 +141,21 @@ int remove_stale_temp_dirs(const fs::path& parent_in, const std::string& name) {
     }
   }
   return removed;
+}
+
+TempDirGuard::~TempDirGuard() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace tt

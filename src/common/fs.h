@@ -41,6 +41,24 @@ class AtomicFile {
 // A fresh temporary directory next to `final_dir` (same filesystem, so the rename is atomic).
 fs::path make_temp_dir_beside(const fs::path& final_dir);
 
+// Removes `dir` (recursively) on scope exit unless release() was called, i.e. unless the output it holds
+// was committed (renamed into place): a failed or interrupted write leaves nothing behind.
+class TempDirGuard {
+ public:
+  explicit TempDirGuard(fs::path dir) : dir_(std::move(dir)) {}
+  ~TempDirGuard();
+  TempDirGuard(const TempDirGuard&) = delete;
+  TempDirGuard& operator=(const TempDirGuard&) = delete;
+  const fs::path& dir() const { return dir_; }
+  void release() { dir_.clear(); }
+
+ private:
+  fs::path dir_;
+};
+
+// The current time as UTC ISO 8601, e.g. "2026-12-01T10:10:39Z" (meta.json, run_info.json).
+std::string utc_now();
+
 // Removes temporary directories that make_temp_dir_beside() created in `parent` (".<name>.tmp.<pid>.<n>")
 // whose <pid> is no longer a live process (kill(pid, 0) fails with ESRCH): what a killed run left behind.
 // With `name` given, only those for that final directory name. Directories of live processes (a

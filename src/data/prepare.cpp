@@ -108,24 +108,6 @@ struct Batch {
   size_t bytes = 0;
 };
 
-// Removes the temporary output directory unless the run got to the final rename.
-struct TempDirGuard {
-  fs::path dir;
-  ~TempDirGuard() {
-    if (!dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  }
-};
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer,
@@ -178,8 +160,8 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
           << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
     }
   }
-  TempDirGuard guard{make_temp_dir_beside(out_dir)};
-  const fs::path tmp = guard.dir;
+  TempDirGuard guard(make_temp_dir_beside(out_dir));
+  const fs::path tmp = guard.dir();
   SplitWriter train(tmp / "train.bin", opts.seq_len), val(tmp / "val.bin", opts.seq_len);
 
   SkipCounter skips;
@@ -345,7 +327,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   write_file_atomic(tmp / "samples.txt", sample_text);
   check_interrupt();
   replace_dir_atomic(tmp, out_dir);
-  guard.dir.clear();
+  guard.release();
 
   const int64_t tokens = train.document_tokens() + val.document_tokens();
   log_info("prepare-data: ", docs_kept, " documents (", cleaned_bytes, " bytes of text) -> ", train.rows(),

@@ -8,16 +8,6 @@ namespace tt {
 
 namespace {
 
-// Removes a temporary directory on scope exit unless released (i.e. after a successful swap).
-struct TempDirGuard {
-  std::filesystem::path dir;
-  ~TempDirGuard() {
-    if (dir.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
-
 void copy_file_into(const std::filesystem::path& src, const std::filesystem::path& dst) {
   write_file_atomic(dst, read_file(src));
 }
@@ -25,23 +15,23 @@ void copy_file_into(const std::filesystem::path& src, const std::filesystem::pat
 }  // namespace
 
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
-  TempDirGuard tmp{make_temp_dir_beside(dir)};
-  model.save_safetensors(tmp.dir / "model.safetensors", DType::F32);
-  if (c.with_optimizer) model.save_optimizer_state(tmp.dir / "optimizer.bin");
-  write_hf_config_files(model.config(), tmp.dir);
+  TempDirGuard tmp(make_temp_dir_beside(dir));
+  model.save_safetensors(tmp.dir() / "model.safetensors", DType::F32);
+  if (c.with_optimizer) model.save_optimizer_state(tmp.dir() / "optimizer.bin");
+  write_hf_config_files(model.config(), tmp.dir());
   TT_CHECK(std::filesystem::exists(c.tokenizer_dir / "tokenizer.json"))
       << (c.tokenizer_dir / "tokenizer.json").string() << ": not found; cannot copy the tokenizer into "
       << dir.string();
-  copy_file_into(c.tokenizer_dir / "tokenizer.json", tmp.dir / "tokenizer.json");
+  copy_file_into(c.tokenizer_dir / "tokenizer.json", tmp.dir() / "tokenizer.json");
   if (std::filesystem::exists(c.tokenizer_dir / "tokenizer_config.json"))
-    copy_file_into(c.tokenizer_dir / "tokenizer_config.json", tmp.dir / "tokenizer_config.json");
+    copy_file_into(c.tokenizer_dir / "tokenizer_config.json", tmp.dir() / "tokenizer_config.json");
   else
     log_warn(c.tokenizer_dir.string(), " has no tokenizer_config.json; the checkpoint will lack it");
-  write_file_atomic(tmp.dir / "trainer_state.json", c.trainer_state.dump(2) + "\n");
-  write_file_atomic(tmp.dir / "run_info.json", c.run_info.dump(2) + "\n");
-  if (c.before_commit) c.before_commit(tmp.dir);
-  replace_dir_atomic(tmp.dir, dir);
-  tmp.dir.clear();
+  write_file_atomic(tmp.dir() / "trainer_state.json", c.trainer_state.dump(2) + "\n");
+  write_file_atomic(tmp.dir() / "run_info.json", c.run_info.dump(2) + "\n");
+  if (c.before_commit) c.before_commit(tmp.dir());
+  replace_dir_atomic(tmp.dir(), dir);
+  tmp.release();
 }
 
 nlohmann::json load_json_file(const std::filesystem::path& file) {
