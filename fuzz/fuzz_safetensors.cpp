@@ -16,6 +16,7 @@
 
 #include "../tests/model/tiny_config.h"
 #include "common/check.h"
+#include "model/checkpoint_io.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 
@@ -53,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;  // expected for damaged input; the loader below would fail the same way
   }
   try {
-    tiny_model().load_safetensors(path);
+    tt::load_safetensors(tiny_model(), path);
   } catch (const tt::Error&) {
     // expected: wrong names, shapes or dtypes for this model
   }

@@ -34,88 +34,83 @@ class TimingBackend final : public tt::Backend {
   tt::DType grad_dtype() const override { return in_.grad_dtype(); }
   tt::DType stat_dtype() const override { return in_.stat_dtype(); }
   tt::DType master_dtype() const override { return in_.master_dtype(); }
-  tt::Buf alloc(size_t n, tt::DType d) override { return in_.alloc(n, d); }
-  void free(tt::Buf b) override { in_.free(b); }
-  void copy_from_host(tt::Buf d, const void* s) override {
+  size_t peak_memory_bytes() const override { return in_.peak_memory_bytes(); }
+
+ protected:
+  using Tensor = tt::Tensor;
+  Tensor alloc_impl(int64_t r, int64_t c, tt::DType d) override { return in_.alloc(r, c, d); }
+  void free_impl(Tensor t) override { in_.free(t); }
+  void copy_from_host_impl(Tensor d, const void* s) override {
     T("copy", [&] { in_.copy_from_host(d, s); });
   }
-  void copy_to_host(void* d, tt::Buf s) override {
+  void copy_to_host_impl(void* d, Tensor s) override {
     T("copy", [&] { in_.copy_to_host(d, s); });
   }
-  void convert(tt::Buf d, tt::Buf s) override {
+  void convert_impl(Tensor d, Tensor s) override {
     T("copy", [&] { in_.convert(d, s); });
   }
-  void fill(tt::Buf d, double v) override {
+  void fill_impl(Tensor d, double v) override {
     T("fill", [&] { in_.fill(d, v); });
   }
-  void synchronize() override { in_.synchronize(); }
-  size_t peak_memory_bytes() const override { return in_.peak_memory_bytes(); }
-  void embedding_forward(tt::Buf o, tt::Buf i, tt::Buf t, int64_t N, int64_t C, int64_t V) override {
-    T("embedding", [&] { in_.embedding_forward(o, i, t, N, C, V); });
+  void synchronize_impl() override { in_.synchronize(); }
+  void embedding_forward_impl(Tensor o, Tensor i, Tensor t) override {
+    T("embedding", [&] { in_.embedding_forward(o, i, t); });
   }
-  void embedding_backward(tt::Buf d, tt::Buf i, tt::Buf g, int64_t N, int64_t C, int64_t V) override {
-    T("embedding", [&] { in_.embedding_backward(d, i, g, N, C, V); });
+  void embedding_backward_impl(Tensor d, Tensor i, Tensor g) override {
+    T("embedding", [&] { in_.embedding_backward(d, i, g); });
   }
-  void rmsnorm_forward(tt::Buf o, tt::Buf r, tt::Buf x, tt::Buf w, int64_t R, int64_t C, float e) override {
-    T("rmsnorm", [&] { in_.rmsnorm_forward(o, r, x, w, R, C, e); });
+  void rmsnorm_forward_impl(Tensor o, Tensor r, Tensor x, Tensor w, float e) override {
+    T("rmsnorm", [&] { in_.rmsnorm_forward(o, r, x, w, e); });
   }
-  void rmsnorm_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t R,
-                        int64_t C) override {
-    T("rmsnorm", [&] { in_.rmsnorm_backward(a, b, c, d, e, f, R, C); });
+  void rmsnorm_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f) override {
+    T("rmsnorm", [&] { in_.rmsnorm_backward(a, b, c, d, e, f); });
   }
-  void matmul_forward(tt::Buf o, tt::Buf x, tt::Buf w, int64_t M, int64_t K, int64_t N, bool acc) override {
-    T("gemm (linear layers)", [&] { in_.matmul_forward(o, x, w, M, K, N, acc); });
+  void matmul_forward_impl(Tensor o, Tensor x, Tensor w, bool acc) override {
+    T("gemm (linear layers)", [&] { in_.matmul_forward(o, x, w, acc); });
   }
-  void matmul_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, int64_t M, int64_t K, int64_t N,
-                       bool acc) override {
-    T("gemm (linear layers)", [&] { in_.matmul_backward(a, b, c, d, e, M, K, N, acc); });
+  void matmul_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, bool acc) override {
+    T("gemm (linear layers)", [&] { in_.matmul_backward(a, b, c, d, e, acc); });
   }
-  void rope_forward(tt::Buf o, tt::Buf x, int64_t N, int64_t T_, int64_t H, int64_t D, double th,
-                    int64_t p) override {
-    T("rope", [&] { in_.rope_forward(o, x, N, T_, H, D, th, p); });
+  void rope_forward_impl(Tensor o, Tensor x, Tensor c, Tensor s, int64_t t) override {
+    T("rope", [&] { in_.rope_forward(o, x, c, s, t); });
   }
-  void rope_backward(tt::Buf o, tt::Buf x, int64_t N, int64_t T_, int64_t H, int64_t D, double th,
-                     int64_t p) override {
-    T("rope", [&] { in_.rope_backward(o, x, N, T_, H, D, th, p); });
+  void rope_backward_impl(Tensor o, Tensor x, Tensor c, Tensor s, int64_t t) override {
+    T("rope", [&] { in_.rope_backward(o, x, c, s, t); });
   }
-  void attention_forward(tt::Buf o, tt::Buf l, tt::Buf q, tt::Buf k, tt::Buf v, int64_t B, int64_t T_,
-                         int64_t Hq, int64_t Hkv, int64_t D) override {
-    T("attention", [&] { in_.attention_forward(o, l, q, k, v, B, T_, Hq, Hkv, D); });
+  void attention_forward_impl(Tensor o, Tensor l, Tensor q, Tensor k, Tensor v, int64_t D) override {
+    T("attention", [&] { in_.attention_forward(o, l, q, k, v, D); });
   }
-  void attention_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, tt::Buf g,
-                          tt::Buf h, tt::Buf i, int64_t B, int64_t T_, int64_t Hq, int64_t Hkv,
-                          int64_t D) override {
-    T("attention", [&] { in_.attention_backward(a, b, c, d, e, f, g, h, i, B, T_, Hq, Hkv, D); });
+  void attention_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, Tensor g, Tensor h,
+                               Tensor i, int64_t D) override {
+    T("attention", [&] { in_.attention_backward(a, b, c, d, e, f, g, h, i, D); });
   }
-  void attention_infer(tt::Buf o, tt::Buf q, tt::Buf k, tt::Buf v, int64_t Tq, int64_t Tkv, int64_t Hq,
-                       int64_t Hkv, int64_t D) override {
-    T("attention", [&] { in_.attention_infer(o, q, k, v, Tq, Tkv, Hq, Hkv, D); });
+  void attention_infer_impl(Tensor o, Tensor q, Tensor k, Tensor v, int64_t D) override {
+    T("attention", [&] { in_.attention_infer(o, q, k, v, D); });
   }
-  void swiglu_forward(tt::Buf o, tt::Buf g, tt::Buf u, int64_t n) override {
-    T("swiglu", [&] { in_.swiglu_forward(o, g, u, n); });
+  void swiglu_forward_impl(Tensor o, Tensor g, Tensor u) override {
+    T("swiglu", [&] { in_.swiglu_forward(o, g, u); });
   }
-  void swiglu_backward(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, int64_t n) override {
-    T("swiglu", [&] { in_.swiglu_backward(a, b, c, d, e, n); });
+  void swiglu_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e) override {
+    T("swiglu", [&] { in_.swiglu_backward(a, b, c, d, e); });
   }
-  void add(tt::Buf o, tt::Buf a, tt::Buf b, int64_t n) override {
-    T("add", [&] { in_.add(o, a, b, n); });
+  void add_impl(Tensor o, Tensor a, Tensor b) override {
+    T("add", [&] { in_.add(o, a, b); });
   }
-  void lm_head_loss(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t N, int64_t C,
-                    int64_t V, float s) override {
-    T("lm_head_loss", [&] { in_.lm_head_loss(a, b, c, d, e, f, N, C, V, s); });
+  void lm_head_loss_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, float s) override {
+    T("lm_head_loss", [&] { in_.lm_head_loss(a, b, c, d, e, f, s); });
   }
-  void lm_head_logits(tt::Buf a, tt::Buf b, tt::Buf c, int64_t N, int64_t C, int64_t V) override {
-    T("lm_head_loss", [&] { in_.lm_head_logits(a, b, c, N, C, V); });
+  void lm_head_logits_impl(Tensor a, Tensor b, Tensor c) override {
+    T("lm_head_loss", [&] { in_.lm_head_logits(a, b, c); });
   }
-  void sum(tt::Buf o, tt::Buf x, int64_t n) override {
-    T("optimizer", [&] { in_.sum(o, x, n); });
+  void sum_impl(Tensor o, Tensor x) override {
+    T("optimizer", [&] { in_.sum(o, x); });
   }
-  void grad_norm_sq(tt::Buf o, tt::Buf g, int64_t n) override {
-    T("optimizer", [&] { in_.grad_norm_sq(o, g, n); });
+  void grad_norm_sq_impl(Tensor o, Tensor g) override {
+    T("optimizer", [&] { in_.grad_norm_sq(o, g); });
   }
-  void adamw_update(tt::Buf a, tt::Buf b, tt::Buf c, tt::Buf d, tt::Buf e, tt::Buf f, int64_t n,
-                    const tt::AdamWArgs& args, bool decay) override {
-    T("optimizer", [&] { in_.adamw_update(a, b, c, d, e, f, n, args, decay); });
+  void adamw_update_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f,
+                         const tt::AdamWArgs& args, bool decay) override {
+    T("optimizer", [&] { in_.adamw_update(a, b, c, d, e, f, args, decay); });
   }
 
  private:
@@ -280,8 +275,8 @@ int main(int argc, char** argv) {
     const int64_t max_rows = tt::cpu::chunk_rows(V), chunks = (N + max_rows - 1) / max_rows;
     const int64_t R = (N + chunks - 1) / chunks;
     const tt::DType d = ib.act_dtype();
-    tt::Buf h = ib.alloc(size_t(R * C), d), E = ib.alloc(size_t(V * C), d), L = ib.alloc(size_t(R * V), d);
-    tt::Buf dh = ib.alloc(size_t(R * C), d), dE = ib.alloc(size_t(V * C), d);
+    tt::Tensor h = ib.alloc(R, C, d), E = ib.alloc(V, C, d), L = ib.alloc(R, V, d);
+    tt::Tensor dh = ib.alloc(R, C, d), dE = ib.alloc(V, C, d);
     ib.fill(h, 0.01);
     ib.fill(E, 0.02);
     ib.fill(L, 0.001);
@@ -290,13 +285,12 @@ int main(int argc, char** argv) {
       const auto t0 = Clock::now();
       for (int64_t n0 = 0; n0 < N; n0 += R) {
         const int64_t rows = std::min(R, N - n0);
-        ib.matmul_forward(L.at(0, size_t(rows * V)), h.at(0, size_t(rows * C)), E, rows, C, V);
-        ib.matmul_backward(dh.at(0, size_t(rows * C)), dE, L.at(0, size_t(rows * V)),
-                           h.at(0, size_t(rows * C)), E, rows, C, V, false);
+        ib.matmul_forward(L.first_rows(rows), h.first_rows(rows), E);
+        ib.matmul_backward(dh.first_rows(rows), dE, L.first_rows(rows), h.first_rows(rows), E, false);
       }
       if (s > 0) gemm_s += std::chrono::duration<double>(Clock::now() - t0).count();
     }
-    for (tt::Buf b : {h, E, L, dh, dE}) ib.free(b);
+    for (tt::Tensor t : {h, E, L, dh, dE}) ib.free(t);
     const double lm = be.seconds["lm_head_loss"] / steps, lin = be.seconds["gemm (linear layers)"] / steps;
     std::printf("LM-head GEMMs alone: %.3f s/step (%.0f%% of lm_head_loss; %.1f GFLOP/s)\n", gemm_s / steps,
                 100 * gemm_s / steps / lm, 6.0 * double(N) * double(V) * double(C) / (gemm_s / steps) / 1e9);

@@ -5,7 +5,7 @@
 //   with the gradient of loss_scale * sum_n losses[n], when dhidden is not null:
 //   dlogits[n,v] = loss_scale * (softmax(logits[n])[v] - [v == targets[n]])
 //   dhidden[n,:] = dlogits[n,:] @ table          (OVERWRITE)
-//   dtable      += dlogits^T @ hidden            (ACCUMULATES)
+//   dtable      += dlogits^T @ hidden            (ACCUMULATES; skipped when dtable is null)
 // Shapes: hidden [N,C], losses [N] (overwrite), targets int32 [N]. Rows are processed in chunks of
 // at most `chunk_rows(V)` so the logits never exist for all N rows at once; the caller passes a
 // scratch vector that grows once to chunk_rows * V and is reused by every later call (no per-step
@@ -130,7 +130,7 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
     });
     if (dhidden) {
       gemm<T>(false, false, rows, C, V, T(1), logits, V, table, C, T(0), dhidden + n0 * C, C);
-      gemm<T>(true, false, V, C, rows, T(1), logits, V, hidden + n0 * C, C, T(1), dtable, C);
+      if (dtable) gemm<T>(true, false, V, C, rows, T(1), logits, V, hidden + n0 * C, C, T(1), dtable, C);
     }
   }
 }

@@ -1,17 +1,78 @@
-// Deterministic reductions and the fused AdamW update (math: adamw.cuh).
+// Reductions and the optimizer (CPU: src/cpu/adamw.h).
+//
+//   sum          : out[0] = sum_i x[i]          x fp32 [n]; out fp32 scalar, overwrite
+//   grad_norm_sq : out[0] = sum_i g[i]^2        g fp32 [n]; out fp32 scalar, overwrite
+//     Two deterministic passes, no host sync: a fixed grid of blocks writes fp64 partials
+//     (per-thread fp32 over a few elements, then fp64 block trees), one block sums them in order.
+//   adamw_update : torch.optim.AdamW with HF-style global clipping for one contiguous segment
+//     clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq[0]) + 1e-6)) : 1
+//     g = clip*grad; p -= lr*wd*p (if decay); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
+//     p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
+//     master, m, v fp32 (update in place); grads fp32; grad_norm_sq read on the device;
+//     compute (optional) receives bf16(p). The clip factor is computed in the kernel.
 #include <cmath>
 
-#include "cuda/adamw.cuh"
-#include "cuda/adamw_kernels.cuh"
 #include "cuda/common.cuh"
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 
 namespace tt::cuda {
-using namespace opt;
 namespace {
 
+constexpr int kReduceThreads = 256;
+constexpr int kMaxPartials = 1024;
+
 template <bool kSquare>
-void reduce(Ctx& ctx, Buf out, Buf x, int64_t n) {
+__global__ void reduce_partial_kernel(double* partial, const float* x, int64_t n) {
+  __shared__ double sh[32];
+  float acc = 0.0f;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    acc += kSquare ? v * v : v;
+  }
+  const double total = block_sum<double>(double(acc), sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+__global__ void reduce_final_kernel(float* out, const double* partial, int count) {
+  __shared__ double sh[32];
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
+  const double total = block_sum<double>(acc, sh);
+  if (threadIdx.x == 0) out[0] = float(total);
+}
+
+struct AdamWParams {
+  float lr, beta1, beta2, eps, decay_factor;  // decay_factor = 1 - lr*wd (or 1)
+  float bias1, bias2;                         // 1 - beta^step
+  float max_grad_norm;
+};
+
+__global__ void adamw_kernel(float* master, bf16* compute, const float* grads, float* m, float* v,
+                             const float* grad_norm_sq, int64_t n, AdamWParams a) {
+  float clip = 1.0f;
+  if (a.max_grad_norm > 0.0f) {
+    const float norm = sqrtf(grad_norm_sq[0]);
+    clip = fminf(1.0f, a.max_grad_norm / (norm + 1e-6f));
+  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float g = grads[i] * clip;
+    float p = master[i] * a.decay_factor;
+    const float mi = a.beta1 * m[i] + (1.0f - a.beta1) * g;
+    const float vi = a.beta2 * v[i] + (1.0f - a.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    p -= a.lr * (mi / a.bias1) / (sqrtf(vi / a.bias2) + a.eps);
+    master[i] = p;
+    if (compute) compute[i] = __float2bfloat16_rn(p);
+  }
+}
+
+template <bool kSquare>
+void reduce(Ctx& ctx, Tensor out, Tensor x) {
+  const int64_t n = x.numel();
   if (n == 0) {
     CUDA_CHECK(cudaMemsetAsync(out.ptr, 0, sizeof(float), ctx.stream));
     return;
@@ -20,25 +81,29 @@ void reduce(Ctx& ctx, Buf out, Buf x, int64_t n) {
   int blocks = ceil_div(n, int64_t(kReduceThreads) * 8);
   blocks = blocks < kMaxPartials ? blocks : kMaxPartials;
   auto* partial = static_cast<double*>(ctx.scratch(Slot::kReducePartials, kMaxPartials * sizeof(double)));
-  reduce_partial_kernel<kSquare><<<blocks, kReduceThreads, 0, ctx.stream>>>(partial, x.as<float>(), n);
+  reduce_partial_kernel<kSquare><<<blocks, kReduceThreads, 0, ctx.stream>>>(partial, x.data<float>(), n);
   CUDA_CHECK_LAUNCH();
-  reduce_final_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out.as<float>(), partial, blocks);
+  reduce_final_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out.data<float>(), partial, blocks);
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void sum(Ctx& ctx, Buf out, Buf x, int64_t n) {
-  reduce<false>(ctx, out, x, n);
+void CudaBackend::sum_impl(Tensor out, Tensor x) {
+  OpScope scope(*this, Family::kReduce);
+  reduce<false>(ctx_, out, x);
 }
 
-void grad_norm_sq(Ctx& ctx, Buf out, Buf grads, int64_t n) {
-  reduce<true>(ctx, out, grads, n);
+void CudaBackend::grad_norm_sq_impl(Tensor out, Tensor grads) {
+  OpScope scope(*this, Family::kReduce);
+  reduce<true>(ctx_, out, grads);
 }
 
-void adamw_update(Ctx& ctx, Buf master, Buf compute, Buf grads, Buf m, Buf v, Buf grad_norm_sq, int64_t n,
-                  const AdamWArgs& args, bool decay) {
-  if (n == 0) return;
+void CudaBackend::adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg,
+                                    Tensor exp_avg_sq, Tensor grad_norm_sq, const AdamWArgs& args,
+                                    bool decay) {
+  OpScope scope(*this, Family::kAdamw);
+  const int64_t n = master.numel();
   AdamWParams a;
   a.lr = args.lr;
   a.beta1 = args.beta1;
@@ -49,9 +114,9 @@ void adamw_update(Ctx& ctx, Buf master, Buf compute, Buf grads, Buf m, Buf v, Bu
   a.bias2 = float(1.0 - std::pow(double(args.beta2), double(args.step)));
   a.max_grad_norm = args.max_grad_norm;
   const int threads = 256;
-  adamw_kernel<<<grid_for(n, threads, ctx), threads, 0, ctx.stream>>>(
-      master.as<float>(), compute.empty() ? nullptr : compute.as<bf16>(), grads.as<float>(), m.as<float>(),
-      v.as<float>(), grad_norm_sq.as<float>(), n, a);
+  adamw_kernel<<<grid_for(n, threads, ctx_), threads, 0, ctx_.stream>>>(
+      master.data<float>(), compute.empty() ? nullptr : compute.data<bf16>(), grads.data<float>(),
+      exp_avg.data<float>(), exp_avg_sq.data<float>(), grad_norm_sq.data<float>(), n, a);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,5 +1,5 @@
 // The state every CUDA op family needs: the one stream, device facts, grow-only scratch buffers
-// and the cuBLASLt handle + workspace. Owned by CudaBackend; op files get it by reference.
+// and the cuBLASLt handle + workspace. Owned by CudaBackend (cuda_backend.h); the op files use it.
 //
 // Scratch: one grow-only device buffer per Slot. Everything runs on one stream, so a slot can be
 // reused by the next op without synchronisation; two slots used inside the same op must differ.
@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "model/backend.h"
+#include "model/tensor.h"
 
 namespace tt::cuda {
 
@@ -59,6 +59,14 @@ class Ctx {
   std::array<size_t, size_t(Slot::kCount)> scratch_bytes_{};
   size_t current_bytes_ = 0, peak_bytes_ = 0;
 };
+
+// Row-major C[M,N] (= or +=) op(A) @ op(B) on cuBLASLt (matmul.cu, which has the row-major to column-major
+// mapping). A is [M,K] ([K,M] when trans_a), B is [K,N] ([N,K] when trans_b); A and B bf16 with leading
+// dimensions equal to their row lengths. C is BF16 or F32.
+void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
+             int64_t M, int64_t N, int64_t K, bool accumulate);
+// Destroys the cached cuBLASLt plans made for `ctx.lt`.
+void gemm_cache_clear(Ctx& ctx);
 
 // Kernel launch helpers.
 inline int ceil_div(int64_t a, int64_t b) {

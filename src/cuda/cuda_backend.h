@@ -4,7 +4,10 @@
 //   (parameter gradients, saved statistics, master weights and AdamW moments). Norms, softmax and
 //   reductions accumulate in fp32 (global sums in fp64). GEMMs: cuBLASLt, fp32 accumulation.
 //   Every op is enqueued on one stream; only copy_to_host() and synchronize() wait for the GPU.
-//   Each Backend op validates buffer dtypes and sizes on the host (tt::Error naming op and argument).
+//
+// Each op family lives in one file, src/cuda/<family>.cu: the math, the kernels, and the *_impl
+// methods below that launch them (mirroring src/cpu/<family>.h). This file and cuda_backend.cu hold what
+// all families share: memory, the stream and the op timing.
 //
 // Extras beyond Backend (for the benchmark and tests; reach them with dynamic_cast):
 //   set_op_timing(true) brackets every op with cudaEvents, grouped by op family; op_timings()
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/context.h"
 #include "model/backend.h"
 
 namespace tt::cuda {
@@ -24,6 +28,21 @@ struct OpTiming {
   std::string family;  // "matmul", "attention", ...
   int64_t calls = 0;
   double total_ms = 0;
+};
+
+enum class Family : int {
+  kMemory,
+  kEmbedding,
+  kRmsnorm,
+  kMatmul,
+  kRope,
+  kAttention,
+  kSwiglu,
+  kAdd,
+  kLmHead,
+  kReduce,
+  kAdamw,
+  kCount
 };
 
 class CudaBackend final : public Backend {
@@ -39,45 +58,7 @@ class CudaBackend final : public Backend {
   DType grad_dtype() const override { return DType::F32; }
   DType stat_dtype() const override { return DType::F32; }
   DType master_dtype() const override { return DType::F32; }
-
-  Buf alloc(size_t numel, DType dtype) override;
-  void free(Buf b) override;
-  void copy_from_host(Buf dst, const void* src) override;
-  void copy_to_host(void* dst, Buf src) override;
-  void convert(Buf dst, Buf src) override;
-  void fill(Buf dst, double value) override;
-  void synchronize() override;
   size_t peak_memory_bytes() const override;
-
-  void embedding_forward(Buf out, Buf ids, Buf table, int64_t N, int64_t C, int64_t V) override;
-  void embedding_backward(Buf dtable, Buf ids, Buf dout, int64_t N, int64_t C, int64_t V) override;
-  void rmsnorm_forward(Buf out, Buf rstd, Buf inp, Buf weight, int64_t R, int64_t C, float eps) override;
-  void rmsnorm_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, Buf rstd, int64_t R,
-                        int64_t C) override;
-  void matmul_forward(Buf out, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
-                      bool accumulate) override;
-  void matmul_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
-                       bool accumulate_dinp) override;
-  void rope_forward(Buf out, Buf inp, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
-                    int64_t pos_offset) override;
-  void rope_backward(Buf dinp, Buf dout, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
-                     int64_t pos_offset) override;
-  void attention_forward(Buf out, Buf lse, Buf q, Buf k, Buf v, int64_t B, int64_t T, int64_t Hq, int64_t Hkv,
-                         int64_t D) override;
-  void attention_backward(Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf lse, Buf q, Buf k, Buf v, int64_t B,
-                          int64_t T, int64_t Hq, int64_t Hkv, int64_t D) override;
-  void attention_infer(Buf out, Buf q, Buf k_cache, Buf v_cache, int64_t Tq, int64_t Tkv, int64_t Hq,
-                       int64_t Hkv, int64_t D) override;
-  void swiglu_forward(Buf out, Buf gate, Buf up, int64_t n) override;
-  void swiglu_backward(Buf dgate, Buf dup, Buf dout, Buf gate, Buf up, int64_t n) override;
-  void add(Buf out, Buf a, Buf b, int64_t n) override;
-  void lm_head_loss(Buf losses, Buf dhidden, Buf dtable, Buf hidden, Buf table, Buf targets, int64_t N,
-                    int64_t C, int64_t V, float loss_scale) override;
-  void lm_head_logits(Buf logits, Buf hidden, Buf table, int64_t N, int64_t C, int64_t V) override;
-  void sum(Buf out, Buf x, int64_t n) override;
-  void grad_norm_sq(Buf out, Buf grads, int64_t n) override;
-  void adamw_update(Buf master, Buf compute, Buf grads, Buf m, Buf v, Buf grad_norm_sq, int64_t n,
-                    const AdamWArgs& args, bool decay) override;
 
   // ---- extras ----
   void set_op_timing(bool on);
@@ -87,9 +68,68 @@ class CudaBackend final : public Backend {
   std::string device_name() const;
   size_t current_memory_bytes() const;
 
-  struct Impl;
+ protected:
+  // memory: cuda_backend.cu; convert, fill, add: elementwise.cu
+  Tensor alloc_impl(int64_t rows, int64_t cols, DType dtype) override;
+  void free_impl(Tensor t) override;
+  void copy_from_host_impl(Tensor dst, const void* src) override;
+  void copy_to_host_impl(void* dst, Tensor src) override;
+  void convert_impl(Tensor dst, Tensor src) override;
+  void fill_impl(Tensor dst, double value) override;
+  void synchronize_impl() override;
+  // embedding.cu
+  void embedding_forward_impl(Tensor out, Tensor ids, Tensor table) override;
+  void embedding_backward_impl(Tensor dtable, Tensor ids, Tensor dout) override;
+  // rmsnorm.cu
+  void rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) override;
+  void rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                             Tensor rstd) override;
+  // matmul.cu
+  void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) override;
+  void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                            bool accumulate_dinp) override;
+  // rope.cu
+  void rope_forward_impl(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) override;
+  void rope_backward_impl(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) override;
+  // attention.cu
+  void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
+                              int64_t head_dim) override;
+  void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                               Tensor k, Tensor v, int64_t head_dim) override;
+  void attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t head_dim) override;
+  // swiglu.cu
+  void swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) override;
+  void swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) override;
+  // elementwise.cu
+  void add_impl(Tensor out, Tensor a, Tensor b) override;
+  // cross_entropy.cu
+  void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
+                         Tensor targets, float loss_scale) override;
+  void lm_head_logits_impl(Tensor logits, Tensor hidden, Tensor table) override;
+  // adamw.cu
+  void sum_impl(Tensor out, Tensor x) override;
+  void grad_norm_sq_impl(Tensor out, Tensor grads) override;
+  void adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
+                         Tensor grad_norm_sq, const AdamWArgs& args, bool decay) override;
 
  private:
+  struct Impl;  // allocations, pinned staging buffers, timing records (cuda_backend.cu)
+
+  // Brackets one op with timing events when set_op_timing(true); every *_impl opens one.
+  class OpScope {
+   public:
+    OpScope(CudaBackend& be, Family family);
+    ~OpScope() noexcept(false);
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+
+   private:
+    CudaBackend& be_;
+    Family family_;
+    cudaEvent_t start_ = nullptr;
+  };
+
+  Ctx ctx_;
   std::unique_ptr<Impl> impl_;
 };
 

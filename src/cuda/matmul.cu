@@ -1,4 +1,15 @@
-// cuBLASLt GEMMs (see matmul.cuh for the math and the row-major mapping).
+// matmul: a bias-free nn.Linear on cuBLASLt (bf16 operands, fp32 accumulation). CPU: src/cpu/matmul.h.
+//
+//   forward : out[M,N]  = inp[M,K] @ weight[N,K]^T          out bf16, overwrite (or += if accumulate)
+//   backward: dinp[M,K] = dout[M,N] @ weight[N,K]           bf16, overwrite or += (accumulate_dinp)
+//             dweight[N,K] += dout[M,N]^T @ inp[M,K]        fp32 (grad_dtype), always accumulate (beta=1)
+//   Nothing is saved beyond the inputs.
+//
+// Row-major -> column-major (gemm_layout.h, unit-tested without a GPU): cuBLAS sees a row-major [r,c] matrix
+// as a column-major [c,r] one (its transpose), so row-major C = op(A) op(B) is computed as column-major C^T =
+// op(B)^T op(A)^T, i.e. cuBLAS "A" is our B and cuBLAS "B" is our A, with m = N, n = M. gemm_rm() does this
+// mapping once; everything else speaks row-major. The accumulation (beta = 1 into C = D) is the one epilogue
+// that removes a pass here (no bias, no activation in this model's linears).
 //
 // Each distinct problem (shape, transposes, output type, accumulate, pointer alignments) gets a
 // plan: matmul descriptor, the four layouts and the heuristic's best algorithm, made once and
@@ -10,9 +21,9 @@
 #include <tuple>
 
 #include "common/check.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm_layout.h"
-#include "cuda/matmul.cuh"
 
 namespace tt::cuda {
 namespace {
@@ -155,19 +166,22 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
       cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void matmul_forward(Ctx& ctx, Buf out, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
-                    bool accumulate) {
-  gemm_rm(ctx, out.ptr, out.dtype, inp.ptr, false, weight.ptr, true, M, N, K, accumulate);
+void CudaBackend::matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) {
+  OpScope scope(*this, Family::kMatmul);
+  gemm_rm(ctx_, out.ptr, out.dtype, inp.ptr, false, weight.ptr, true, inp.rows, weight.rows, inp.cols,
+          accumulate);
 }
 
-void matmul_backward(Ctx& ctx, Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, int64_t M, int64_t K,
-                     int64_t N, bool accumulate_dinp) {
+void CudaBackend::matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                                       bool accumulate_dinp) {
+  OpScope scope(*this, Family::kMatmul);
+  const int64_t M = dout.rows, N = dout.cols, K = weight.cols;
   // dinp[M,K] = dout[M,N] @ weight[N,K]
   if (!dinp.empty())
-    gemm_rm(ctx, dinp.ptr, dinp.dtype, dout.ptr, false, weight.ptr, false, M, K, N, accumulate_dinp);
+    gemm_rm(ctx_, dinp.ptr, dinp.dtype, dout.ptr, false, weight.ptr, false, M, K, N, accumulate_dinp);
   // dweight[N,K] += dout[M,N]^T @ inp[M,K]
   if (!dweight.empty())
-    gemm_rm(ctx, dweight.ptr, dweight.dtype, dout.ptr, true, inp.ptr, false, N, K, M, true);
+    gemm_rm(ctx_, dweight.ptr, dweight.dtype, dout.ptr, true, inp.ptr, false, N, K, M, true);
 }
 
 void gemm_cache_clear(Ctx& ctx) {

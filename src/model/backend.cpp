@@ -1,8 +1,11 @@
-// Backend-neutral helpers: dtype names/sizes, Buf views, host dtype conversion, and the no-CUDA
-// fallback factories (src/cuda/ provides the real ones when TT_HAVE_CUDA is defined).
+// The Backend contract, checked once for every backend (backend.h), and the backend-neutral helpers:
+// dtype names and sizes, Tensor views, host dtype conversion, RoPE tables, and the no-CUDA factories
+// (src/cuda/ provides the real ones when TT_HAVE_CUDA is defined).
 #include "model/backend.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 #include "common/check.h"
 #include "model/dtype.h"
@@ -38,13 +41,364 @@ const char* dtype_name(DType d) {
   return "?";
 }
 
-Buf Buf::at(size_t offset, size_t n) const {
-  TT_ASSERT(offset + n <= numel) << "Buf::at(" << offset << ", " << n << ") outside a buffer of " << numel;
-  Buf b;
-  b.ptr = static_cast<char*>(ptr) + offset * dtype_size(dtype);
-  b.dtype = dtype;
-  b.numel = n;
-  return b;
+// ---- Tensor -------------------------------------------------------------------------------------
+
+std::string describe(const Tensor& t) {
+  std::ostringstream os;
+  if (t.empty()) os << "empty ";
+  os << dtype_name(t.dtype) << " [" << t.rows << ", " << t.cols << "]";
+  return os.str();
+}
+
+Tensor Tensor::row_range(int64_t first, int64_t n) const {
+  TT_ASSERT(first >= 0 && n >= 0 && first + n <= rows)
+      << "rows [" << first << ", " << first + n << ") outside " << describe(*this);
+  Tensor t = *this;
+  t.ptr = static_cast<char*>(ptr) + size_t(first * cols) * dtype_size(dtype);
+  t.rows = n;
+  return t;
+}
+
+Tensor Tensor::flat_range(int64_t offset, int64_t n) const {
+  TT_ASSERT(offset >= 0 && n >= 0 && offset + n <= numel())
+      << "elements [" << offset << ", " << offset + n << ") outside " << describe(*this);
+  Tensor t = *this;
+  t.ptr = static_cast<char*>(ptr) + size_t(offset) * dtype_size(dtype);
+  t.rows = n;
+  t.cols = 1;
+  return t;
+}
+
+Tensor Tensor::view(int64_t r, int64_t c) const {
+  TT_ASSERT(r >= 0 && c >= 0 && r * c == numel())
+      << "cannot view " << describe(*this) << " as [" << r << ", " << c << "]";
+  Tensor t = *this;
+  t.rows = r;
+  t.cols = c;
+  return t;
+}
+
+// ---- the contract ---------------------------------------------------------------------------------
+
+namespace {
+
+// The checks of one op call. A failure names the op and the argument: "matmul_forward: out must be
+// BF16 [37, 96], got BF16 [37, 64]".
+class Contract {
+ public:
+  explicit Contract(const char* op) : op_(op) {}
+
+  // A present tensor of this dtype and exactly this shape.
+  const Contract& matrix(const char* arg, const Tensor& t, DType dtype, int64_t rows, int64_t cols) const {
+    present(arg, t, dtype);
+    TT_ASSERT(t.rows == rows && t.cols == cols) << op_ << ": " << arg << " must be " << dtype_name(dtype)
+                                                << " [" << rows << ", " << cols << "], got " << describe(t);
+    return *this;
+  }
+  // A present tensor of this dtype with n elements (any [rows, cols] with rows * cols = n).
+  const Contract& vector(const char* arg, const Tensor& t, DType dtype, int64_t n) const {
+    present(arg, t, dtype);
+    TT_ASSERT(t.numel() == n) << op_ << ": " << arg << " must hold " << n << " " << dtype_name(dtype)
+                              << " elements, got " << describe(t);
+    return *this;
+  }
+  // A present tensor of this dtype, any shape.
+  const Contract& present(const char* arg, const Tensor& t, DType dtype) const {
+    TT_ASSERT(!t.empty() || t.numel() == 0) << op_ << ": " << arg << " is empty";
+    TT_ASSERT(t.dtype == dtype) << op_ << ": " << arg << " must be " << dtype_name(dtype) << ", got "
+                                << describe(t);
+    TT_ASSERT(t.rows >= 0 && t.cols >= 0) << op_ << ": " << arg << " has a negative dimension";
+    return *this;
+  }
+  const Contract& rule(bool ok, const std::string& what) const {
+    TT_ASSERT(ok) << op_ << ": " << what;
+    return *this;
+  }
+
+ private:
+  const char* op_;
+};
+
+}  // namespace
+
+// ---- memory ---------------------------------------------------------------------------------------
+
+Tensor Backend::alloc(int64_t rows, int64_t cols, DType dtype) {
+  TT_ASSERT(rows >= 0 && cols >= 0) << "alloc: negative shape [" << rows << ", " << cols << "]";
+  return alloc_impl(rows, cols, dtype);
+}
+
+void Backend::free(Tensor t) {
+  if (!t.empty()) free_impl(t);
+}
+
+void Backend::copy_from_host(Tensor dst, const void* src) {
+  Contract("copy_from_host")
+      .rule(dst.numel() == 0 || (!dst.empty() && src), "needs a destination and a source");
+  if (dst.numel() > 0) copy_from_host_impl(dst, src);
+}
+
+void Backend::copy_to_host(void* dst, Tensor src) {
+  Contract("copy_to_host")
+      .rule(src.numel() == 0 || (!src.empty() && dst), "needs a source and a destination");
+  if (src.numel() > 0) copy_to_host_impl(dst, src);
+}
+
+void Backend::convert(Tensor dst, Tensor src) {
+  Contract("convert").rule(dst.numel() == src.numel(),
+                           "dst " + describe(dst) + " and src " + describe(src) + " differ in size");
+  if (dst.numel() > 0) convert_impl(dst, src);
+}
+
+void Backend::fill(Tensor dst, double value) {
+  if (dst.numel() > 0) fill_impl(dst, value);
+}
+
+void Backend::synchronize() {
+  synchronize_impl();
+}
+
+// ---- ops ------------------------------------------------------------------------------------------
+
+void Backend::embedding_forward(Tensor out, Tensor ids, Tensor table) {
+  const int64_t N = ids.numel(), C = table.cols;
+  Contract("embedding_forward")
+      .vector("ids", ids, DType::I32, N)
+      .present("table", table, act_dtype())
+      .matrix("out", out, act_dtype(), N, C);
+  if (N > 0) embedding_forward_impl(out, ids, table);
+}
+
+void Backend::embedding_backward(Tensor dtable, Tensor ids, Tensor dout) {
+  const int64_t N = ids.numel();
+  Contract("embedding_backward")
+      .vector("ids", ids, DType::I32, N)
+      .present("dtable", dtable, grad_dtype())
+      .matrix("dout", dout, act_dtype(), N, dtable.cols);
+  if (N > 0) embedding_backward_impl(dtable, ids, dout);
+}
+
+void Backend::rmsnorm_forward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) {
+  const int64_t R = inp.rows, C = inp.cols;
+  Contract("rmsnorm_forward")
+      .present("inp", inp, act_dtype())
+      .matrix("out", out, act_dtype(), R, C)
+      .vector("rstd", rstd, stat_dtype(), R)
+      .vector("weight", weight, act_dtype(), C);
+  if (R > 0) rmsnorm_forward_impl(out, rstd, inp, weight, eps);
+}
+
+void Backend::rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                               Tensor rstd) {
+  const int64_t R = inp.rows, C = inp.cols;
+  Contract("rmsnorm_backward")
+      .present("inp", inp, act_dtype())
+      .matrix("dinp", dinp, act_dtype(), R, C)
+      .vector("dweight", dweight, grad_dtype(), C)
+      .matrix("dout", dout, act_dtype(), R, C)
+      .vector("weight", weight, act_dtype(), C)
+      .vector("rstd", rstd, stat_dtype(), R);
+  if (R > 0 && C > 0) rmsnorm_backward_impl(dinp, dweight, dout, inp, weight, rstd);
+}
+
+void Backend::matmul_forward(Tensor out, Tensor inp, Tensor weight, bool accumulate) {
+  const int64_t M = inp.rows, K = inp.cols, N = weight.rows;
+  Contract("matmul_forward")
+      .present("inp", inp, act_dtype())
+      .matrix("weight", weight, act_dtype(), N, K)
+      .matrix("out", out, act_dtype(), M, N);
+  if (M > 0 && N > 0) matmul_forward_impl(out, inp, weight, accumulate);
+}
+
+void Backend::matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                              bool accumulate_dinp) {
+  const int64_t M = dout.rows, N = dout.cols, K = weight.cols;
+  const Contract c("matmul_backward");
+  c.present("dout", dout, act_dtype()).matrix("weight", weight, act_dtype(), N, K);
+  if (!dinp.empty()) c.matrix("dinp", dinp, act_dtype(), M, K);
+  if (!dweight.empty())
+    c.matrix("dweight", dweight, grad_dtype(), N, K).matrix("inp", inp, act_dtype(), M, K);
+  if (M > 0 && N > 0 && K > 0 && !(dinp.empty() && dweight.empty()))
+    matmul_backward_impl(dinp, dweight, dout, inp, weight, accumulate_dinp);
+}
+
+namespace {
+void check_rope(const Backend& be, const char* op, const char* out_name, const Tensor& out,
+                const char* in_name, const Tensor& inp, const Tensor& cos, const Tensor& sin,
+                int64_t seq_len) {
+  const int64_t half = cos.cols, D = 2 * half;
+  const Contract c(op);
+  c.present("cos", cos, be.stat_dtype())
+      .matrix("sin", sin, be.stat_dtype(), cos.rows, cos.cols)
+      .present(in_name, inp, be.act_dtype())
+      .matrix(out_name, out, be.act_dtype(), inp.rows, inp.cols)
+      .rule(half > 0 && inp.cols % D == 0, std::string(in_name) + " " + describe(inp) +
+                                               " is not a whole number of heads of " + std::to_string(D))
+      .rule(seq_len > 0 && seq_len <= cos.rows, "seq_len " + std::to_string(seq_len) + " outside the " +
+                                                    std::to_string(cos.rows) + " positions of the tables");
+}
+}  // namespace
+
+void Backend::rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) {
+  check_rope(*this, "rope_forward", "out", out, "inp", inp, cos, sin, seq_len);
+  if (inp.numel() > 0) rope_forward_impl(out, inp, cos, sin, seq_len);
+}
+
+void Backend::rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) {
+  check_rope(*this, "rope_backward", "dinp", dinp, "dout", dout, cos, sin, seq_len);
+  if (dout.numel() > 0) rope_backward_impl(dinp, dout, cos, sin, seq_len);
+}
+
+namespace {
+// The geometry of an attention call, from q, k and head_dim: Hq = q.cols / D, Hkv = k.cols / D.
+void check_heads(const Contract& c, const Tensor& q, const Tensor& k, int64_t D) {
+  c.rule(
+       D > 0 && q.cols % D == 0 && k.cols % D == 0 && k.cols > 0,
+       "q " + describe(q) + " and k " + describe(k) + " are not whole heads of head_dim " + std::to_string(D))
+      .rule(q.cols / D % std::max<int64_t>(1, k.cols / D) == 0,
+            "the query heads (" + std::to_string(q.cols / std::max<int64_t>(1, D)) +
+                ") are not a multiple of the kv heads (" + std::to_string(k.cols / std::max<int64_t>(1, D)) +
+                ")");
+}
+}  // namespace
+
+void Backend::attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t head_dim) {
+  const Contract c("attention_forward");
+  c.present("q", q, act_dtype()).present("k", k, act_dtype());
+  check_heads(c, q, k, head_dim);
+  const int64_t Hq = q.cols / head_dim, T = lse.cols;
+  c.present("lse", lse, stat_dtype())
+      .rule(T > 0 && lse.rows % Hq == 0,
+            "lse " + describe(lse) + " is not [B*Hq, T] for Hq = " + std::to_string(Hq));
+  const int64_t B = lse.rows / Hq;
+  c.matrix("q", q, act_dtype(), B * T, q.cols)
+      .matrix("k", k, act_dtype(), B * T, k.cols)
+      .matrix("v", v, act_dtype(), B * T, k.cols)
+      .matrix("out", out, act_dtype(), B * T, q.cols);
+  if (B > 0) attention_forward_impl(out, lse, q, k, v, head_dim);
+}
+
+void Backend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                 Tensor q, Tensor k, Tensor v, int64_t head_dim) {
+  const Contract c("attention_backward");
+  c.present("q", q, act_dtype()).present("k", k, act_dtype());
+  check_heads(c, q, k, head_dim);
+  const int64_t Hq = q.cols / head_dim, T = lse.cols;
+  c.present("lse", lse, stat_dtype())
+      .rule(T > 0 && lse.rows % Hq == 0,
+            "lse " + describe(lse) + " is not [B*Hq, T] for Hq = " + std::to_string(Hq));
+  const int64_t N = lse.rows / Hq * T;
+  c.matrix("q", q, act_dtype(), N, q.cols)
+      .matrix("k", k, act_dtype(), N, k.cols)
+      .matrix("v", v, act_dtype(), N, k.cols)
+      .matrix("out", out, act_dtype(), N, q.cols)
+      .matrix("dout", dout, act_dtype(), N, q.cols)
+      .matrix("dq", dq, act_dtype(), N, q.cols)
+      .matrix("dk", dk, act_dtype(), N, k.cols)
+      .matrix("dv", dv, act_dtype(), N, k.cols);
+  if (N > 0) attention_backward_impl(dq, dk, dv, dout, out, lse, q, k, v, head_dim);
+}
+
+void Backend::attention_infer(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t head_dim) {
+  const Contract c("attention_infer");
+  c.present("q", q, act_dtype()).present("k_cache", k_cache, act_dtype());
+  check_heads(c, q, k_cache, head_dim);
+  c.matrix("v_cache", v_cache, act_dtype(), k_cache.rows, k_cache.cols)
+      .matrix("out", out, act_dtype(), q.rows, q.cols)
+      .rule(q.rows <= k_cache.rows, "more queries (" + std::to_string(q.rows) + ") than cached positions (" +
+                                        std::to_string(k_cache.rows) + ")");
+  if (q.rows > 0) attention_infer_impl(out, q, k_cache, v_cache, head_dim);
+}
+
+void Backend::swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+  Contract("swiglu_forward")
+      .present("gate", gate, act_dtype())
+      .matrix("up", up, act_dtype(), gate.rows, gate.cols)
+      .matrix("out", out, act_dtype(), gate.rows, gate.cols);
+  if (gate.numel() > 0) swiglu_forward_impl(out, gate, up);
+}
+
+void Backend::swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+  Contract("swiglu_backward")
+      .present("gate", gate, act_dtype())
+      .matrix("up", up, act_dtype(), gate.rows, gate.cols)
+      .matrix("dout", dout, act_dtype(), gate.rows, gate.cols)
+      .matrix("dgate", dgate, act_dtype(), gate.rows, gate.cols)
+      .matrix("dup", dup, act_dtype(), gate.rows, gate.cols);
+  if (gate.numel() > 0) swiglu_backward_impl(dgate, dup, dout, gate, up);
+}
+
+void Backend::add(Tensor out, Tensor a, Tensor b) {
+  Contract("add")
+      .rule(a.dtype == act_dtype() || a.dtype == stat_dtype(),
+            "a is " + describe(a) + "; add takes activations or statistics")
+      .matrix("b", b, a.dtype, a.rows, a.cols)
+      .matrix("out", out, a.dtype, a.rows, a.cols);
+  if (a.numel() > 0) add_impl(out, a, b);
+}
+
+void Backend::lm_head_loss(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
+                           Tensor targets, float loss_scale) {
+  const int64_t N = hidden.rows, C = hidden.cols, V = table.rows;
+  const Contract c("lm_head_loss");
+  c.present("hidden", hidden, act_dtype())
+      .matrix("table", table, act_dtype(), V, C)
+      .vector("targets", targets, DType::I32, N)
+      .vector("losses", losses, stat_dtype(), N);
+  if (!dhidden.empty()) c.matrix("dhidden", dhidden, act_dtype(), N, C);
+  if (!dtable.empty()) {
+    c.rule(!dhidden.empty(), "dtable without dhidden (the gradient needs both or neither)");
+    c.matrix("dtable", dtable, grad_dtype(), V, C);
+  }
+  if (N > 0) lm_head_loss_impl(losses, dhidden, dtable, hidden, table, targets, loss_scale);
+}
+
+void Backend::lm_head_logits(Tensor logits, Tensor hidden, Tensor table) {
+  Contract("lm_head_logits")
+      .present("hidden", hidden, act_dtype())
+      .matrix("table", table, act_dtype(), table.rows, hidden.cols)
+      .matrix("logits", logits, stat_dtype(), hidden.rows, table.rows);
+  if (hidden.rows > 0) lm_head_logits_impl(logits, hidden, table);
+}
+
+void Backend::sum(Tensor out, Tensor x) {
+  Contract("sum").vector("out", out, stat_dtype(), 1).present("x", x, stat_dtype());
+  sum_impl(out, x);
+}
+
+void Backend::grad_norm_sq(Tensor out, Tensor grads) {
+  Contract("grad_norm_sq").vector("out", out, stat_dtype(), 1).present("grads", grads, grad_dtype());
+  grad_norm_sq_impl(out, grads);
+}
+
+void Backend::adamw_update(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
+                           Tensor grad_norm_sq, const AdamWArgs& args, bool decay) {
+  const int64_t n = master.numel();
+  const Contract c("adamw_update");
+  c.present("master", master, master_dtype())
+      .vector("grads", grads, grad_dtype(), n)
+      .vector("exp_avg", exp_avg, master_dtype(), n)
+      .vector("exp_avg_sq", exp_avg_sq, master_dtype(), n)
+      .vector("grad_norm_sq", grad_norm_sq, stat_dtype(), 1)
+      .rule(args.step >= 1, "step " + std::to_string(args.step) + " is not 1-based");
+  if (!compute.empty()) c.vector("compute", compute, act_dtype(), n);
+  if (n > 0) adamw_update_impl(master, compute, grads, exp_avg, exp_avg_sq, grad_norm_sq, args, decay);
+}
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+RopeTables rope_tables(int64_t positions, int64_t head_dim, double theta) {
+  const int64_t half = head_dim / 2;
+  RopeTables t;
+  t.cos.resize(size_t(positions * half));
+  t.sin.resize(size_t(positions * half));
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(p) * std::pow(theta, -2.0 * double(i) / double(head_dim));
+      t.cos[size_t(p * half + i)] = std::cos(angle);
+      t.sin[size_t(p * half + i)] = std::sin(angle);
+    }
+  return t;
 }
 
 namespace {
@@ -88,8 +442,7 @@ void convert_host(void* dst, DType dd, const void* src, DType sd, size_t n) {
         const auto* in = static_cast<const float*>(src);
         for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(in[i]);
       } else if (sd == DType::F64) {
-        // Round the double straight to bf16 would need its own rounding; fp64 -> fp32 -> bf16 can
-        // double-round, but only in ties that do not occur for model weights in practice.
+        // fp64 -> fp32 -> bf16 can double-round, but only in ties that do not occur for model weights.
         const auto* in = static_cast<const double*>(src);
         for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(float(in[i]));
       } else {

@@ -1,42 +1,29 @@
-// The backend-neutral op interface. The Qwen3 graph (model.cpp) is written once against it;
-// src/cpu/ (reference, templated on the number type) and src/cuda/ (bf16 mixed precision)
+// The backend-neutral op interface. The Qwen3 graph (qwen3.cpp) is written once against it;
+// src/cpu/ (the reference, templated on the number type) and src/cuda/ (bf16 mixed precision)
 // implement it, one file per op family, forward and backward side by side.
 //
+// Non-virtual interface: each public op checks its contract (dtypes, shapes, which outputs may be empty)
+// in backend.cpp, for every backend alike, then calls the backend's *_impl. An implementation may rely on
+// the contract and never checks it again. A violated contract is a bug in the caller (TT_ASSERT: the
+// message names the op, the argument, and what it expected).
+//
 // Conventions
-// - Buffers are flat, device-resident views (Buf); shapes come from explicit int arguments.
-//   N = B*T rows; row-major [N, C] activations; heads laid out as [N, H*D] (head h at columns h*D..).
 // - dtypes: activations and compute weights are act_dtype(); parameter gradients (dweight, dtable)
-//   are grad_dtype(); saved statistics (rstd, lse, per-row losses, scalars) are stat_dtype();
+//   are grad_dtype(); saved statistics (rstd, lse, per-row losses, scalars, RoPE tables) are stat_dtype();
 //   master weights and AdamW moments are master_dtype(). CPU<T>: all T. CUDA: act BF16, others F32.
-// - "overwrite" outputs are fully written; "accumulate" outputs get +=. Parameter gradients
-//   ALWAYS accumulate (so micro-batches add up); the graph zeroes them once per optimizer step.
+// - Shapes are the tensors' own (tensor.h): N = B*T token rows; heads side by side, [N, H*D].
+// - "overwrite" outputs are fully written; "accumulate" outputs get +=. Parameter gradients ALWAYS
+//   accumulate (so micro-batches add up); the graph zeroes them once per optimizer step.
 // - Every op may run asynchronously (CUDA stream); only copy_to_host()/synchronize() wait.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "model/tensor.h"
 
 namespace tt {
-
-enum class DType : uint8_t { F32, F64, BF16, I32 };
-size_t dtype_size(DType d);
-const char* dtype_name(DType d);  // "F32", "F64", "BF16", "I32" (safetensors spelling)
-
-struct Buf {
-  void* ptr = nullptr;
-  DType dtype = DType::F32;
-  size_t numel = 0;
-  bool empty() const { return ptr == nullptr; }
-  size_t bytes() const { return numel * dtype_size(dtype); }
-  // Sub-view of `n` elements starting at element `offset`.
-  Buf at(size_t offset, size_t n) const;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-};
 
 struct AdamWArgs {
   float lr = 0;
@@ -55,101 +42,142 @@ class Backend {
   virtual DType grad_dtype() const = 0;
   virtual DType stat_dtype() const = 0;
   virtual DType master_dtype() const = 0;
-
-  // ---- memory --------------------------------------------------------------------------
-  virtual Buf alloc(size_t numel, DType dtype) = 0;  // zero-initialised
-  virtual void free(Buf b) = 0;
-  virtual void copy_from_host(Buf dst, const void* src) = 0;  // src has dst.dtype, dst.numel elements
-  virtual void copy_to_host(void* dst, Buf src) = 0;          // waits for pending work
-  virtual void convert(Buf dst, Buf src) = 0;  // element-wise dtype conversion, same numel (any pair)
-  virtual void fill(Buf dst, double value) = 0;
-  virtual void synchronize() = 0;
   virtual size_t peak_memory_bytes() const { return 0; }
 
-  // ---- embedding (embedding.*) -------------------------------------------------------------
-  // out[n, :] = table[ids[n], :]                 out [N,C] overwrite; ids I32 [N]; table [V,C]
-  virtual void embedding_forward(Buf out, Buf ids, Buf table, int64_t N, int64_t C, int64_t V) = 0;
-  // dtable[ids[n], :] += dout[n, :]              dtable [V,C] grad_dtype, accumulate
-  virtual void embedding_backward(Buf dtable, Buf ids, Buf dout, int64_t N, int64_t C, int64_t V) = 0;
+  // ---- memory ------------------------------------------------------------------------------------
+  Tensor alloc(int64_t rows, int64_t cols, DType dtype);  // zero-initialised; [n, 1] for a vector
+  void free(Tensor t);                                    // a tensor alloc() returned (not a view)
+  void copy_from_host(Tensor dst, const void* src);       // src holds dst.numel() values of dst.dtype
+  void copy_to_host(void* dst, Tensor src);               // waits for pending work
+  void convert(Tensor dst, Tensor src);                   // element-wise dtype conversion, same numel
+  void fill(Tensor dst, double value);
+  void synchronize();
 
-  // ---- RMSNorm (rmsnorm.*) --------------------------------------------------------------------
-  // out = inp * rsqrt(mean(inp^2) + eps) * weight, per row of width C (HF Qwen3RMSNorm; stats in
-  // fp32 or better). Saves rstd [R] (stat_dtype). Also used per head for q/k-norm (R = N*H, C = D).
-  virtual void rmsnorm_forward(Buf out, Buf rstd, Buf inp, Buf weight, int64_t R, int64_t C, float eps) = 0;
-  // dinp ACCUMULATE [R,C]; dweight ACCUMULATE [C] (grad_dtype).
-  virtual void rmsnorm_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, Buf rstd, int64_t R,
-                                int64_t C) = 0;
+  // ---- embedding (embedding.*) --------------------------------------------------------------------
+  // out[n, :] = table[ids[n], :]          out [N,C] act, overwrite; ids [N] I32; table [V,C] act
+  void embedding_forward(Tensor out, Tensor ids, Tensor table);
+  // dtable[ids[n], :] += dout[n, :]       dtable [V,C] grad, accumulate; dout [N,C] act
+  void embedding_backward(Tensor dtable, Tensor ids, Tensor dout);
 
-  // ---- matmul (matmul.*): a bias-free nn.Linear ---------------------------------------------------
-  // out[M,N] = inp[M,K] @ weight[N,K]^T        overwrite, or += when accumulate
-  virtual void matmul_forward(Buf out, Buf inp, Buf weight, int64_t M, int64_t K, int64_t N,
-                              bool accumulate = false) = 0;
-  // dinp[M,K] (= or +=, per accumulate_dinp) = dout @ weight; dweight[N,K] += dout^T @ inp (grad_dtype).
+  // ---- RMSNorm (rmsnorm.*) ------------------------------------------------------------------------
+  // out = inp * rsqrt(mean(inp^2) + eps) * weight over each row of inp [R,C] (HF Qwen3RMSNorm; stats in
+  // fp32 or better); weight [C]. Saves rstd [R] (stat). The q/k norms pass [N*H, D] views.
+  void rmsnorm_forward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps);
+  // dinp [R,C] act ACCUMULATE; dweight [C] grad ACCUMULATE.
+  void rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd);
+
+  // ---- matmul (matmul.*): a bias-free nn.Linear -----------------------------------------------------
+  // out [M,N] = inp [M,K] @ weight [N,K]^T         overwrite, or += when accumulate
+  void matmul_forward(Tensor out, Tensor inp, Tensor weight, bool accumulate = false);
+  // dinp [M,K] (= or +=, per accumulate_dinp) = dout [M,N] @ weight; dweight [N,K] grad += dout^T @ inp.
   // Either output may be empty() to skip it.
-  virtual void matmul_backward(Buf dinp, Buf dweight, Buf dout, Buf inp, Buf weight, int64_t M, int64_t K,
-                               int64_t N, bool accumulate_dinp) = 0;
+  void matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                       bool accumulate_dinp);
 
-  // ---- RoPE (rope.*), rotate_half convention ------------------------------------------------------
-  // Row n of a [N, H*D] tensor is at position pos_offset + n % T. For i < D/2:
-  //   f_i = theta^(-2i/D); c = cos(p f_i), s = sin(p f_i)
-  //   out[i] = x[i] c - x[i+D/2] s;  out[i+D/2] = x[i+D/2] c + x[i] s.   out may alias inp.
-  virtual void rope_forward(Buf out, Buf inp, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
-                            int64_t pos_offset = 0) = 0;
+  // ---- RoPE (rope.*), rotate_half convention ---------------------------------------------------------
+  // inp/out [N, H*D]; cos, sin [P, D/2] (stat) hold cos(p f_i), sin(p f_i) for positions p, with
+  // f_i = theta^(-2i/D) (rope_tables()). Row n of inp uses table row n % seq_len (seq_len <= P):
+  //   out[i] = x[i] c - x[i+D/2] s;  out[i+D/2] = x[i+D/2] c + x[i] s.   overwrite; out may alias inp.
+  void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len);
   // dinp = R^T dout (overwrite; may alias dout).
-  virtual void rope_backward(Buf dinp, Buf dout, int64_t N, int64_t T, int64_t H, int64_t D, double theta,
-                             int64_t pos_offset = 0) = 0;
+  void rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len);
 
-  // ---- causal GQA attention (attention.*) ----------------------------------------------------------
-  // q [B*T, Hq*D], k,v [B*T, Hkv*D]; query head h uses kv head h / (Hq/Hkv). Scale 1/sqrt(D).
-  // out [B*T, Hq*D] overwrite; lse [B*Hq*T] (stat_dtype) = log-sum-exp of each row of scaled scores,
-  // saved for the backward (flash-style: no T x T matrix needs to be kept).
-  virtual void attention_forward(Buf out, Buf lse, Buf q, Buf k, Buf v, int64_t B, int64_t T, int64_t Hq,
-                                 int64_t Hkv, int64_t D) = 0;
+  // ---- causal GQA attention (attention.*) -------------------------------------------------------------
+  // q [B*T, Hq*D], k,v [B*T, Hkv*D] act; query head h uses kv head h / (Hq/Hkv); scale 1/sqrt(D).
+  // out [B*T, Hq*D] overwrite; lse [B*Hq, T] (stat) = log-sum-exp of each row of scaled scores (row
+  // b*Hq + h), saved for the backward (flash-style: no T x T matrix needs to be kept). B and T come from
+  // lse's shape, the head counts from the column counts and head_dim.
+  void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t head_dim);
   // dq, dk, dv overwrite.
-  virtual void attention_backward(Buf dq, Buf dk, Buf dv, Buf dout, Buf out, Buf lse, Buf q, Buf k, Buf v,
-                                  int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D) = 0;
-  // Inference with a KV cache, batch 1: q [Tq, Hq*D] are the LAST Tq positions of a sequence whose keys
-  // and values are k_cache/v_cache [Tkv, Hkv*D] (Tq <= Tkv); query i sits at position Tkv-Tq+i and
+  void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                          Tensor k, Tensor v, int64_t head_dim);
+  // Decoding with a KV cache, batch 1: q [Tq, Hq*D] are the LAST Tq positions of a sequence whose keys
+  // and values are k_cache, v_cache [Tkv, Hkv*D] (Tq <= Tkv); query i sits at position Tkv-Tq+i and
   // attends to keys 0..Tkv-Tq+i. out [Tq, Hq*D] overwrite.
-  virtual void attention_infer(Buf out, Buf q, Buf k_cache, Buf v_cache, int64_t Tq, int64_t Tkv, int64_t Hq,
-                               int64_t Hkv, int64_t D) = 0;
+  void attention_infer(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t head_dim);
 
-  // ---- SwiGLU (swiglu.*) ----------------------------------------------------------------------------
-  // out = silu(gate) * up, silu(x) = x / (1 + exp(-x)); all [n], out overwrite.
-  virtual void swiglu_forward(Buf out, Buf gate, Buf up, int64_t n) = 0;
+  // ---- SwiGLU (swiglu.*) ---------------------------------------------------------------------------------
+  // out = silu(gate) * up, silu(x) = x / (1 + exp(-x)); all the same shape, act, overwrite.
+  void swiglu_forward(Tensor out, Tensor gate, Tensor up);
   // dgate, dup overwrite.
-  virtual void swiglu_backward(Buf dgate, Buf dup, Buf dout, Buf gate, Buf up, int64_t n) = 0;
+  void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up);
 
-  // ---- element-wise ----------------------------------------------------------------------------------
-  // out = a + b (out may alias a or b).
-  virtual void add(Buf out, Buf a, Buf b, int64_t n) = 0;
+  // ---- element-wise -----------------------------------------------------------------------------------
+  // out = a + b, all the same shape and dtype (act or stat); out may alias a or b.
+  void add(Tensor out, Tensor a, Tensor b);
 
-  // ---- LM head + cross-entropy (cross_entropy.*) -------------------------------------------------------
-  // logits[n, :] = hidden[n, :] @ table^T (table [V,C], the tied embedding); for each row with
-  // targets[n] >= 0: losses[n] = logsumexp(logits[n]) - logits[n, targets[n]]; rows with target < 0
-  // give loss 0 and no gradient. losses [N] stat_dtype, overwrite.
-  // If dhidden is not empty: dhidden [N,C] overwrite and dtable [V,C] accumulate receive the gradient of
-  // loss_scale * sum_n losses[n]. Must never hold logits for all N rows at once in fp32 beyond a
-  // bounded chunk (the CUDA target: <= 2 GB extra at N = 16384, V = 151936).
-  virtual void lm_head_loss(Buf losses, Buf dhidden, Buf dtable, Buf hidden, Buf table, Buf targets,
-                            int64_t N, int64_t C, int64_t V, float loss_scale) = 0;
-  // logits [N,V] (stat_dtype) overwrite, for sampling.
-  virtual void lm_head_logits(Buf logits, Buf hidden, Buf table, int64_t N, int64_t C, int64_t V) = 0;
+  // ---- LM head + cross-entropy (cross_entropy.*) ----------------------------------------------------------
+  // logits[n, :] = hidden[n, :] @ table^T (hidden [N,C] act, table [V,C] act: the tied embedding); for
+  // each row with targets[n] >= 0 (targets [N] I32): losses[n] = logsumexp(logits[n]) -
+  // logits[n, targets[n]]; rows with target < 0 give loss 0 and no gradient. losses [N] stat, overwrite.
+  // If dhidden is not empty: dhidden [N,C] act overwrite and dtable [V,C] grad accumulate (may be empty)
+  // receive the gradient of loss_scale * sum_n losses[n]. Never holds logits for all N rows at once
+  // beyond a bounded chunk (the CUDA target: <= 2 GB extra at N = 16384, V = 151936).
+  void lm_head_loss(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table, Tensor targets,
+                    float loss_scale);
+  // logits [N,V] (stat) overwrite, for sampling.
+  void lm_head_logits(Tensor logits, Tensor hidden, Tensor table);
 
-  // ---- reductions and the optimizer (adamw.*) -----------------------------------------------------------
-  // out[0] = sum(x) (stat_dtype scalar, overwrite). x stat_dtype.
-  virtual void sum(Buf out, Buf x, int64_t n) = 0;
-  // out[0] = sum(g^2) over all n gradient elements (stat_dtype scalar, overwrite).
-  virtual void grad_norm_sq(Buf out, Buf grads, int64_t n) = 0;
-  // AdamW as torch.optim.AdamW with HF-style global clipping, for one contiguous segment:
+  // ---- reductions and the optimizer (adamw.*)
+  // -------------------------------------------------------------- out [1] = sum(x) (stat, overwrite); x [n]
+  // stat.
+  void sum(Tensor out, Tensor x);
+  // out [1] = sum(g^2) over all gradient elements (stat, overwrite); grads [n] grad.
+  void grad_norm_sq(Tensor out, Tensor grads);
+  // AdamW as torch.optim.AdamW with HF-style global clipping, for one contiguous segment of n parameters:
   //   clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq[0]) + 1e-6)) : 1
   //   g = clip*grad; p -= lr*wd*p (if decay); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
   //   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
-  // master, m, v: master_dtype; grads: grad_dtype; grad_norm_sq: stat_dtype scalar read on the device
-  // (no host sync). If `compute` is not empty it receives the updated weights in act_dtype.
-  virtual void adamw_update(Buf master, Buf compute, Buf grads, Buf m, Buf v, Buf grad_norm_sq, int64_t n,
-                            const AdamWArgs& args, bool decay) = 0;
+  // master, exp_avg (m), exp_avg_sq (v): [n] master; grads [n] grad; grad_norm_sq [1] stat, read on the
+  // device (no host sync). If `compute` [n] (act) is not empty it receives the updated weights.
+  void adamw_update(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
+                    Tensor grad_norm_sq, const AdamWArgs& args, bool decay);
+
+ protected:
+  // The implementations, called only after the contract above was checked. A backend overrides each.
+  virtual Tensor alloc_impl(int64_t rows, int64_t cols, DType dtype) = 0;
+  virtual void free_impl(Tensor t) = 0;
+  virtual void copy_from_host_impl(Tensor dst, const void* src) = 0;
+  virtual void copy_to_host_impl(void* dst, Tensor src) = 0;
+  virtual void convert_impl(Tensor dst, Tensor src) = 0;
+  virtual void fill_impl(Tensor dst, double value) = 0;
+  virtual void synchronize_impl() = 0;
+  virtual void embedding_forward_impl(Tensor out, Tensor ids, Tensor table) = 0;
+  virtual void embedding_backward_impl(Tensor dtable, Tensor ids, Tensor dout) = 0;
+  virtual void rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) = 0;
+  virtual void rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                                     Tensor rstd) = 0;
+  virtual void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) = 0;
+  virtual void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                                    bool accumulate_dinp) = 0;
+  virtual void rope_forward_impl(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) = 0;
+  virtual void rope_backward_impl(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) = 0;
+  virtual void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
+                                      int64_t head_dim) = 0;
+  virtual void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                       Tensor q, Tensor k, Tensor v, int64_t head_dim) = 0;
+  virtual void attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache,
+                                    int64_t head_dim) = 0;
+  virtual void swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) = 0;
+  virtual void swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) = 0;
+  virtual void add_impl(Tensor out, Tensor a, Tensor b) = 0;
+  virtual void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
+                                 Tensor targets, float loss_scale) = 0;
+  virtual void lm_head_logits_impl(Tensor logits, Tensor hidden, Tensor table) = 0;
+  virtual void sum_impl(Tensor out, Tensor x) = 0;
+  virtual void grad_norm_sq_impl(Tensor out, Tensor grads) = 0;
+  virtual void adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg,
+                                 Tensor exp_avg_sq, Tensor grad_norm_sq, const AdamWArgs& args,
+                                 bool decay) = 0;
 };
+
+// cos/sin tables [positions, head_dim/2] of the RoPE angles p * theta^(-2i/head_dim), in double on the
+// host; the graph rounds them to stat_dtype() and uploads them once, so every backend rotates by the
+// same values.
+struct RopeTables {
+  std::vector<double> cos, sin;  // row-major [positions, head_dim/2]
+};
+RopeTables rope_tables(int64_t positions, int64_t head_dim, double theta);
 
 // Factories. make_cpu_backend(DType::F32 | DType::F64). make_cuda_backend() throws tt::Error when
 // the binary has no CUDA backend or no GPU is present (is_cuda_available() tells without throwing).

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "model/backend.h"
+#include "model/tensor.h"
 
 namespace tt {
 

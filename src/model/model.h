@@ -1,5 +1,5 @@
-// The Qwen3 model: config, parameter table, graph, checkpoints. API contract between the model
-// module (implements), the CUDA backend (plugs in through Backend) and train/eval/sample (use it).
+// The Qwen3 model: its config, its parameter table and its graph (qwen3.cpp), on any Backend.
+// Checkpoint files are read and written by checkpoint_io.h.
 #pragma once
 
 #include <cstdint>
@@ -117,14 +117,16 @@ class Qwen3Model {
   std::vector<double> get_params();
   void set_params(const std::vector<double>& host);
 
-  // ---- checkpoints ----
-  // model.safetensors with HF names (tied head not duplicated), dtype F32 or BF16.
-  void save_safetensors(const std::filesystem::path& file, DType dtype = DType::F32);
-  // Checks names, shapes, dtypes (F32/BF16/F64 accepted); tt::Error names the offending tensor.
-  void load_safetensors(const std::filesystem::path& file);
-  // AdamW moments (+ master weights when they differ from the safetensors dtype) for exact resume.
-  void save_optimizer_state(const std::filesystem::path& file);
-  void load_optimizer_state(const std::filesystem::path& file);
+  // ---- the optimizer state, for checkpoints (checkpoint_io.h) ----
+  // Flat [table().total(), 1] device tensors laid out by table(): master weights, AdamW's exp_avg (m)
+  // and exp_avg_sq (v). After writing master_weights(), call refresh_compute_weights().
+  Tensor master_weights();
+  Tensor exp_avg();
+  Tensor exp_avg_sq();
+  void refresh_compute_weights();
+  // The AdamW step count of the state (bias correction), 0 before the first step.
+  int64_t optimizer_step_count() const;
+  void set_optimizer_step_count(int64_t step);
 
  private:
   struct Impl;

@@ -1,34 +1,51 @@
 // The Qwen3 graph, written once against tt::Backend (see DESIGN.md).
 //
-// forward (N = B*T rows):
+// forward (N = B*T token rows):
 //   x0 = embed[ids]
 //   per layer l:  a = RMSNorm(x_l) ; q,k,v = a Wq^T, a Wk^T, a Wv^T ; q,k = RMSNorm_head(q,k) ;
 //                 q,k = RoPE(q,k) ; o = causal GQA attention(q,k,v) ; m = x_l + o Wo^T ;
 //                 b = RMSNorm(m) ; x_{l+1} = m + (silu(b Wg^T) * (b Wu^T)) Wd^T
 //   loss = CE(RMSNorm(x_L) E^T, next tokens)   (tied head: E = the embedding)
-// Every activation the backward needs is kept per layer (inputs of norms/matmuls, rstd, lse, gate,
-// up); the backward walks the same list in reverse. Parameter gradients accumulate; zero_grads()
-// clears them once per optimizer step.
+// Every activation the backward needs is kept per layer (LayerActs); the backward walks the same ops in
+// reverse. Parameter gradients accumulate; zero_grads() clears them once per optimizer step.
+// Names: w.* are a layer's weights, dw.* their gradients, a.* its saved activations, d* the gradients of
+// activations (one scratch set, reused by every layer).
 #include <cmath>
-#include <cstring>
 #include <random>
 
 #include "common/check.h"
-#include "common/log.h"
 #include "model/dtype.h"
 #include "model/model.h"
-#include "model/safetensors.h"
 
 namespace tt {
 
 namespace {
 
-struct LayerParams {
-  Buf ln1, q, k, v, o, qn, kn, ln2, gate, up, down;
+// The weights of one decoder layer (or their gradients): views into a flat parameter buffer.
+struct LayerWeights {
+  Tensor input_norm, wq, wk, wv, q_norm, k_norm, wo, post_norm, w_gate, w_up, w_down;
 };
 
+// What the backward needs from one layer's forward, for N = B*T rows (shapes below), plus the
+// attention output. Allocated once for the largest batch; batch() returns views of the first rows.
 struct LayerActs {
-  Buf ln1, rstd1, qraw, kraw, qrstd, krstd, q, k, v, att, lse, xmid, ln2, rstd2, gate, up, h;
+  Tensor ln1, rstd1;    // RMSNorm(x) [N, C], its rstd [N]
+  Tensor qraw, kraw;    // projections before the q/k norm [N, Hq*D], [N, Hkv*D]
+  Tensor qrstd, krstd;  // q/k norm rstd [N*Hq], [N*Hkv]
+  Tensor q, k, v;       // attention inputs: q, k normed and rotated [N, Hq*D], [N, Hkv*D], [N, Hkv*D]
+  Tensor att, lse;      // attention output [N, Hq*D] and its log-sum-exp [B*Hq, T]
+  Tensor xmid;          // x + o_proj(att) [N, C]
+  Tensor ln2, rstd2;    // RMSNorm(xmid) [N, C], [N]
+  Tensor gate, up, h;   // MLP pre-activations and silu(gate) * up [N, I]
+};
+
+// Gradients of activations, one set reused by every layer (same row convention as LayerActs).
+struct ActGrads {
+  Tensor dx;               // d loss / d residual stream [N, C]
+  Tensor dnorm;            // d loss / d (normed input of the projections) [N, C]
+  Tensor dh, dgate, dup;   // [N, I]
+  Tensor datt, dq, dqraw;  // [N, Hq*D]
+  Tensor dk, dkraw, dv;    // [N, Hkv*D]
 };
 
 constexpr int64_t kLossSlots = 256;  // micro-batch loss sums kept on the device before folding
@@ -43,25 +60,27 @@ struct Qwen3Model::Impl {
   int64_t C, D, Hq, Hkv, QD, KD, I, V, L;
   float eps;
 
-  Buf master, compute, grads, m, v;  // compute == master when act_dtype == master_dtype
+  // Flat parameter-shaped buffers (table order). compute == master when act_dtype == master_dtype.
+  Tensor master, compute, grads, exp_avg, exp_avg_sq;
   bool separate_compute = false;
-  Buf embed_w, norm_w, embed_g, norm_g;
-  std::vector<LayerParams> w, g;
+  Tensor embed_w, final_norm_w, embed_g, final_norm_g;
+  std::vector<LayerWeights> w, dw;
 
-  std::vector<Buf> xs;  // residual stream, L+1 buffers [Nmax, C]
+  // Activations for the largest batch (rows max_batch * max_seq); see LayerActs.
+  std::vector<Tensor> xs;  // residual stream x_0 .. x_L, [N, C] each
   std::vector<LayerActs> acts;
-  Buf lnf, rstdf, losses, ids, targets;
-  Buf dx, dC, tmpC, dh, dgate, dup, datt, dq, dk, dv, dqraw, dkraw;
-  Buf loss_slots, loss_total, gnorm, logits1;
+  ActGrads grads_of_acts;
+  Tensor ln_final, rstd_final, mlp_out, losses, ids, targets;
+  Tensor rope_cos, rope_sin;  // [max_seq, D/2]
+  Tensor loss_slots, loss_total, grad_norm_sq, logits1;
   int64_t loss_slot_count = 0, loss_count = 0;
-  double last_grad_norm_sq_host = -1;
   int64_t last_step = 0;
   bool have_grad_norm = false;
 
-  std::vector<Buf> k_cache, v_cache;
+  std::vector<Tensor> k_cache, v_cache;  // per layer [max_seq, Hkv*D]
   int64_t cache_len = 0;
 
-  std::vector<Buf> owned;
+  std::vector<Tensor> owned;
 
   Impl(const Qwen3Config& c, Backend& b, int64_t mb, int64_t ms)
       : cfg(c), table(c), be(b), max_batch(mb), max_seq(ms) {
@@ -80,100 +99,150 @@ struct Qwen3Model::Impl {
     L = c.num_hidden_layers;
     eps = float(c.rms_norm_eps);
     const DType act = be.act_dtype(), st = be.stat_dtype(), md = be.master_dtype();
-    const size_t P = table.total();
-    master = alloc(P, md);
+    const int64_t P = int64_t(table.total());
+    master = alloc(P, 1, md);
     separate_compute = act != md;
-    compute = separate_compute ? alloc(P, act) : master;
-    grads = alloc(P, be.grad_dtype());
-    m = alloc(P, md);
-    v = alloc(P, md);
+    compute = separate_compute ? alloc(P, 1, act) : master;
+    grads = alloc(P, 1, be.grad_dtype());
+    exp_avg = alloc(P, 1, md);
+    exp_avg_sq = alloc(P, 1, md);
     embed_w = param(compute, "model.embed_tokens.weight");
-    norm_w = param(compute, "model.norm.weight");
+    final_norm_w = param(compute, "model.norm.weight");
     embed_g = param(grads, "model.embed_tokens.weight");
-    norm_g = param(grads, "model.norm.weight");
+    final_norm_g = param(grads, "model.norm.weight");
     for (int64_t l = 0; l < L; ++l) {
-      w.push_back(layer_params(compute, l));
-      g.push_back(layer_params(grads, l));
+      w.push_back(layer_weights(compute, l));
+      dw.push_back(layer_weights(grads, l));
     }
-    const size_t N = size_t(mb * ms);
-    for (int64_t l = 0; l <= L; ++l) xs.push_back(alloc(N * C, act));
+    const int64_t N = mb * ms;
+    for (int64_t l = 0; l <= L; ++l) xs.push_back(alloc(N, C, act));
     for (int64_t l = 0; l < L; ++l) {
       LayerActs a;
-      a.ln1 = alloc(N * C, act);
-      a.rstd1 = alloc(N, st);
-      a.qraw = alloc(N * QD, act);
-      a.kraw = alloc(N * KD, act);
-      a.qrstd = alloc(N * Hq, st);
-      a.krstd = alloc(N * Hkv, st);
-      a.q = alloc(N * QD, act);
-      a.k = alloc(N * KD, act);
-      a.v = alloc(N * KD, act);
-      a.att = alloc(N * QD, act);
-      a.lse = alloc(N * Hq, st);
-      a.xmid = alloc(N * C, act);
-      a.ln2 = alloc(N * C, act);
-      a.rstd2 = alloc(N, st);
-      a.gate = alloc(N * I, act);
-      a.up = alloc(N * I, act);
-      a.h = alloc(N * I, act);
+      a.ln1 = alloc(N, C, act);
+      a.rstd1 = alloc(N, 1, st);
+      a.qraw = alloc(N, QD, act);
+      a.kraw = alloc(N, KD, act);
+      a.qrstd = alloc(N * Hq, 1, st);
+      a.krstd = alloc(N * Hkv, 1, st);
+      a.q = alloc(N, QD, act);
+      a.k = alloc(N, KD, act);
+      a.v = alloc(N, KD, act);
+      a.att = alloc(N, QD, act);
+      a.lse = alloc(mb * Hq, ms, st);
+      a.xmid = alloc(N, C, act);
+      a.ln2 = alloc(N, C, act);
+      a.rstd2 = alloc(N, 1, st);
+      a.gate = alloc(N, I, act);
+      a.up = alloc(N, I, act);
+      a.h = alloc(N, I, act);
       acts.push_back(a);
     }
-    lnf = alloc(N * C, act);
-    rstdf = alloc(N, st);
-    losses = alloc(N, st);
-    ids = alloc(N, DType::I32);
-    targets = alloc(N, DType::I32);
-    dx = alloc(N * C, act);
-    dC = alloc(N * C, act);
-    tmpC = alloc(N * C, act);
-    dh = alloc(N * I, act);
-    dgate = alloc(N * I, act);
-    dup = alloc(N * I, act);
-    datt = alloc(N * QD, act);
-    dq = alloc(N * QD, act);
-    dk = alloc(N * KD, act);
-    dv = alloc(N * KD, act);
-    dqraw = alloc(N * QD, act);
-    dkraw = alloc(N * KD, act);
-    loss_slots = alloc(kLossSlots, st);
-    loss_total = alloc(1, st);
-    gnorm = alloc(1, st);
-    logits1 = alloc(size_t(V), st);
+    ActGrads& g = grads_of_acts;
+    g.dx = alloc(N, C, act);
+    g.dnorm = alloc(N, C, act);
+    g.dh = alloc(N, I, act);
+    g.dgate = alloc(N, I, act);
+    g.dup = alloc(N, I, act);
+    g.datt = alloc(N, QD, act);
+    g.dq = alloc(N, QD, act);
+    g.dqraw = alloc(N, QD, act);
+    g.dk = alloc(N, KD, act);
+    g.dkraw = alloc(N, KD, act);
+    g.dv = alloc(N, KD, act);
+    ln_final = alloc(N, C, act);
+    rstd_final = alloc(N, 1, st);
+    mlp_out = alloc(N, C, act);
+    losses = alloc(N, 1, st);
+    ids = alloc(N, 1, DType::I32);
+    targets = alloc(N, 1, DType::I32);
+    loss_slots = alloc(kLossSlots, 1, st);
+    loss_total = alloc(1, 1, st);
+    grad_norm_sq = alloc(1, 1, st);
+    logits1 = alloc(1, V, st);
+    const RopeTables rope = rope_tables(ms, D, c.rope_theta);
+    rope_cos = alloc(ms, D / 2, st);
+    rope_sin = alloc(ms, D / 2, st);
+    upload(rope_cos, rope.cos.data(), DType::F64);
+    upload(rope_sin, rope.sin.data(), DType::F64);
   }
 
   ~Impl() {
-    for (Buf b : owned) be.free(b);
+    for (Tensor t : owned) be.free(t);
   }
 
-  Buf alloc(size_t n, DType d) {
-    Buf b = be.alloc(n, d);
-    owned.push_back(b);
-    return b;
+  Tensor alloc(int64_t rows, int64_t cols, DType d) {
+    Tensor t = be.alloc(rows, cols, d);
+    owned.push_back(t);
+    return t;
   }
 
-  Buf param(Buf base, const std::string& name) const {
+  // A parameter of the table as a view of `base` in its HF shape ([n, 1] for a vector).
+  Tensor param(Tensor base, const std::string& name) const {
     const ParamInfo& p = table.get(name);
-    return base.at(p.offset, p.numel);
+    const Tensor t = base.flat_range(int64_t(p.offset), int64_t(p.numel));
+    return p.shape.size() == 2 ? t.view(p.shape[0], p.shape[1]) : t;
   }
 
-  LayerParams layer_params(Buf base, int64_t l) const {
+  LayerWeights layer_weights(Tensor base, int64_t l) const {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
-    LayerParams p;
-    p.ln1 = param(base, pre + "input_layernorm.weight");
-    p.q = param(base, pre + "self_attn.q_proj.weight");
-    p.k = param(base, pre + "self_attn.k_proj.weight");
-    p.v = param(base, pre + "self_attn.v_proj.weight");
-    p.o = param(base, pre + "self_attn.o_proj.weight");
-    p.qn = param(base, pre + "self_attn.q_norm.weight");
-    p.kn = param(base, pre + "self_attn.k_norm.weight");
-    p.ln2 = param(base, pre + "post_attention_layernorm.weight");
-    p.gate = param(base, pre + "mlp.gate_proj.weight");
-    p.up = param(base, pre + "mlp.up_proj.weight");
-    p.down = param(base, pre + "mlp.down_proj.weight");
+    LayerWeights p;
+    p.input_norm = param(base, pre + "input_layernorm.weight");
+    p.wq = param(base, pre + "self_attn.q_proj.weight");
+    p.wk = param(base, pre + "self_attn.k_proj.weight");
+    p.wv = param(base, pre + "self_attn.v_proj.weight");
+    p.wo = param(base, pre + "self_attn.o_proj.weight");
+    p.q_norm = param(base, pre + "self_attn.q_norm.weight");
+    p.k_norm = param(base, pre + "self_attn.k_norm.weight");
+    p.post_norm = param(base, pre + "post_attention_layernorm.weight");
+    p.w_gate = param(base, pre + "mlp.gate_proj.weight");
+    p.w_up = param(base, pre + "mlp.up_proj.weight");
+    p.w_down = param(base, pre + "mlp.down_proj.weight");
     return p;
   }
 
-  static Buf rows(Buf b, int64_t n) { return b.at(0, size_t(n)); }
+  // Views of layer l's activations for a batch of B rows of T tokens.
+  LayerActs batch(const LayerActs& s, int64_t B, int64_t T) const {
+    const int64_t N = B * T;
+    LayerActs a;
+    a.ln1 = s.ln1.first_rows(N);
+    a.rstd1 = s.rstd1.first_rows(N);
+    a.qraw = s.qraw.first_rows(N);
+    a.kraw = s.kraw.first_rows(N);
+    a.qrstd = s.qrstd.first_rows(N * Hq);
+    a.krstd = s.krstd.first_rows(N * Hkv);
+    a.q = s.q.first_rows(N);
+    a.k = s.k.first_rows(N);
+    a.v = s.v.first_rows(N);
+    a.att = s.att.first_rows(N);
+    a.lse = s.lse.prefix(B * Hq, T);
+    a.xmid = s.xmid.first_rows(N);
+    a.ln2 = s.ln2.first_rows(N);
+    a.rstd2 = s.rstd2.first_rows(N);
+    a.gate = s.gate.first_rows(N);
+    a.up = s.up.first_rows(N);
+    a.h = s.h.first_rows(N);
+    return a;
+  }
+
+  ActGrads batch(const ActGrads& s, int64_t N) const {
+    ActGrads g;
+    for (auto [dst, src] : {std::pair{&g.dx, &s.dx},
+                            {&g.dnorm, &s.dnorm},
+                            {&g.dh, &s.dh},
+                            {&g.dgate, &s.dgate},
+                            {&g.dup, &s.dup},
+                            {&g.datt, &s.datt},
+                            {&g.dq, &s.dq},
+                            {&g.dqraw, &s.dqraw},
+                            {&g.dk, &s.dk},
+                            {&g.dkraw, &s.dkraw},
+                            {&g.dv, &s.dv}})
+      *dst = src->first_rows(N);
+    return g;
+  }
+
+  // [N*H, D]: one row per head, for the per-head q/k norm.
+  Tensor per_head(Tensor t) const { return t.view(t.numel() / D, D); }
 
   void refresh_compute() {
     if (separate_compute) be.convert(compute, master);
@@ -188,132 +257,134 @@ struct Qwen3Model::Impl {
     for (int64_t n = 0; n < N; ++n)
       TT_CHECK(tokens[n] >= 0 && tokens[n] < V) << "token id " << tokens[n] << " at position " << n
                                                 << " is outside the vocabulary [0, " << V << ")";
-    be.copy_from_host(rows(ids, N), tokens);
+    be.copy_from_host(ids.first_rows(N), tokens);
     if (with_targets) {
       std::vector<int32_t> t(size_t(N), -1);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t i = 0; i + 1 < T; ++i) t[size_t(b * T + i)] = tokens[b * T + i + 1];
-      be.copy_from_host(rows(targets, N), t.data());
+      be.copy_from_host(targets.first_rows(N), t.data());
     }
   }
 
-  // Embedding through the final norm; leaves lnf [N, C] and all saved activations.
+  // The attention prelude of layer l, shared by training and decoding: a.ln1 = RMSNorm(x); the q, k, v
+  // projections; q/k norm; RoPE with the table rows `cos`, `sin` (row n uses row n % seq_len). The
+  // rotated keys go to k_out and the values to v_out: a.k and a.v in training, the KV cache in decoding.
+  void attention_inputs(const LayerWeights& p, const LayerActs& a, Tensor x, Tensor k_out, Tensor v_out,
+                        Tensor cos, Tensor sin, int64_t seq_len) {
+    be.rmsnorm_forward(a.ln1, a.rstd1, x, p.input_norm, eps);
+    be.matmul_forward(a.qraw, a.ln1, p.wq);
+    be.matmul_forward(a.kraw, a.ln1, p.wk);
+    be.matmul_forward(v_out, a.ln1, p.wv);
+    be.rmsnorm_forward(per_head(a.q), a.qrstd, per_head(a.qraw), p.q_norm, eps);
+    be.rmsnorm_forward(per_head(a.k), a.krstd, per_head(a.kraw), p.k_norm, eps);
+    be.rope_forward(a.q, a.q, cos, sin, seq_len);
+    be.rope_forward(k_out, a.k, cos, sin, seq_len);
+  }
+
+  // o_proj + residual, post-attention norm, SwiGLU MLP + residual: x_next from x and a.att.
+  void attention_output_and_mlp(const LayerWeights& p, const LayerActs& a, Tensor x, Tensor x_next) {
+    const Tensor tmp = mlp_out.first_rows(x.rows);
+    be.matmul_forward(tmp, a.att, p.wo);
+    be.add(a.xmid, x, tmp);
+    be.rmsnorm_forward(a.ln2, a.rstd2, a.xmid, p.post_norm, eps);
+    be.matmul_forward(a.gate, a.ln2, p.w_gate);
+    be.matmul_forward(a.up, a.ln2, p.w_up);
+    be.swiglu_forward(a.h, a.gate, a.up);
+    be.matmul_forward(tmp, a.h, p.w_down);
+    be.add(x_next, a.xmid, tmp);
+  }
+
+  // Embedding through the final norm for B rows of T tokens; leaves ln_final [N, C] and the activations.
   void forward(int64_t B, int64_t T) {
     const int64_t N = B * T;
-    be.embedding_forward(rows(xs[0], N * C), rows(ids, N), embed_w, N, C, V);
+    be.embedding_forward(xs[0].first_rows(N), ids.first_rows(N), embed_w);
     for (int64_t l = 0; l < L; ++l) {
-      const LayerActs& a = acts[l];
-      const LayerParams& p = w[l];
-      be.rmsnorm_forward(rows(a.ln1, N * C), rows(a.rstd1, N), rows(xs[l], N * C), p.ln1, N, C, eps);
-      be.matmul_forward(rows(a.qraw, N * QD), rows(a.ln1, N * C), p.q, N, C, QD);
-      be.matmul_forward(rows(a.kraw, N * KD), rows(a.ln1, N * C), p.k, N, C, KD);
-      be.matmul_forward(rows(a.v, N * KD), rows(a.ln1, N * C), p.v, N, C, KD);
-      be.rmsnorm_forward(rows(a.q, N * QD), rows(a.qrstd, N * Hq), rows(a.qraw, N * QD), p.qn, N * Hq, D,
-                         eps);
-      be.rmsnorm_forward(rows(a.k, N * KD), rows(a.krstd, N * Hkv), rows(a.kraw, N * KD), p.kn, N * Hkv, D,
-                         eps);
-      be.rope_forward(rows(a.q, N * QD), rows(a.q, N * QD), N, T, Hq, D, cfg.rope_theta);
-      be.rope_forward(rows(a.k, N * KD), rows(a.k, N * KD), N, T, Hkv, D, cfg.rope_theta);
-      be.attention_forward(rows(a.att, N * QD), rows(a.lse, N * Hq), rows(a.q, N * QD), rows(a.k, N * KD),
-                           rows(a.v, N * KD), B, T, Hq, Hkv, D);
-      mlp_and_residuals(l, N);
+      const LayerActs a = batch(acts[l], B, T);
+      const Tensor x = xs[l].first_rows(N);
+      attention_inputs(w[l], a, x, a.k, a.v, rope_cos, rope_sin, T);
+      be.attention_forward(a.att, a.lse, a.q, a.k, a.v, D);
+      attention_output_and_mlp(w[l], a, x, xs[l + 1].first_rows(N));
     }
-    be.rmsnorm_forward(rows(lnf, N * C), rows(rstdf, N), rows(xs[L], N * C), norm_w, N, C, eps);
+    be.rmsnorm_forward(ln_final.first_rows(N), rstd_final.first_rows(N), xs[L].first_rows(N), final_norm_w,
+                       eps);
   }
 
-  // o_proj + residual, post-attention norm, SwiGLU MLP + residual (shared with forward_next).
-  void mlp_and_residuals(int64_t l, int64_t N) {
-    const LayerActs& a = acts[l];
-    const LayerParams& p = w[l];
-    be.matmul_forward(rows(tmpC, N * C), rows(a.att, N * QD), p.o, N, QD, C);
-    be.add(rows(a.xmid, N * C), rows(xs[l], N * C), rows(tmpC, N * C), N * C);
-    be.rmsnorm_forward(rows(a.ln2, N * C), rows(a.rstd2, N), rows(a.xmid, N * C), p.ln2, N, C, eps);
-    be.matmul_forward(rows(a.gate, N * I), rows(a.ln2, N * C), p.gate, N, C, I);
-    be.matmul_forward(rows(a.up, N * I), rows(a.ln2, N * C), p.up, N, C, I);
-    be.swiglu_forward(rows(a.h, N * I), rows(a.gate, N * I), rows(a.up, N * I), N * I);
-    be.matmul_forward(rows(tmpC, N * C), rows(a.h, N * I), p.down, N, I, C);
-    be.add(rows(xs[l + 1], N * C), rows(a.xmid, N * C), rows(tmpC, N * C), N * C);
-  }
-
-  // Expects dC [N, C] = d loss / d lnf. Accumulates all parameter gradients.
+  // Expects g.dnorm = d loss / d ln_final. Accumulates all parameter gradients.
   void backward(int64_t B, int64_t T) {
     const int64_t N = B * T;
-    const Buf dxN = rows(dx, N * C), dCN = rows(dC, N * C);
-    be.fill(dxN, 0.0);
-    be.rmsnorm_backward(dxN, norm_g, dCN, rows(xs[L], N * C), norm_w, rows(rstdf, N), N, C);
+    const ActGrads g = batch(grads_of_acts, N);
+    be.fill(g.dx, 0.0);
+    be.rmsnorm_backward(g.dx, final_norm_g, g.dnorm, xs[L].first_rows(N), final_norm_w,
+                        rstd_final.first_rows(N));
     for (int64_t l = L - 1; l >= 0; --l) {
-      const LayerActs& a = acts[l];
-      const LayerParams& p = w[l];
-      const LayerParams& q = g[l];
-      // MLP: x_{l+1} = m + down(silu(gate(b)) * up(b)), b = RMSNorm(m)
-      be.matmul_backward(rows(dh, N * I), q.down, dxN, rows(a.h, N * I), p.down, N, I, C, false);
-      be.swiglu_backward(rows(dgate, N * I), rows(dup, N * I), rows(dh, N * I), rows(a.gate, N * I),
-                         rows(a.up, N * I), N * I);
-      be.matmul_backward(dCN, q.gate, rows(dgate, N * I), rows(a.ln2, N * C), p.gate, N, C, I, false);
-      be.matmul_backward(dCN, q.up, rows(dup, N * I), rows(a.ln2, N * C), p.up, N, C, I, true);
-      be.rmsnorm_backward(dxN, q.ln2, dCN, rows(a.xmid, N * C), p.ln2, rows(a.rstd2, N), N, C);  // dx = dm
+      const LayerActs a = batch(acts[l], B, T);
+      const LayerWeights& p = w[l];
+      const LayerWeights& dp = dw[l];
+      // MLP: x_{l+1} = m + down(silu(gate(b)) * up(b)), b = RMSNorm(m); g.dx holds d/dx_{l+1} = d/dm so far
+      be.matmul_backward(g.dh, dp.w_down, g.dx, a.h, p.w_down, false);
+      be.swiglu_backward(g.dgate, g.dup, g.dh, a.gate, a.up);
+      be.matmul_backward(g.dnorm, dp.w_gate, g.dgate, a.ln2, p.w_gate, false);
+      be.matmul_backward(g.dnorm, dp.w_up, g.dup, a.ln2, p.w_up, true);
+      be.rmsnorm_backward(g.dx, dp.post_norm, g.dnorm, a.xmid, p.post_norm, a.rstd2);  // g.dx = d/dm
       // attention: m = x_l + o_proj(attn(rope(qnorm(q(a))), rope(knorm(k(a))), v(a))), a = RMSNorm(x_l)
-      be.matmul_backward(rows(datt, N * QD), q.o, dxN, rows(a.att, N * QD), p.o, N, QD, C, false);
-      be.attention_backward(rows(dq, N * QD), rows(dk, N * KD), rows(dv, N * KD), rows(datt, N * QD),
-                            rows(a.att, N * QD), rows(a.lse, N * Hq), rows(a.q, N * QD), rows(a.k, N * KD),
-                            rows(a.v, N * KD), B, T, Hq, Hkv, D);
-      be.rope_backward(rows(dq, N * QD), rows(dq, N * QD), N, T, Hq, D, cfg.rope_theta);
-      be.rope_backward(rows(dk, N * KD), rows(dk, N * KD), N, T, Hkv, D, cfg.rope_theta);
-      be.fill(rows(dqraw, N * QD), 0.0);
-      be.rmsnorm_backward(rows(dqraw, N * QD), q.qn, rows(dq, N * QD), rows(a.qraw, N * QD), p.qn,
-                          rows(a.qrstd, N * Hq), N * Hq, D);
-      be.fill(rows(dkraw, N * KD), 0.0);
-      be.rmsnorm_backward(rows(dkraw, N * KD), q.kn, rows(dk, N * KD), rows(a.kraw, N * KD), p.kn,
-                          rows(a.krstd, N * Hkv), N * Hkv, D);
-      be.matmul_backward(dCN, q.q, rows(dqraw, N * QD), rows(a.ln1, N * C), p.q, N, C, QD, false);
-      be.matmul_backward(dCN, q.k, rows(dkraw, N * KD), rows(a.ln1, N * C), p.k, N, C, KD, true);
-      be.matmul_backward(dCN, q.v, rows(dv, N * KD), rows(a.ln1, N * C), p.v, N, C, KD, true);
-      be.rmsnorm_backward(dxN, q.ln1, dCN, rows(xs[l], N * C), p.ln1, rows(a.rstd1, N), N, C);  // dx = dx_l
+      be.matmul_backward(g.datt, dp.wo, g.dx, a.att, p.wo, false);
+      be.attention_backward(g.dq, g.dk, g.dv, g.datt, a.att, a.lse, a.q, a.k, a.v, D);
+      be.rope_backward(g.dq, g.dq, rope_cos, rope_sin, T);
+      be.rope_backward(g.dk, g.dk, rope_cos, rope_sin, T);
+      be.fill(g.dqraw, 0.0);
+      be.rmsnorm_backward(per_head(g.dqraw), dp.q_norm, per_head(g.dq), per_head(a.qraw), p.q_norm, a.qrstd);
+      be.fill(g.dkraw, 0.0);
+      be.rmsnorm_backward(per_head(g.dkraw), dp.k_norm, per_head(g.dk), per_head(a.kraw), p.k_norm, a.krstd);
+      be.matmul_backward(g.dnorm, dp.wq, g.dqraw, a.ln1, p.wq, false);
+      be.matmul_backward(g.dnorm, dp.wk, g.dkraw, a.ln1, p.wk, true);
+      be.matmul_backward(g.dnorm, dp.wv, g.dv, a.ln1, p.wv, true);
+      be.rmsnorm_backward(g.dx, dp.input_norm, g.dnorm, xs[l].first_rows(N), p.input_norm,
+                          a.rstd1);  // d/dx_l
     }
-    be.embedding_backward(embed_g, rows(ids, N), dxN, N, C, V);
+    be.embedding_backward(embed_g, ids.first_rows(N), g.dx);
   }
 
   // Adds this micro-batch's loss sum to the device-side slots (no host sync).
   void record_loss(int64_t N) {
     if (loss_slot_count == kLossSlots) {  // fold all slots into slot 0
-      be.sum(loss_total, loss_slots, kLossSlots);
+      be.sum(loss_total, loss_slots);
       be.fill(loss_slots, 0.0);
-      be.convert(loss_slots.at(0, 1), loss_total);
+      be.convert(loss_slots.first_rows(1), loss_total);
       loss_slot_count = 1;
     }
-    be.sum(loss_slots.at(size_t(loss_slot_count), 1), rows(losses, N), N);
+    be.sum(loss_slots.row_range(loss_slot_count, 1), losses.first_rows(N));
     ++loss_slot_count;
   }
 
-  double read_stat_scalar(Buf b) {
+  double read_stat_scalar(Tensor t) {
     double out = 0;
-    std::vector<char> host(b.bytes());
-    be.copy_to_host(host.data(), b);
-    convert_host(&out, DType::F64, host.data(), b.dtype, 1);
+    std::vector<char> host(t.bytes());
+    be.copy_to_host(host.data(), t);
+    convert_host(&out, DType::F64, host.data(), t.dtype, 1);
     return out;
   }
 
-  // Host <-> master/grad buffers, element-wise through convert_host.
+  // Host <-> device tensors, element-wise through convert_host.
   template <class H>
-  std::vector<H> download(Buf b) {
-    std::vector<char> raw(b.bytes());
-    be.copy_to_host(raw.data(), b);
-    std::vector<H> out(b.numel);
-    convert_host(out.data(), std::is_same_v<H, float> ? DType::F32 : DType::F64, raw.data(), b.dtype,
-                 b.numel);
+  std::vector<H> download(Tensor t) {
+    std::vector<char> raw(t.bytes());
+    be.copy_to_host(raw.data(), t);
+    std::vector<H> out(size_t(t.numel()));
+    convert_host(out.data(), std::is_same_v<H, float> ? DType::F32 : DType::F64, raw.data(), t.dtype,
+                 size_t(t.numel()));
     return out;
   }
-  void upload(Buf b, const void* host, DType host_dtype) {
-    std::vector<char> raw(b.bytes());
-    convert_host(raw.data(), b.dtype, host, host_dtype, b.numel);
-    be.copy_from_host(b, raw.data());
+  void upload(Tensor t, const void* host, DType host_dtype) {
+    std::vector<char> raw(t.bytes());
+    convert_host(raw.data(), t.dtype, host, host_dtype, size_t(t.numel()));
+    be.copy_from_host(t, raw.data());
   }
 
   void ensure_cache() {
     if (!k_cache.empty()) return;
     for (int64_t l = 0; l < L; ++l) {
-      k_cache.push_back(alloc(size_t(max_seq * KD), be.act_dtype()));
-      v_cache.push_back(alloc(size_t(max_seq * KD), be.act_dtype()));
+      k_cache.push_back(alloc(max_seq, KD, be.act_dtype()));
+      v_cache.push_back(alloc(max_seq, KD, be.act_dtype()));
     }
   }
 };
@@ -357,8 +428,8 @@ void Qwen3Model::init_weights(uint64_t seed) {
   }
   s.upload(s.master, host.data(), DType::F32);
   s.refresh_compute();
-  s.be.fill(s.m, 0.0);
-  s.be.fill(s.v, 0.0);
+  s.be.fill(s.exp_avg, 0.0);
+  s.be.fill(s.exp_avg_sq, 0.0);
 }
 
 void Qwen3Model::zero_grads() {
@@ -374,8 +445,8 @@ void Qwen3Model::forward_backward(const int32_t* tokens, int64_t B, int64_t T, f
   s.upload_tokens(tokens, B, T, true);
   s.forward(B, T);
   const int64_t N = B * T;
-  s.be.lm_head_loss(Impl::rows(s.losses, N), Impl::rows(s.dC, N * s.C), s.embed_g, Impl::rows(s.lnf, N * s.C),
-                    s.embed_w, Impl::rows(s.targets, N), N, s.C, s.V, loss_scale);
+  s.be.lm_head_loss(s.losses.first_rows(N), s.grads_of_acts.dnorm.first_rows(N), s.embed_g,
+                    s.ln_final.first_rows(N), s.embed_w, s.targets.first_rows(N), loss_scale);
   s.record_loss(N);
   s.loss_count += B * (T - 1);
   s.backward(B, T);
@@ -383,14 +454,16 @@ void Qwen3Model::forward_backward(const int32_t* tokens, int64_t B, int64_t T, f
 
 void Qwen3Model::optimizer_step(const AdamWArgs& args) {
   Impl& s = *impl_;
-  const size_t P = s.table.total(), Dn = s.table.decay_numel();
-  s.be.grad_norm_sq(s.gnorm, s.grads, int64_t(P));
-  s.be.adamw_update(s.master.at(0, Dn), s.separate_compute ? s.compute.at(0, Dn) : Buf{}, s.grads.at(0, Dn),
-                    s.m.at(0, Dn), s.v.at(0, Dn), s.gnorm, int64_t(Dn), args, true);
-  if (P > Dn)
-    s.be.adamw_update(s.master.at(Dn, P - Dn), s.separate_compute ? s.compute.at(Dn, P - Dn) : Buf{},
-                      s.grads.at(Dn, P - Dn), s.m.at(Dn, P - Dn), s.v.at(Dn, P - Dn), s.gnorm,
-                      int64_t(P - Dn), args, false);
+  const int64_t P = int64_t(s.table.total()), Dn = int64_t(s.table.decay_numel());
+  s.be.grad_norm_sq(s.grad_norm_sq, s.grads);
+  // Two contiguous segments: decayed matrices and embedding first, norm weights after (param_table.cpp).
+  for (auto [begin, n, decay] : {std::tuple{int64_t(0), Dn, true}, std::tuple{Dn, P - Dn, false}}) {
+    if (n == 0) continue;
+    s.be.adamw_update(s.master.flat_range(begin, n),
+                      s.separate_compute ? s.compute.flat_range(begin, n) : Tensor{},
+                      s.grads.flat_range(begin, n), s.exp_avg.flat_range(begin, n),
+                      s.exp_avg_sq.flat_range(begin, n), s.grad_norm_sq, args, decay);
+  }
   s.have_grad_norm = true;
   s.last_step = args.step;
 }
@@ -399,10 +472,10 @@ StepStats Qwen3Model::last_step_stats() {
   Impl& s = *impl_;
   StepStats st;
   if (s.loss_slot_count > 0) {
-    s.be.sum(s.loss_total, s.loss_slots, s.loss_slot_count);
+    s.be.sum(s.loss_total, s.loss_slots.first_rows(s.loss_slot_count));
     st.loss = s.read_stat_scalar(s.loss_total) / double(std::max<int64_t>(1, s.loss_count));
   }
-  if (s.have_grad_norm) st.grad_norm = std::sqrt(s.read_stat_scalar(s.gnorm));
+  if (s.have_grad_norm) st.grad_norm = std::sqrt(s.read_stat_scalar(s.grad_norm_sq));
   return st;
 }
 
@@ -411,9 +484,9 @@ std::pair<double, int64_t> Qwen3Model::eval_loss_sum(const int32_t* tokens, int6
   s.upload_tokens(tokens, B, T, true);
   s.forward(B, T);
   const int64_t N = B * T;
-  s.be.lm_head_loss(Impl::rows(s.losses, N), Buf{}, Buf{}, Impl::rows(s.lnf, N * s.C), s.embed_w,
-                    Impl::rows(s.targets, N), N, s.C, s.V, 1.0f);
-  s.be.sum(s.loss_total, Impl::rows(s.losses, N), N);
+  s.be.lm_head_loss(s.losses.first_rows(N), Tensor{}, Tensor{}, s.ln_final.first_rows(N), s.embed_w,
+                    s.targets.first_rows(N), 1.0f);
+  s.be.sum(s.loss_total, s.losses.first_rows(N));
   return {s.read_stat_scalar(s.loss_total), B * (T - 1)};
 }
 
@@ -432,32 +505,21 @@ std::vector<float> Qwen3Model::forward_next(const int32_t* tokens, int64_t n) {
                                << s.max_seq << "); reset the cache or allocate a longer context";
   s.ensure_cache();
   s.upload_tokens(tokens, 1, n, false);
-  const int64_t N = n, C = s.C, QD = s.QD, KD = s.KD;
-  auto rows = Impl::rows;
-  s.be.embedding_forward(rows(s.xs[0], N * C), rows(s.ids, N), s.embed_w, N, C, s.V);
+  // The n new tokens sit at positions P .. P+n-1: RoPE table rows from P, keys and values appended to the
+  // cache, attention over all P+n cached positions.
+  const Tensor cos = s.rope_cos.row_range(P, n), sin = s.rope_sin.row_range(P, n);
+  s.be.embedding_forward(s.xs[0].first_rows(n), s.ids.first_rows(n), s.embed_w);
   for (int64_t l = 0; l < s.L; ++l) {
-    const LayerActs& a = s.acts[l];
-    const LayerParams& p = s.w[l];
-    const Buf kc = s.k_cache[l].at(size_t(P * KD), size_t(N * KD));
-    const Buf vc = s.v_cache[l].at(size_t(P * KD), size_t(N * KD));
-    s.be.rmsnorm_forward(rows(a.ln1, N * C), rows(a.rstd1, N), rows(s.xs[l], N * C), p.ln1, N, C, s.eps);
-    s.be.matmul_forward(rows(a.qraw, N * QD), rows(a.ln1, N * C), p.q, N, C, QD);
-    s.be.matmul_forward(rows(a.kraw, N * KD), rows(a.ln1, N * C), p.k, N, C, KD);
-    s.be.matmul_forward(vc, rows(a.ln1, N * C), p.v, N, C, KD);
-    s.be.rmsnorm_forward(rows(a.q, N * QD), rows(a.qrstd, N * s.Hq), rows(a.qraw, N * QD), p.qn, N * s.Hq,
-                         s.D, s.eps);
-    s.be.rmsnorm_forward(rows(a.k, N * KD), rows(a.krstd, N * s.Hkv), rows(a.kraw, N * KD), p.kn, N * s.Hkv,
-                         s.D, s.eps);
-    s.be.rope_forward(rows(a.q, N * QD), rows(a.q, N * QD), N, N, s.Hq, s.D, s.cfg.rope_theta, P);
-    s.be.rope_forward(kc, rows(a.k, N * KD), N, N, s.Hkv, s.D, s.cfg.rope_theta, P);
-    s.be.attention_infer(rows(a.att, N * QD), rows(a.q, N * QD), s.k_cache[l].at(0, size_t((P + N) * KD)),
-                         s.v_cache[l].at(0, size_t((P + N) * KD)), N, P + N, s.Hq, s.Hkv, s.D);
-    s.mlp_and_residuals(l, N);
+    const LayerActs a = s.batch(s.acts[l], 1, n);
+    const Tensor x = s.xs[l].first_rows(n);
+    s.attention_inputs(s.w[l], a, x, s.k_cache[l].row_range(P, n), s.v_cache[l].row_range(P, n), cos, sin, n);
+    s.be.attention_infer(a.att, a.q, s.k_cache[l].first_rows(P + n), s.v_cache[l].first_rows(P + n), s.D);
+    s.attention_output_and_mlp(s.w[l], a, x, s.xs[l + 1].first_rows(n));
   }
-  s.be.rmsnorm_forward(rows(s.lnf, C), rows(s.rstdf, 1), s.xs[s.L].at(size_t((N - 1) * C), size_t(C)),
-                       s.norm_w, 1, C, s.eps);
-  s.be.lm_head_logits(s.logits1, rows(s.lnf, C), s.embed_w, 1, C, s.V);
-  s.cache_len = P + N;
+  s.be.rmsnorm_forward(s.ln_final.first_rows(1), s.rstd_final.first_rows(1), s.xs[s.L].row_range(n - 1, 1),
+                       s.final_norm_w, s.eps);
+  s.be.lm_head_logits(s.logits1, s.ln_final.first_rows(1), s.embed_w);
+  s.cache_len = P + n;
   return s.download<float>(s.logits1);
 }
 
@@ -483,102 +545,23 @@ void Qwen3Model::set_params(const std::vector<double>& host) {
   impl_->refresh_compute();
 }
 
-// ---- checkpoints ------------------------------------------------------------------------------
-
-namespace {
-
-// Convert a host buffer of `src_dtype` to `dtype` bytes.
-std::vector<char> as_dtype(const std::vector<char>& src, DType src_dtype, DType dtype, size_t n) {
-  std::vector<char> out(n * dtype_size(dtype));
-  convert_host(out.data(), dtype, src.data(), src_dtype, n);
-  return out;
+Tensor Qwen3Model::master_weights() {
+  return impl_->master;
 }
-
-// Reads tensors named prefix + table name into a host buffer of `dtype` laid out like the table,
-// checking presence, shape and dtype. Nothing is uploaded, so a failure leaves the model untouched.
-std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, const std::string& prefix,
-                             DType dtype) {
-  std::vector<char> raw, host(table.total() * dtype_size(dtype));
-  for (const ParamInfo& p : table.params()) {
-    const std::string name = prefix + p.name;
-    const SafetensorsEntry* e = f.find(name);
-    TT_CHECK(e) << f.path.string() << ": tensor \"" << name << "\" is missing";
-    TT_CHECK(e->shape == p.shape) << f.path.string() << ": tensor \"" << name << "\" has shape "
-                                  << nlohmann::json(e->shape).dump() << ", the model expects "
-                                  << nlohmann::json(p.shape).dump();
-    TT_CHECK(e->dtype == DType::F32 || e->dtype == DType::BF16 || e->dtype == DType::F64)
-        << f.path.string() << ": tensor \"" << name << "\" has dtype " << dtype_name(e->dtype)
-        << "; expected F32, BF16 or F64";
-    raw.resize(e->end - e->begin);
-    f.read(*e, raw.data());
-    convert_host(host.data() + p.offset * dtype_size(dtype), dtype, raw.data(), e->dtype, p.numel);
-  }
-  return host;
+Tensor Qwen3Model::exp_avg() {
+  return impl_->exp_avg;
 }
-
-}  // namespace
-
-void Qwen3Model::save_safetensors(const std::filesystem::path& file, DType dtype) {
-  Impl& s = *impl_;
-  TT_CHECK(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F64)
-      << "safetensors checkpoints are F32, BF16 or F64, not " << dtype_name(dtype);
-  std::vector<char> master(s.master.bytes());
-  s.be.copy_to_host(master.data(), s.master);
-  const std::vector<char> data = as_dtype(master, s.master.dtype, dtype, s.master.numel);
-  std::vector<SafetensorsTensor> ts;
-  for (const ParamInfo& p : s.table.params())
-    ts.push_back({p.name, dtype, p.shape, data.data() + p.offset * dtype_size(dtype)});
-  write_safetensors(file, std::move(ts), {{"format", "pt"}});
+Tensor Qwen3Model::exp_avg_sq() {
+  return impl_->exp_avg_sq;
 }
-
-void Qwen3Model::load_safetensors(const std::filesystem::path& file) {
-  Impl& s = *impl_;
-  const SafetensorsFile f = read_safetensors(file);
-  for (const auto& e : f.tensors)
-    TT_CHECK(s.table.find(e.name)) << file.string() << ": unexpected tensor \"" << e.name
-                                   << "\" (not part of a tied-embedding Qwen3 of this config)";
-  const std::vector<char> host = read_table(s.table, f, "", s.master.dtype);
-  s.be.copy_from_host(s.master, host.data());
-  s.refresh_compute();
+void Qwen3Model::refresh_compute_weights() {
+  impl_->refresh_compute();
 }
-
-void Qwen3Model::save_optimizer_state(const std::filesystem::path& file) {
-  Impl& s = *impl_;
-  const DType md = s.master.dtype;
-  std::vector<char> master(s.master.bytes()), m(s.m.bytes()), v(s.v.bytes());
-  s.be.copy_to_host(master.data(), s.master);
-  s.be.copy_to_host(m.data(), s.m);
-  s.be.copy_to_host(v.data(), s.v);
-  std::vector<SafetensorsTensor> ts;
-  for (const ParamInfo& p : s.table.params()) {
-    const size_t off = p.offset * dtype_size(md);
-    ts.push_back({"master." + p.name, md, p.shape, master.data() + off});
-    ts.push_back({"exp_avg." + p.name, md, p.shape, m.data() + off});
-    ts.push_back({"exp_avg_sq." + p.name, md, p.shape, v.data() + off});
-  }
-  write_safetensors(
-      file, std::move(ts),
-      {{"format", "pt"}, {"step", std::to_string(s.last_step)}, {"master_dtype", dtype_name(md)}});
+int64_t Qwen3Model::optimizer_step_count() const {
+  return impl_->last_step;
 }
-
-void Qwen3Model::load_optimizer_state(const std::filesystem::path& file) {
-  Impl& s = *impl_;
-  const SafetensorsFile f = read_safetensors(file);
-  for (const auto& e : f.tensors) {
-    const auto dot = e.name.find('.');
-    const std::string kind = e.name.substr(0, dot),
-                      rest = dot == std::string::npos ? "" : e.name.substr(dot + 1);
-    TT_CHECK((kind == "master" || kind == "exp_avg" || kind == "exp_avg_sq") && s.table.find(rest))
-        << file.string() << ": unexpected tensor \"" << e.name << "\" in an optimizer state file";
-  }
-  const std::vector<char> master = read_table(s.table, f, "master.", s.master.dtype);
-  const std::vector<char> m = read_table(s.table, f, "exp_avg.", s.m.dtype);
-  const std::vector<char> v = read_table(s.table, f, "exp_avg_sq.", s.v.dtype);
-  s.be.copy_from_host(s.master, master.data());
-  s.be.copy_from_host(s.m, m.data());
-  s.be.copy_from_host(s.v, v.data());
-  s.refresh_compute();
-  if (auto it = f.metadata.find("step"); it != f.metadata.end()) s.last_step = std::stoll(it->second);
+void Qwen3Model::set_optimizer_step_count(int64_t step) {
+  impl_->last_step = step;
 }
 
 }  // namespace tt

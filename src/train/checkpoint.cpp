@@ -3,6 +3,7 @@
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "model/checkpoint_io.h"
 
 namespace tt {
 
@@ -16,8 +17,8 @@ void copy_file_into(const std::filesystem::path& src, const std::filesystem::pat
 
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
   TempDirGuard tmp(make_temp_dir_beside(dir));
-  model.save_safetensors(tmp.dir() / "model.safetensors", DType::F32);
-  if (c.with_optimizer) model.save_optimizer_state(tmp.dir() / "optimizer.bin");
+  save_safetensors(model, tmp.dir() / "model.safetensors", DType::F32);
+  if (c.with_optimizer) save_optimizer_state(model, tmp.dir() / "optimizer.bin");
   write_hf_config_files(model.config(), tmp.dir());
   TT_CHECK(std::filesystem::exists(c.tokenizer_dir / "tokenizer.json"))
       << (c.tokenizer_dir / "tokenizer.json").string() << ": not found; cannot copy the tokenizer into "
@@ -52,12 +53,12 @@ Qwen3Config load_checkpoint_config(const std::filesystem::path& dir) {
 }
 
 void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer) {
-  model.load_safetensors(dir / "model.safetensors");
+  load_safetensors(model, dir / "model.safetensors");
   if (with_optimizer) {
     TT_CHECK(std::filesystem::exists(dir / "optimizer.bin"))
         << dir.string() << ": no optimizer.bin, cannot resume training from it"
         << hint("resume from the run's `last` checkpoint");
-    model.load_optimizer_state(dir / "optimizer.bin");
+    load_optimizer_state(model, dir / "optimizer.bin");
   }
 }
 

@@ -65,7 +65,7 @@ void case_memory(Harness& h) {
   for (DType dt : {DType::F32, DType::F64, DType::BF16, DType::I32}) {
     SCOPED_TRACE(dtype_name(dt));
     const size_t n = 1037;
-    Buf b = g.alloc(n, dt);
+    Tensor b = g.alloc(int64_t(n), 1, dt);
     if (first)
       EXPECT_GE(g.peak_memory_bytes(), peak0 + b.bytes()) << "peak_memory_bytes does not count alloc";
     first = false;
@@ -88,7 +88,7 @@ void case_memory(Harness& h) {
     EXPECT_EQ(src_raw, back) << "copy round trip";
     // convert to every dtype, compare with the host conversion
     for (DType to : {DType::F32, DType::F64, DType::BF16, DType::I32}) {
-      Buf d = g.alloc(n, to);
+      Tensor d = g.alloc(int64_t(n), 1, to);
       g.convert(d, b);
       g.synchronize();
       std::vector<char> got(d.bytes()), want(d.bytes());
@@ -111,29 +111,29 @@ void case_embedding(Harness& h) {
     std::vector<int32_t> ids(size_t(s.N));
     for (auto& id : ids) id = int32_t(h.rng()() % uint64_t(s.id_range));
     Pair pid = h.ints(ids);
-    Pair table = h.random(Kind::Act, size_t(s.V * s.C));
-    Pair out = h.sentinel(Kind::Act, size_t(s.N * s.C));
-    h.cpu().embedding_forward(out.c, pid.c, table.c, s.N, s.C, s.V);
-    h.gpu().embedding_forward(out.g, pid.g, table.g, s.N, s.C, s.V);
+    Pair table = h.random(Kind::Act, s.V, s.C);
+    Pair out = h.sentinel(Kind::Act, s.N, s.C);
+    h.cpu().embedding_forward(out.c, pid.c, table.c);
+    h.gpu().embedding_forward(out.g, pid.g, table.g);
     h.expect_close("embedding out", out, 0.0);
 
-    Pair dout = h.random(Kind::Act, size_t(s.N * s.C));
-    Pair dtable = h.prefilled(Kind::Grad, size_t(s.V * s.C));
+    Pair dout = h.random(Kind::Act, s.N, s.C);
+    Pair dtable = h.prefilled(Kind::Grad, s.V, s.C);
     const std::vector<float> prefill = h.gpu_values(dtable);
-    h.cpu().embedding_backward(dtable.c, pid.c, dout.c, s.N, s.C, s.V);
-    h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+    h.cpu().embedding_backward(dtable.c, pid.c, dout.c);
+    h.gpu().embedding_backward(dtable.g, pid.g, dout.g);
     h.expect_close("embedding dtable (deterministic)", dtable, kTolF32);
     h.expect_close_delta("embedding dtable increment", dtable, prefill, kTolF32);
     // Deterministic path: bit-identical on a second run from the same prefill.
     const std::vector<float> first = h.gpu_values(dtable);
     h.upload(dtable, prefill);
-    h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+    h.gpu().embedding_backward(dtable.g, pid.g, dout.g);
     EXPECT_EQ(first, h.gpu_values(dtable)) << "deterministic embedding backward differs between runs";
     // Atomic path: same values up to summation order.
     if (auto* cu = as_cuda(h.gpu())) {
       h.upload(dtable, prefill);
       cu->set_deterministic(false);
-      h.gpu().embedding_backward(dtable.g, pid.g, dout.g, s.N, s.C, s.V);
+      h.gpu().embedding_backward(dtable.g, pid.g, dout.g);
       cu->set_deterministic(true);
       Harness::expect_close_values("embedding dtable (atomics)", first, h.gpu_values(dtable), kTolF32);
     }
@@ -147,23 +147,23 @@ void case_rmsnorm(Harness& h) {
   for (S s : {S{1, 8}, S{37, 384}, S{130 * 6, 64}, S{5, 1000}, S{67, 128}}) {
     SCOPED_TRACE(shape({{"R", s.R}, {"C", s.C}}));
     const float eps = 1e-6f;
-    Pair inp = h.random(Kind::Act, size_t(s.R * s.C), -2.f, 2.f);
-    Pair w = h.random(Kind::Act, size_t(s.C), 0.5f, 1.5f);
-    Pair out = h.sentinel(Kind::Act, size_t(s.R * s.C));
-    Pair rstd = h.sentinel(Kind::Stat, size_t(s.R));
-    h.cpu().rmsnorm_forward(out.c, rstd.c, inp.c, w.c, s.R, s.C, eps);
-    h.gpu().rmsnorm_forward(out.g, rstd.g, inp.g, w.g, s.R, s.C, eps);
+    Pair inp = h.random(Kind::Act, s.R, s.C, -2.f, 2.f);
+    Pair w = h.random(Kind::Act, s.C, 1, 0.5f, 1.5f);
+    Pair out = h.sentinel(Kind::Act, s.R, s.C);
+    Pair rstd = h.sentinel(Kind::Stat, s.R, 1);
+    h.cpu().rmsnorm_forward(out.c, rstd.c, inp.c, w.c, eps);
+    h.gpu().rmsnorm_forward(out.g, rstd.g, inp.g, w.g, eps);
     h.expect_close("rmsnorm out", out, kTolBf16);
     h.expect_close("rmsnorm rstd", rstd, 1e-5);
 
-    Pair dout = h.random(Kind::Act, size_t(s.R * s.C));
-    Pair dinp = h.prefilled(Kind::Act, size_t(s.R * s.C));
-    Pair dw = h.prefilled(Kind::Grad, size_t(s.C));
+    Pair dout = h.random(Kind::Act, s.R, s.C);
+    Pair dinp = h.prefilled(Kind::Act, s.R, s.C);
+    Pair dw = h.prefilled(Kind::Grad, s.C, 1);
     const std::vector<float> dw_prefill = h.gpu_values(dw);
     // Same saved rstd on both sides (the CPU's).
     h.upload(rstd, h.cpu_values(rstd));
-    h.cpu().rmsnorm_backward(dinp.c, dw.c, dout.c, inp.c, w.c, rstd.c, s.R, s.C);
-    h.gpu().rmsnorm_backward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g, s.R, s.C);
+    h.cpu().rmsnorm_backward(dinp.c, dw.c, dout.c, inp.c, w.c, rstd.c);
+    h.gpu().rmsnorm_backward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g);
     h.expect_close("rmsnorm dinp (+=)", dinp, kTolBf16);
     h.expect_close("rmsnorm dweight (+=)", dw, 1e-4);
     h.expect_close_delta("rmsnorm dweight increment", dw, dw_prefill, 1e-4);
@@ -176,45 +176,51 @@ void case_matmul(Harness& h) {
   };
   for (S s : {S{1, 8, 8}, S{37, 64, 96}, S{129, 384, 1024}, S{33, 17, 5}, S{200, 1024, 384}}) {
     SCOPED_TRACE(shape({{"M", s.M}, {"K", s.K}, {"N", s.N}}));
-    Pair inp = h.random(Kind::Act, size_t(s.M * s.K));
-    Pair w = h.random(Kind::Act, size_t(s.N * s.K), -0.2f, 0.2f);
-    Pair out = h.sentinel(Kind::Act, size_t(s.M * s.N));
-    h.cpu().matmul_forward(out.c, inp.c, w.c, s.M, s.K, s.N, false);
-    h.gpu().matmul_forward(out.g, inp.g, w.g, s.M, s.K, s.N, false);
+    Pair inp = h.random(Kind::Act, s.M, s.K);
+    Pair w = h.random(Kind::Act, s.N, s.K, -0.2f, 0.2f);
+    Pair out = h.sentinel(Kind::Act, s.M, s.N);
+    h.cpu().matmul_forward(out.c, inp.c, w.c, false);
+    h.gpu().matmul_forward(out.g, inp.g, w.g, false);
     h.expect_close("matmul out", out, kTolBf16);
-    Pair acc = h.prefilled(Kind::Act, size_t(s.M * s.N));
-    h.cpu().matmul_forward(acc.c, inp.c, w.c, s.M, s.K, s.N, true);
-    h.gpu().matmul_forward(acc.g, inp.g, w.g, s.M, s.K, s.N, true);
+    Pair acc = h.prefilled(Kind::Act, s.M, s.N);
+    h.cpu().matmul_forward(acc.c, inp.c, w.c, true);
+    h.gpu().matmul_forward(acc.g, inp.g, w.g, true);
     h.expect_close("matmul out (+=)", acc, kTolBf16);
 
-    Pair dout = h.random(Kind::Act, size_t(s.M * s.N));
+    Pair dout = h.random(Kind::Act, s.M, s.N);
     for (bool acc_dinp : {false, true}) {
       SCOPED_TRACE(acc_dinp ? "accumulate_dinp" : "overwrite dinp");
-      Pair dinp =
-          acc_dinp ? h.prefilled(Kind::Act, size_t(s.M * s.K)) : h.sentinel(Kind::Act, size_t(s.M * s.K));
-      Pair dw = h.prefilled(Kind::Grad, size_t(s.N * s.K));
+      Pair dinp = acc_dinp ? h.prefilled(Kind::Act, s.M, s.K) : h.sentinel(Kind::Act, s.M, s.K);
+      Pair dw = h.prefilled(Kind::Grad, s.N, s.K);
       const std::vector<float> dw_prefill = h.gpu_values(dw);
-      h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, s.M, s.K, s.N, acc_dinp);
-      h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, s.M, s.K, s.N, acc_dinp);
+      h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, acc_dinp);
+      h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, acc_dinp);
       h.expect_close("matmul dinp", dinp, kTolBf16);
       h.expect_close("matmul dweight (+=)", dw, 1e-4);
       h.expect_close_delta("matmul dweight increment", dw, dw_prefill, 1e-4);
     }
-    // Either output may be empty on the device (the reference computes both; the CPU backend
-    // requires both outputs to be present, so the self-check skips this part).
-    if (h.gpu().is_cuda()) {
-      Pair dw_only = h.prefilled(Kind::Grad, size_t(s.N * s.K));
-      Pair scratch_dinp = h.sentinel(Kind::Act, size_t(s.M * s.K));
-      h.cpu().matmul_backward(scratch_dinp.c, dw_only.c, dout.c, inp.c, w.c, s.M, s.K, s.N, false);
-      h.gpu().matmul_backward(Buf{}, dw_only.g, dout.g, inp.g, w.g, s.M, s.K, s.N, false);
-      h.expect_close("matmul dweight only", dw_only, 1e-4);
-      Pair dinp_only = h.sentinel(Kind::Act, size_t(s.M * s.K));
-      Pair scratch_dw = h.prefilled(Kind::Grad, size_t(s.N * s.K));
-      h.cpu().matmul_backward(dinp_only.c, scratch_dw.c, dout.c, inp.c, w.c, s.M, s.K, s.N, false);
-      h.gpu().matmul_backward(dinp_only.g, Buf{}, dout.g, inp.g, w.g, s.M, s.K, s.N, false);
-      h.expect_close("matmul dinp only", dinp_only, kTolBf16);
-    }
+    // Either output may be empty (the reference computes both).
+    Pair dw_only = h.prefilled(Kind::Grad, s.N, s.K);
+    Pair scratch_dinp = h.sentinel(Kind::Act, s.M, s.K);
+    h.cpu().matmul_backward(scratch_dinp.c, dw_only.c, dout.c, inp.c, w.c, false);
+    h.gpu().matmul_backward(Tensor{}, dw_only.g, dout.g, inp.g, w.g, false);
+    h.expect_close("matmul dweight only", dw_only, 1e-4);
+    Pair dinp_only = h.sentinel(Kind::Act, s.M, s.K);
+    Pair scratch_dw = h.prefilled(Kind::Grad, s.N, s.K);
+    h.cpu().matmul_backward(dinp_only.c, scratch_dw.c, dout.c, inp.c, w.c, false);
+    h.gpu().matmul_backward(dinp_only.g, Tensor{}, dout.g, inp.g, w.g, false);
+    h.expect_close("matmul dinp only", dinp_only, kTolBf16);
   }
+}
+
+// The RoPE tables as the graph makes them (rope_tables, rounded to the stat dtype), rows from `first`.
+struct RopePair {
+  Pair cos, sin;
+};
+RopePair rope_table_pair(Harness& h, int64_t positions, int64_t D, double theta) {
+  const RopeTables t = rope_tables(positions, D, theta);
+  return {h.from_host(Kind::Stat, positions, D / 2, std::vector<float>(t.cos.begin(), t.cos.end())),
+          h.from_host(Kind::Stat, positions, D / 2, std::vector<float>(t.sin.begin(), t.sin.end()))};
 }
 
 void case_rope(Harness& h) {
@@ -224,24 +230,26 @@ void case_rope(Harness& h) {
   for (S s : {S{1, 1, 1, 8, 0}, S{12, 4, 3, 64, 0}, S{40, 20, 2, 128, 7}, S{7, 7, 5, 6, 100},
               S{1024, 512, 2, 64, 0}}) {
     SCOPED_TRACE(shape({{"N", s.N}, {"T", s.T}, {"H", s.H}, {"D", s.D}, {"offset", s.offset}}));
-    const double theta = 1e6;
-    const size_t n = size_t(s.N * s.H * s.D);
-    Pair inp = h.random(Kind::Act, n);
-    Pair out = h.sentinel(Kind::Act, n);
-    h.cpu().rope_forward(out.c, inp.c, s.N, s.T, s.H, s.D, theta, s.offset);
-    h.gpu().rope_forward(out.g, inp.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    // Positions offset .. offset+T-1: the tables' rows from `offset` (as forward_next passes them).
+    const RopePair tab = rope_table_pair(h, s.offset + s.T, s.D, 1e6);
+    const Tensor cc = tab.cos.c.row_range(s.offset, s.T), sc = tab.sin.c.row_range(s.offset, s.T);
+    const Tensor cg = tab.cos.g.row_range(s.offset, s.T), sg = tab.sin.g.row_range(s.offset, s.T);
+    Pair inp = h.random(Kind::Act, s.N, s.H * s.D);
+    Pair out = h.sentinel(Kind::Act, s.N, s.H * s.D);
+    h.cpu().rope_forward(out.c, inp.c, cc, sc, s.T);
+    h.gpu().rope_forward(out.g, inp.g, cg, sg, s.T);
     h.expect_close("rope out", out, kTolBf16);
-    Pair dinp = h.sentinel(Kind::Act, n);
-    h.cpu().rope_backward(dinp.c, inp.c, s.N, s.T, s.H, s.D, theta, s.offset);
-    h.gpu().rope_backward(dinp.g, inp.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    Pair dinp = h.sentinel(Kind::Act, s.N, s.H * s.D);
+    h.cpu().rope_backward(dinp.c, inp.c, cc, sc, s.T);
+    h.gpu().rope_backward(dinp.g, inp.g, cg, sg, s.T);
     h.expect_close("rope dinp", dinp, kTolBf16);
     // In place (out aliases inp), as the model uses it.
-    Pair io = h.from_host(Kind::Act, h.cpu_values(inp));
-    h.cpu().rope_forward(io.c, io.c, s.N, s.T, s.H, s.D, theta, s.offset);
-    h.gpu().rope_forward(io.g, io.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    Pair io = h.from_host(Kind::Act, s.N, s.H * s.D, h.cpu_values(inp));
+    h.cpu().rope_forward(io.c, io.c, cc, sc, s.T);
+    h.gpu().rope_forward(io.g, io.g, cg, sg, s.T);
     h.expect_close("rope in place", io, kTolBf16);
-    h.cpu().rope_backward(io.c, io.c, s.N, s.T, s.H, s.D, theta, s.offset);
-    h.gpu().rope_backward(io.g, io.g, s.N, s.T, s.H, s.D, theta, s.offset);
+    h.cpu().rope_backward(io.c, io.c, cc, sc, s.T);
+    h.gpu().rope_backward(io.g, io.g, cg, sg, s.T);
     h.expect_close("rope backward in place (R^T R = I)", io, kTolBf16);
   }
 }
@@ -253,14 +261,14 @@ void case_attention(Harness& h) {
   for (S s : {S{1, 1, 1, 1, 64}, S{2, 37, 4, 2, 64}, S{1, 70, 6, 2, 128}, S{2, 65, 6, 1, 64},
               S{1, 33, 3, 3, 80}, S{1, 130, 2, 2, 32}, S{1, 200, 6, 2, 64}}) {
     SCOPED_TRACE(shape({{"B", s.B}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}));
-    const size_t nq = size_t(s.B * s.T * s.Hq * s.D), nk = size_t(s.B * s.T * s.Hkv * s.D);
-    Pair q = h.random(Kind::Act, nq, -2.f, 2.f);
-    Pair k = h.random(Kind::Act, nk, -2.f, 2.f);
-    Pair v = h.random(Kind::Act, nk);
-    Pair out = h.sentinel(Kind::Act, nq);
-    Pair lse = h.sentinel(Kind::Stat, size_t(s.B * s.Hq * s.T));
-    h.cpu().attention_forward(out.c, lse.c, q.c, k.c, v.c, s.B, s.T, s.Hq, s.Hkv, s.D);
-    h.gpu().attention_forward(out.g, lse.g, q.g, k.g, v.g, s.B, s.T, s.Hq, s.Hkv, s.D);
+    const int64_t N = s.B * s.T, QD = s.Hq * s.D, KD = s.Hkv * s.D;
+    Pair q = h.random(Kind::Act, N, QD, -2.f, 2.f);
+    Pair k = h.random(Kind::Act, N, KD, -2.f, 2.f);
+    Pair v = h.random(Kind::Act, N, KD);
+    Pair out = h.sentinel(Kind::Act, N, QD);
+    Pair lse = h.sentinel(Kind::Stat, s.B * s.Hq, s.T);
+    h.cpu().attention_forward(out.c, lse.c, q.c, k.c, v.c, s.D);
+    h.gpu().attention_forward(out.g, lse.g, q.g, k.g, v.g, s.D);
     h.expect_close("attention out", out, kTolBf16);
     h.expect_close("attention lse", lse, 1e-4);
 
@@ -269,12 +277,11 @@ void case_attention(Harness& h) {
     for (float& x : out_ref) x = round_bf16(x);
     h.upload(out, out_ref);
     h.upload(lse, h.cpu_values(lse));
-    Pair dout = h.random(Kind::Act, nq);
-    Pair dq = h.sentinel(Kind::Act, nq), dk = h.sentinel(Kind::Act, nk), dv = h.sentinel(Kind::Act, nk);
-    h.cpu().attention_backward(dq.c, dk.c, dv.c, dout.c, out.c, lse.c, q.c, k.c, v.c, s.B, s.T, s.Hq, s.Hkv,
-                               s.D);
-    h.gpu().attention_backward(dq.g, dk.g, dv.g, dout.g, out.g, lse.g, q.g, k.g, v.g, s.B, s.T, s.Hq, s.Hkv,
-                               s.D);
+    Pair dout = h.random(Kind::Act, N, QD);
+    Pair dq = h.sentinel(Kind::Act, N, QD), dk = h.sentinel(Kind::Act, N, KD),
+         dv = h.sentinel(Kind::Act, N, KD);
+    h.cpu().attention_backward(dq.c, dk.c, dv.c, dout.c, out.c, lse.c, q.c, k.c, v.c, s.D);
+    h.gpu().attention_backward(dq.g, dk.g, dv.g, dout.g, out.g, lse.g, q.g, k.g, v.g, s.D);
     h.expect_close("attention dq", dq, kTolAttnBwd);
     h.expect_close("attention dk", dk, kTolAttnBwd);
     h.expect_close("attention dv", dv, kTolAttnBwd);
@@ -288,12 +295,12 @@ void case_attention_infer(Harness& h) {
   for (S s :
        {S{1, 1, 2, 1, 64}, S{1, 50, 6, 2, 64}, S{5, 40, 4, 4, 128}, S{3, 3, 6, 3, 64}, S{7, 300, 6, 2, 64}}) {
     SCOPED_TRACE(shape({{"Tq", s.Tq}, {"Tkv", s.Tkv}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}));
-    Pair q = h.random(Kind::Act, size_t(s.Tq * s.Hq * s.D), -2.f, 2.f);
-    Pair kc = h.random(Kind::Act, size_t(s.Tkv * s.Hkv * s.D), -2.f, 2.f);
-    Pair vc = h.random(Kind::Act, size_t(s.Tkv * s.Hkv * s.D));
-    Pair out = h.sentinel(Kind::Act, size_t(s.Tq * s.Hq * s.D));
-    h.cpu().attention_infer(out.c, q.c, kc.c, vc.c, s.Tq, s.Tkv, s.Hq, s.Hkv, s.D);
-    h.gpu().attention_infer(out.g, q.g, kc.g, vc.g, s.Tq, s.Tkv, s.Hq, s.Hkv, s.D);
+    Pair q = h.random(Kind::Act, s.Tq, s.Hq * s.D, -2.f, 2.f);
+    Pair kc = h.random(Kind::Act, s.Tkv, s.Hkv * s.D, -2.f, 2.f);
+    Pair vc = h.random(Kind::Act, s.Tkv, s.Hkv * s.D);
+    Pair out = h.sentinel(Kind::Act, s.Tq, s.Hq * s.D);
+    h.cpu().attention_infer(out.c, q.c, kc.c, vc.c, s.D);
+    h.gpu().attention_infer(out.g, q.g, kc.g, vc.g, s.D);
     h.expect_close("attention_infer out", out, kTolBf16);
   }
 }
@@ -301,16 +308,16 @@ void case_attention_infer(Harness& h) {
 void case_swiglu(Harness& h) {
   for (int64_t n : {int64_t(1), int64_t(7), int64_t(1001), int64_t(4096)}) {
     SCOPED_TRACE(shape({{"n", n}}));
-    Pair gate = h.random(Kind::Act, size_t(n), -4.f, 4.f);
-    Pair up = h.random(Kind::Act, size_t(n), -2.f, 2.f);
-    Pair out = h.sentinel(Kind::Act, size_t(n));
-    h.cpu().swiglu_forward(out.c, gate.c, up.c, n);
-    h.gpu().swiglu_forward(out.g, gate.g, up.g, n);
+    Pair gate = h.random(Kind::Act, n, 1, -4.f, 4.f);
+    Pair up = h.random(Kind::Act, n, 1, -2.f, 2.f);
+    Pair out = h.sentinel(Kind::Act, n, 1);
+    h.cpu().swiglu_forward(out.c, gate.c, up.c);
+    h.gpu().swiglu_forward(out.g, gate.g, up.g);
     h.expect_close("swiglu out", out, kTolBf16);
-    Pair dout = h.random(Kind::Act, size_t(n));
-    Pair dgate = h.sentinel(Kind::Act, size_t(n)), dup = h.sentinel(Kind::Act, size_t(n));
-    h.cpu().swiglu_backward(dgate.c, dup.c, dout.c, gate.c, up.c, n);
-    h.gpu().swiglu_backward(dgate.g, dup.g, dout.g, gate.g, up.g, n);
+    Pair dout = h.random(Kind::Act, n, 1);
+    Pair dgate = h.sentinel(Kind::Act, n, 1), dup = h.sentinel(Kind::Act, n, 1);
+    h.cpu().swiglu_backward(dgate.c, dup.c, dout.c, gate.c, up.c);
+    h.gpu().swiglu_backward(dgate.g, dup.g, dout.g, gate.g, up.g);
     h.expect_close("swiglu dgate", dgate, kTolBf16);
     h.expect_close("swiglu dup", dup, kTolBf16);
   }
@@ -320,13 +327,13 @@ void case_add(Harness& h) {
   for (Kind kind : {Kind::Act, Kind::Stat})
     for (int64_t n : {int64_t(1), int64_t(999), int64_t(65536)}) {
       SCOPED_TRACE(shape({{"n", n}, {"bf16", kind == Kind::Act}}));
-      Pair a = h.random(kind, size_t(n)), b = h.random(kind, size_t(n));
-      Pair out = h.sentinel(kind, size_t(n));
-      h.cpu().add(out.c, a.c, b.c, n);
-      h.gpu().add(out.g, a.g, b.g, n);
+      Pair a = h.random(kind, n, 1), b = h.random(kind, n, 1);
+      Pair out = h.sentinel(kind, n, 1);
+      h.cpu().add(out.c, a.c, b.c);
+      h.gpu().add(out.g, a.g, b.g);
       h.expect_close("add", out, kind == Kind::Act ? kTolBf16 : kTolF32);
-      h.cpu().add(a.c, a.c, b.c, n);  // out aliases a
-      h.gpu().add(a.g, a.g, b.g, n);
+      h.cpu().add(a.c, a.c, b.c);  // out aliases a
+      h.gpu().add(a.g, a.g, b.g);
       h.expect_close("add in place", a, kind == Kind::Act ? kTolBf16 : kTolF32);
     }
 }
@@ -347,18 +354,18 @@ void case_lm_head(Harness& h) {
     SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}, {"small_chunks", s.small_chunks}}));
     std::unique_ptr<ChunkBudget> budget;
     if (s.small_chunks) budget = std::make_unique<ChunkBudget>("1");  // 1 MiB: 128..256 rows per chunk
-    Pair hidden = h.random(Kind::Act, size_t(s.N * s.C), -2.f, 2.f);
-    Pair table = h.random(Kind::Act, size_t(s.V * s.C), -0.5f, 0.5f);
+    Pair hidden = h.random(Kind::Act, s.N, s.C, -2.f, 2.f);
+    Pair table = h.random(Kind::Act, s.V, s.C, -0.5f, 0.5f);
     std::vector<int32_t> t(size_t(s.N));
     for (size_t i = 0; i < t.size(); ++i) t[i] = (i % 5 == 4) ? -1 : int32_t(h.rng()() % uint64_t(s.V));
     Pair targets = h.ints(t);
     const float scale = 1.0f / float(s.N);
-    Pair losses = h.sentinel(Kind::Stat, size_t(s.N));
-    Pair dhidden = h.sentinel(Kind::Act, size_t(s.N * s.C));
-    Pair dtable = h.prefilled(Kind::Grad, size_t(s.V * s.C));
+    Pair losses = h.sentinel(Kind::Stat, s.N, 1);
+    Pair dhidden = h.sentinel(Kind::Act, s.N, s.C);
+    Pair dtable = h.prefilled(Kind::Grad, s.V, s.C);
     const std::vector<float> dtable_prefill = h.gpu_values(dtable);
-    h.cpu().lm_head_loss(losses.c, dhidden.c, dtable.c, hidden.c, table.c, targets.c, s.N, s.C, s.V, scale);
-    h.gpu().lm_head_loss(losses.g, dhidden.g, dtable.g, hidden.g, table.g, targets.g, s.N, s.C, s.V, scale);
+    h.cpu().lm_head_loss(losses.c, dhidden.c, dtable.c, hidden.c, table.c, targets.c, scale);
+    h.gpu().lm_head_loss(losses.g, dhidden.g, dtable.g, hidden.g, table.g, targets.g, scale);
     h.expect_close("lm_head losses", losses, kTolBf16);
     h.expect_close("lm_head dhidden", dhidden, kTolBf16);
     h.expect_close("lm_head dtable (+=)", dtable, kTolBf16);
@@ -367,15 +374,21 @@ void case_lm_head(Harness& h) {
     for (size_t i = 0; i < t.size(); ++i)
       if (t[i] < 0) EXPECT_EQ(gl[i], 0.0f) << "row " << i << " has no target but loss " << gl[i];
 
+    // dhidden without dtable.
+    Pair dhidden2 = h.sentinel(Kind::Act, s.N, s.C);
+    h.cpu().lm_head_loss(losses.c, dhidden2.c, Tensor{}, hidden.c, table.c, targets.c, scale);
+    h.gpu().lm_head_loss(losses.g, dhidden2.g, Tensor{}, hidden.g, table.g, targets.g, scale);
+    h.expect_close("lm_head dhidden (no dtable)", dhidden2, kTolBf16);
+
     // Loss only (evaluation).
-    Pair losses2 = h.sentinel(Kind::Stat, size_t(s.N));
-    h.cpu().lm_head_loss(losses2.c, Buf{}, Buf{}, hidden.c, table.c, targets.c, s.N, s.C, s.V, 1.0f);
-    h.gpu().lm_head_loss(losses2.g, Buf{}, Buf{}, hidden.g, table.g, targets.g, s.N, s.C, s.V, 1.0f);
+    Pair losses2 = h.sentinel(Kind::Stat, s.N, 1);
+    h.cpu().lm_head_loss(losses2.c, Tensor{}, Tensor{}, hidden.c, table.c, targets.c, 1.0f);
+    h.gpu().lm_head_loss(losses2.g, Tensor{}, Tensor{}, hidden.g, table.g, targets.g, 1.0f);
     h.expect_close("lm_head losses (eval)", losses2, kTolBf16);
 
-    Pair logits = h.sentinel(Kind::Stat, size_t(s.N * s.V));
-    h.cpu().lm_head_logits(logits.c, hidden.c, table.c, s.N, s.C, s.V);
-    h.gpu().lm_head_logits(logits.g, hidden.g, table.g, s.N, s.C, s.V);
+    Pair logits = h.sentinel(Kind::Stat, s.N, s.V);
+    h.cpu().lm_head_logits(logits.c, hidden.c, table.c);
+    h.gpu().lm_head_logits(logits.g, hidden.g, table.g);
     h.expect_close("lm_head_logits", logits, 1e-4);
   }
 }
@@ -383,14 +396,15 @@ void case_lm_head(Harness& h) {
 void case_reduce(Harness& h) {
   for (int64_t n : {int64_t(1), int64_t(1000), int64_t((1 << 20) + 3)}) {
     SCOPED_TRACE(shape({{"n", n}}));
-    Pair x = h.random(Kind::Stat, size_t(n), -1.f, 3.f);
-    Pair out = h.sentinel(Kind::Stat, 1);
-    h.cpu().sum(out.c, x.c, n);
-    h.gpu().sum(out.g, x.g, n);
+    Pair x = h.random(Kind::Stat, n, 1, -1.f, 3.f);
+    Pair out = h.sentinel(Kind::Stat, 1, 1);
+    h.cpu().sum(out.c, x.c);
+    h.gpu().sum(out.g, x.g);
     h.expect_close("sum", out, 1e-5);
-    Pair sq = h.sentinel(Kind::Stat, 1);
-    h.cpu().grad_norm_sq(sq.c, x.c, n);
-    h.gpu().grad_norm_sq(sq.g, x.g, n);
+    Pair sq = h.sentinel(Kind::Stat, 1, 1);
+    Pair g = h.from_host(Kind::Grad, n, 1, h.cpu_values(x));
+    h.cpu().grad_norm_sq(sq.c, g.c);
+    h.gpu().grad_norm_sq(sq.g, g.g);
     h.expect_close("grad_norm_sq", sq, 1e-5);
   }
 }
@@ -405,28 +419,28 @@ void case_adamw(Harness& h) {
   for (S s : {S{1, true, 1.0f, 1.0f, 1}, S{1001, true, 1.0f, 5.0f, 1}, S{70000, false, 0.0f, 1.0f, 10},
               S{4097, true, 1.0f, 1e-4f, 3}}) {
     SCOPED_TRACE(shape({{"n", s.n}, {"decay", s.decay}, {"step", s.step}}));
-    Pair master = h.random(Kind::Master, size_t(s.n));
-    Pair grads = h.random(Kind::Grad, size_t(s.n), -s.grad_scale, s.grad_scale);
-    Pair m = h.random(Kind::Master, size_t(s.n), -0.01f, 0.01f);
-    Pair v = h.random(Kind::Master, size_t(s.n), 0.0f, 1e-4f);
-    Pair gn = h.sentinel(Kind::Stat, 1);
-    h.cpu().grad_norm_sq(gn.c, grads.c, s.n);
-    h.gpu().grad_norm_sq(gn.g, grads.g, s.n);
-    Pair compute = h.sentinel(Kind::Act, size_t(s.n));
+    Pair master = h.random(Kind::Master, s.n, 1);
+    Pair grads = h.random(Kind::Grad, s.n, 1, -s.grad_scale, s.grad_scale);
+    Pair m = h.random(Kind::Master, s.n, 1, -0.01f, 0.01f);
+    Pair v = h.random(Kind::Master, s.n, 1, 0.0f, 1e-4f);
+    Pair gn = h.sentinel(Kind::Stat, 1, 1);
+    h.cpu().grad_norm_sq(gn.c, grads.c);
+    h.gpu().grad_norm_sq(gn.g, grads.g);
+    Pair compute = h.sentinel(Kind::Act, s.n, 1);
     AdamWArgs a;
     a.lr = 1e-3f;
     a.weight_decay = 0.1f;
     a.step = s.step;
     a.max_grad_norm = s.max_norm;
-    h.cpu().adamw_update(master.c, compute.c, grads.c, m.c, v.c, gn.c, s.n, a, s.decay);
-    h.gpu().adamw_update(master.g, compute.g, grads.g, m.g, v.g, gn.g, s.n, a, s.decay);
+    h.cpu().adamw_update(master.c, compute.c, grads.c, m.c, v.c, gn.c, a, s.decay);
+    h.gpu().adamw_update(master.g, compute.g, grads.g, m.g, v.g, gn.g, a, s.decay);
     h.expect_close("adamw master", master, 1e-5);
     h.expect_close("adamw m", m, 1e-5);
     h.expect_close("adamw v", v, 1e-5);
     h.expect_close("adamw compute (bf16)", compute, kTolBf16);
     // Without a compute copy.
-    h.cpu().adamw_update(master.c, Buf{}, grads.c, m.c, v.c, gn.c, s.n, a, s.decay);
-    h.gpu().adamw_update(master.g, Buf{}, grads.g, m.g, v.g, gn.g, s.n, a, s.decay);
+    h.cpu().adamw_update(master.c, Tensor{}, grads.c, m.c, v.c, gn.c, a, s.decay);
+    h.gpu().adamw_update(master.g, Tensor{}, grads.g, m.g, v.g, gn.g, a, s.decay);
     h.expect_close("adamw master (no compute)", master, 1e-5);
   }
 }
@@ -522,20 +536,24 @@ TEST(CudaOpCoverage, OpListMatchesBackendHeader) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
-  // "virtual <return type> name(" -- the return type may contain spaces, :: and template brackets.
-  const std::regex re(R"(virtual\s+[\w:<>\s\*&]+?\s*[\s\*&](\w+)\s*\()");
+  // Every backend implements "virtual <type> <op>_impl(": the ops of the interface. The identity methods
+  // ("virtual <type> name() const") are listed too.
   std::set<std::string> in_header;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+  const std::regex impl(R"(virtual\s+[\w:<>\s\*&]+?\s*[\s\*&](\w+)_impl\s*\()");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), impl); it != std::sregex_iterator(); ++it)
     in_header.insert((*it)[1].str());
-  in_header.erase("Backend");  // the virtual destructor "~Backend(" does not match, but be safe
+  const std::regex identity(R"(virtual\s+[\w:<>\s\*&]+?\s*[\s\*&](\w+)\s*\(\)\s*const)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), identity); it != std::sregex_iterator(); ++it)
+    in_header.insert((*it)[1].str());
+  ASSERT_GT(in_header.size(), 20u) << "the patterns no longer match backend.h";
   std::set<std::string> listed;
   for (std::string_view op : kAllBackendOps) listed.insert(std::string(op));
   for (const std::string& op : in_header)
-    EXPECT_TRUE(listed.count(op)) << "backend.h declares virtual " << op
-                                  << "() but tests/cuda/backend_ops.h does not list it";
+    EXPECT_TRUE(listed.count(op)) << "backend.h declares " << op
+                                  << " but tests/cuda/backend_ops.h does not list it";
   for (const std::string& op : listed)
     EXPECT_TRUE(in_header.count(op)) << "tests/cuda/backend_ops.h lists " << op
-                                     << " but backend.h has no such virtual";
+                                     << " but backend.h has no such op";
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "../model/tiny_config.h"
 #include "model/backend.h"
+#include "model/checkpoint_io.h"
 #include "model/model.h"
 #include "require_cuda.h"
 
@@ -106,9 +107,9 @@ TEST_F(CudaTrainTest, TwentyStepsMatchCpuAndCheckpointsCrossLoad) {
 
   // GPU checkpoint -> CPU model: identical fp32 master weights, and the same eval loss.
   const auto gpu_file = dir_ / "gpu.safetensors";
-  gpu.save_safetensors(gpu_file, DType::F32);
+  tt::save_safetensors(gpu, gpu_file, DType::F32);
   Qwen3Model cpu_loaded(cfg, *cpu_be, kB, kT);
-  cpu_loaded.load_safetensors(gpu_file);
+  tt::load_safetensors(cpu_loaded, gpu_file);
   EXPECT_EQ(cpu_loaded.get_params_f32(), gpu.get_params_f32());
   const auto eval_batch = make_batch(rng, kB, kT, cfg.vocab_size);
   const auto [sum_g, n_g] = gpu.eval_loss_sum(eval_batch.data(), kB, kT);
@@ -118,9 +119,9 @@ TEST_F(CudaTrainTest, TwentyStepsMatchCpuAndCheckpointsCrossLoad) {
 
   // CPU checkpoint -> GPU model.
   const auto cpu_file = dir_ / "cpu.safetensors";
-  cpu.save_safetensors(cpu_file, DType::F32);
+  tt::save_safetensors(cpu, cpu_file, DType::F32);
   Qwen3Model gpu_loaded(cfg, *gpu_be, kB, kT);
-  gpu_loaded.load_safetensors(cpu_file);
+  tt::load_safetensors(gpu_loaded, cpu_file);
   EXPECT_EQ(gpu_loaded.get_params_f32(), cpu.get_params_f32());
   const auto [sum_g2, n_g2] = gpu_loaded.eval_loss_sum(eval_batch.data(), kB, kT);
   const auto [sum_c2, n_c2] = cpu.eval_loss_sum(eval_batch.data(), kB, kT);
@@ -128,9 +129,9 @@ TEST_F(CudaTrainTest, TwentyStepsMatchCpuAndCheckpointsCrossLoad) {
 
   // BF16 checkpoints too (the GPU's compute precision).
   const auto bf16_file = dir_ / "gpu_bf16.safetensors";
-  gpu.save_safetensors(bf16_file, DType::BF16);
+  tt::save_safetensors(gpu, bf16_file, DType::BF16);
   Qwen3Model cpu_bf16(cfg, *cpu_be, kB, kT);
-  cpu_bf16.load_safetensors(bf16_file);
+  tt::load_safetensors(cpu_bf16, bf16_file);
   const auto [sum_b, n_b] = cpu_bf16.eval_loss_sum(eval_batch.data(), kB, kT);
   EXPECT_NEAR(sum_b / double(n_b), sum_g / double(n_g), 0.05 + 0.02 * sum_g / double(n_g));
 }

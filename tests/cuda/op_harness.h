@@ -45,18 +45,19 @@ inline float round_bf16(float x) {
   return bf16_to_f32(f32_to_bf16(x));
 }
 
+// One logical tensor [rows, cols] on both backends.
 struct Pair {
-  Buf c, g;  // CPU, GPU
+  Tensor c, g;  // CPU, GPU
   Kind kind = Kind::Act;
-  size_t n = 0;
+  size_t n = 0;  // rows * cols
 };
 
 class Harness {
  public:
   Harness(Backend& cpu, Backend& gpu, uint64_t seed) : cpu_(cpu), gpu_(gpu), rng_(seed) {}
   ~Harness() {
-    for (Buf b : cpu_bufs_) cpu_.free(b);
-    for (Buf b : gpu_bufs_) gpu_.free(b);
+    for (Tensor t : cpu_bufs_) cpu_.free(t);
+    for (Tensor t : gpu_bufs_) gpu_.free(t);
   }
   Harness(const Harness&) = delete;
   Harness& operator=(const Harness&) = delete;
@@ -65,16 +66,18 @@ class Harness {
   Backend& gpu() { return gpu_; }
   std::mt19937_64& rng() { return rng_; }
 
-  Pair from_host(Kind kind, std::vector<float> v) {
+  // [rows, cols] from rows * cols host values.
+  Pair from_host(Kind kind, int64_t rows, int64_t cols, std::vector<float> v) {
     // Inputs are bf16-representable whenever either side computes in bf16.
     if (kind == Kind::Act && (cpu_.act_dtype() == DType::BF16 || gpu_.act_dtype() == DType::BF16))
       for (float& x : v) x = round_bf16(x);
-    Pair p = alloc(kind, v.size());
+    Pair p = alloc(kind, rows, cols);
     upload(p, v);
     return p;
   }
+  // A vector [n, 1] of indices.
   Pair ints(const std::vector<int32_t>& v) {
-    Pair p = alloc(Kind::Index, v.size());
+    Pair p = alloc(Kind::Index, int64_t(v.size()), 1);
     if (!v.empty()) {
       cpu_.copy_from_host(p.c, v.data());
       gpu_.copy_from_host(p.g, v.data());
@@ -87,27 +90,29 @@ class Harness {
     for (float& x : v) x = d(rng_);
     return v;
   }
-  Pair random(Kind kind, size_t n, float lo = -1.0f, float hi = 1.0f) {
-    return from_host(kind, uniform(n, lo, hi));
+  Pair random(Kind kind, int64_t rows, int64_t cols, float lo = -1.0f, float hi = 1.0f) {
+    return from_host(kind, rows, cols, uniform(size_t(rows * cols), lo, hi));
   }
-  Pair sentinel(Kind kind, size_t n) { return from_host(kind, std::vector<float>(n, std::nanf(""))); }
+  Pair sentinel(Kind kind, int64_t rows, int64_t cols) {
+    return from_host(kind, rows, cols, std::vector<float>(size_t(rows * cols), std::nanf("")));
+  }
   // Accumulate targets: the same random prefill on both sides.
-  Pair prefilled(Kind kind, size_t n) { return random(kind, n, -0.5f, 0.5f); }
+  Pair prefilled(Kind kind, int64_t rows, int64_t cols) { return random(kind, rows, cols, -0.5f, 0.5f); }
 
   // Overwrites both sides with the same host values (e.g. to feed one backend's output to both).
   void upload(const Pair& p, const std::vector<float>& v) {
     if (p.n == 0) return;
-    for (auto [be, b] : {std::pair<Backend*, Buf>{&cpu_, p.c}, std::pair<Backend*, Buf>{&gpu_, p.g}}) {
-      std::vector<char> raw(b.bytes());
-      convert_host(raw.data(), b.dtype, v.data(), DType::F32, p.n);
-      be->copy_from_host(b, raw.data());
+    for (auto [be, t] : {std::pair<Backend*, Tensor>{&cpu_, p.c}, std::pair<Backend*, Tensor>{&gpu_, p.g}}) {
+      std::vector<char> raw(t.bytes());
+      convert_host(raw.data(), t.dtype, v.data(), DType::F32, p.n);
+      be->copy_from_host(t, raw.data());
     }
   }
-  static std::vector<float> read(Backend& be, Buf b) {
-    std::vector<char> raw(b.bytes());
-    if (b.numel) be.copy_to_host(raw.data(), b);
-    std::vector<float> out(b.numel);
-    convert_host(out.data(), DType::F32, raw.data(), b.dtype, b.numel);
+  static std::vector<float> read(Backend& be, Tensor t) {
+    std::vector<char> raw(t.bytes());
+    be.copy_to_host(raw.data(), t);
+    std::vector<float> out(size_t(t.numel()));
+    convert_host(out.data(), DType::F32, raw.data(), t.dtype, out.size());
     return out;
   }
   std::vector<float> cpu_values(const Pair& p) { return read(cpu_, p.c); }
@@ -160,12 +165,12 @@ class Harness {
   }
 
  private:
-  Pair alloc(Kind kind, size_t n) {
+  Pair alloc(Kind kind, int64_t rows, int64_t cols) {
     Pair p;
     p.kind = kind;
-    p.n = n;
-    p.c = cpu_.alloc(n, dtype_for(cpu_, kind));
-    p.g = gpu_.alloc(n, dtype_for(gpu_, kind));
+    p.n = size_t(rows * cols);
+    p.c = cpu_.alloc(rows, cols, dtype_for(cpu_, kind));
+    p.g = gpu_.alloc(rows, cols, dtype_for(gpu_, kind));
     if (p.c.ptr) cpu_bufs_.push_back(p.c);
     if (p.g.ptr) gpu_bufs_.push_back(p.g);
     return p;
@@ -174,7 +179,7 @@ class Harness {
   Backend& cpu_;
   Backend& gpu_;
   std::mt19937_64 rng_;
-  std::vector<Buf> cpu_bufs_, gpu_bufs_;
+  std::vector<Tensor> cpu_bufs_, gpu_bufs_;
 };
 
 }  // namespace tt::test

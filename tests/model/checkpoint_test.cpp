@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
+#include "model/checkpoint_io.h"
 #include "model/dtype.h"
 #include "model/model.h"
 #include "model/safetensors.h"
@@ -65,8 +66,8 @@ TEST(Checkpoint, F32RoundTripIsBitExactAndHeaderIsStandard) {
   a.init_weights(1);
   b.init_weights(2);
   const fs::path file = dir.path / "model.safetensors";
-  a.save_safetensors(file);
-  b.load_safetensors(file);
+  tt::save_safetensors(a, file);
+  tt::load_safetensors(b, file);
   const auto pa = a.get_params_f32(), pb = b.get_params_f32();
   ASSERT_EQ(pa.size(), pb.size());
   EXPECT_EQ(std::memcmp(pa.data(), pb.data(), pa.size() * 4), 0);
@@ -114,9 +115,9 @@ TEST(Checkpoint, Bf16RoundTripWithinRounding) {
   const auto cfg = tiny_config();
   tt::Qwen3Model a(cfg, *be, 1, 8), b(cfg, *be, 1, 8);
   a.init_weights(3);
-  a.save_safetensors(dir.path / "m.safetensors", tt::DType::BF16);
+  tt::save_safetensors(a, dir.path / "m.safetensors", tt::DType::BF16);
   EXPECT_LT(fs::file_size(dir.path / "m.safetensors"), a.table().total() * 2 + 8192);
-  b.load_safetensors(dir.path / "m.safetensors");
+  tt::load_safetensors(b, dir.path / "m.safetensors");
   const auto pa = a.get_params_f32(), pb = b.get_params_f32();
   for (size_t i = 0; i < pa.size(); ++i) {
     ASSERT_EQ(pb[i], tt::bf16_to_f32(tt::f32_to_bf16(pa[i]))) << i;
@@ -134,37 +135,37 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   tt::Qwen3Model a(cfg, *be, 1, 8);
   a.init_weights(4);
   const fs::path good = dir.path / "good.safetensors";
-  a.save_safetensors(good);
+  tt::save_safetensors(a, good);
   const std::vector<float> before = a.get_params_f32();
   const std::string bytes = slurp(good);
 
   const fs::path trunc = dir.path / "trunc.safetensors";
   spit(trunc, bytes.substr(0, bytes.size() - 100));
-  std::string msg = error_of([&] { a.load_safetensors(trunc); });
+  std::string msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("trunc.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("offset"), std::string::npos) << msg;
 
   spit(trunc, bytes.substr(0, 5));
-  msg = error_of([&] { a.load_safetensors(trunc); });
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("too short"), std::string::npos) << msg;
 
   std::string big = bytes;
   big[7] = char(0x7f);  // absurd header length
   spit(trunc, big);
-  msg = error_of([&] { a.load_safetensors(trunc); });
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("header length"), std::string::npos) << msg;
 
   std::string badjson = bytes;
   badjson[8] = '#';  // the opening brace
   spit(trunc, badjson);
-  msg = error_of([&] { a.load_safetensors(trunc); });
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("JSON"), std::string::npos) << msg;
 
   // Wrong shape: a model with another hidden size; the error names the tensor and both shapes.
   auto j = cfg.raw;
   j["intermediate_size"] = 20;
   tt::Qwen3Model other(tt::Qwen3Config::from_json(j, "other"), *be, 1, 8);
-  msg = error_of([&] { other.load_safetensors(good); });
+  msg = error_of([&] { tt::load_safetensors(other, good); });
   EXPECT_NE(msg.find("mlp.gate_proj.weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[20,16]"), std::string::npos) << msg;
 
@@ -172,11 +173,11 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   j = cfg.raw;
   j["num_hidden_layers"] = 1;
   tt::Qwen3Model one(tt::Qwen3Config::from_json(j, "one"), *be, 1, 8);
-  msg = error_of([&] { one.load_safetensors(good); });
+  msg = error_of([&] { tt::load_safetensors(one, good); });
   EXPECT_NE(msg.find("model.layers.1."), std::string::npos) << msg;
   j["num_hidden_layers"] = 3;
   tt::Qwen3Model three(tt::Qwen3Config::from_json(j, "three"), *be, 1, 8);
-  msg = error_of([&] { three.load_safetensors(good); });
+  msg = error_of([&] { tt::load_safetensors(three, good); });
   EXPECT_NE(msg.find("model.layers.2."), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
 
@@ -187,14 +188,15 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   ASSERT_NE(at, std::string::npos);
   edited.replace(at + key.size() - 4, 3, "I32");
   spit(trunc, edited);
-  msg = error_of([&] { a.load_safetensors(trunc); });
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("model.norm.weight"), std::string::npos) << msg;
 
-  EXPECT_NE(error_of([&] { a.load_safetensors(dir.path / "absent.safetensors"); }).find("absent.safetensors"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { tt::load_safetensors(a, dir.path / "absent.safetensors"); }).find("absent.safetensors"),
+      std::string::npos);
   // None of the failed loads touched the model; a good load still works.
   EXPECT_EQ(a.get_params_f32(), before);
-  a.load_safetensors(good);
+  tt::load_safetensors(a, good);
   EXPECT_EQ(a.get_params_f32(), before);
 
   // A shape too large for the file is refused without overflow (dims multiply past 2^64).
@@ -204,7 +206,7 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   ASSERT_NE(sat, std::string::npos);
   huge.replace(sat + shape_key.size() - 4, 4, "[99]");  // same length keeps the header valid JSON
   spit(trunc, huge);
-  msg = error_of([&] { a.load_safetensors(trunc); });
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("model.norm.weight"), std::string::npos) << msg;
 }
 
@@ -226,12 +228,12 @@ TEST(Checkpoint, OptimizerStateGivesExactResume) {
   a.init_weights(9);
   step(a, 1);
   step(a, 2);
-  a.save_safetensors(dir.path / "model.safetensors", tt::DType::BF16);  // lossy on purpose
-  a.save_optimizer_state(dir.path / "optimizer.safetensors");
+  tt::save_safetensors(a, dir.path / "model.safetensors", tt::DType::BF16);  // lossy on purpose
+  tt::save_optimizer_state(a, dir.path / "optimizer.safetensors");
   step(a, 3);
   tt::Qwen3Model b(cfg, *be, 2, 8);
-  b.load_safetensors(dir.path / "model.safetensors");
-  b.load_optimizer_state(dir.path / "optimizer.safetensors");  // restores fp32 master weights too
+  tt::load_safetensors(b, dir.path / "model.safetensors");
+  tt::load_optimizer_state(b, dir.path / "optimizer.safetensors");  // restores fp32 master weights too
   step(b, 3);
   EXPECT_EQ(a.get_params_f32(), b.get_params_f32());
   // names in the optimizer file
@@ -240,9 +242,10 @@ TEST(Checkpoint, OptimizerStateGivesExactResume) {
   EXPECT_NE(bytes.find("\"exp_avg_sq.model.embed_tokens.weight\""), std::string::npos);
   EXPECT_NE(bytes.find("\"step\":\"2\""), std::string::npos);
   // a model file is not an optimizer file
-  EXPECT_NE(
-      error_of([&] { b.load_optimizer_state(dir.path / "model.safetensors"); }).find("unexpected tensor"),
-      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              tt::load_optimizer_state(b, dir.path / "model.safetensors");
+            }).find("unexpected tensor"),
+            std::string::npos);
 }
 
 TEST(Checkpoint, HfConfigFilesRoundTrip) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "common/check.h"
 #include "cpu/adamw.h"
@@ -100,9 +101,11 @@ TEST(CpuOps, MatmulGradsAndAccumulateFlags) {
 TEST(CpuOps, RopeGradIsTransposeAndOffsetsShiftPositions) {
   const int64_t B = 2, T = 5, H = 3, D = 6, N = B * T;
   const double theta = 1e4;
+  const tt::RopeTables tab = tt::rope_tables(T, D, theta);
+  const double *cos = tab.cos.data(), *sin = tab.sin.data();
   Vec x = random_vec(N * H * D, 30), R = random_vec(N * H * D, 31), out(N * H * D);
   auto f = [&] {
-    tt::cpu::rope_forward(out.data(), x.data(), N, T, H, D, theta);
+    tt::cpu::rope_forward(out.data(), x.data(), cos, sin, N, T, H, D);
     return dot(out, R);
   };
   f();
@@ -112,15 +115,15 @@ TEST(CpuOps, RopeGradIsTransposeAndOffsetsShiftPositions) {
   const size_t r1 = size_t((T + 1) * H * D);
   EXPECT_NEAR(out[r1 + 1], x[r1 + 1] * std::cos(a) - x[r1 + 1 + D / 2] * std::sin(a), 1e-14);
   Vec dx(N * H * D);
-  tt::cpu::rope_backward(dx.data(), R.data(), N, T, H, D, theta);
+  tt::cpu::rope_backward(dx.data(), R.data(), cos, sin, N, T, H, D);
   expect_grad_close(dx, numeric_grad(x, f), "rope dx");
-  // in place == out of place; pos_offset p on rows 0..T-1 == rows p.. of a longer sequence
+  // in place == out of place; table rows from p on rows 0..1 == rows p.. of a longer sequence
   f();  // numeric_grad left `out` at a perturbed x
   Vec inplace = x;
-  tt::cpu::rope_forward(inplace.data(), inplace.data(), N, T, H, D, theta);
+  tt::cpu::rope_forward(inplace.data(), inplace.data(), cos, sin, N, T, H, D);
   EXPECT_EQ(inplace, out);
   Vec tail(2 * H * D);
-  tt::cpu::rope_forward(tail.data(), x.data() + 3 * H * D, 2, 2, H, D, theta, /*pos_offset=*/3);
+  tt::cpu::rope_forward(tail.data(), x.data() + 3 * H * D, cos + 3 * D / 2, sin + 3 * D / 2, 2, 2, H, D);
   for (int64_t i = 0; i < 2 * H * D; ++i) EXPECT_NEAR(tail[i], out[3 * H * D + i], 1e-15);
 }
 
@@ -458,17 +461,18 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
 TEST(CpuBackend, MatmulBackwardSkipsEmptyOutputs) {
   auto be = tt::make_cpu_backend(tt::DType::F64);
   const int64_t M = 3, K = 4, N = 5;
-  auto up = [&](const Vec& host) {
-    tt::Buf b = be->alloc(host.size(), tt::DType::F64);
-    be->copy_from_host(b, host.data());
-    return b;
+  auto up = [&](const Vec& host, int64_t rows, int64_t cols) {
+    tt::Tensor t = be->alloc(rows, cols, tt::DType::F64);
+    be->copy_from_host(t, host.data());
+    return t;
   };
-  tt::Buf x = up(random_vec(M * K, 11)), W = up(random_vec(N * K, 12)), dout = up(random_vec(M * N, 13));
-  tt::Buf dx_both = be->alloc(M * K, tt::DType::F64), dW_both = be->alloc(N * K, tt::DType::F64);
-  tt::Buf dx_only = be->alloc(M * K, tt::DType::F64), dW_only = be->alloc(N * K, tt::DType::F64);
-  be->matmul_backward(dx_both, dW_both, dout, x, W, M, K, N, false);
-  be->matmul_backward(dx_only, tt::Buf{}, dout, x, W, M, K, N, false);
-  be->matmul_backward(tt::Buf{}, dW_only, dout, x, W, M, K, N, false);
+  tt::Tensor x = up(random_vec(M * K, 11), M, K), W = up(random_vec(N * K, 12), N, K),
+             dout = up(random_vec(M * N, 13), M, N);
+  tt::Tensor dx_both = be->alloc(M, K, tt::DType::F64), dW_both = be->alloc(N, K, tt::DType::F64);
+  tt::Tensor dx_only = be->alloc(M, K, tt::DType::F64), dW_only = be->alloc(N, K, tt::DType::F64);
+  be->matmul_backward(dx_both, dW_both, dout, x, W, false);
+  be->matmul_backward(dx_only, tt::Tensor{}, dout, x, W, false);
+  be->matmul_backward(tt::Tensor{}, dW_only, dout, x, W, false);
   Vec a(M * K), b(M * K), c(N * K), d(N * K);
   be->copy_to_host(a.data(), dx_both);
   be->copy_to_host(b.data(), dx_only);
@@ -477,4 +481,37 @@ TEST(CpuBackend, MatmulBackwardSkipsEmptyOutputs) {
   EXPECT_EQ(a, b);
   EXPECT_EQ(c, d);
   EXPECT_NE(a, Vec(M * K, 0.0));
+}
+
+// The Backend interface checks every op's contract before any backend runs it: a wrong shape or dtype is
+// an error naming the op and the argument, not a silent out-of-bounds access.
+TEST(CpuBackend, ContractIsCheckedAtTheInterface) {
+  for (tt::DType dt : {tt::DType::F32, tt::DType::F64}) {
+    auto be = tt::make_cpu_backend(dt);
+    const tt::DType other = dt == tt::DType::F32 ? tt::DType::F64 : tt::DType::F32;
+    tt::Tensor x = be->alloc(4, 8, dt), w = be->alloc(6, 8, dt), out = be->alloc(4, 6, dt);
+    be->matmul_forward(out, x, w);  // the contract holds
+    auto expect_refused = [](const std::function<void()>& call, const std::string& text) {
+      try {
+        call();
+        ADD_FAILURE() << "not refused: " << text;
+      } catch (const tt::Error& e) {
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+      }
+    };
+    tt::Tensor wrong_cols = be->alloc(4, 5, dt), wrong_dtype = be->alloc(4, 6, other);
+    expect_refused([&] { be->matmul_forward(wrong_cols, x, w); }, "matmul_forward: out must be");
+    expect_refused([&] { be->matmul_forward(wrong_dtype, x, w); }, "matmul_forward: out must be");
+    expect_refused([&] { be->matmul_forward(out, x, w.view(8, 6)); }, "matmul_forward: weight must be");
+    tt::Tensor rstd = be->alloc(3, 1, dt), ones = be->alloc(8, 1, dt);
+    expect_refused([&] { be->rmsnorm_forward(x, rstd, x, ones, 1e-6f); },
+                   "rmsnorm_forward: rstd must hold 4");
+    tt::Tensor lse = be->alloc(2, 2, dt), q = be->alloc(4, 8, dt), k = be->alloc(4, 4, dt);
+    // head_dim 4: 2 query heads, 1 kv head; lse [B*Hq, T] = [2, 2] means B = 1, T = 2, but q has 4 rows
+    expect_refused([&] { be->attention_forward(q, lse, q, k, k, 4); }, "attention_forward: q must be");
+    expect_refused([&] { be->attention_forward(q, lse, q, k, k, 3); }, "not whole heads");
+    tt::Tensor cos = be->alloc(2, 2, dt);
+    expect_refused([&] { be->rope_forward(q, q, cos, cos, 3); }, "seq_len 3 outside");
+    for (tt::Tensor t : {x, w, out, wrong_cols, wrong_dtype, rstd, ones, lse, q, k, cos}) be->free(t);
+  }
 }

@@ -234,15 +234,14 @@ TEST(EmulatedBackend, OddShapesTakeTheCublasGemmExFallbackAndAlignedOnesCublasLt
   auto be = tt::make_cuda_backend(0);
   const tt::emu::GemmCounts before = tt::emu::gemm_counts();
   const int64_t M = 3, K = 8, N = 16;
-  tt::Buf out = be->alloc(size_t(M * N), tt::DType::BF16), inp = be->alloc(size_t(M * K), tt::DType::BF16);
-  tt::Buf w = be->alloc(size_t(N * K), tt::DType::BF16);
-  be->matmul_forward(out, inp, w, M, K, N, false);  // leading dimensions 16 and 32 bytes
+  tt::Tensor out = be->alloc(M, N, tt::DType::BF16), inp = be->alloc(M, K, tt::DType::BF16);
+  tt::Tensor w = be->alloc(N, K, tt::DType::BF16);
+  be->matmul_forward(out, inp, w);  // leading dimensions 16 and 32 bytes
   EXPECT_EQ(tt::emu::gemm_counts().lt, before.lt + 1);
-  tt::Buf out_odd = be->alloc(size_t(M * 7), tt::DType::BF16),
-          w_odd = be->alloc(size_t(7 * K), tt::DType::BF16);
-  be->matmul_forward(out_odd, inp, w_odd, M, K, 7, false);  // 14-byte rows of the output
+  tt::Tensor out_odd = be->alloc(M, 7, tt::DType::BF16), w_odd = be->alloc(7, K, tt::DType::BF16);
+  be->matmul_forward(out_odd, inp, w_odd);  // 14-byte rows of the output
   EXPECT_EQ(tt::emu::gemm_counts().gemm_ex, before.gemm_ex + 1);
-  for (tt::Buf b : {out, inp, w, out_odd, w_odd}) be->free(b);
+  for (tt::Tensor t : {out, inp, w, out_odd, w_odd}) be->free(t);
 }
 
 }  // namespace

@@ -1,0 +1,105 @@
+#include "model/checkpoint_io.h"
+
+#include "common/check.h"
+#include "model/dtype.h"
+#include "model/safetensors.h"
+
+namespace tt {
+
+namespace {
+
+std::vector<char> download(Backend& be, Tensor t) {
+  std::vector<char> host(t.bytes());
+  be.copy_to_host(host.data(), t);
+  return host;
+}
+
+// Reads tensors named prefix + table name into a host buffer of `dtype` laid out like the table,
+// checking presence, shape and dtype. Nothing is uploaded, so a failure leaves the model untouched.
+std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, const std::string& prefix,
+                             DType dtype) {
+  std::vector<char> raw, host(table.total() * dtype_size(dtype));
+  for (const ParamInfo& p : table.params()) {
+    const std::string name = prefix + p.name;
+    const SafetensorsEntry* e = f.find(name);
+    TT_CHECK(e) << f.path.string() << ": tensor \"" << name << "\" is missing";
+    TT_CHECK(e->shape == p.shape) << f.path.string() << ": tensor \"" << name << "\" has shape "
+                                  << nlohmann::json(e->shape).dump() << ", the model expects "
+                                  << nlohmann::json(p.shape).dump();
+    TT_CHECK(e->dtype == DType::F32 || e->dtype == DType::BF16 || e->dtype == DType::F64)
+        << f.path.string() << ": tensor \"" << name << "\" has dtype " << dtype_name(e->dtype)
+        << "; expected F32, BF16 or F64";
+    raw.resize(e->end - e->begin);
+    f.read(*e, raw.data());
+    convert_host(host.data() + p.offset * dtype_size(dtype), dtype, raw.data(), e->dtype, p.numel);
+  }
+  return host;
+}
+
+}  // namespace
+
+void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DType dtype) {
+  TT_CHECK(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F64)
+      << "safetensors checkpoints are F32, BF16 or F64, not " << dtype_name(dtype);
+  const Tensor master = model.master_weights();
+  const std::vector<char> raw = download(model.backend(), master);
+  std::vector<char> data(size_t(master.numel()) * dtype_size(dtype));
+  convert_host(data.data(), dtype, raw.data(), master.dtype, size_t(master.numel()));
+  std::vector<SafetensorsTensor> ts;
+  for (const ParamInfo& p : model.table().params())
+    ts.push_back({p.name, dtype, p.shape, data.data() + p.offset * dtype_size(dtype)});
+  write_safetensors(file, std::move(ts), {{"format", "pt"}});
+}
+
+void load_safetensors(Qwen3Model& model, const std::filesystem::path& file) {
+  const SafetensorsFile f = read_safetensors(file);
+  for (const auto& e : f.tensors)
+    TT_CHECK(model.table().find(e.name)) << file.string() << ": unexpected tensor \"" << e.name
+                                         << "\" (not part of a tied-embedding Qwen3 of this config)";
+  const Tensor master = model.master_weights();
+  const std::vector<char> host = read_table(model.table(), f, "", master.dtype);
+  model.backend().copy_from_host(master, host.data());
+  model.refresh_compute_weights();
+}
+
+void save_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) {
+  Backend& be = model.backend();
+  const DType md = model.master_weights().dtype;
+  const std::vector<char> master = download(be, model.master_weights()), m = download(be, model.exp_avg()),
+                          v = download(be, model.exp_avg_sq());
+  std::vector<SafetensorsTensor> ts;
+  for (const ParamInfo& p : model.table().params()) {
+    const size_t off = p.offset * dtype_size(md);
+    ts.push_back({"master." + p.name, md, p.shape, master.data() + off});
+    ts.push_back({"exp_avg." + p.name, md, p.shape, m.data() + off});
+    ts.push_back({"exp_avg_sq." + p.name, md, p.shape, v.data() + off});
+  }
+  write_safetensors(file, std::move(ts),
+                    {{"format", "pt"},
+                     {"step", std::to_string(model.optimizer_step_count())},
+                     {"master_dtype", dtype_name(md)}});
+}
+
+void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) {
+  const SafetensorsFile f = read_safetensors(file);
+  const ParamTable& table = model.table();
+  for (const auto& e : f.tensors) {
+    const auto dot = e.name.find('.');
+    const std::string kind = e.name.substr(0, dot),
+                      rest = dot == std::string::npos ? "" : e.name.substr(dot + 1);
+    TT_CHECK((kind == "master" || kind == "exp_avg" || kind == "exp_avg_sq") && table.find(rest))
+        << file.string() << ": unexpected tensor \"" << e.name << "\" in an optimizer state file";
+  }
+  const Tensor master = model.master_weights(), m = model.exp_avg(), v = model.exp_avg_sq();
+  const std::vector<char> master_host = read_table(table, f, "master.", master.dtype);
+  const std::vector<char> m_host = read_table(table, f, "exp_avg.", m.dtype);
+  const std::vector<char> v_host = read_table(table, f, "exp_avg_sq.", v.dtype);
+  Backend& be = model.backend();
+  be.copy_from_host(master, master_host.data());
+  be.copy_from_host(m, m_host.data());
+  be.copy_from_host(v, v_host.data());
+  model.refresh_compute_weights();
+  if (auto it = f.metadata.find("step"); it != f.metadata.end()) model.set_optimizer_step_count(std::stoll(it->second));
+}
+
+}  // namespace tt
