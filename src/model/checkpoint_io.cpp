@@ -99,7 +99,8 @@ void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) 
   be.copy_from_host(m, m_host.data());
   be.copy_from_host(v, v_host.data());
   model.refresh_compute_weights();
-  if (auto it = f.metadata.find("step"); it != f.metadata.end()) model.set_optimizer_step_count(std::stoll(it->second));
+  if (auto it = f.metadata.find("step"); it != f.metadata.end())
+    model.set_optimizer_step_count(std::stoll(it->second));
 }
 
 }  // namespace tt

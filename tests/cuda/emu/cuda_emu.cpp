@@ -5,8 +5,9 @@
 
 // Fiber switches. glibc's swapcontext makes a sigprocmask system call on every switch, which was ~70% of the
 // emulated CUDA tests' time (perf); on x86-64 a six-register switch in user space replaces it (the SysV
-// callee-saved registers; fibers never change the FPU control words). Elsewhere: ucontext.
-#if defined(__x86_64__) && !defined(TT_EMU_UCONTEXT)
+// callee-saved registers; fibers never change the FPU control words). Elsewhere, or with
+// TT_EMU_FIBERS=ucontext in the environment (so the portable path stays tested on x86-64): ucontext.
+#if defined(__x86_64__)
 #define TT_EMU_ASM_SWITCH 1
 // Saves the callee-saved registers on the current stack, stores its pointer in *save_sp, continues on
 // next_sp.
@@ -37,6 +38,8 @@ tt_emu_switch:
 )");
 #endif
 
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -48,12 +51,22 @@ namespace {
 
 constexpr size_t kStackBytes = 128 * 1024;
 
-struct Fiber {
+// The user-space switch unless the environment asks for ucontext (read once).
+bool asm_switch() {
 #ifdef TT_EMU_ASM_SWITCH
-  void* sp = nullptr;
+  static const bool on = [] {
+    const char* v = std::getenv("TT_EMU_FIBERS");
+    return v == nullptr || std::strcmp(v, "ucontext") != 0;
+  }();
+  return on;
 #else
-  ucontext_t ctx;
+  return false;
 #endif
+}
+
+struct Fiber {
+  void* sp = nullptr;  // asm switch
+  ucontext_t ctx;      // ucontext
   std::vector<char> stack;
   dim3 tid;
   bool done = false;
@@ -64,11 +77,8 @@ struct Barrier {
   uint64_t generation = 0;
 };
 
-#ifdef TT_EMU_ASM_SWITCH
 void* g_main_sp = nullptr;
-#else
 ucontext_t g_main;
-#endif
 std::vector<Fiber> g_fibers;
 int g_current = 0;
 int g_threads = 0;
@@ -80,10 +90,12 @@ std::vector<Barrier> g_warp_barriers;
 
 void yield() {
 #ifdef TT_EMU_ASM_SWITCH
-  tt_emu_switch(&g_fibers[size_t(g_current)].sp, g_main_sp);
-#else
-  swapcontext(&g_fibers[size_t(g_current)].ctx, &g_main);
+  if (asm_switch()) {
+    tt_emu_switch(&g_fibers[size_t(g_current)].sp, g_main_sp);
+    return;
+  }
 #endif
+  swapcontext(&g_fibers[size_t(g_current)].ctx, &g_main);
 }
 
 void wait(Barrier& b, int count) {
@@ -99,40 +111,42 @@ void wait(Barrier& b, int count) {
 void fiber_entry() {
   (*g_kernel)();
   g_fibers[size_t(g_current)].done = true;
-#ifdef TT_EMU_ASM_SWITCH
-  yield();  // never resumed: the scheduler skips finished fibers
-  __builtin_trap();
-#endif
+  if (asm_switch()) {
+    yield();  // never resumed: the scheduler skips finished fibers
+    __builtin_trap();
+  }
   // (ucontext) returning resumes uc_link, the scheduler
 }
 
 // Makes f start at fiber_entry on its own stack when next switched to.
 void prepare(Fiber& f) {
   if (f.stack.empty()) f.stack.resize(kStackBytes);
-#ifdef TT_EMU_ASM_SWITCH
-  // tt_emu_switch pops six registers, then returns into fiber_entry. The first frame is 64 bytes below a
-  // 16-byte aligned top, so fiber_entry starts with rsp % 16 == 8, as after a call.
-  const uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack.data()) + f.stack.size()) & ~uintptr_t(15);
-  void** frame = reinterpret_cast<void**>(top - 64);
-  for (int i = 0; i < 6; ++i) frame[i] = nullptr;
-  frame[6] = reinterpret_cast<void*>(&fiber_entry);
-  frame[7] = nullptr;
-  f.sp = frame;
-#else
+  if (asm_switch()) {
+    // tt_emu_switch pops six registers, then returns into fiber_entry. The first frame is 64 bytes below a
+    // 16-byte aligned top, so fiber_entry starts with rsp % 16 == 8, as after a call.
+    const uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack.data()) + f.stack.size()) & ~uintptr_t(15);
+    void** frame = reinterpret_cast<void**>(top - 64);
+    for (int i = 0; i < 6; ++i) frame[i] = nullptr;
+    frame[6] = reinterpret_cast<void*>(&fiber_entry);
+    frame[7] = nullptr;
+    f.sp = frame;
+    return;
+  }
   getcontext(&f.ctx);
   f.ctx.uc_stack.ss_sp = f.stack.data();
   f.ctx.uc_stack.ss_size = f.stack.size();
   f.ctx.uc_link = &g_main;
   makecontext(&f.ctx, fiber_entry, 0);
-#endif
 }
 
 void resume(Fiber& f) {
 #ifdef TT_EMU_ASM_SWITCH
-  tt_emu_switch(&g_main_sp, f.sp);
-#else
-  swapcontext(&g_main, &f.ctx);
+  if (asm_switch()) {
+    tt_emu_switch(&g_main_sp, f.sp);
+    return;
+  }
 #endif
+  swapcontext(&g_main, &f.ctx);
 }
 
 }  // namespace
