@@ -65,17 +65,21 @@ class TimingBackend final : public tt::Backend {
   void rmsnorm_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f) override {
     T("rmsnorm", [&] { in_.rmsnorm_backward(a, b, c, d, e, f); });
   }
-  void matmul_forward_impl(Tensor o, Tensor x, Tensor w, bool acc) override {
-    T("gemm (linear layers)", [&] { in_.matmul_forward(o, x, w, acc); });
+  void matmul_forward_impl(Tensor o, Tensor x, Tensor w, Tensor r) override {
+    T("gemm (linear layers)", [&] { in_.matmul_forward(o, x, w, r); });
   }
   void matmul_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, bool acc) override {
     T("gemm (linear layers)", [&] { in_.matmul_backward(a, b, c, d, e, acc); });
   }
-  void rope_forward_impl(Tensor o, Tensor x, Tensor c, Tensor s, int64_t t) override {
-    T("rope", [&] { in_.rope_forward(o, x, c, s, t); });
+  void qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor qr, Tensor kr, Tensor qkv, Tensor qn,
+                                 Tensor kn, Tensor c, Tensor s, int64_t t, float e) override {
+    T("qk_norm_rope", [&] { in_.qk_norm_rope_forward(q, k, v, qr, kr, qkv, qn, kn, c, s, t, e); });
   }
-  void rope_backward_impl(Tensor o, Tensor x, Tensor c, Tensor s, int64_t t) override {
-    T("rope", [&] { in_.rope_backward(o, x, c, s, t); });
+  void qk_norm_rope_backward_impl(Tensor d, Tensor dqn, Tensor dkn, Tensor dq, Tensor dk, Tensor dv,
+                                  Tensor qkv, Tensor qn, Tensor kn, Tensor qr, Tensor kr, Tensor c, Tensor s,
+                                  int64_t t) override {
+    T("qk_norm_rope",
+      [&] { in_.qk_norm_rope_backward(d, dqn, dkn, dq, dk, dv, qkv, qn, kn, qr, kr, c, s, t); });
   }
   void attention_forward_impl(Tensor o, Tensor l, Tensor q, Tensor k, Tensor v, int64_t D) override {
     T("attention", [&] { in_.attention_forward(o, l, q, k, v, D); });
@@ -87,14 +91,11 @@ class TimingBackend final : public tt::Backend {
   void attention_infer_impl(Tensor o, Tensor q, Tensor k, Tensor v, int64_t D) override {
     T("attention", [&] { in_.attention_infer(o, q, k, v, D); });
   }
-  void swiglu_forward_impl(Tensor o, Tensor g, Tensor u) override {
-    T("swiglu", [&] { in_.swiglu_forward(o, g, u); });
+  void swiglu_forward_impl(Tensor o, Tensor gu) override {
+    T("swiglu", [&] { in_.swiglu_forward(o, gu); });
   }
-  void swiglu_backward_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e) override {
-    T("swiglu", [&] { in_.swiglu_backward(a, b, c, d, e); });
-  }
-  void add_impl(Tensor o, Tensor a, Tensor b) override {
-    T("add", [&] { in_.add(o, a, b); });
+  void swiglu_backward_impl(Tensor d, Tensor dout, Tensor gu) override {
+    T("swiglu", [&] { in_.swiglu_backward(d, dout, gu); });
   }
   void lm_head_loss_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, float s) override {
     T("lm_head_loss", [&] { in_.lm_head_loss(a, b, c, d, e, f, s); });

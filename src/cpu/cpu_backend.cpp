@@ -13,8 +13,8 @@
 #include "cpu/cross_entropy.h"
 #include "cpu/embedding.h"
 #include "cpu/matmul.h"
+#include "cpu/qk_norm_rope.h"
 #include "cpu/rmsnorm.h"
-#include "cpu/rope.h"
 #include "cpu/swiglu.h"
 #include "model/backend.h"
 #include "model/dtype.h"
@@ -91,21 +91,30 @@ class CpuBackend final : public Backend {
                              Tensor rstd) override {
     cpu::rmsnorm_backward(t(dinp), t(dweight), t(dout), t(inp), t(weight), t(rstd), inp.rows, inp.cols);
   }
-  void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) override {
-    cpu::matmul_forward(t(out), t(inp), t(weight), inp.rows, inp.cols, weight.rows, accumulate);
+  void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) override {
+    // out = residual, then out += inp @ weight^T (the GEMM's beta = 1)
+    if (!residual.empty() && residual.ptr != out.ptr) std::memcpy(out.ptr, residual.ptr, out.bytes());
+    cpu::matmul_forward(t(out), t(inp), t(weight), inp.rows, inp.cols, weight.rows, !residual.empty());
   }
   void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                             bool accumulate_dinp) override {
     cpu::matmul_backward(t_or_null(dinp), t_or_null(dweight), t(dout), t_or_null(inp), t(weight), dout.rows,
                          weight.cols, weight.rows, accumulate_dinp);
   }
-  void rope_forward_impl(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) override {
-    cpu::rope_forward(t(out), t(inp), t(cos), t(sin), inp.rows, seq_len, inp.cols / (2 * cos.cols),
-                      2 * cos.cols);
+  void qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd, Tensor qkv,
+                                 Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin, int64_t seq_len,
+                                 float eps) override {
+    const int64_t D = 2 * cos.cols;
+    cpu::qk_norm_rope_forward(t(q), t(k), t(v), t(q_rstd), t(k_rstd), t(qkv), t(q_norm), t(k_norm), t(cos),
+                              t(sin), qkv.rows, seq_len, q.cols / D, k.cols / D, D, double(eps), scratch_);
   }
-  void rope_backward_impl(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) override {
-    cpu::rope_backward(t(dinp), t(dout), t(cos), t(sin), dout.rows, seq_len, dout.cols / (2 * cos.cols),
-                       2 * cos.cols);
+  void qk_norm_rope_backward_impl(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk,
+                                  Tensor dv, Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd,
+                                  Tensor k_rstd, Tensor cos, Tensor sin, int64_t seq_len) override {
+    const int64_t D = 2 * cos.cols;
+    cpu::qk_norm_rope_backward(t(dqkv), t(dq_norm), t(dk_norm), t(dq), t(dk), t(dv), t(qkv), t(q_norm),
+                               t(k_norm), t(q_rstd), t(k_rstd), t(cos), t(sin), qkv.rows, seq_len,
+                               dq.cols / D, dk.cols / D, D, scratch_);
   }
   void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t D) override {
     const int64_t Hq = q.cols / D, T_ = lse.cols;
@@ -121,16 +130,11 @@ class CpuBackend final : public Backend {
     cpu::attention_infer(t(out), t(q), t(k_cache), t(v_cache), q.rows, k_cache.rows, q.cols / D,
                          k_cache.cols / D, D);
   }
-  void swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) override {
-    cpu::swiglu_forward(t(out), t(gate), t(up), gate.numel());
+  void swiglu_forward_impl(Tensor out, Tensor gate_up) override {
+    cpu::swiglu_forward(t(out), t(gate_up), gate_up.rows, gate_up.cols / 2);
   }
-  void swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) override {
-    cpu::swiglu_backward(t(dgate), t(dup), t(dout), t(gate), t(up), gate.numel());
-  }
-  void add_impl(Tensor out, Tensor a, Tensor b) override {
-    T* o = t(out);
-    const T *x = t(a), *y = t(b);
-    for (int64_t i = 0, n = a.numel(); i < n; ++i) o[i] = x[i] + y[i];
+  void swiglu_backward_impl(Tensor dgate_up, Tensor dout, Tensor gate_up) override {
+    cpu::swiglu_backward(t(dgate_up), t(dout), t(gate_up), gate_up.rows, gate_up.cols / 2);
   }
   void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                          Tensor targets, float loss_scale) override {

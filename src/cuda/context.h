@@ -62,9 +62,10 @@ class Ctx {
 
 // Row-major C[M,N] (= or +=) op(A) @ op(B) on cuBLASLt (matmul.cu, which has the row-major to column-major
 // mapping). A is [M,K] ([K,M] when trans_a), B is [K,N] ([N,K] when trans_b); A and B bf16 with leading
-// dimensions equal to their row lengths. C is BF16 or F32.
+// dimensions equal to their row lengths. C is BF16 or F32. With accumulate, C = op(A) op(B) + C_in where C_in
+// is c_in (the same shape and dtype as C, e.g. a residual) or, when c_in is null, C itself (+=).
 void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
-             int64_t M, int64_t N, int64_t K, bool accumulate);
+             int64_t M, int64_t N, int64_t K, bool accumulate, const void* c_in = nullptr);
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
 

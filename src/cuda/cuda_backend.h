@@ -35,10 +35,9 @@ enum class Family : int {
   kEmbedding,
   kRmsnorm,
   kMatmul,
-  kRope,
+  kQkNormRope,
   kAttention,
   kSwiglu,
-  kAdd,
   kLmHead,
   kReduce,
   kAdamw,
@@ -69,7 +68,7 @@ class CudaBackend final : public Backend {
   size_t current_memory_bytes() const;
 
  protected:
-  // memory: cuda_backend.cu; convert, fill, add: elementwise.cu
+  // memory: cuda_backend.cu; convert, fill: elementwise.cu
   Tensor alloc_impl(int64_t rows, int64_t cols, DType dtype) override;
   void free_impl(Tensor t) override;
   void copy_from_host_impl(Tensor dst, const void* src) override;
@@ -85,12 +84,16 @@ class CudaBackend final : public Backend {
   void rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                              Tensor rstd) override;
   // matmul.cu
-  void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) override;
+  void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) override;
   void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                             bool accumulate_dinp) override;
-  // rope.cu
-  void rope_forward_impl(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) override;
-  void rope_backward_impl(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) override;
+  // qk_norm_rope.cu
+  void qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd, Tensor qkv,
+                                 Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin, int64_t seq_len,
+                                 float eps) override;
+  void qk_norm_rope_backward_impl(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk,
+                                  Tensor dv, Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd,
+                                  Tensor k_rstd, Tensor cos, Tensor sin, int64_t seq_len) override;
   // attention.cu
   void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
                               int64_t head_dim) override;
@@ -98,10 +101,8 @@ class CudaBackend final : public Backend {
                                Tensor k, Tensor v, int64_t head_dim) override;
   void attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t head_dim) override;
   // swiglu.cu
-  void swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) override;
-  void swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) override;
-  // elementwise.cu
-  void add_impl(Tensor out, Tensor a, Tensor b) override;
+  void swiglu_forward_impl(Tensor out, Tensor gate_up) override;
+  void swiglu_backward_impl(Tensor dgate_up, Tensor dout, Tensor gate_up) override;
   // cross_entropy.cu
   void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                          Tensor targets, float loss_scale) override;

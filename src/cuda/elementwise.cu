@@ -1,9 +1,8 @@
-// Element-wise utilities: dtype conversion, fill, add. (CPU: cpu_backend.cpp, convert_host in model/dtype.h.)
+// Element-wise utilities: dtype conversion and fill. (CPU: cpu_backend.cpp, convert_host in model/dtype.h.)
 //
 //   convert : dst[i] = (dst dtype) src[i] for any pair of F32, F64, BF16, I32, same numel. Floats to
 //             I32 truncate toward zero (C++ static_cast), to BF16 round to nearest even.
 //   fill    : dst[i] = value in dst's dtype.
-//   add     : out = a + b, all BF16 or all F32 (out may alias a or b).
 // One grid-stride kernel per dtype pair; nothing saved.
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
@@ -11,13 +10,6 @@
 
 namespace tt::cuda {
 namespace {
-
-template <class T>
-__global__ void add_kernel(T* out, const T* a, const T* b, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
-}
 
 // Conversions go through double for F64/I32 endpoints and through float otherwise.
 template <class D>
@@ -142,18 +134,6 @@ void CudaBackend::fill_impl(Tensor dst, double value) {
     case DType::I32:
       return launch_fill<int32_t>(ctx_, dst, int32_t(value));
   }
-}
-
-void CudaBackend::add_impl(Tensor out, Tensor a, Tensor b) {
-  OpScope scope(*this, Family::kAdd);
-  const int64_t n = a.numel();
-  if (out.dtype == DType::BF16)
-    add_kernel<bf16><<<grid_for(n, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
-        out.data<bf16>(), a.data<bf16>(), b.data<bf16>(), n);
-  else
-    add_kernel<float><<<grid_for(n, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
-        out.data<float>(), a.data<float>(), b.data<float>(), n);
-  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace tt::cuda

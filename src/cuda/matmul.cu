@@ -1,6 +1,6 @@
 // matmul: a bias-free nn.Linear on cuBLASLt (bf16 operands, fp32 accumulation). CPU: src/cpu/matmul.h.
 //
-//   forward : out[M,N]  = inp[M,K] @ weight[N,K]^T          out bf16, overwrite (or += if accumulate)
+//   forward : out[M,N]  = inp[M,K] @ weight[N,K]^T (+ residual[M,N], in the epilogue: C = residual, D = out)
 //   backward: dinp[M,K] = dout[M,N] @ weight[N,K]           bf16, overwrite or += (accumulate_dinp)
 //             dweight[N,K] += dout[M,N]^T @ inp[M,K]        fp32 (grad_dtype), always accumulate (beta=1)
 //   Nothing is saved beyond the inputs.
@@ -16,6 +16,7 @@
 // cached, so a training step does no descriptor creation and no heuristic query after warm-up.
 // If the heuristic has no algorithm (odd leading dimensions), the plan falls back to cublasGemmEx
 // with the same column-major parameters (fp32 compute).
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -123,11 +124,16 @@ Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm) {
 }  // namespace
 
 void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
-             int64_t M, int64_t N, int64_t K, bool accumulate) {
+             int64_t M, int64_t N, int64_t K, bool accumulate, const void* c_in) {
   TT_ASSERT(c_dtype == DType::BF16 || c_dtype == DType::F32) << "gemm output must be BF16 or F32";
   if (M == 0 || N == 0) return;
+  const size_t c_bytes = size_t(M * N) * dtype_size(c_dtype);
+  if (c_in == nullptr) c_in = c;
   if (K == 0) {
-    if (!accumulate) CUDA_CHECK(cudaMemsetAsync(c, 0, size_t(M * N) * dtype_size(c_dtype), ctx.stream));
+    if (!accumulate)
+      CUDA_CHECK(cudaMemsetAsync(c, 0, c_bytes, ctx.stream));
+    else if (c_in != c)
+      CUDA_CHECK(cudaMemcpyAsync(c, c_in, c_bytes, cudaMemcpyDeviceToDevice, ctx.stream));
     return;
   }
   const ColMajorGemm cm = map_row_major_gemm(trans_a, trans_b, M, N, K);
@@ -142,11 +148,12 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
   key.accumulate = accumulate;
   key.align_a = alignment_of(b);  // cuBLAS A is our B
   key.align_b = alignment_of(a);
-  key.align_c = alignment_of(c);
+  key.align_c = std::min(alignment_of(c), alignment_of(c_in));
   Plan& p = get_plan(ctx, key, cm);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (!p.fallback) {
-    const cublasStatus_t st = cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c,
+    // D = c, C = c_in: with a separate C the residual add happens in the epilogue (C and D share a layout).
+    const cublasStatus_t st = cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c_in, p.c, c, p.c,
                                              &p.algo, ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream);
     if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
       CUBLAS_CHECK(st);
@@ -160,16 +167,19 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
     destroy_plan(p);
     p.fallback = true;
   }
+  // cublasGemmEx has one C for input and output: start it from the residual.
+  if (accumulate && c_in != c)
+    CUDA_CHECK(cudaMemcpyAsync(c, c_in, c_bytes, cudaMemcpyDeviceToDevice, ctx.stream));
   CUBLAS_CHECK(cublasGemmEx(
       ctx.blas, cm.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, cm.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(cm.m),
       int(cm.n), int(cm.k), &alpha, b, CUDA_R_16BF, int(cm.lda), a, CUDA_R_16BF, int(cm.ldb), &beta, c,
       cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void CudaBackend::matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) {
+void CudaBackend::matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) {
   OpScope scope(*this, Family::kMatmul);
   gemm_rm(ctx_, out.ptr, out.dtype, inp.ptr, false, weight.ptr, true, inp.rows, weight.rows, inp.cols,
-          accumulate);
+          !residual.empty(), residual.ptr);
 }
 
 void CudaBackend::matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,

@@ -1,9 +1,11 @@
-// SwiGLU: out = silu(gate) * up, silu(x) = x * sigmoid(x). All bf16, math in fp32. CPU: src/cpu/swiglu.h.
+// SwiGLU on the stacked gate|up projection: gate_up [N, 2I] bf16 holds per row the gate g (columns 0..I-1)
+// and the up projection u (I..2I-1); out [N, I] = silu(g) * u, silu(x) = x * sigmoid(x); math in fp32.
+// CPU: src/cpu/swiglu.h.
 //
-//   forward : out = silu(g) u                                                          overwrite
-//   backward: dgate = dout u sigmoid(g) (1 + g (1 - sigmoid(g))),  dup = dout silu(g)   overwrite
-//   Nothing saved (gate and up are the graph's saved activations). The forward reads bf16x2 pairs when
-//   n is even and all pointers are 4-byte aligned, else it uses the scalar loop.
+//   forward : out = silu(g) u                                                        overwrite
+//   backward: dg = dout u sigmoid(g) (1 + g (1 - sigmoid(g))),  du = dout silu(g)     dgate_up overwrite
+//   Nothing saved (gate_up is the graph's saved activation). Grid-stride over the N * I outputs; each
+//   thread reads its gate and up from the two halves of its row.
 #include <cstdint>
 
 #include "cuda/common.cuh"
@@ -17,63 +19,45 @@ __device__ __forceinline__ float sigmoid(float x) {
   return 1.0f / (1.0f + __expf(-x));
 }
 
-__global__ void swiglu_forward_kernel(bf16* out, const bf16* gate, const bf16* up, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const float g = to_f32(gate[i]);
-    out[i] = __float2bfloat16_rn(g * sigmoid(g) * to_f32(up[i]));
+__global__ void swiglu_forward_kernel(bf16* out, const bf16* gate_up, int64_t N, int64_t I) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < N * I;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t n = idx / I, i = idx - n * I;
+    const float g = to_f32(gate_up[n * 2 * I + i]), u = to_f32(gate_up[n * 2 * I + I + i]);
+    out[idx] = __float2bfloat16_rn(g * sigmoid(g) * u);
   }
 }
 
-__global__ void swiglu_forward_kernel2(__nv_bfloat162* out, const __nv_bfloat162* gate,
-                                       const __nv_bfloat162* up, int64_t n2) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n2;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const float2 g = __bfloat1622float2(gate[i]);
-    const float2 u = __bfloat1622float2(up[i]);
-    out[i] = __floats2bfloat162_rn(g.x * sigmoid(g.x) * u.x, g.y * sigmoid(g.y) * u.y);
-  }
-}
-
-__global__ void swiglu_backward_kernel(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate,
-                                       const bf16* up, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const float g = to_f32(gate[i]), u = to_f32(up[i]), dy = to_f32(dout[i]);
+__global__ void swiglu_backward_kernel(bf16* dgate_up, const bf16* dout, const bf16* gate_up, int64_t N,
+                                       int64_t I) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < N * I;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t n = idx / I, i = idx - n * I;
+    const float g = to_f32(gate_up[n * 2 * I + i]), u = to_f32(gate_up[n * 2 * I + I + i]),
+                dy = to_f32(dout[idx]);
     const float sg = sigmoid(g);
-    const float silu = g * sg;
-    dgate[i] = __float2bfloat16_rn(dy * u * sg * (1.0f + g * (1.0f - sg)));
-    dup[i] = __float2bfloat16_rn(dy * silu);
+    dgate_up[n * 2 * I + i] = __float2bfloat16_rn(dy * u * sg * (1.0f + g * (1.0f - sg)));
+    dgate_up[n * 2 * I + I + i] = __float2bfloat16_rn(dy * g * sg);
   }
-}
-
-bool aligned4(const void* p) {
-  return (reinterpret_cast<uintptr_t>(p) & 3u) == 0;
 }
 
 constexpr int kThreads = 256;
 
 }  // namespace
 
-void CudaBackend::swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) {
+void CudaBackend::swiglu_forward_impl(Tensor out, Tensor gate_up) {
   OpScope scope(*this, Family::kSwiglu);
-  const int64_t n = gate.numel();
-  if (n % 2 == 0 && aligned4(out.ptr) && aligned4(gate.ptr) && aligned4(up.ptr)) {
-    swiglu_forward_kernel2<<<grid_for(n / 2, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
-        static_cast<__nv_bfloat162*>(out.ptr), static_cast<const __nv_bfloat162*>(gate.ptr),
-        static_cast<const __nv_bfloat162*>(up.ptr), n / 2);
-  } else {
-    swiglu_forward_kernel<<<grid_for(n, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
-        out.data<bf16>(), gate.data<bf16>(), up.data<bf16>(), n);
-  }
+  const int64_t N = gate_up.rows, I = gate_up.cols / 2;
+  swiglu_forward_kernel<<<grid_for(N * I, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
+      out.data<bf16>(), gate_up.data<bf16>(), N, I);
   CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+void CudaBackend::swiglu_backward_impl(Tensor dgate_up, Tensor dout, Tensor gate_up) {
   OpScope scope(*this, Family::kSwiglu);
-  const int64_t n = gate.numel();
-  swiglu_backward_kernel<<<grid_for(n, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
-      dgate.data<bf16>(), dup.data<bf16>(), dout.data<bf16>(), gate.data<bf16>(), up.data<bf16>(), n);
+  const int64_t N = gate_up.rows, I = gate_up.cols / 2;
+  swiglu_backward_kernel<<<grid_for(N * I, kThreads, ctx_), kThreads, 0, ctx_.stream>>>(
+      dgate_up.data<bf16>(), dout.data<bf16>(), gate_up.data<bf16>(), N, I);
   CUDA_CHECK_LAUNCH();
 }
 

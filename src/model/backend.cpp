@@ -201,13 +201,14 @@ void Backend::rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor 
   if (R > 0 && C > 0) rmsnorm_backward_impl(dinp, dweight, dout, inp, weight, rstd);
 }
 
-void Backend::matmul_forward(Tensor out, Tensor inp, Tensor weight, bool accumulate) {
+void Backend::matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor residual) {
   const int64_t M = inp.rows, K = inp.cols, N = weight.rows;
-  Contract("matmul_forward")
-      .present("inp", inp, act_dtype())
+  const Contract c("matmul_forward");
+  c.present("inp", inp, act_dtype())
       .matrix("weight", weight, act_dtype(), N, K)
       .matrix("out", out, act_dtype(), M, N);
-  if (M > 0 && N > 0) matmul_forward_impl(out, inp, weight, accumulate);
+  if (!residual.empty()) c.matrix("residual", residual, act_dtype(), M, N);
+  if (M > 0 && N > 0) matmul_forward_impl(out, inp, weight, residual);
 }
 
 void Backend::matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
@@ -223,30 +224,51 @@ void Backend::matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor i
 }
 
 namespace {
-void check_rope(const Backend& be, const char* op, const char* out_name, const Tensor& out,
-                const char* in_name, const Tensor& inp, const Tensor& cos, const Tensor& sin,
-                int64_t seq_len) {
-  const int64_t half = cos.cols, D = 2 * half;
-  const Contract c(op);
-  c.present("cos", cos, be.stat_dtype())
-      .matrix("sin", sin, be.stat_dtype(), cos.rows, cos.cols)
-      .present(in_name, inp, be.act_dtype())
-      .matrix(out_name, out, be.act_dtype(), inp.rows, inp.cols)
-      .rule(half > 0 && inp.cols % D == 0, std::string(in_name) + " " + describe(inp) +
-                                               " is not a whole number of heads of " + std::to_string(D))
+// The head geometry of qk_norm_rope_*: D from the tables, head counts from q and k; qkv holds q|k|v heads.
+void check_qk_norm_rope(const Backend& be, const Contract& c, const Tensor& q, const Tensor& k,
+                        const Tensor& v, const Tensor& q_rstd, const Tensor& k_rstd, const Tensor& qkv,
+                        const Tensor& q_norm, const Tensor& k_norm, const Tensor& cos, const Tensor& sin,
+                        int64_t seq_len) {
+  const DType act = be.act_dtype(), st = be.stat_dtype();
+  const int64_t D = 2 * cos.cols, N = qkv.rows;
+  c.present("cos", cos, st).matrix("sin", sin, st, cos.rows, cos.cols);
+  c.rule(
+      D > 0 && q.cols % D == 0 && k.cols % D == 0 && k.cols > 0,
+      "q " + describe(q) + " and k " + describe(k) + " are not whole heads of head_dim " + std::to_string(D));
+  const int64_t Hq = q.cols / std::max<int64_t>(1, D), Hkv = k.cols / std::max<int64_t>(1, D);
+  c.matrix("qkv", qkv, act, N, (Hq + 2 * Hkv) * D)
+      .matrix("q", q, act, N, Hq * D)
+      .matrix("k", k, act, N, Hkv * D)
+      .matrix("v", v, act, N, Hkv * D)
+      .vector("q_rstd", q_rstd, st, N * Hq)
+      .vector("k_rstd", k_rstd, st, N * Hkv)
+      .vector("q_norm", q_norm, act, D)
+      .vector("k_norm", k_norm, act, D)
       .rule(seq_len > 0 && seq_len <= cos.rows, "seq_len " + std::to_string(seq_len) + " outside the " +
                                                     std::to_string(cos.rows) + " positions of the tables");
 }
 }  // namespace
 
-void Backend::rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) {
-  check_rope(*this, "rope_forward", "out", out, "inp", inp, cos, sin, seq_len);
-  if (inp.numel() > 0) rope_forward_impl(out, inp, cos, sin, seq_len);
+void Backend::qk_norm_rope_forward(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd, Tensor qkv,
+                                   Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin, int64_t seq_len,
+                                   float eps) {
+  check_qk_norm_rope(*this, Contract("qk_norm_rope_forward"), q, k, v, q_rstd, k_rstd, qkv, q_norm, k_norm,
+                     cos, sin, seq_len);
+  if (qkv.rows > 0)
+    qk_norm_rope_forward_impl(q, k, v, q_rstd, k_rstd, qkv, q_norm, k_norm, cos, sin, seq_len, eps);
 }
 
-void Backend::rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) {
-  check_rope(*this, "rope_backward", "dinp", dinp, "dout", dout, cos, sin, seq_len);
-  if (dout.numel() > 0) rope_backward_impl(dinp, dout, cos, sin, seq_len);
+void Backend::qk_norm_rope_backward(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk,
+                                    Tensor dv, Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd,
+                                    Tensor k_rstd, Tensor cos, Tensor sin, int64_t seq_len) {
+  const Contract c("qk_norm_rope_backward");
+  check_qk_norm_rope(*this, c, dq, dk, dv, q_rstd, k_rstd, qkv, q_norm, k_norm, cos, sin, seq_len);
+  c.matrix("dqkv", dqkv, act_dtype(), qkv.rows, qkv.cols)
+      .vector("dq_norm", dq_norm, grad_dtype(), q_norm.numel())
+      .vector("dk_norm", dk_norm, grad_dtype(), k_norm.numel());
+  if (qkv.rows > 0)
+    qk_norm_rope_backward_impl(dqkv, dq_norm, dk_norm, dq, dk, dv, qkv, q_norm, k_norm, q_rstd, k_rstd, cos,
+                               sin, seq_len);
 }
 
 namespace {
@@ -310,31 +332,21 @@ void Backend::attention_infer(Tensor out, Tensor q, Tensor k_cache, Tensor v_cac
   if (q.rows > 0) attention_infer_impl(out, q, k_cache, v_cache, head_dim);
 }
 
-void Backend::swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+void Backend::swiglu_forward(Tensor out, Tensor gate_up) {
   Contract("swiglu_forward")
-      .present("gate", gate, act_dtype())
-      .matrix("up", up, act_dtype(), gate.rows, gate.cols)
-      .matrix("out", out, act_dtype(), gate.rows, gate.cols);
-  if (gate.numel() > 0) swiglu_forward_impl(out, gate, up);
+      .present("gate_up", gate_up, act_dtype())
+      .rule(gate_up.cols % 2 == 0, "gate_up " + describe(gate_up) + " is not [N, 2I]")
+      .matrix("out", out, act_dtype(), gate_up.rows, gate_up.cols / 2);
+  if (gate_up.numel() > 0) swiglu_forward_impl(out, gate_up);
 }
 
-void Backend::swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+void Backend::swiglu_backward(Tensor dgate_up, Tensor dout, Tensor gate_up) {
   Contract("swiglu_backward")
-      .present("gate", gate, act_dtype())
-      .matrix("up", up, act_dtype(), gate.rows, gate.cols)
-      .matrix("dout", dout, act_dtype(), gate.rows, gate.cols)
-      .matrix("dgate", dgate, act_dtype(), gate.rows, gate.cols)
-      .matrix("dup", dup, act_dtype(), gate.rows, gate.cols);
-  if (gate.numel() > 0) swiglu_backward_impl(dgate, dup, dout, gate, up);
-}
-
-void Backend::add(Tensor out, Tensor a, Tensor b) {
-  Contract("add")
-      .rule(a.dtype == act_dtype() || a.dtype == stat_dtype(),
-            "a is " + describe(a) + "; add takes activations or statistics")
-      .matrix("b", b, a.dtype, a.rows, a.cols)
-      .matrix("out", out, a.dtype, a.rows, a.cols);
-  if (a.numel() > 0) add_impl(out, a, b);
+      .present("gate_up", gate_up, act_dtype())
+      .rule(gate_up.cols % 2 == 0, "gate_up " + describe(gate_up) + " is not [N, 2I]")
+      .matrix("dgate_up", dgate_up, act_dtype(), gate_up.rows, gate_up.cols)
+      .matrix("dout", dout, act_dtype(), gate_up.rows, gate_up.cols / 2);
+  if (gate_up.numel() > 0) swiglu_backward_impl(dgate_up, dout, gate_up);
 }
 
 void Backend::lm_head_loss(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,

@@ -61,26 +61,36 @@ class Backend {
 
   // ---- RMSNorm (rmsnorm.*) ------------------------------------------------------------------------
   // out = inp * rsqrt(mean(inp^2) + eps) * weight over each row of inp [R,C] (HF Qwen3RMSNorm; stats in
-  // fp32 or better); weight [C]. Saves rstd [R] (stat). The q/k norms pass [N*H, D] views.
+  // fp32 or better); weight [C]. Saves rstd [R] (stat).
   void rmsnorm_forward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps);
   // dinp [R,C] act ACCUMULATE; dweight [C] grad ACCUMULATE.
   void rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd);
 
   // ---- matmul (matmul.*): a bias-free nn.Linear -----------------------------------------------------
-  // out [M,N] = inp [M,K] @ weight [N,K]^T         overwrite, or += when accumulate
-  void matmul_forward(Tensor out, Tensor inp, Tensor weight, bool accumulate = false);
+  // out [M,N] = inp [M,K] @ weight [N,K]^T (+ residual [M,N] when given: the residual add happens in the
+  // GEMM's epilogue; residual may be out itself, i.e. +=). overwrite.
+  void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor residual = {});
   // dinp [M,K] (= or +=, per accumulate_dinp) = dout [M,N] @ weight; dweight [N,K] grad += dout^T @ inp.
   // Either output may be empty() to skip it.
   void matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                        bool accumulate_dinp);
 
-  // ---- RoPE (rope.*), rotate_half convention ---------------------------------------------------------
-  // inp/out [N, H*D]; cos, sin [P, D/2] (stat) hold cos(p f_i), sin(p f_i) for positions p, with
-  // f_i = theta^(-2i/D) (rope_tables()). Row n of inp uses table row n % seq_len (seq_len <= P):
-  //   out[i] = x[i] c - x[i+D/2] s;  out[i+D/2] = x[i+D/2] c + x[i] s.   overwrite; out may alias inp.
-  void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len);
-  // dinp = R^T dout (overwrite; may alias dout).
-  void rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len);
+  // ---- q/k norm + RoPE (qk_norm_rope.*): the attention inputs from the fused q|k|v projection ---------
+  // qkv [N, (Hq + 2 Hkv) D] act holds per row the Hq query heads, then the Hkv key heads, then the Hkv value
+  // heads (the projection by q_proj, k_proj, v_proj stacked). Per q and k head: RMSNorm over its D values
+  // with q_norm / k_norm [D] (rstd saved: q_rstd [N*Hq], k_rstd [N*Hkv], stat), then RoPE, rotate_half
+  // convention, with row n % seq_len of cos, sin [P, D/2] (stat; cos(p f_i), sin(p f_i), f_i =
+  // theta^(-2i/D): rope_tables(); seq_len <= P):
+  //   out[i] = x[i] c - x[i+D/2] s;  out[i+D/2] = x[i+D/2] c + x[i] s.
+  // Writes q [N, Hq*D], k [N, Hkv*D] and v [N, Hkv*D] (the value heads as they are), all overwrite.
+  // D = 2 * cos.cols, Hq = q.cols / D, Hkv = k.cols / D.
+  void qk_norm_rope_forward(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd, Tensor qkv,
+                            Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin, int64_t seq_len, float eps);
+  // dqkv [N, (Hq + 2 Hkv) D] overwrite: dq, dk back through RoPE and the norms, the value part = dv.
+  // dq_norm, dk_norm [D] grad ACCUMULATE.
+  void qk_norm_rope_backward(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk, Tensor dv,
+                             Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd, Tensor k_rstd,
+                             Tensor cos, Tensor sin, int64_t seq_len);
 
   // ---- causal GQA attention (attention.*) -------------------------------------------------------------
   // q [B*T, Hq*D], k,v [B*T, Hkv*D] act; query head h uses kv head h / (Hq/Hkv); scale 1/sqrt(D).
@@ -97,14 +107,11 @@ class Backend {
   void attention_infer(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t head_dim);
 
   // ---- SwiGLU (swiglu.*) ---------------------------------------------------------------------------------
-  // out = silu(gate) * up, silu(x) = x / (1 + exp(-x)); all the same shape, act, overwrite.
-  void swiglu_forward(Tensor out, Tensor gate, Tensor up);
-  // dgate, dup overwrite.
-  void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up);
-
-  // ---- element-wise -----------------------------------------------------------------------------------
-  // out = a + b, all the same shape and dtype (act or stat); out may alias a or b.
-  void add(Tensor out, Tensor a, Tensor b);
+  // gate_up [N, 2I] act holds per row the gate projection, then the up projection (gate_proj and up_proj
+  // stacked). out [N, I] = silu(gate) * up, silu(x) = x / (1 + exp(-x)); overwrite.
+  void swiglu_forward(Tensor out, Tensor gate_up);
+  // dgate_up [N, 2I] overwrite (d gate, then d up per row); dout [N, I].
+  void swiglu_backward(Tensor dgate_up, Tensor dout, Tensor gate_up);
 
   // ---- LM head + cross-entropy (cross_entropy.*) ----------------------------------------------------------
   // logits[n, :] = hidden[n, :] @ table^T (hidden [N,C] act, table [V,C] act: the tied embedding); for
@@ -147,20 +154,23 @@ class Backend {
   virtual void rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) = 0;
   virtual void rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                                      Tensor rstd) = 0;
-  virtual void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, bool accumulate) = 0;
+  virtual void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) = 0;
   virtual void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                                     bool accumulate_dinp) = 0;
-  virtual void rope_forward_impl(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t seq_len) = 0;
-  virtual void rope_backward_impl(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t seq_len) = 0;
+  virtual void qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd,
+                                         Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin,
+                                         int64_t seq_len, float eps) = 0;
+  virtual void qk_norm_rope_backward_impl(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk,
+                                          Tensor dv, Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd,
+                                          Tensor k_rstd, Tensor cos, Tensor sin, int64_t seq_len) = 0;
   virtual void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
                                       int64_t head_dim) = 0;
   virtual void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                        Tensor q, Tensor k, Tensor v, int64_t head_dim) = 0;
   virtual void attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache,
                                     int64_t head_dim) = 0;
-  virtual void swiglu_forward_impl(Tensor out, Tensor gate, Tensor up) = 0;
-  virtual void swiglu_backward_impl(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) = 0;
-  virtual void add_impl(Tensor out, Tensor a, Tensor b) = 0;
+  virtual void swiglu_forward_impl(Tensor out, Tensor gate_up) = 0;
+  virtual void swiglu_backward_impl(Tensor dgate_up, Tensor dout, Tensor gate_up) = 0;
   virtual void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                                  Tensor targets, float loss_scale) = 0;
   virtual void lm_head_logits_impl(Tensor logits, Tensor hidden, Tensor table) = 0;

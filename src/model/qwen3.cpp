@@ -2,10 +2,13 @@
 //
 // forward (N = B*T token rows):
 //   x0 = embed[ids]
-//   per layer l:  a = RMSNorm(x_l) ; q,k,v = a Wq^T, a Wk^T, a Wv^T ; q,k = RMSNorm_head(q,k) ;
-//                 q,k = RoPE(q,k) ; o = causal GQA attention(q,k,v) ; m = x_l + o Wo^T ;
-//                 b = RMSNorm(m) ; x_{l+1} = m + (silu(b Wg^T) * (b Wu^T)) Wd^T
+//   per layer l:  a = RMSNorm(x_l) ; [q|k|v] = a [Wq;Wk;Wv]^T ; q,k = RoPE(RMSNorm_head(q,k)) ;
+//                 o = causal GQA attention(q,k,v) ; m = x_l + o Wo^T ;
+//                 b = RMSNorm(m) ; [g|u] = b [Wg;Wu]^T ; x_{l+1} = m + (silu(g) * u) Wd^T
 //   loss = CE(RMSNorm(x_L) E^T, next tokens)   (tied head: E = the embedding)
+// q/k/v and gate/up are each one GEMM: their weights are adjacent in the parameter table (param_table.cpp),
+// so the stacked matrix is a view; the residual adds happen in the epilogues of the o_proj and down_proj
+// GEMMs.
 // Every activation the backward needs is kept per layer (LayerActs); the backward walks the same ops in
 // reverse. Parameter gradients accumulate; zero_grads() clears them once per optimizer step.
 // Names: w.* are a layer's weights, dw.* their gradients, a.* its saved activations, d* the gradients of
@@ -21,31 +24,34 @@ namespace tt {
 
 namespace {
 
-// The weights of one decoder layer (or their gradients): views into a flat parameter buffer.
+// The weights of one decoder layer (or their gradients): views into a flat parameter buffer. wqkv stacks
+// q_proj, k_proj, v_proj [(Hq + 2 Hkv) D, C]; w_gate_up stacks gate_proj, up_proj [2I, C].
 struct LayerWeights {
-  Tensor input_norm, wq, wk, wv, q_norm, k_norm, wo, post_norm, w_gate, w_up, w_down;
+  Tensor input_norm, wqkv, q_norm, k_norm, wo, post_norm, w_gate_up, w_down;
 };
 
 // What the backward needs from one layer's forward, for N = B*T rows (shapes below), plus the
 // attention output. Allocated once for the largest batch; batch() returns views of the first rows.
 struct LayerActs {
   Tensor ln1, rstd1;    // RMSNorm(x) [N, C], its rstd [N]
-  Tensor qraw, kraw;    // projections before the q/k norm [N, Hq*D], [N, Hkv*D]
+  Tensor qkv;           // the q|k|v projection [N, (Hq + 2 Hkv) D], before the q/k norm
   Tensor qrstd, krstd;  // q/k norm rstd [N*Hq], [N*Hkv]
   Tensor q, k, v;       // attention inputs: q, k normed and rotated [N, Hq*D], [N, Hkv*D], [N, Hkv*D]
   Tensor att, lse;      // attention output [N, Hq*D] and its log-sum-exp [B*Hq, T]
   Tensor xmid;          // x + o_proj(att) [N, C]
   Tensor ln2, rstd2;    // RMSNorm(xmid) [N, C], [N]
-  Tensor gate, up, h;   // MLP pre-activations and silu(gate) * up [N, I]
+  Tensor gate_up, h;    // MLP pre-activations [N, 2I] and silu(gate) * up [N, I]
 };
 
 // Gradients of activations, one set reused by every layer (same row convention as LayerActs).
 struct ActGrads {
-  Tensor dx;               // d loss / d residual stream [N, C]
-  Tensor dnorm;            // d loss / d (normed input of the projections) [N, C]
-  Tensor dh, dgate, dup;   // [N, I]
-  Tensor datt, dq, dqraw;  // [N, Hq*D]
-  Tensor dk, dkraw, dv;    // [N, Hkv*D]
+  Tensor dx;        // d loss / d residual stream [N, C]
+  Tensor dnorm;     // d loss / d (normed input of the projections) [N, C]
+  Tensor dh;        // [N, I]
+  Tensor dgate_up;  // [N, 2I]
+  Tensor datt, dq;  // [N, Hq*D]
+  Tensor dk, dv;    // [N, Hkv*D]
+  Tensor dqkv;      // [N, (Hq + 2 Hkv) D]
 };
 
 constexpr int64_t kLossSlots = 256;  // micro-batch loss sums kept on the device before folding
@@ -70,7 +76,7 @@ struct Qwen3Model::Impl {
   std::vector<Tensor> xs;  // residual stream x_0 .. x_L, [N, C] each
   std::vector<LayerActs> acts;
   ActGrads grads_of_acts;
-  Tensor ln_final, rstd_final, mlp_out, losses, ids, targets;
+  Tensor ln_final, rstd_final, losses, ids, targets;
   Tensor rope_cos, rope_sin;  // [max_seq, D/2]
   Tensor loss_slots, loss_total, grad_norm_sq, logits1;
   int64_t loss_slot_count = 0, loss_count = 0;
@@ -120,8 +126,7 @@ struct Qwen3Model::Impl {
       LayerActs a;
       a.ln1 = alloc(N, C, act);
       a.rstd1 = alloc(N, 1, st);
-      a.qraw = alloc(N, QD, act);
-      a.kraw = alloc(N, KD, act);
+      a.qkv = alloc(N, QD + 2 * KD, act);
       a.qrstd = alloc(N * Hq, 1, st);
       a.krstd = alloc(N * Hkv, 1, st);
       a.q = alloc(N, QD, act);
@@ -132,8 +137,7 @@ struct Qwen3Model::Impl {
       a.xmid = alloc(N, C, act);
       a.ln2 = alloc(N, C, act);
       a.rstd2 = alloc(N, 1, st);
-      a.gate = alloc(N, I, act);
-      a.up = alloc(N, I, act);
+      a.gate_up = alloc(N, 2 * I, act);
       a.h = alloc(N, I, act);
       acts.push_back(a);
     }
@@ -141,17 +145,14 @@ struct Qwen3Model::Impl {
     g.dx = alloc(N, C, act);
     g.dnorm = alloc(N, C, act);
     g.dh = alloc(N, I, act);
-    g.dgate = alloc(N, I, act);
-    g.dup = alloc(N, I, act);
+    g.dgate_up = alloc(N, 2 * I, act);
     g.datt = alloc(N, QD, act);
     g.dq = alloc(N, QD, act);
-    g.dqraw = alloc(N, QD, act);
     g.dk = alloc(N, KD, act);
-    g.dkraw = alloc(N, KD, act);
     g.dv = alloc(N, KD, act);
+    g.dqkv = alloc(N, QD + 2 * KD, act);
     ln_final = alloc(N, C, act);
     rstd_final = alloc(N, 1, st);
-    mlp_out = alloc(N, C, act);
     losses = alloc(N, 1, st);
     ids = alloc(N, 1, DType::I32);
     targets = alloc(N, 1, DType::I32);
@@ -183,19 +184,32 @@ struct Qwen3Model::Impl {
     return p.shape.size() == 2 ? t.view(p.shape[0], p.shape[1]) : t;
   }
 
+  // Matrices `names` of the table, adjacent in this order, as one [sum of rows, cols] view of `base`.
+  Tensor stacked(Tensor base, std::initializer_list<std::string> names) const {
+    const ParamInfo& first = table.get(*names.begin());
+    size_t end = first.offset;
+    int64_t rows = 0;
+    for (const std::string& name : names) {
+      const ParamInfo& p = table.get(name);
+      TT_ASSERT(p.offset == end && p.shape.size() == 2 && p.shape[1] == first.shape[1])
+          << name << " does not follow the previous matrix in the parameter table";
+      end += p.numel;
+      rows += p.shape[0];
+    }
+    return base.flat_range(int64_t(first.offset), int64_t(end - first.offset)).view(rows, first.shape[1]);
+  }
+
   LayerWeights layer_weights(Tensor base, int64_t l) const {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     LayerWeights p;
     p.input_norm = param(base, pre + "input_layernorm.weight");
-    p.wq = param(base, pre + "self_attn.q_proj.weight");
-    p.wk = param(base, pre + "self_attn.k_proj.weight");
-    p.wv = param(base, pre + "self_attn.v_proj.weight");
+    p.wqkv = stacked(base, {pre + "self_attn.q_proj.weight", pre + "self_attn.k_proj.weight",
+                            pre + "self_attn.v_proj.weight"});
     p.wo = param(base, pre + "self_attn.o_proj.weight");
     p.q_norm = param(base, pre + "self_attn.q_norm.weight");
     p.k_norm = param(base, pre + "self_attn.k_norm.weight");
     p.post_norm = param(base, pre + "post_attention_layernorm.weight");
-    p.w_gate = param(base, pre + "mlp.gate_proj.weight");
-    p.w_up = param(base, pre + "mlp.up_proj.weight");
+    p.w_gate_up = stacked(base, {pre + "mlp.gate_proj.weight", pre + "mlp.up_proj.weight"});
     p.w_down = param(base, pre + "mlp.down_proj.weight");
     return p;
   }
@@ -206,8 +220,7 @@ struct Qwen3Model::Impl {
     LayerActs a;
     a.ln1 = s.ln1.first_rows(N);
     a.rstd1 = s.rstd1.first_rows(N);
-    a.qraw = s.qraw.first_rows(N);
-    a.kraw = s.kraw.first_rows(N);
+    a.qkv = s.qkv.first_rows(N);
     a.qrstd = s.qrstd.first_rows(N * Hq);
     a.krstd = s.krstd.first_rows(N * Hkv);
     a.q = s.q.first_rows(N);
@@ -218,8 +231,7 @@ struct Qwen3Model::Impl {
     a.xmid = s.xmid.first_rows(N);
     a.ln2 = s.ln2.first_rows(N);
     a.rstd2 = s.rstd2.first_rows(N);
-    a.gate = s.gate.first_rows(N);
-    a.up = s.up.first_rows(N);
+    a.gate_up = s.gate_up.first_rows(N);
     a.h = s.h.first_rows(N);
     return a;
   }
@@ -229,20 +241,15 @@ struct Qwen3Model::Impl {
     for (auto [dst, src] : {std::pair{&g.dx, &s.dx},
                             {&g.dnorm, &s.dnorm},
                             {&g.dh, &s.dh},
-                            {&g.dgate, &s.dgate},
-                            {&g.dup, &s.dup},
+                            {&g.dgate_up, &s.dgate_up},
                             {&g.datt, &s.datt},
                             {&g.dq, &s.dq},
-                            {&g.dqraw, &s.dqraw},
                             {&g.dk, &s.dk},
-                            {&g.dkraw, &s.dkraw},
-                            {&g.dv, &s.dv}})
+                            {&g.dv, &s.dv},
+                            {&g.dqkv, &s.dqkv}})
       *dst = src->first_rows(N);
     return g;
   }
-
-  // [N*H, D]: one row per head, for the per-head q/k norm.
-  Tensor per_head(Tensor t) const { return t.view(t.numel() / D, D); }
 
   void refresh_compute() {
     if (separate_compute) be.convert(compute, master);
@@ -266,32 +273,24 @@ struct Qwen3Model::Impl {
     }
   }
 
-  // The attention prelude of layer l, shared by training and decoding: a.ln1 = RMSNorm(x); the q, k, v
-  // projections; q/k norm; RoPE with the table rows `cos`, `sin` (row n uses row n % seq_len). The
+  // The attention prelude of layer l, shared by training and decoding: a.ln1 = RMSNorm(x); the stacked
+  // q|k|v projection; q/k norm and RoPE with the table rows `cos`, `sin` (row n uses row n % seq_len). The
   // rotated keys go to k_out and the values to v_out: a.k and a.v in training, the KV cache in decoding.
   void attention_inputs(const LayerWeights& p, const LayerActs& a, Tensor x, Tensor k_out, Tensor v_out,
                         Tensor cos, Tensor sin, int64_t seq_len) {
     be.rmsnorm_forward(a.ln1, a.rstd1, x, p.input_norm, eps);
-    be.matmul_forward(a.qraw, a.ln1, p.wq);
-    be.matmul_forward(a.kraw, a.ln1, p.wk);
-    be.matmul_forward(v_out, a.ln1, p.wv);
-    be.rmsnorm_forward(per_head(a.q), a.qrstd, per_head(a.qraw), p.q_norm, eps);
-    be.rmsnorm_forward(per_head(a.k), a.krstd, per_head(a.kraw), p.k_norm, eps);
-    be.rope_forward(a.q, a.q, cos, sin, seq_len);
-    be.rope_forward(k_out, a.k, cos, sin, seq_len);
+    be.matmul_forward(a.qkv, a.ln1, p.wqkv);
+    be.qk_norm_rope_forward(a.q, k_out, v_out, a.qrstd, a.krstd, a.qkv, p.q_norm, p.k_norm, cos, sin, seq_len,
+                            eps);
   }
 
   // o_proj + residual, post-attention norm, SwiGLU MLP + residual: x_next from x and a.att.
   void attention_output_and_mlp(const LayerWeights& p, const LayerActs& a, Tensor x, Tensor x_next) {
-    const Tensor tmp = mlp_out.first_rows(x.rows);
-    be.matmul_forward(tmp, a.att, p.wo);
-    be.add(a.xmid, x, tmp);
+    be.matmul_forward(a.xmid, a.att, p.wo, x);
     be.rmsnorm_forward(a.ln2, a.rstd2, a.xmid, p.post_norm, eps);
-    be.matmul_forward(a.gate, a.ln2, p.w_gate);
-    be.matmul_forward(a.up, a.ln2, p.w_up);
-    be.swiglu_forward(a.h, a.gate, a.up);
-    be.matmul_forward(tmp, a.h, p.w_down);
-    be.add(x_next, a.xmid, tmp);
+    be.matmul_forward(a.gate_up, a.ln2, p.w_gate_up);
+    be.swiglu_forward(a.h, a.gate_up);
+    be.matmul_forward(x_next, a.h, p.w_down, a.xmid);
   }
 
   // Embedding through the final norm for B rows of T tokens; leaves ln_final [N, C] and the activations.
@@ -320,24 +319,17 @@ struct Qwen3Model::Impl {
       const LayerActs a = batch(acts[l], B, T);
       const LayerWeights& p = w[l];
       const LayerWeights& dp = dw[l];
-      // MLP: x_{l+1} = m + down(silu(gate(b)) * up(b)), b = RMSNorm(m); g.dx holds d/dx_{l+1} = d/dm so far
+      // MLP: x_{l+1} = m + down(silu(g) * u), [g|u] = b [Wg;Wu]^T, b = RMSNorm(m); g.dx = d/dx_{l+1}
       be.matmul_backward(g.dh, dp.w_down, g.dx, a.h, p.w_down, false);
-      be.swiglu_backward(g.dgate, g.dup, g.dh, a.gate, a.up);
-      be.matmul_backward(g.dnorm, dp.w_gate, g.dgate, a.ln2, p.w_gate, false);
-      be.matmul_backward(g.dnorm, dp.w_up, g.dup, a.ln2, p.w_up, true);
+      be.swiglu_backward(g.dgate_up, g.dh, a.gate_up);
+      be.matmul_backward(g.dnorm, dp.w_gate_up, g.dgate_up, a.ln2, p.w_gate_up, false);
       be.rmsnorm_backward(g.dx, dp.post_norm, g.dnorm, a.xmid, p.post_norm, a.rstd2);  // g.dx = d/dm
-      // attention: m = x_l + o_proj(attn(rope(qnorm(q(a))), rope(knorm(k(a))), v(a))), a = RMSNorm(x_l)
+      // attention: m = x_l + o_proj(attn(q, k, v)), q, k = RoPE(norm(.)) of [q|k|v] = a [Wq;Wk;Wv]^T
       be.matmul_backward(g.datt, dp.wo, g.dx, a.att, p.wo, false);
       be.attention_backward(g.dq, g.dk, g.dv, g.datt, a.att, a.lse, a.q, a.k, a.v, D);
-      be.rope_backward(g.dq, g.dq, rope_cos, rope_sin, T);
-      be.rope_backward(g.dk, g.dk, rope_cos, rope_sin, T);
-      be.fill(g.dqraw, 0.0);
-      be.rmsnorm_backward(per_head(g.dqraw), dp.q_norm, per_head(g.dq), per_head(a.qraw), p.q_norm, a.qrstd);
-      be.fill(g.dkraw, 0.0);
-      be.rmsnorm_backward(per_head(g.dkraw), dp.k_norm, per_head(g.dk), per_head(a.kraw), p.k_norm, a.krstd);
-      be.matmul_backward(g.dnorm, dp.wq, g.dqraw, a.ln1, p.wq, false);
-      be.matmul_backward(g.dnorm, dp.wk, g.dkraw, a.ln1, p.wk, true);
-      be.matmul_backward(g.dnorm, dp.wv, g.dv, a.ln1, p.wv, true);
+      be.qk_norm_rope_backward(g.dqkv, dp.q_norm, dp.k_norm, g.dq, g.dk, g.dv, a.qkv, p.q_norm, p.k_norm,
+                               a.qrstd, a.krstd, rope_cos, rope_sin, T);
+      be.matmul_backward(g.dnorm, dp.wqkv, g.dqkv, a.ln1, p.wqkv, false);
       be.rmsnorm_backward(g.dx, dp.input_norm, g.dnorm, xs[l].first_rows(N), p.input_norm,
                           a.rstd1);  // d/dx_l
     }

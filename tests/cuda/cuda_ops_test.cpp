@@ -179,12 +179,19 @@ void case_matmul(Harness& h) {
     Pair inp = h.random(Kind::Act, s.M, s.K);
     Pair w = h.random(Kind::Act, s.N, s.K, -0.2f, 0.2f);
     Pair out = h.sentinel(Kind::Act, s.M, s.N);
-    h.cpu().matmul_forward(out.c, inp.c, w.c, false);
-    h.gpu().matmul_forward(out.g, inp.g, w.g, false);
+    h.cpu().matmul_forward(out.c, inp.c, w.c);
+    h.gpu().matmul_forward(out.g, inp.g, w.g);
     h.expect_close("matmul out", out, kTolBf16);
+    // The residual in the epilogue: a separate input, and the output itself (+=).
+    Pair residual = h.random(Kind::Act, s.M, s.N);
+    Pair with_residual = h.sentinel(Kind::Act, s.M, s.N);
+    h.cpu().matmul_forward(with_residual.c, inp.c, w.c, residual.c);
+    h.gpu().matmul_forward(with_residual.g, inp.g, w.g, residual.g);
+    h.expect_close("matmul out + residual", with_residual, kTolBf16);
+    EXPECT_EQ(h.cpu_values(residual), h.gpu_values(residual)) << "the residual input was written";
     Pair acc = h.prefilled(Kind::Act, s.M, s.N);
-    h.cpu().matmul_forward(acc.c, inp.c, w.c, true);
-    h.gpu().matmul_forward(acc.g, inp.g, w.g, true);
+    h.cpu().matmul_forward(acc.c, inp.c, w.c, acc.c);
+    h.gpu().matmul_forward(acc.g, inp.g, w.g, acc.g);
     h.expect_close("matmul out (+=)", acc, kTolBf16);
 
     Pair dout = h.random(Kind::Act, s.M, s.N);
@@ -223,34 +230,53 @@ RopePair rope_table_pair(Harness& h, int64_t positions, int64_t D, double theta)
           h.from_host(Kind::Stat, positions, D / 2, std::vector<float>(t.sin.begin(), t.sin.end()))};
 }
 
-void case_rope(Harness& h) {
+void case_qk_norm_rope(Harness& h) {
   struct S {
-    int64_t N, T, H, D, offset;
+    int64_t N, T, Hq, Hkv, D, offset;
   };
-  for (S s : {S{1, 1, 1, 8, 0}, S{12, 4, 3, 64, 0}, S{40, 20, 2, 128, 7}, S{7, 7, 5, 6, 100},
-              S{1024, 512, 2, 64, 0}}) {
-    SCOPED_TRACE(shape({{"N", s.N}, {"T", s.T}, {"H", s.H}, {"D", s.D}, {"offset", s.offset}}));
+  for (S s : {S{1, 1, 1, 1, 8, 0}, S{12, 4, 4, 2, 64, 0}, S{40, 20, 2, 2, 128, 7}, S{7, 7, 3, 1, 6, 100},
+              S{65, 13, 6, 2, 64, 0}, S{1024, 512, 6, 2, 64, 0}}) {
+    SCOPED_TRACE(
+        shape({{"N", s.N}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}, {"offset", s.offset}}));
+    const float eps = 1e-6f;
+    const int64_t QD = s.Hq * s.D, KD = s.Hkv * s.D, W = QD + 2 * KD;
     // Positions offset .. offset+T-1: the tables' rows from `offset` (as forward_next passes them).
     const RopePair tab = rope_table_pair(h, s.offset + s.T, s.D, 1e6);
     const Tensor cc = tab.cos.c.row_range(s.offset, s.T), sc = tab.sin.c.row_range(s.offset, s.T);
     const Tensor cg = tab.cos.g.row_range(s.offset, s.T), sg = tab.sin.g.row_range(s.offset, s.T);
-    Pair inp = h.random(Kind::Act, s.N, s.H * s.D);
-    Pair out = h.sentinel(Kind::Act, s.N, s.H * s.D);
-    h.cpu().rope_forward(out.c, inp.c, cc, sc, s.T);
-    h.gpu().rope_forward(out.g, inp.g, cg, sg, s.T);
-    h.expect_close("rope out", out, kTolBf16);
-    Pair dinp = h.sentinel(Kind::Act, s.N, s.H * s.D);
-    h.cpu().rope_backward(dinp.c, inp.c, cc, sc, s.T);
-    h.gpu().rope_backward(dinp.g, inp.g, cg, sg, s.T);
-    h.expect_close("rope dinp", dinp, kTolBf16);
-    // In place (out aliases inp), as the model uses it.
-    Pair io = h.from_host(Kind::Act, s.N, s.H * s.D, h.cpu_values(inp));
-    h.cpu().rope_forward(io.c, io.c, cc, sc, s.T);
-    h.gpu().rope_forward(io.g, io.g, cg, sg, s.T);
-    h.expect_close("rope in place", io, kTolBf16);
-    h.cpu().rope_backward(io.c, io.c, cc, sc, s.T);
-    h.gpu().rope_backward(io.g, io.g, cg, sg, s.T);
-    h.expect_close("rope backward in place (R^T R = I)", io, kTolBf16);
+    Pair qkv = h.random(Kind::Act, s.N, W, -2.f, 2.f);
+    Pair qw = h.random(Kind::Act, s.D, 1, 0.5f, 1.5f), kw = h.random(Kind::Act, s.D, 1, 0.5f, 1.5f);
+    Pair q = h.sentinel(Kind::Act, s.N, QD), k = h.sentinel(Kind::Act, s.N, KD),
+         v = h.sentinel(Kind::Act, s.N, KD);
+    Pair qr = h.sentinel(Kind::Stat, s.N * s.Hq, 1), kr = h.sentinel(Kind::Stat, s.N * s.Hkv, 1);
+    h.cpu().qk_norm_rope_forward(q.c, k.c, v.c, qr.c, kr.c, qkv.c, qw.c, kw.c, cc, sc, s.T, eps);
+    h.gpu().qk_norm_rope_forward(q.g, k.g, v.g, qr.g, kr.g, qkv.g, qw.g, kw.g, cg, sg, s.T, eps);
+    h.expect_close("qk_norm_rope q", q, kTolBf16);
+    h.expect_close("qk_norm_rope k", k, kTolBf16);
+    h.expect_close("qk_norm_rope v", v, 0.0);
+    h.expect_close("qk_norm_rope q_rstd", qr, 1e-5);
+    h.expect_close("qk_norm_rope k_rstd", kr, 1e-5);
+
+    Pair dq = h.random(Kind::Act, s.N, QD), dk = h.random(Kind::Act, s.N, KD),
+         dv = h.random(Kind::Act, s.N, KD);
+    Pair dqkv = h.sentinel(Kind::Act, s.N, W);
+    Pair dqw = h.prefilled(Kind::Grad, s.D, 1), dkw = h.prefilled(Kind::Grad, s.D, 1);
+    const std::vector<float> dqw0 = h.gpu_values(dqw), dkw0 = h.gpu_values(dkw);
+    h.upload(qr, h.cpu_values(qr));  // the same saved statistics on both sides
+    h.upload(kr, h.cpu_values(kr));
+    h.cpu().qk_norm_rope_backward(dqkv.c, dqw.c, dkw.c, dq.c, dk.c, dv.c, qkv.c, qw.c, kw.c, qr.c, kr.c, cc,
+                                  sc, s.T);
+    h.gpu().qk_norm_rope_backward(dqkv.g, dqw.g, dkw.g, dq.g, dk.g, dv.g, qkv.g, qw.g, kw.g, qr.g, kr.g, cg,
+                                  sg, s.T);
+    h.expect_close("qk_norm_rope dqkv", dqkv, kTolBf16);
+    h.expect_close_delta("qk_norm_rope dq_norm increment", dqw, dqw0, 1e-4);
+    h.expect_close_delta("qk_norm_rope dk_norm increment", dkw, dkw0, 1e-4);
+    // Deterministic: the same gradient again, bit for bit.
+    const std::vector<float> first = h.gpu_values(dqw);
+    h.upload(dqw, dqw0);
+    h.gpu().qk_norm_rope_backward(dqkv.g, dqw.g, dkw.g, dq.g, dk.g, dv.g, qkv.g, qw.g, kw.g, qr.g, kr.g, cg,
+                                  sg, s.T);
+    EXPECT_EQ(first, h.gpu_values(dqw)) << "qk_norm_rope dq_norm differs between runs";
   }
 }
 
@@ -306,36 +332,22 @@ void case_attention_infer(Harness& h) {
 }
 
 void case_swiglu(Harness& h) {
-  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1001), int64_t(4096)}) {
-    SCOPED_TRACE(shape({{"n", n}}));
-    Pair gate = h.random(Kind::Act, n, 1, -4.f, 4.f);
-    Pair up = h.random(Kind::Act, n, 1, -2.f, 2.f);
-    Pair out = h.sentinel(Kind::Act, n, 1);
-    h.cpu().swiglu_forward(out.c, gate.c, up.c);
-    h.gpu().swiglu_forward(out.g, gate.g, up.g);
+  struct S {
+    int64_t N, I;
+  };
+  for (S s : {S{1, 1}, S{7, 3}, S{13, 77}, S{64, 1024}}) {
+    SCOPED_TRACE(shape({{"N", s.N}, {"I", s.I}}));
+    Pair gate_up = h.random(Kind::Act, s.N, 2 * s.I, -4.f, 4.f);
+    Pair out = h.sentinel(Kind::Act, s.N, s.I);
+    h.cpu().swiglu_forward(out.c, gate_up.c);
+    h.gpu().swiglu_forward(out.g, gate_up.g);
     h.expect_close("swiglu out", out, kTolBf16);
-    Pair dout = h.random(Kind::Act, n, 1);
-    Pair dgate = h.sentinel(Kind::Act, n, 1), dup = h.sentinel(Kind::Act, n, 1);
-    h.cpu().swiglu_backward(dgate.c, dup.c, dout.c, gate.c, up.c);
-    h.gpu().swiglu_backward(dgate.g, dup.g, dout.g, gate.g, up.g);
-    h.expect_close("swiglu dgate", dgate, kTolBf16);
-    h.expect_close("swiglu dup", dup, kTolBf16);
+    Pair dout = h.random(Kind::Act, s.N, s.I);
+    Pair dgate_up = h.sentinel(Kind::Act, s.N, 2 * s.I);
+    h.cpu().swiglu_backward(dgate_up.c, dout.c, gate_up.c);
+    h.gpu().swiglu_backward(dgate_up.g, dout.g, gate_up.g);
+    h.expect_close("swiglu dgate_up", dgate_up, kTolBf16);
   }
-}
-
-void case_add(Harness& h) {
-  for (Kind kind : {Kind::Act, Kind::Stat})
-    for (int64_t n : {int64_t(1), int64_t(999), int64_t(65536)}) {
-      SCOPED_TRACE(shape({{"n", n}, {"bf16", kind == Kind::Act}}));
-      Pair a = h.random(kind, n, 1), b = h.random(kind, n, 1);
-      Pair out = h.sentinel(kind, n, 1);
-      h.cpu().add(out.c, a.c, b.c);
-      h.gpu().add(out.g, a.g, b.g);
-      h.expect_close("add", out, kind == Kind::Act ? kTolBf16 : kTolF32);
-      h.cpu().add(a.c, a.c, b.c);  // out aliases a
-      h.gpu().add(a.g, a.g, b.g);
-      h.expect_close("add in place", a, kind == Kind::Act ? kTolBf16 : kTolF32);
-    }
 }
 
 // Forces the LM head to use several row chunks for the duration of a scope.
@@ -455,11 +467,10 @@ const std::vector<OpCase>& cases() {
       {"embedding", {"embedding_forward", "embedding_backward"}, case_embedding},
       {"rmsnorm", {"rmsnorm_forward", "rmsnorm_backward"}, case_rmsnorm},
       {"matmul", {"matmul_forward", "matmul_backward"}, case_matmul},
-      {"rope", {"rope_forward", "rope_backward"}, case_rope},
+      {"qk_norm_rope", {"qk_norm_rope_forward", "qk_norm_rope_backward"}, case_qk_norm_rope},
       {"attention", {"attention_forward", "attention_backward"}, case_attention},
       {"attention_infer", {"attention_infer"}, case_attention_infer},
       {"swiglu", {"swiglu_forward", "swiglu_backward"}, case_swiglu},
-      {"add", {"add"}, case_add},
       {"lm_head", {"lm_head_loss", "lm_head_logits"}, case_lm_head},
       {"reduce", {"sum", "grad_norm_sq"}, case_reduce},
       {"adamw", {"adamw_update"}, case_adamw},

@@ -12,6 +12,7 @@
 #include "cpu/embedding.h"
 #include "cpu/fast_math.h"
 #include "cpu/matmul.h"
+#include "cpu/qk_norm_rope.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -128,18 +129,45 @@ TEST(CpuOps, RopeGradIsTransposeAndOffsetsShiftPositions) {
 }
 
 TEST(CpuOps, SwigluGrads) {
-  const int64_t n = 11;
-  Vec gt = random_vec(n, 40, -4, 4), up = random_vec(n, 41), R = random_vec(n, 42), out(n);
+  const int64_t N = 3, I = 5;  // gate_up [N, 2I]: gate in columns 0..I-1, up in I..2I-1
+  Vec gu = random_vec(N * 2 * I, 40, -4, 4), R = random_vec(N * I, 42), out(N * I);
   auto f = [&] {
-    tt::cpu::swiglu_forward(out.data(), gt.data(), up.data(), n);
+    tt::cpu::swiglu_forward(out.data(), gu.data(), N, I);
     return dot(out, R);
   };
   f();
-  EXPECT_NEAR(out[3], gt[3] / (1 + std::exp(-gt[3])) * up[3], 1e-15);
-  Vec dg(n, 7.0), du(n, 7.0);
-  tt::cpu::swiglu_backward(dg.data(), du.data(), R.data(), gt.data(), up.data(), n);
-  expect_grad_close(dg, numeric_grad(gt, f), "swiglu dgate");
-  expect_grad_close(du, numeric_grad(up, f), "swiglu dup");
+  const double g = gu[1 * 2 * I + 3], u = gu[1 * 2 * I + I + 3];  // row 1, column 3
+  EXPECT_NEAR(out[1 * I + 3], g / (1 + std::exp(-g)) * u, 1e-15);
+  Vec dgu(N * 2 * I, 7.0);
+  tt::cpu::swiglu_backward(dgu.data(), R.data(), gu.data(), N, I);
+  expect_grad_close(dgu, numeric_grad(gu, f), "swiglu dgate_up");
+}
+
+// The fused q/k norm + RoPE is the two reference ops composed: its gradient (including the norm weights')
+// against finite differences, and the value heads passed through.
+TEST(CpuOps, QkNormRopeGradsAndValuePassThrough) {
+  const int64_t N = 4, T = 2, Hq = 2, Hkv = 1, D = 6, W = (Hq + 2 * Hkv) * D;
+  const tt::RopeTables tab = tt::rope_tables(T, D, 1e4);
+  Vec qkv = random_vec(N * W, 50, -2, 2), qw = random_vec(D, 51, 0.5, 1.5), kw = random_vec(D, 52, 0.5, 1.5);
+  const Vec Rq = random_vec(N * Hq * D, 53), Rk = random_vec(N * Hkv * D, 54),
+            Rv = random_vec(N * Hkv * D, 55);
+  Vec q(N * Hq * D), k(N * Hkv * D), v(N * Hkv * D), qr(N * Hq), kr(N * Hkv);
+  std::vector<double> scratch;
+  auto f = [&] {
+    tt::cpu::qk_norm_rope_forward(q.data(), k.data(), v.data(), qr.data(), kr.data(), qkv.data(), qw.data(),
+                                  kw.data(), tab.cos.data(), tab.sin.data(), N, T, Hq, Hkv, D, 1e-6, scratch);
+    return dot(q, Rq) + dot(k, Rk) + dot(v, Rv);
+  };
+  f();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < Hkv * D; ++c) EXPECT_EQ(v[n * Hkv * D + c], qkv[n * W + (Hq + Hkv) * D + c]);
+  Vec dqkv(N * W, 9.0), dqw(D, 0.0), dkw(D, 0.0);
+  tt::cpu::qk_norm_rope_backward(dqkv.data(), dqw.data(), dkw.data(), Rq.data(), Rk.data(), Rv.data(),
+                                 qkv.data(), qw.data(), kw.data(), qr.data(), kr.data(), tab.cos.data(),
+                                 tab.sin.data(), N, T, Hq, Hkv, D, scratch);
+  expect_grad_close(dqkv, numeric_grad(qkv, f), "qk_norm_rope dqkv");
+  expect_grad_close(dqw, numeric_grad(qw, f), "qk_norm_rope dq_norm");
+  expect_grad_close(dkw, numeric_grad(kw, f), "qk_norm_rope dk_norm");
 }
 
 // Reference attention straight from the definition (softmax over j <= i), for values.
@@ -510,8 +538,16 @@ TEST(CpuBackend, ContractIsCheckedAtTheInterface) {
     // head_dim 4: 2 query heads, 1 kv head; lse [B*Hq, T] = [2, 2] means B = 1, T = 2, but q has 4 rows
     expect_refused([&] { be->attention_forward(q, lse, q, k, k, 4); }, "attention_forward: q must be");
     expect_refused([&] { be->attention_forward(q, lse, q, k, k, 3); }, "not whole heads");
-    tt::Tensor cos = be->alloc(2, 2, dt);
-    expect_refused([&] { be->rope_forward(q, q, cos, cos, 3); }, "seq_len 3 outside");
-    for (tt::Tensor t : {x, w, out, wrong_cols, wrong_dtype, rstd, ones, lse, q, k, cos}) be->free(t);
+    // qkv [4, 16] = 2 q heads + 1 k + 1 v head of D = 4 (tables [2, 2]); a table of 2 positions, seq_len 3
+    tt::Tensor cos = be->alloc(2, 2, dt), qkv = be->alloc(4, 16, dt), qr = be->alloc(8, 1, dt),
+               kr = be->alloc(4, 1, dt);
+    tt::Tensor norm_w = be->alloc(4, 1, dt);
+    expect_refused(
+        [&] { be->qk_norm_rope_forward(q, k, k, qr, kr, qkv, norm_w, norm_w, cos, cos, 3, 1e-6f); },
+        "seq_len 3 outside");
+    expect_refused([&] { be->qk_norm_rope_forward(q, k, k, qr, kr, x, norm_w, norm_w, cos, cos, 2, 1e-6f); },
+                   "qk_norm_rope_forward: qkv must be");
+    for (tt::Tensor t : {x, w, out, wrong_cols, wrong_dtype, rstd, ones, lse, q, k, cos, qkv, qr, kr, norm_w})
+      be->free(t);
   }
 }

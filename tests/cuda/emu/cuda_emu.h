@@ -136,6 +136,9 @@ T shfl_xor(T v, int lane_mask) {
 inline void __syncthreads() {
   ::tt::emu::syncthreads();
 }
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  ::tt::emu::warp_barrier();
+}
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask, int = 32) {
   return ::tt::emu::shfl_xor(v, lane_mask);

@@ -471,10 +471,16 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const void* operands[4] = {A, B, C, D};
   for (int i = 0; i < 4; ++i)
     if (alignment(operands[i]) < algo->data[i]) return CUBLAS_STATUS_INVALID_VALUE;
-  // Not emulated (matmul.cu does not use it): C and D in different places or layouts. Refused as invalid,
+  // C and D may be different matrices (the residual of an epilogue) of the same layout; different layouts are
+  // not emulated, and a C that overlaps D without being D would be read while written. Refused as invalid,
   // not NOT_SUPPORTED, which matmul.cu would quietly answer with its cublasGemmEx fallback.
-  if (cl->type != dl->type || cl->rows != dl->rows || cl->cols != dl->cols || cl->ld != dl->ld || C != D)
+  if (cl->type != dl->type || cl->rows != dl->rows || cl->cols != dl->cols || cl->ld != dl->ld)
     return CUBLAS_STATUS_INVALID_VALUE;
+  if (C != D && C != nullptr) {
+    const size_t bytes = size_t(dl->ld) * dl->cols * (dl->type == CUDA_R_16BF ? 2 : 4);
+    const uintptr_t c = reinterpret_cast<uintptr_t>(C), d = reinterpret_cast<uintptr_t>(D);
+    if (c < d + bytes && d < c + bytes) return CUBLAS_STATUS_INVALID_VALUE;
+  }
   const bool ta = desc->trans_a == CUBLAS_OP_T, tb = desc->trans_b == CUBLAS_OP_T;
   const int64_t k = ta ? int64_t(al->rows) : int64_t(al->cols);
   ++g_gemm_counts.lt;
