@@ -23,6 +23,9 @@ namespace tt::net {
 namespace {
 
 constexpr size_t kHeadBytes = 512;  // first bytes of a file held back until they are known not to be HTML
+// How far the file on disk may get ahead of the reader before the transfer pauses (the socket buffers
+// then hold what the server sends meanwhile): bounds what a --max_bytes stop leaves downloaded.
+constexpr uint64_t kReadAhead = 1 << 20;
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -96,6 +99,10 @@ struct Download::Transfer {
   enum class Mode { Append, Compare, Discard } mode = Mode::Append;
   uint64_t compare_pos = 0;
   uint64_t received = 0;  // bytes that advanced the file in this try
+  uint64_t activity = 0;  // header and body bytes seen, for the stall check
+  double idle_s = 0;      // time spent waiting in pump() without any byte arriving
+  bool stalled = false;
+  bool paused = false;  // by on_body, because the reader is kReadAhead behind
   bool head_pending = false;
   std::string head;
   // Headers of the latest response (reset at each status line: redirects, 100 Continue).
@@ -112,6 +119,7 @@ struct Download::Transfer {
 
   static size_t on_header(char* p, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->activity += size * n;
     const std::string_view line(p, size * n);
     if (line.rfind("HTTP/", 0) == 0) {
       t->content_type.clear();
@@ -133,6 +141,7 @@ struct Download::Transfer {
 
   static size_t on_body(char* p, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->activity += size * n;
     try {  // no exception may cross libcurl's C frames
       return t->self->on_body(p, size * n);
     } catch (const std::exception& e) {
@@ -219,8 +228,13 @@ Download::Download(std::string url, fs::path final_path, Expected expected, Http
 }
 
 Download::~Download() {
-  const bool interrupted = !complete_ && !stopped_ && !discarded_ && started_s_ > 0;
+  const bool interrupted = !complete_ && !stopped_ && !discarded_ && started_s_ > 0 && on_disk_ > 0;
   transfer_.reset();
+  if (!complete_ && !discarded_ && fd_ >= 0 && on_disk_ == 0) {  // nothing received: leave nothing behind
+    std::error_code ec;
+    fs::remove(part_path(), ec);
+    fs::remove(part_path().string() + ".json", ec);
+  }
   if (interrupted) {
     if (bar_) bar_->progress.finish("interrupted");
     log_info("download of ", url_, " ended at ", amount(on_disk_),
@@ -246,7 +260,11 @@ size_t Download::read(void* out, size_t cap) {
 }
 
 size_t Download::read_some(void* out, size_t cap) {
-  if (!complete_ && transfer_) pump_now();
+  if (transfer_ && transfer_->paused && on_disk_ - read_offset_ < kReadAhead) {
+    transfer_->paused = false;
+    curl_easy_pause(transfer_->easy, CURLPAUSE_CONT);  // may deliver the held-back bytes right here
+  }
+  if (transfer_ && !transfer_->paused) pump_now();
   for (;;) {
     if ((validated_ || complete_) && read_offset_ < on_disk_) {
       const ssize_t n =
@@ -267,8 +285,11 @@ void Download::stop(const std::string& why) {
   if (complete_ || stopped_ || discarded_) return;
   stopped_ = true;
   transfer_.reset();
-  if (bar_) bar_->progress.finish("stopped: " + why);
-  if (started_s_ > 0 || on_disk_ > 0)
+  if (bar_) {
+    update_progress_to(on_disk_);
+    bar_->progress.finish("stopped: " + why);
+  }
+  if (on_disk_ > 0)
     log_info("stopped downloading ", url_, " at ", amount(on_disk_), total_ ? " of " + amount(total_) : "",
              " (", why, "); the partial file ", part_path().string(),
              " is kept and a later run resumes from there");
@@ -309,7 +330,22 @@ void Download::pump() {
     start_try();
   }
   pump_now();
-  if (transfer_) curl_multi_poll(transfer_->multi, nullptr, 0, 100, nullptr);
+  if (transfer_) {
+    // Only time spent waiting here counts towards a stall, not the time the reader spends elsewhere.
+    const uint64_t seen = transfer_->activity;
+    const double t0 = now_s();
+    curl_multi_poll(transfer_->multi, nullptr, 0, 100, nullptr);
+    pump_now();
+    if (transfer_ && transfer_->activity == seen) {
+      transfer_->idle_s += now_s() - t0;
+      if (transfer_->idle_s >= opts_.stall_timeout_s) {
+        transfer_->stalled = true;
+        finish_try(int(CURLE_OPERATION_TIMEDOUT));
+      }
+    } else if (transfer_) {
+      transfer_->idle_s = 0;
+    }
+  }
   if (opts_.poll) opts_.poll();
   update_progress();
 }
@@ -423,6 +459,10 @@ size_t Download::on_body(const char* p, size_t n) {
     used = k;
     if (t.compare_pos == t.request_offset) t.mode = Transfer::Mode::Append;
   }
+  if (used == 0 && !t.head_pending && on_disk_ - read_offset_ >= kReadAhead) {
+    t.paused = true;  // libcurl keeps these bytes and hands them over again after the unpause
+    return CURL_WRITEFUNC_PAUSE;
+  }
   if (used < n) {
     if (t.head_pending) {
       t.head.append(p + used, n - used);
@@ -502,9 +542,7 @@ void Download::finish_try(int curl_result) {
     std::string problem = transfer_error_text(rc, t->err);
     if (rc == CURLE_TOO_MANY_REDIRECTS)
       problem += " (more than " + std::to_string(opts_.max_redirects) + " redirects)";
-    if (rc == CURLE_OPERATION_TIMEDOUT && t->err[0] && std::strstr(t->err, "slower than"))
-      problem = "the transfer stalled: no data for " + std::to_string(long(opts_.stall_timeout_s)) + " s (" +
-                t->err + ")";
+    if (t->stalled) problem = stall_text(opts_);
     TT_CHECK(is_transient(rc)) << "GET " << url_ << ": " << problem << keep_note;
     schedule_retry(problem);
     return;
@@ -515,6 +553,9 @@ void Download::finish_try(int curl_result) {
       // Range Not Satisfiable: the partial file is as long as the file (or longer than it).
       int64_t first = -1, size = -1;
       parse_content_range(t->content_range, &first, &size);
+      if (size >= 0 && total_ && uint64_t(size) != total_)
+        refuse("got " + std::to_string(on_disk_) + " bytes, the server announced " + std::to_string(total_) +
+               " and then gave the size as " + std::to_string(size));
       if (size >= 0 && uint64_t(size) == on_disk_) {
         total_ = on_disk_;
         validated_ = true;
@@ -584,7 +625,10 @@ void Download::verify_and_commit() {
   fs::remove(part_path().string() + ".json", ec);
   complete_ = true;
   total_ = on_disk_;
-  if (bar_) bar_->progress.finish();
+  if (bar_) {
+    update_progress_to(on_disk_);
+    bar_->progress.finish();
+  }
   const double secs = started_s_ > 0 ? now_s() - started_s_ : 0;
   log_info("fetched ", url_, " (", on_disk_, " bytes", checks,
            resumed_at_ > 0 ? ", resumed at byte " + std::to_string(resumed_at_) : std::string(), ", ",
@@ -608,8 +652,11 @@ void Download::refuse(const std::string& problem) {
 }
 
 void Download::update_progress() {
-  if (!bar_ || complete_) return;
-  bar_->progress.update(on_disk_ - std::min(on_disk_, resumed_at_),
+  if (bar_ && !complete_) update_progress_to(on_disk_);
+}
+
+void Download::update_progress_to(uint64_t bytes) {
+  bar_->progress.update(bytes - std::min(bytes, resumed_at_),
                         resumed_at_ > 0 ? "resumed at " + amount(resumed_at_) : std::string());
 }
 

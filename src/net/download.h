@@ -1,7 +1,8 @@
 // One file fetched over HTTP(S) into the cache while it is being read: the reader pulls bytes with
-// read(), and the transfer advances only while the reader waits for more (libcurl's multi interface,
-// driven from the reading thread). So the bytes on disk are never more than the socket buffers ahead
-// of the parser, and a reader that stops early (prepare-data's --max_bytes) stops the transfer too.
+// read(), which also drives the transfer (libcurl's multi interface, on the reading thread; no thread of
+// its own). The file on disk gets at most 1 MiB ahead of the reader before the transfer pauses (the
+// kernel's socket buffers keep receiving meanwhile), so a reader that stops early (prepare-data's
+// --max_bytes) stops the transfer within about a megabyte of what it used.
 //
 //   <final>.part       the bytes received so far; a later Download of the same file resumes it with a
 //                      Range request (If-Range with the validator kept below, so a file that changed on
@@ -90,6 +91,7 @@ class Download {
   void restart_from_zero();
   [[noreturn]] void refuse(const std::string& problem);  // integrity failure: remove the partial, throw
   void update_progress();
+  void update_progress_to(uint64_t bytes);
   void save_validator(const std::string& etag, const std::string& last_modified);
 
   std::string url_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -120,9 +121,8 @@ void configure_transfer(CURL* h, const std::string& url, const HttpOptions& o, c
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, long(o.max_redirects));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, long(o.connect_timeout_s * 1000));
-  // "Stalled": under 1 byte/s for stall_timeout_s seconds, including the wait for the response headers.
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, std::max(1L, long(std::lround(o.stall_timeout_s))));
+  // Stalls (no byte for stall_timeout_s) are detected by the callers: libcurl's low-speed check averages
+  // over several seconds and would also count the time a reader spends away from a pulled download.
   curl_easy_setopt(h, CURLOPT_USERAGENT, agent.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -134,6 +134,12 @@ std::string transfer_error_text(CURLcode rc, const char* error_buffer) {
   return s;
 }
 
+std::string stall_text(const HttpOptions& o) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", o.stall_timeout_s);
+  return std::string("the transfer stalled: no data for ") + secs + " s";
+}
+
 namespace {
 
 struct GetState {
@@ -142,6 +148,9 @@ struct GetState {
   bool too_large = false;
   const HttpOptions* opts = nullptr;
   std::exception_ptr poll_error;
+  curl_off_t last_bytes = -1;
+  std::chrono::steady_clock::time_point last_change = std::chrono::steady_clock::now();
+  bool stalled = false;
 };
 
 size_t on_body(char* p, size_t size, size_t n, void* user) {
@@ -155,8 +164,16 @@ size_t on_body(char* p, size_t size, size_t n, void* user) {
   return bytes;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t) {
   auto* st = static_cast<GetState*>(user);
+  const auto now = std::chrono::steady_clock::now();
+  if (dlnow != st->last_bytes) {
+    st->last_bytes = dlnow;
+    st->last_change = now;
+  } else if (std::chrono::duration<double>(now - st->last_change).count() >= st->opts->stall_timeout_s) {
+    st->stalled = true;
+    return 1;
+  }
   if (!st->opts->poll) return 0;
   try {  // no exception may cross libcurl's C frames: keep it and stop the transfer
     st->opts->poll();
@@ -194,7 +211,10 @@ std::string http_get(const std::string& url, const HttpOptions& o, size_t max_by
                             << " bytes, which is not what an index file is";
     std::string problem;
     bool transient = false;
-    if (rc != CURLE_OK) {
+    if (st.stalled) {
+      problem = stall_text(o);
+      transient = true;
+    } else if (rc != CURLE_OK) {
       problem = transfer_error_text(rc, err);
       transient = is_transient(rc);
       TT_CHECK(transient) << "GET " << url << ": " << problem;

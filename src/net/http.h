@@ -22,7 +22,7 @@ namespace tt::net {
 
 struct HttpOptions {
   double connect_timeout_s = 30;
-  double stall_timeout_s = 60;  // whole seconds for libcurl's low-speed check (at least 1)
+  double stall_timeout_s = 60;  // a transfer (or the wait for its response) receiving nothing this long
   int retries = 5;              // further tries after a failure that made no progress
   double retry_delay_s = 1;     // first backoff; doubles per try, at most 30 s
   int max_redirects = 10;
@@ -55,6 +55,8 @@ void sleep_polling(const HttpOptions& o, double seconds);
 // The libcurl settings every transfer shares: URL, protocols, redirects, timeouts, user agent,
 // error buffer (CURL_ERROR_SIZE bytes, owned by the caller).
 void configure_transfer(CURL* h, const std::string& url, const HttpOptions& o, char* error_buffer);
+// "the transfer stalled: no data for 60 s".
+std::string stall_text(const HttpOptions& o);
 // "connection refused: Failed to connect to 127.0.0.1 port 1: Couldn't connect to server" style text.
 std::string transfer_error_text(CURLcode rc, const char* error_buffer);
 
