@@ -306,12 +306,12 @@ class DocumentCollector {
       return;
     }
     data::OpenSource src = data::open_source(file, r_.skips, net_);
+    std::string where = std::to_string(src.reader->stream().file_size()) + " bytes";
+    if (src.download && src.download->from_cache()) where += " from the cache, " + file.path.string();
+    if (src.download && src.download->transferring())
+      where = "downloading into " + src.download->part_path().string();
     log_info("reading ", file.name, " (", data::format_name(src.reader->format()), ", ",
-             data::compression_name(src.reader->stream().compression()), ", ",
-             src.download && src.download->transferring()
-                 ? "downloading into " + src.download->part_path().string()
-                 : std::to_string(src.reader->stream().file_size()) + " bytes",
-             ")");
+             data::compression_name(src.reader->stream().compression()), ", ", where, ")");
     int64_t docs = 0, kept = 0;
     try {
       RawDocument raw;
@@ -331,9 +331,9 @@ class DocumentCollector {
     const data::InputStream& in = src.reader->stream();
     for (const auto& w : src.reader->warnings()) r_.warnings.push_back(w);
     r_.sources.push_back(source_json(file, src, docs, kept));
+    update_bar(src);
     r_.bytes_read += in.compressed_offset();
     r_.decompressed_bytes += in.decompressed_offset();
-    update_bar(src);
   }
 
   void finish() {

@@ -112,7 +112,6 @@ OpenSource open_source(const SourceFile& f, SkipCounter& skips, const NetOptions
                 ? std::string("not compressed")
                 : std::string(compression_name(in->compression())) + " data")
         << hint("the server did not send the file the URL names");
-    if (s.download->from_cache()) log_info("reading ", f.url, " from the cache: ", f.path.string());
     s.reader = DocumentReader::open(std::move(in), skips);
   } catch (...) {
     rethrow_discarding_download(s);

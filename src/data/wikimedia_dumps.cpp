@@ -303,13 +303,18 @@ DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
       // The mirror cannot be reached: a run fetched before is still a complete, verified source.
       run = newest_cached_run(o.cache_dir, name.wiki);
       if (!run) throw;
-      log_warn(e.what(), "; using the newest dump run in the cache instead: ", name.wiki, " ", run->run);
+      const std::string what = e.what();
+      log_warn(what.substr(0, what.find("\n  hint: ")),
+               "; using the newest dump run in the cache instead: ", name.wiki, " ", run->run);
       from = "the cache (offline)";
     }
     std::string notes;
     for (size_t i = 0; !run && i < runs.size() && int(i) < o.max_runs_checked; ++i) {
       run = cached_run(o.cache_dir, name.wiki, runs[i]);
-      if (run) break;
+      if (run) {
+        from = "the cached index in " + index_dir(o.cache_dir, name.wiki, runs[i]).string();
+        break;
+      }
       std::string why;
       run = fetch_run(o, name.wiki, runs[i], &why);
       if (!run) notes += (notes.empty() ? "" : "; ") + runs[i] + ": " + why;
