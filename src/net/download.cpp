@@ -530,6 +530,9 @@ void Download::finish_try(int curl_result) {
   if (rc == CURLE_OK && transfer_->head_pending && transfer_->fatal.empty()) flush_head();
   std::unique_ptr<Transfer> t = std::move(transfer_);
   if (t->received > 0) failures_ = 0;
+  if (char* effective = nullptr;
+      curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
+    effective_url_ = effective;
   const std::string keep_note = on_disk_ > 0 ? "; the partial download " + part_path().string() + " (" +
                                                    std::to_string(on_disk_) +
                                                    " bytes) is kept and a later run resumes it"
@@ -630,7 +633,9 @@ void Download::verify_and_commit() {
     bar_->progress.finish();
   }
   const double secs = started_s_ > 0 ? now_s() - started_s_ : 0;
-  log_info("fetched ", url_, " (", on_disk_, " bytes", checks,
+  log_info("fetched ", url_,
+           effective_url_.empty() || effective_url_ == url_ ? "" : " (redirected to " + effective_url_ + ")",
+           " (", on_disk_, " bytes", checks,
            resumed_at_ > 0 ? ", resumed at byte " + std::to_string(resumed_at_) : std::string(), ", ",
            Progress::format_duration(secs), "); cached as ", final_path_.string());
 }

@@ -103,8 +103,9 @@ class Download {
   uint64_t on_disk_ = 0, read_offset_ = 0, total_ = 0;
   uint64_t resumed_at_ = 0;  // bytes on disk when this run's transfer started
   bool complete_ = false, from_cache_ = false, stopped_ = false, discarded_ = false, failed_ = false;
-  bool validated_ = false;  // the bytes on disk belong to the response being received
-  std::string validator_;   // ETag or Last-Modified of the file the .part holds, for If-Range
+  bool validated_ = false;     // the bytes on disk belong to the response being received
+  std::string validator_;      // ETag or Last-Modified of the file the .part holds, for If-Range
+  std::string effective_url_;  // after redirects, for the log
 
   std::unique_ptr<Transfer> transfer_;
   int failures_ = 0;  // tries in a row that made no progress
