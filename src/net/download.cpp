@@ -186,6 +186,18 @@ Download::Download(std::string url, fs::path final_path, Expected expected, Http
     TT_FAIL() << url_ << ": another process is downloading it into " << part.string()
               << hint("wait for it to finish; its result is then read from the cache");
   }
+  try {
+    resume_partial();
+  } catch (...) {  // no destructor runs for a constructor that throws
+    ::close(fd_);
+    throw;
+  }
+}
+
+// Takes over the bytes an earlier run left in the .part (checksums over them, the If-Range validator).
+void Download::resume_partial() {
+  const fs::path part = part_path();
+  std::error_code ec;
   struct stat st {};
   TT_CHECK(::fstat(fd_, &st) == 0) << part.string() << ": " << std::strerror(errno);
   on_disk_ = uint64_t(st.st_size);

@@ -76,6 +76,7 @@ class Download {
   struct Transfer;  // libcurl state of one try (implementation detail)
 
  private:
+  void resume_partial();
   size_t read_some(void* out, size_t cap);
   void pump_now();  // lets libcurl handle what has arrived, without waiting
   void pump();      // advances the transfer a little (at most ~100 ms of waiting); throws on fatal errors

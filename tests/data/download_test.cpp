@@ -364,3 +364,25 @@ TEST(CachePaths, CacheDirectoryFromTheEnvironment) {
       ::unsetenv(s.name.c_str());
   }
 }
+
+TEST(Download, ACompletePartialOfAKilledRunIsCheckedAndRenamedWithoutTheNetwork) {
+  const std::string body = random_bytes(90000, 15);
+  const net::Expected expected{.size = body.size(), .sha1 = hex_digest(net::Digest::Kind::Sha1, body)};
+  RefusingPort offline;
+  ScratchDir dir;
+  dir.write("f.bin.part", body);
+  {
+    net::Download d(offline.url("/f.bin"), dir.path / "f.bin", expected, fast_options(0));
+    EXPECT_TRUE(d.complete());
+    EXPECT_EQ(read_all(d), body);
+  }
+  EXPECT_EQ(tt::read_file(dir.path / "f.bin"), body);
+
+  // The same size with the wrong bytes: fetched again.
+  TestHttpServer server;
+  server.route("/f.bin", Route{.body = body});
+  dir.write("g.bin.part", random_bytes(body.size(), 16));
+  net::Download d(server.url("/f.bin"), dir.path / "g.bin", expected, fast_options());
+  EXPECT_EQ(read_all(d), body);
+  EXPECT_EQ(server.log().at(0).range, "");
+}
