@@ -86,6 +86,40 @@ TEST(RemotePrepare, UrlWithDroppedConnectionsGivesTheRowsOfTheLocalFile) {
   expect_same_rows(dir.path / "local", dir.path / "ignores");
 }
 
+TEST(RemotePrepare, EveryFormatAndCompressionReadsTheSameOverHttp) {
+  const std::string xml = tt::read_file(fixture("new_schema.xml"));
+  const size_t cut = xml.find("  <page>", xml.find("  <page>") + 1);
+  ScratchDir dir;
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"dump-multistream.xml.bz2", bzip2(xml.substr(0, cut)) + bzip2(xml.substr(cut))},  // two bzip2 streams
+      {"docs.jsonl.gz", gzip(tt::read_file(fixture("docs.jsonl")))},
+      {"wikiextractor.json.xz", xz(tt::read_file(fixture("wikiextractor.json")))},
+      {"plain.txt.zst", zstd(tt::read_file(fixture("plain.txt")))},
+      {"wikiextractor.txt", tt::read_file(fixture("wikiextractor.txt"))},
+      {"intros.tsv", tt::read_file(fixture("intros.tsv"))}};
+  TestHttpServer server;
+  std::vector<std::string> local, remote;
+  for (const auto& [name, data] : files) {
+    local.push_back(dir.write("local/" + name, data).string());
+    server.route("/" + name, Route{.body = data});
+    remote.push_back(server.url("/" + name));
+  }
+  ByteTokenizer tok;
+  PrepareDataOptions l = options(dir.path / "from-files", local, dir.path / "cache");
+  l.seq_len = 16;
+  PrepareDataOptions r = l;
+  r.sources = remote;
+  r.out_dir = (dir.path / "from-urls").string();
+  const auto ml = tt::prepare_data(l, tok), mr = tt::prepare_data(r, tok);
+  expect_same_rows(dir.path / "from-files", dir.path / "from-urls");
+  ASSERT_EQ(mr["sources"].size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(mr["sources"][i]["format"], ml["sources"][i]["format"]) << files[i].first;
+    EXPECT_EQ(mr["sources"][i]["compression"], ml["sources"][i]["compression"]) << files[i].first;
+    EXPECT_GT(mr["sources"][i]["documents_kept"].get<int64_t>(), 0) << files[i].first;
+  }
+}
+
 TEST(RemotePrepare, MaxBytesStopsTheDownloadAndTheNextRunResumesIt) {
   REQUIRE_SHARED("enwiki-2014-intros.tsv.xz");
   const fs::path local = shared("enwiki-2014-intros.tsv.xz");
