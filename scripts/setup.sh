@@ -30,7 +30,7 @@ log() { echo "[setup] $*" >&2; }
 PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev
   nlohmann-json3-dev libcli11-dev libutf8proc-dev libonig-dev libssl-dev
-  libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev nodejs npm
+  libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev libcurl4-openssl-dev nodejs npm
   python3-torch python3-numpy)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -61,15 +61,41 @@ struct InputStream::Decoder {
   }
 };
 
-InputStream::InputStream(const std::filesystem::path& path)
-    : path_(path), raw_(new unsigned char[kRawBuf]), dec_(new Decoder) {
+FileSource::FileSource(const std::filesystem::path& path) : path_(path) {
   std::error_code ec;
   TT_CHECK(std::filesystem::exists(path, ec)) << path.string() << ": no such file";
   TT_CHECK(!std::filesystem::is_directory(path, ec)) << path.string() << ": is a directory, expected a file";
   f_ = std::fopen(path.c_str(), "rb");
   TT_CHECK(f_) << path.string() << ": cannot open for reading: " << std::strerror(errno);
-  file_size_ = std::filesystem::file_size(path, ec);
-  if (ec) file_size_ = 0;
+  size_ = std::filesystem::file_size(path, ec);
+  if (ec) size_ = 0;
+}
+
+FileSource::~FileSource() {
+  if (f_) std::fclose(f_);
+}
+
+size_t FileSource::read(unsigned char* out, size_t cap) {
+  const size_t n = std::fread(out, 1, cap, f_);
+  TT_CHECK(n == cap || !std::ferror(f_))
+      << path_.string() << ": read error at offset " << offset_ + n << ": " << std::strerror(errno);
+  offset_ += n;
+  return n;
+}
+
+InputStream::InputStream(const std::filesystem::path& path)
+    : InputStream(std::make_unique<FileSource>(path), path.string(), path) {}
+
+InputStream::InputStream(std::unique_ptr<ByteSource> source, std::string name, std::filesystem::path path)
+    : path_(std::move(path)),
+      name_(std::move(name)),
+      source_(std::move(source)),
+      raw_(new unsigned char[kRawBuf]),
+      dec_(new Decoder) {
+  init_decoder();
+}
+
+void InputStream::init_decoder() {
   fill();
   compression_ = detect_compression(raw_.get(), raw_len_);
   switch (compression_) {
@@ -81,31 +107,26 @@ InputStream::InputStream(const std::filesystem::path& path)
       break;
     case Compression::Xz: {
       lzma_ret r = lzma_stream_decoder(&dec_->xz, UINT64_MAX, LZMA_CONCATENATED);
-      TT_CHECK(r == LZMA_OK) << path.string() << ": cannot initialise the xz decoder (" << int(r) << ")";
+      TT_CHECK(r == LZMA_OK) << name_ << ": cannot initialise the xz decoder (" << int(r) << ")";
       dec_->xz_init = true;
       break;
     }
     case Compression::Zstd:
       dec_->zstd = ZSTD_createDCtx();
-      TT_CHECK(dec_->zstd) << path.string() << ": cannot initialise the zstd decoder";
+      TT_CHECK(dec_->zstd) << name_ << ": cannot initialise the zstd decoder";
       break;
   }
 }
 
-InputStream::~InputStream() {
-  if (f_) std::fclose(f_);
-}
+InputStream::~InputStream() = default;
 
 bool InputStream::fill() {
   if (raw_pos_ < raw_len_) return true;
   if (eof_) return false;
   raw_pos_ = 0;
-  raw_len_ = std::fread(raw_.get(), 1, kRawBuf, f_);
-  if (raw_len_ < kRawBuf) {
-    TT_CHECK(!std::ferror(f_)) << path_.string() << ": read error at offset " << raw_read_ + raw_len_ << ": "
-                               << std::strerror(errno);
-    if (raw_len_ == 0) eof_ = true;
-  }
+  // A short read is not the end (a download delivers what has arrived); only 0 is.
+  raw_len_ = source_->read(raw_.get(), kRawBuf);
+  if (raw_len_ == 0) eof_ = true;
   raw_read_ += raw_len_;
   return raw_len_ > 0;
 }
@@ -141,8 +162,8 @@ size_t InputStream::decode(char* out, size_t cap) {
   Decoder& d = *dec_;
   size_t produced = 0;
   auto truncated = [&](const char* what) {
-    TT_FAIL() << path_.string() << ": " << what << " " << compression_name(compression_)
-              << " data at compressed offset " << raw_consumed_ << " of " << file_size_ << " bytes (after "
+    TT_FAIL() << name_ << ": " << what << " " << compression_name(compression_)
+              << " data at compressed offset " << raw_consumed_ << " of " << file_size() << " bytes (after "
               << out_total_ << " decompressed bytes)"
               << hint("the file is truncated or damaged; download it again");
   };
@@ -175,7 +196,7 @@ size_t InputStream::decode(char* out, size_t cap) {
             truncated("trailing garbage after");
           if (d.bz_init) BZ2_bzDecompressEnd(&d.bz);
           d.bz = bz_stream{};
-          TT_CHECK(BZ2_bzDecompressInit(&d.bz, 0, 0) == BZ_OK) << path_.string() << ": bzip2 init failed";
+          TT_CHECK(BZ2_bzDecompressInit(&d.bz, 0, 0) == BZ_OK) << name_ << ": bzip2 init failed";
           d.bz_init = true;
           d.in_stream = true;
         }
@@ -205,7 +226,7 @@ size_t InputStream::decode(char* out, size_t cap) {
           if (avail >= 2 && !(in[0] == 0x1f && in[1] == 0x8b)) truncated("trailing garbage after");
           if (d.gz_init) inflateEnd(&d.gz);
           d.gz = z_stream{};
-          TT_CHECK(inflateInit2(&d.gz, 15 + 16) == Z_OK) << path_.string() << ": zlib init failed";
+          TT_CHECK(inflateInit2(&d.gz, 15 + 16) == Z_OK) << name_ << ": zlib init failed";
           d.gz_init = true;
           d.in_stream = true;
         }

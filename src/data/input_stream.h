@@ -1,4 +1,6 @@
-// A file read as a stream of decompressed bytes, whatever its compression.
+// A file read as a stream of decompressed bytes, whatever its compression. The bytes come from a
+// ByteSource: a local file, or a download in progress (data/source_list.h), so every reader and
+// decoder works the same on both.
 //
 // Compression is detected from the first bytes (magic numbers), not the extension:
 //   bzip2 "BZh" (multistream / pbzip2 files: streams are decoded one after another),
@@ -24,10 +26,37 @@ const char* compression_name(Compression c);
 // Detects the compression from the first bytes of a file.
 Compression detect_compression(const unsigned char* head, size_t n);
 
+// Where an InputStream's raw (compressed) bytes come from.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Up to `cap` bytes; 0 only at the end. tt::Error on a read or transfer error.
+  virtual size_t read(unsigned char* out, size_t cap) = 0;
+  // Total size in bytes when known (for progress and messages), else 0.
+  virtual uint64_t size() const = 0;
+};
+
+// A local file as a ByteSource; tt::Error naming the path if it is missing, a directory or unreadable.
+class FileSource : public ByteSource {
+ public:
+  explicit FileSource(const std::filesystem::path& path);
+  ~FileSource() override;
+  size_t read(unsigned char* out, size_t cap) override;
+  uint64_t size() const override { return size_; }
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* f_ = nullptr;
+  uint64_t size_ = 0, offset_ = 0;
+};
+
 class InputStream {
  public:
-  // tt::Error if the file cannot be opened.
+  // A local file. tt::Error if the file cannot be opened.
   explicit InputStream(const std::filesystem::path& path);
+  // Any byte source. `name` is what messages call it (a path or a URL); `path` is the file name used
+  // for format detection (its extension breaks ties) and by path().
+  InputStream(std::unique_ptr<ByteSource> source, std::string name, std::filesystem::path path);
   ~InputStream();
   InputStream(const InputStream&) = delete;
   InputStream& operator=(const InputStream&) = delete;
@@ -39,7 +68,8 @@ class InputStream {
 
   Compression compression() const { return compression_; }
   const std::filesystem::path& path() const { return path_; }
-  uint64_t file_size() const { return file_size_; }
+  const std::string& name() const { return name_; }       // for messages: the path, or the URL
+  uint64_t file_size() const { return source_->size(); }  // 0 while unknown (a download before its headers)
   // Bytes of the (compressed) file consumed so far: for progress and error offsets.
   uint64_t compressed_offset() const { return raw_consumed_; }
   // Decompressed bytes returned so far.
@@ -48,14 +78,15 @@ class InputStream {
   struct Decoder;  // per-compression state (implementation detail)
 
  private:
+  void init_decoder();
   bool fill();  // refills the raw buffer; false at end of file
   size_t decode(char* out, size_t cap);
 
   std::string peeked_;
   size_t peeked_pos_ = 0;
   std::filesystem::path path_;
-  std::FILE* f_ = nullptr;
-  uint64_t file_size_ = 0;
+  std::string name_;
+  std::unique_ptr<ByteSource> source_;
   Compression compression_ = Compression::None;
   std::unique_ptr<unsigned char[]> raw_;
   size_t raw_pos_ = 0, raw_len_ = 0;

@@ -13,28 +13,32 @@
 #include "common/progress.h"
 #include "data/document.h"
 #include "data/interrupt.h"
+#include "data/source_list.h"
 #include "data/sources.h"
+#include "data/wikimedia_dumps.h"
 #include "tokenizer/tokenizer.h"
 #include "tt_version.h"
 
 namespace tt {
 
 namespace fs = std::filesystem;
-using data::DocumentReader;
 using data::RawDocument;
 using data::SkipCounter;
+using data::SourceFile;
 
 void PrepareDataOptions::declare(OptionSet& o) {
   o.add("--source", sources,
-        "input files or directories (walked recursively): MediaWiki XML dumps, WikiExtractor output, JSON "
-        "Lines, "
-        "TSV (id, title, paragraph) or plain text; .bz2/.gz/.xz/.zst are decompressed on the fly")
+        "input files or directories (walked recursively), http(s):// URLs, or a Wikimedia dump name (enwiki, "
+        "wikipedia:en, enwiki:YYYYMMDD = the article parts of that run): MediaWiki XML dumps, WikiExtractor "
+        "output, JSON Lines, TSV (id, title, paragraph) or plain text; .bz2/.gz/.xz/.zst are decompressed on "
+        "the fly, downloads are read while they arrive and kept in --cache_dir")
       ->required()
       ->expected(1, -1);
   o.add("--out_dir", out_dir,
         "output directory (train.bin, val.bin, meta.json, samples.txt); replaced atomically");
   o.add("--seq_len", seq_len, "tokens per row")->check(CLI::Range(int64_t(2), int64_t(1) << 24));
-  o.add("--max_bytes", max_bytes, "stop after this many bytes of cleaned text")->check(CLI::PositiveNumber);
+  o.add("--max_bytes", max_bytes, "stop after this many bytes of cleaned text (downloads stop there too)")
+      ->check(CLI::PositiveNumber);
   o.add("--min_chars", min_chars, "skip paragraphs shorter than this many characters")
       ->check(CLI::NonNegativeNumber);
   o.add("--val_fraction", val_fraction, "fraction of documents (by hash) for the validation split")
@@ -42,6 +46,28 @@ void PrepareDataOptions::declare(OptionSet& o) {
   o.add("--dedup", dedup, "drop exact duplicate paragraphs");
   o.add("--threads", threads, "tokenizer threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   o.add("--tokenizer", tokenizer, "tokenizer directory or tokenizer.json");
+  o.add("--cache_dir", cache_dir,
+        "where downloads are kept (\"\" = $TT_CACHE_DIR, else $XDG_CACHE_HOME/tiny-transformer, else "
+        "~/.cache/tiny-transformer)");
+  o.add(
+      "--mirror", mirror,
+      "Wikimedia dump server for dump names (\"\" = $TT_WIKIMEDIA_MIRROR, else https://dumps.wikimedia.org)");
+  o.add("--net_timeout", net_timeout,
+        "seconds a connection attempt, or a transfer receiving nothing, may take before it is retried")
+      ->check(CLI::Range(1.0, 3600.0));
+  o.add("--net_retries", net_retries, "retries in a row without progress before a download fails")
+      ->check(CLI::Range(0, 100));
+}
+
+void PrepareDataOptions::validate() const {
+  if (mirror.empty()) return;
+  bool names_a_dump = false;
+  std::error_code ec;
+  for (const auto& s : sources)
+    names_a_dump = names_a_dump || (!fs::exists(s, ec) && data::wikimedia::parse_dump_name(s).has_value());
+  TT_CHECK(names_a_dump)
+      << "--mirror " << mirror << " is given, but no --source is a Wikimedia dump name"
+      << hint("--mirror applies to enwiki, wikipedia:LANG and WIKI:YYYYMMDD; give URLs in full");
 }
 
 uint64_t document_hash(const std::string& text) {
@@ -64,6 +90,63 @@ bool hash_selects_val(uint64_t hash, double val_fraction) {
 
 namespace {
 
+// ---- the steps of prepare_data, in the order it runs them ------------------------------------------
+
+struct TokenIds {
+  int32_t eos = -1, vocab = 0;
+};
+
+TokenIds token_ids(const Tokenizer& tokenizer) {
+  TokenIds ids{tokenizer.eos_id(), tokenizer.vocab_size()};
+  TT_CHECK(ids.eos >= 0 && ids.eos < ids.vocab)
+      << tokenizer.json_path().string() << ": no <|endoftext|> token";
+  return ids;
+}
+
+// SIGINT/SIGTERM: polled once per document, while waiting for the network, and before the final rename;
+// the throw unwinds through TempDirGuard, which removes the partial output. A second signal exits at once.
+void throw_if_interrupted(const data::InterruptScope& interrupt, const fs::path& out_dir) {
+  const int sig = interrupt.signal_number();
+  if (sig != 0)
+    throw data::InterruptedError(
+        std::string("prepare-data: interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+            "; the partial output was removed and " + out_dir.string() + " is unchanged",
+        sig);
+}
+
+data::NetOptions net_options(const PrepareDataOptions& opts, std::function<void()> poll) {
+  data::NetOptions net;
+  net.cache_dir = opts.cache_dir;
+  net.mirror = opts.mirror;
+  net.http.connect_timeout_s = opts.net_timeout;
+  net.http.stall_timeout_s = opts.net_timeout;
+  net.http.retries = opts.net_retries;
+  net.http.retry_delay_s = opts.net_retry_delay;
+  net.http.poll = std::move(poll);
+  return net;
+}
+
+std::vector<SourceFile> list_sources(const PrepareDataOptions& opts, const data::NetOptions& net) {
+  std::vector<std::string> ignored;
+  std::vector<SourceFile> files = data::resolve_sources(opts.sources, net, &ignored);
+  for (const auto& f : ignored) log_info("ignoring ", f, " (not a source file name)");
+  return files;
+}
+
+// The output is written into a temporary sibling of out_dir and swapped in at the end. Temporary
+// siblings of earlier runs that were killed outright (pid gone) are removed first.
+fs::path make_output_dir(const fs::path& out_dir) {
+  data::remove_stale_temp_dirs(out_dir);
+  std::error_code ec;
+  if (fs::exists(out_dir, ec)) {
+    TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
+    TT_CHECK(fs::is_empty(out_dir, ec) || fs::exists(out_dir / "meta.json", ec))
+        << out_dir.string() << ": exists, is not empty and holds no meta.json; refusing to replace it"
+        << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
+  }
+  return make_temp_dir_beside(out_dir);
+}
+
 // Rows of seq_len tokens for one split, streamed into an AtomicFile.
 class SplitWriter {
  public:
@@ -85,6 +168,13 @@ class SplitWriter {
   int64_t documents() const { return documents_; }
   int64_t document_tokens() const { return document_tokens_; }
   int64_t tail_tokens() const { return int64_t(row_.size()); }
+  nlohmann::ordered_json to_json(int64_t seq_len) const {
+    return {{"rows", rows_},
+            {"tokens", rows_ * seq_len},
+            {"documents", documents_},
+            {"document_tokens", document_tokens_},
+            {"dropped_tail_tokens", tail_tokens()}};
+  }
 
  private:
   void push(uint32_t v) {
@@ -108,234 +198,330 @@ struct Batch {
   size_t bytes = 0;
 };
 
-}  // namespace
+// The train and val splits, and the rule that sends a document to one of them: by the hash of its
+// text, except that the first documents fill one val row (their hashes are remembered, so later
+// copies of them follow).
+class Splits {
+ public:
+  Splits(const fs::path& dir, const PrepareDataOptions& opts, TokenIds ids)
+      : train(dir / "train.bin", opts.seq_len),
+        val(dir / "val.bin", opts.seq_len),
+        val_fraction_(opts.val_fraction),
+        seq_len_(opts.seq_len),
+        ids_(ids) {}
 
-nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer,
-                                    const nlohmann::ordered_json& options_json) {
-  const auto t0 = std::chrono::steady_clock::now();
-  TT_CHECK(!opts.sources.empty()) << "prepare-data: no --source given";
-  TT_CHECK(opts.seq_len >= 2) << "--seq_len must be at least 2, got " << opts.seq_len;
-  TT_CHECK(opts.max_bytes > 0) << "--max_bytes must be positive, got " << opts.max_bytes;
-  TT_CHECK(opts.min_chars >= 0) << "--min_chars must be >= 0, got " << opts.min_chars;
-  TT_CHECK(opts.val_fraction >= 0 && opts.val_fraction < 1)
-      << "--val_fraction must be in [0, 1), got " << opts.val_fraction;
-  TT_CHECK(opts.threads >= 0) << "--threads must be >= 0, got " << opts.threads;
-  const int32_t eos = tokenizer.eos_id();
-  const int32_t vocab = tokenizer.vocab_size();
-  TT_CHECK(eos >= 0 && eos < vocab) << tokenizer.json_path().string() << ": no <|endoftext|> token";
-  // SIGINT/SIGTERM: polled once per document (and before the final rename); the throw unwinds through
-  // TempDirGuard, which removes the partial output. A second signal exits at once.
-  data::InterruptScope interrupt;
-  const fs::path out_dir(opts.out_dir);
-  auto check_interrupt = [&] {
-    const int sig = interrupt.signal_number();
-    if (sig != 0)
-      throw data::InterruptedError(
-          std::string("prepare-data: interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-              "; the partial output was removed and " + out_dir.string() + " is unchanged",
-          sig);
-  };
-
-  // Sources.
-  std::vector<std::string> ignored;
-  const std::vector<fs::path> files = data::expand_sources(opts.sources, &ignored);
-  for (const auto& f : ignored) log_info("ignoring ", f, " (not a source file name)");
-  uint64_t total_bytes = 0;
-  for (const auto& f : files) {
-    std::error_code ec;
-    auto sz = fs::file_size(f, ec);
-    TT_CHECK(!ec) << f.string() << ": cannot read file size: " << ec.message();
-    total_bytes += sz;
-  }
-
-  // Output directory: written under a temporary sibling name and swapped in at the end. Temporary
-  // siblings of earlier runs that were killed outright (pid gone) are removed first.
-  data::remove_stale_temp_dirs(out_dir);
-  {
-    std::error_code ec;
-    if (fs::exists(out_dir, ec)) {
-      TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
-      TT_CHECK(fs::is_empty(out_dir, ec) || fs::exists(out_dir / "meta.json", ec))
-          << out_dir.string() << ": exists, is not empty and holds no meta.json; refusing to replace it"
-          << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
-    }
-  }
-  TempDirGuard guard(make_temp_dir_beside(out_dir));
-  const fs::path tmp = guard.dir();
-  SplitWriter train(tmp / "train.bin", opts.seq_len), val(tmp / "val.bin", opts.seq_len);
-
-  SkipCounter skips;
-  std::unordered_set<uint64_t> seen;      // --dedup
-  std::unordered_set<uint64_t> fill_val;  // documents put in val to guarantee one val row
-  std::vector<std::pair<std::string, std::string>> samples;
-  int64_t cleaned_bytes = 0, docs_read = 0, docs_kept = 0;
-  bool stopped = false;
-  uint64_t invalid_utf8 = 0;
-
-  Batch pending_batch;  // declared before `pending` so the future is destroyed (joined) first
-  std::future<std::vector<std::vector<int32_t>>> pending;
-  EncodeStats pending_stats;
-
-  auto write_batch = [&](const Batch& b, const std::vector<std::vector<int32_t>>& toks) {
+  void add(const Batch& b, const std::vector<std::vector<int32_t>>& toks) {
     TT_ASSERT(toks.size() == b.texts.size())
         << "encode_batch returned " << toks.size() << " results for " << b.texts.size() << " texts";
     for (size_t i = 0; i < toks.size(); ++i) {
       const uint64_t h = b.hashes[i];
-      bool to_val = hash_selects_val(h, opts.val_fraction) || fill_val.count(h);
-      if (!to_val && val.document_tokens() < opts.seq_len) {  // first documents fill one val row
+      bool to_val = hash_selects_val(h, val_fraction_) || fill_val_.count(h);
+      if (!to_val && val.document_tokens() < seq_len_) {
         to_val = true;
-        fill_val.insert(h);
+        fill_val_.insert(h);
       }
-      (to_val ? val : train).add_document(toks[i], eos, vocab);
+      (to_val ? val : train).add_document(toks[i], ids_.eos, ids_.vocab);
     }
-  };
-  auto wait_pending = [&] {
-    if (!pending.valid()) return;
-    auto toks = pending.get();
-    invalid_utf8 += pending_stats.invalid_utf8;
-    write_batch(pending_batch, toks);
-  };
-  auto submit = [&](Batch&& b) {
-    wait_pending();
-    pending_batch = std::move(b);
-    pending_stats = EncodeStats{};
-    pending =
-        std::async(std::launch::async, [&tokenizer, &pending_batch, &pending_stats, threads = opts.threads] {
-          return tokenizer.encode_batch(pending_batch.texts, threads, &pending_stats);
-        });
-  };
-
-  Progress bar("prepare-data", total_bytes, Progress::Unit::Bytes);
-  nlohmann::ordered_json sources_json = nlohmann::ordered_json::array();
-  std::vector<std::string> warnings;
-  uint64_t done_before = 0, decompressed_total = 0;
-  Batch batch;
-  for (const auto& file : files) {
-    const uint64_t file_size = fs::file_size(file);
-    if (stopped) {
-      sources_json.push_back({{"path", file.string()}, {"bytes", file_size}, {"read", false}});
-      continue;
-    }
-    auto reader = DocumentReader::open(file, skips);
-    log_info("reading ", file.string(), " (", data::format_name(reader->format()), ", ",
-             data::compression_name(reader->stream().compression()), ", ", file_size, " bytes)");
-    int64_t file_docs = 0, file_kept = 0;
-    RawDocument raw;
-    while (reader->next(raw)) {
-      check_interrupt();
-      ++docs_read;
-      ++file_docs;
-      data::Extracted ex = data::extract_document(raw, opts.min_chars);
-      if ((file_docs & 255) == 0)
-        bar.update(done_before + reader->stream().compressed_offset(),
-                   "docs " + std::to_string(docs_kept) + ", text " +
-                       Progress::format_amount(uint64_t(cleaned_bytes), Progress::Unit::Bytes));
-      if (ex.skip) {
-        skips.add(ex.skip);
-        continue;
-      }
-      const uint64_t h = document_hash(ex.text);
-      if (opts.dedup && !seen.insert(h).second) {
-        skips.add("duplicate");
-        continue;
-      }
-      ++docs_kept;
-      ++file_kept;
-      cleaned_bytes += int64_t(ex.text.size());
-      if (samples.size() < 20) samples.emplace_back(raw.title, ex.text);
-      batch.bytes += ex.text.size();
-      batch.hashes.push_back(h);
-      batch.texts.push_back(std::move(ex.text));
-      if (batch.bytes >= size_t(opts.batch_bytes)) submit(std::exchange(batch, Batch{}));
-      if (cleaned_bytes >= opts.max_bytes) {
-        stopped = true;
-        log_info("reached --max_bytes ", opts.max_bytes, " of cleaned text in ", file.string());
-        break;
-      }
-    }
-    for (const auto& w : reader->warnings()) warnings.push_back(w);
-    nlohmann::ordered_json sj = {{"path", file.string()},
-                                 {"bytes", file_size},
-                                 {"format", data::format_name(reader->format())},
-                                 {"compression", data::compression_name(reader->stream().compression())},
-                                 {"decompressed_bytes_read", reader->stream().decompressed_offset()},
-                                 {"documents_read", file_docs},
-                                 {"documents_kept", file_kept}};
-    if (stopped) sj["stopped_at_max_bytes"] = true;
-    sources_json.push_back(std::move(sj));
-    done_before += file_size;
-    decompressed_total += reader->stream().decompressed_offset();
-    bar.update(done_before, "docs " + std::to_string(docs_kept));
   }
-  if (!batch.texts.empty()) submit(std::move(batch));
-  wait_pending();
-  check_interrupt();
-  bar.finish("docs " + std::to_string(docs_kept));
+  void commit() {
+    train.commit();
+    val.commit();
+  }
+  int64_t document_tokens() const { return train.document_tokens() + val.document_tokens(); }
 
-  std::string skip_summary;
-  for (const auto& [reason, n] : skips.counts()) skip_summary += " " + reason + "=" + std::to_string(n);
-  TT_CHECK(docs_kept > 0) << "no documents kept from " << files.size() << " source file(s) (" << docs_read
-                          << " read; skipped:" << (skip_summary.empty() ? " none" : skip_summary) << ")"
-                          << hint("check the sources' format and --min_chars");
-  TT_CHECK(train.rows() > 0 && val.rows() > 0)
+  SplitWriter train, val;
+
+ private:
+  double val_fraction_;
+  int64_t seq_len_;
+  TokenIds ids_;
+  std::unordered_set<uint64_t> fill_val_;
+};
+
+// Tokenizes one batch on the tokenizer's threads while the reader collects the next; batches are
+// written to the splits in order.
+class BatchTokenizer {
+ public:
+  BatchTokenizer(const Tokenizer& tokenizer, int threads, Splits& splits)
+      : tokenizer_(tokenizer), threads_(threads), splits_(splits) {}
+
+  void submit(Batch&& b) {
+    wait_and_write();
+    pending_batch_ = std::move(b);
+    pending_stats_ = EncodeStats{};
+    pending_ = std::async(std::launch::async, [this] {
+      return tokenizer_.encode_batch(pending_batch_.texts, threads_, &pending_stats_);
+    });
+  }
+  void wait_and_write() {
+    if (!pending_.valid()) return;
+    auto toks = pending_.get();
+    invalid_utf8_ += pending_stats_.invalid_utf8;
+    splits_.add(pending_batch_, toks);
+  }
+  uint64_t invalid_utf8() const { return invalid_utf8_; }
+
+ private:
+  const Tokenizer& tokenizer_;
+  int threads_;
+  Splits& splits_;
+  uint64_t invalid_utf8_ = 0;
+  Batch pending_batch_;  // declared before pending_ so that the future is destroyed (joined) first
+  EncodeStats pending_stats_;
+  std::future<std::vector<std::vector<int32_t>>> pending_;
+};
+
+// What reading the sources produced, besides the batches.
+struct ReadSummary {
+  SkipCounter skips;
+  int64_t cleaned_bytes = 0, docs_read = 0, docs_kept = 0;
+  bool stopped = false;  // --max_bytes reached
+  std::vector<std::pair<std::string, std::string>> samples;
+  nlohmann::ordered_json sources = nlohmann::ordered_json::array();
+  std::vector<std::string> warnings;
+  uint64_t bytes_read = 0, decompressed_bytes = 0;
+  std::string skip_summary() const {
+    std::string s;
+    for (const auto& [reason, n] : skips.counts()) s += " " + reason + "=" + std::to_string(n);
+    return s.empty() ? " none" : s;
+  }
+};
+
+// Reads the sources in order, turns their documents into cleaned paragraphs, and hands them to the
+// tokenizer in batches, until the sources end or --max_bytes of text is reached.
+class DocumentCollector {
+ public:
+  DocumentCollector(const PrepareDataOptions& opts, const data::NetOptions& net,
+                    const std::vector<SourceFile>& files, BatchTokenizer& tokenize,
+                    std::function<void()> check_interrupt)
+      : opts_(opts),
+        net_(net),
+        tokenize_(tokenize),
+        check_interrupt_(std::move(check_interrupt)),
+        bar_("prepare-data", known_total_bytes(files), Progress::Unit::Bytes) {}
+
+  void read(const SourceFile& file) {
+    if (r_.stopped) {
+      r_.sources.push_back(unread_source_json(file));
+      return;
+    }
+    data::OpenSource src = data::open_source(file, r_.skips, net_);
+    std::string where = std::to_string(src.reader->stream().file_size()) + " bytes";
+    if (src.download && src.download->from_cache()) where += " from the cache, " + file.path.string();
+    if (src.download && src.download->transferring())
+      where = "downloading into " + src.download->part_path().string();
+    log_info("reading ", file.name, " (", data::format_name(src.reader->format()), ", ",
+             data::compression_name(src.reader->stream().compression()), ", ", where, ")");
+    int64_t docs = 0, kept = 0;
+    try {
+      RawDocument raw;
+      while (!r_.stopped && src.reader->next(raw)) {
+        check_interrupt_();
+        ++r_.docs_read;
+        if ((++docs & 255) == 0) update_bar(src);
+        kept += add_document(raw);
+      }
+    } catch (...) {
+      data::rethrow_discarding_download(src);
+    }
+    if (r_.stopped) {
+      log_info("reached --max_bytes ", opts_.max_bytes, " of cleaned text in ", file.name);
+      if (src.download) src.download->stop("--max_bytes reached");
+    }
+    const data::InputStream& in = src.reader->stream();
+    for (const auto& w : src.reader->warnings()) r_.warnings.push_back(w);
+    r_.sources.push_back(source_json(file, src, docs, kept));
+    update_bar(src);
+    r_.bytes_read += in.compressed_offset();
+    r_.decompressed_bytes += in.decompressed_offset();
+  }
+
+  void finish() {
+    if (!batch_.texts.empty()) tokenize_.submit(std::exchange(batch_, Batch{}));
+    tokenize_.wait_and_write();
+    bar_.finish("docs " + std::to_string(r_.docs_kept));
+  }
+  const ReadSummary& summary() const { return r_; }
+
+ private:
+  // Whether the document was kept (cleaned, long enough, not a duplicate).
+  bool add_document(const RawDocument& raw) {
+    data::Extracted ex = data::extract_document(raw, opts_.min_chars);
+    if (ex.skip) {
+      r_.skips.add(ex.skip);
+      return false;
+    }
+    const uint64_t h = document_hash(ex.text);
+    if (opts_.dedup && !seen_.insert(h).second) {
+      r_.skips.add("duplicate");
+      return false;
+    }
+    ++r_.docs_kept;
+    r_.cleaned_bytes += int64_t(ex.text.size());
+    if (r_.samples.size() < 20) r_.samples.emplace_back(raw.title, ex.text);
+    batch_.bytes += ex.text.size();
+    batch_.hashes.push_back(h);
+    batch_.texts.push_back(std::move(ex.text));
+    if (batch_.bytes >= size_t(opts_.batch_bytes)) tokenize_.submit(std::exchange(batch_, Batch{}));
+    r_.stopped = r_.cleaned_bytes >= opts_.max_bytes;
+    return true;
+  }
+
+  // The prepare-data bar counts the bytes of the sources read so far; while a download is drawing its
+  // own bar, this one waits.
+  void update_bar(const data::OpenSource& src) {
+    if (src.download && src.download->transferring()) return;
+    bar_.update(r_.bytes_read + src.reader->stream().compressed_offset(),
+                "docs " + std::to_string(r_.docs_kept) + ", text " +
+                    Progress::format_amount(uint64_t(r_.cleaned_bytes), Progress::Unit::Bytes));
+  }
+
+  // The bytes of all sources when every size is known before reading (local or already cached), else 0.
+  static uint64_t known_total_bytes(const std::vector<SourceFile>& files) {
+    uint64_t total = 0;
+    for (const auto& f : files) {
+      std::error_code ec;
+      const uint64_t size = fs::file_size(f.path, ec);
+      TT_CHECK(!ec || f.remote()) << f.path.string() << ": cannot read file size: " << ec.message();
+      if (ec) return 0;
+      total += size;
+    }
+    return total;
+  }
+
+  static nlohmann::ordered_json unread_source_json(const SourceFile& f) {
+    std::error_code ec;
+    const uint64_t size = f.remote() ? f.expected.size : uint64_t(fs::file_size(f.path, ec));
+    nlohmann::ordered_json j = {{"path", f.path.string()}};
+    if (f.remote()) j["url"] = f.url;
+    j["bytes"] = size;
+    j["read"] = false;
+    return j;
+  }
+
+  nlohmann::ordered_json source_json(const SourceFile& f, const data::OpenSource& src, int64_t docs,
+                                     int64_t kept) const {
+    const data::InputStream& in = src.reader->stream();
+    nlohmann::ordered_json j = {{"path", f.path.string()}};
+    if (f.remote()) {
+      j["url"] = f.url;
+      j["download"] = src.download->from_cache() ? "cached"
+                      : src.download->complete() ? "complete"
+                                                 : "partial (kept in the cache for resuming)";
+    }
+    j["bytes"] = f.remote() && !src.download->complete() ? in.compressed_offset() : in.file_size();
+    j["format"] = data::format_name(src.reader->format());
+    j["compression"] = data::compression_name(in.compression());
+    j["decompressed_bytes_read"] = in.decompressed_offset();
+    j["documents_read"] = docs;
+    j["documents_kept"] = kept;
+    if (r_.stopped) j["stopped_at_max_bytes"] = true;
+    return j;
+  }
+
+  const PrepareDataOptions& opts_;
+  const data::NetOptions& net_;
+  BatchTokenizer& tokenize_;
+  std::function<void()> check_interrupt_;
+  Progress bar_;
+  ReadSummary r_;
+  Batch batch_;
+  std::unordered_set<uint64_t> seen_;  // --dedup
+};
+
+void check_enough_output(const ReadSummary& r, const Splits& splits, const PrepareDataOptions& opts,
+                         size_t files) {
+  TT_CHECK(r.docs_kept > 0) << "no documents kept from " << files << " source file(s) (" << r.docs_read
+                            << " read; skipped:" << r.skip_summary() << ")"
+                            << hint("check the sources' format and --min_chars");
+  TT_CHECK(splits.train.rows() > 0 && splits.val.rows() > 0)
       << "not enough text for one train row and one val row of --seq_len " << opts.seq_len << ": "
-      << docs_kept << " documents gave " << train.document_tokens() + val.document_tokens() << " tokens ("
-      << train.rows() << " train rows, " << val.rows() << " val rows)"
+      << r.docs_kept << " documents gave " << splits.document_tokens() << " tokens (" << splits.train.rows()
+      << " train rows, " << splits.val.rows() << " val rows)"
       << hint("add sources, raise --max_bytes or lower --seq_len");
-  train.commit();
-  val.commit();
+}
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto split_json = [&](const SplitWriter& w) {
-    return nlohmann::ordered_json{{"rows", w.rows()},
-                                  {"tokens", w.rows() * opts.seq_len},
-                                  {"documents", w.documents()},
-                                  {"document_tokens", w.document_tokens()},
-                                  {"dropped_tail_tokens", w.tail_tokens()}};
-  };
+nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenizer& tokenizer, TokenIds ids,
+                                  const Splits& splits, const ReadSummary& r, uint64_t invalid_utf8,
+                                  double seconds, const nlohmann::ordered_json& options_json) {
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
-  for (const auto& [reason, n] : skips.counts()) skipped[reason] = n;
-  nlohmann::ordered_json meta = {
-      {"format", "tiny-transformer packed tokens v1"},
-      {"seq_len", opts.seq_len},
-      {"dtype", "uint32"},
-      {"byte_order", "little"},
-      {"tokenizer",
-       {{"name", tokenizer.json_path().parent_path().filename().string()},
-        {"path", tokenizer.json_path().string()},
-        {"sha256", tokenizer.sha256()}}},
-      {"vocab_size", vocab},
-      {"eos_id", eos},
-      {"train", split_json(train)},
-      {"val", split_json(val)},
-      {"val_fraction", opts.val_fraction},
-      {"documents_read", docs_read},
-      {"documents_kept", docs_kept},
-      {"cleaned_text_bytes", cleaned_bytes},
-      {"stopped_at_max_bytes", stopped},
-      {"invalid_utf8_replaced", invalid_utf8},
-      {"skipped", skipped},
-      {"sources", sources_json},
-      {"warnings", warnings},
-      {"seconds", seconds},
-      {"tool_version", std::string(TT_VERSION) + " (commit " + TT_GIT_COMMIT + ")"},
-      {"created_utc", utc_now()},
-      {"options", options_json}};
-  write_file_atomic(tmp / "meta.json", meta.dump(2) + "\n");
-  std::string sample_text;
-  for (const auto& [title, text] : samples) sample_text += "## " + title + "\n" + text + "\n\n";
-  write_file_atomic(tmp / "samples.txt", sample_text);
-  check_interrupt();
-  replace_dir_atomic(tmp, out_dir);
-  guard.release();
+  for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
+  return {{"format", "tiny-transformer packed tokens v1"},
+          {"seq_len", opts.seq_len},
+          {"dtype", "uint32"},
+          {"byte_order", "little"},
+          {"tokenizer",
+           {{"name", tokenizer.json_path().parent_path().filename().string()},
+            {"path", tokenizer.json_path().string()},
+            {"sha256", tokenizer.sha256()}}},
+          {"vocab_size", ids.vocab},
+          {"eos_id", ids.eos},
+          {"train", splits.train.to_json(opts.seq_len)},
+          {"val", splits.val.to_json(opts.seq_len)},
+          {"val_fraction", opts.val_fraction},
+          {"documents_read", r.docs_read},
+          {"documents_kept", r.docs_kept},
+          {"cleaned_text_bytes", r.cleaned_bytes},
+          {"stopped_at_max_bytes", r.stopped},
+          {"invalid_utf8_replaced", invalid_utf8},
+          {"skipped", skipped},
+          {"sources", r.sources},
+          {"warnings", r.warnings},
+          {"seconds", seconds},
+          {"tool_version", std::string(TT_VERSION) + " (commit " + TT_GIT_COMMIT + ")"},
+          {"created_utc", utc_now()},
+          {"options", options_json}};
+}
 
-  const int64_t tokens = train.document_tokens() + val.document_tokens();
-  log_info("prepare-data: ", docs_kept, " documents (", cleaned_bytes, " bytes of text) -> ", train.rows(),
-           " train rows + ", val.rows(), " val rows of ", opts.seq_len, " tokens in ", out_dir.string());
-  log_info("prepare-data: skipped", skip_summary.empty() ? " none" : skip_summary);
-  log_info("prepare-data: ", seconds, " s; input ", double(decompressed_total) / 1e6 / seconds,
-           " MB/s decompressed (", double(done_before) / 1e6 / seconds, " MB/s of files read); ",
-           double(tokens) / seconds, " tokens/s");
+void write_meta_and_samples(const fs::path& dir, const nlohmann::ordered_json& meta, const ReadSummary& r) {
+  write_file_atomic(dir / "meta.json", meta.dump(2) + "\n");
+  std::string text;
+  for (const auto& [title, paragraph] : r.samples) text += "## " + title + "\n" + paragraph + "\n\n";
+  write_file_atomic(dir / "samples.txt", text);
+}
+
+void log_summary(const ReadSummary& r, const Splits& splits, const PrepareDataOptions& opts, double seconds) {
+  log_info("prepare-data: ", r.docs_kept, " documents (", r.cleaned_bytes, " bytes of text) -> ",
+           splits.train.rows(), " train rows + ", splits.val.rows(), " val rows of ", opts.seq_len,
+           " tokens in ", opts.out_dir);
+  log_info("prepare-data: skipped", r.skip_summary());
+  log_info("prepare-data: ", seconds, " s; input ", double(r.decompressed_bytes) / 1e6 / seconds,
+           " MB/s decompressed (", double(r.bytes_read) / 1e6 / seconds, " MB/s of files read); ",
+           double(splits.document_tokens()) / seconds, " tokens/s");
+}
+
+}  // namespace
+
+nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer,
+                                    const nlohmann::ordered_json& options_json) {
+  opts.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  const TokenIds ids = token_ids(tokenizer);
+  data::InterruptScope interrupt;
+  const fs::path out_dir(opts.out_dir);
+  const auto check_interrupt = [&] { throw_if_interrupted(interrupt, out_dir); };
+  const data::NetOptions net = net_options(opts, check_interrupt);
+
+  const std::vector<SourceFile> files = list_sources(opts, net);
+  TempDirGuard guard(make_output_dir(out_dir));
+  Splits splits(guard.dir(), opts, ids);
+  BatchTokenizer tokenize(tokenizer, opts.threads, splits);
+  DocumentCollector collect(opts, net, files, tokenize, check_interrupt);
+  for (const auto& file : files) collect.read(file);
+  collect.finish();
+  check_interrupt();
+
+  const ReadSummary& read = collect.summary();
+  check_enough_output(read, splits, opts, files.size());
+  splits.commit();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const nlohmann::ordered_json meta =
+      build_meta(opts, tokenizer, ids, splits, read, tokenize.invalid_utf8(), seconds, options_json);
+  write_meta_and_samples(guard.dir(), meta, read);
+  check_interrupt();
+  replace_dir_atomic(guard.dir(), out_dir);
+  guard.release();
+  log_summary(read, splits, opts, seconds);
   return meta;
 }
 

@@ -1,5 +1,7 @@
 // `tiny-transformer prepare-data`: sources -> cleaned first paragraphs -> tokens -> packed rows.
 //
+//   sources (local files, http(s) URLs, Wikimedia dump names; remote files are read while they download
+//   into the cache, see data/source_list.h)
 //   read (one thread: decompress + parse + clean)  --batches of ~4 MiB of text-->
 //   tokenize (Tokenizer::encode_batch on --threads workers, overlapped with reading the next batch)
 //   --> split by document hash (train / val) --> append <|endoftext|> --> cut rows of seq_len.
@@ -33,11 +35,19 @@ struct PrepareDataOptions {
   int64_t min_chars = 40;
   double val_fraction = 0.005;
   bool dedup = false;
-  int threads = 0;                // tokenizer threads; 0 = all cores
-  std::string tokenizer;          // directory or tokenizer.json; "" = default_tokenizer_dir()
+  int threads = 0;          // tokenizer threads; 0 = all cores
+  std::string tokenizer;    // directory or tokenizer.json; "" = default_tokenizer_dir()
+  std::string cache_dir;    // downloads; "" = $TT_CACHE_DIR, $XDG_CACHE_HOME/tiny-transformer, ~/.cache/...
+  std::string mirror;       // Wikimedia dump server; "" = $TT_WIKIMEDIA_MIRROR or dumps.wikimedia.org
+  double net_timeout = 60;  // seconds a connection or a stalled transfer may take before a retry
+  int net_retries = 5;      // retries in a row without progress before a download fails
   int64_t batch_bytes = 4 << 20;  // text per tokenizer batch (not a CLI option; tests make it small)
+  double net_retry_delay = 1;     // first retry backoff in seconds (not a CLI option; tests make it small)
 
+  // Each option's own range is declared with its flag here (CLI11 validators).
   void declare(OptionSet& o);
+  // The rules that involve more than one option; tt::Error naming the flags. prepare_data() calls it.
+  void validate() const;
 };
 
 // Runs the pipeline with an already loaded tokenizer; returns meta.json's content.

@@ -75,7 +75,7 @@ int64_t SkipCounter::total() const {
 }
 
 std::string DocumentReader::where(int64_t line) const {
-  return in_->path().string() + ":" + std::to_string(line);
+  return in_->name() + ":" + std::to_string(line);
 }
 
 bool is_valid_utf8(std::string_view s, bool allow_cut_end, size_t* bad_offset) {
@@ -127,7 +127,7 @@ bool is_valid_utf8(std::string_view s, bool allow_cut_end, size_t* bad_offset) {
   return true;
 }
 
-SourceFormat detect_format(const fs::path& path, std::string_view head) {
+SourceFormat detect_format(const fs::path& path, std::string_view head, const std::string& name) {
   std::string_view h = head;
   if (h.substr(0, 3) == "\xEF\xBB\xBF") h.remove_prefix(3);
   h = trim_view(h.substr(0, std::min<size_t>(h.size(), 1 << 20)));
@@ -137,7 +137,8 @@ SourceFormat detect_format(const fs::path& path, std::string_view head) {
   if (h.substr(0, 5) == "<doc " || h.substr(0, 5) == "<doc>") return SourceFormat::WikiExtractor;
   size_t bad = 0;
   TT_CHECK(head.find('\0') == std::string_view::npos && is_valid_utf8(head, head.size() == kSniffBytes, &bad))
-      << path.string() << ": not UTF-8 text or a known source format (invalid byte at decompressed offset "
+      << (name.empty() ? path.string() : name)
+      << ": not UTF-8 text or a known source format (invalid byte at decompressed offset "
       << (head.find('\0') != std::string_view::npos ? std::min(bad, head.find('\0')) : bad) << ")"
       << hint(
              "sources are MediaWiki XML dumps, WikiExtractor output, JSON Lines, TSV or plain UTF-8 text, "
@@ -215,7 +216,7 @@ class XmlReader : public DocumentReader {
   XmlReader(std::unique_ptr<InputStream> in, SkipCounter& skips)
       : DocumentReader(std::move(in), skips, SourceFormat::MediaWikiXml), buf_(new char[kChunk]) {
     parser_ = XML_ParserCreate(nullptr);
-    TT_CHECK(parser_) << in_->path().string() << ": cannot create an XML parser";
+    TT_CHECK(parser_) << in_->name() << ": cannot create an XML parser";
     XML_SetUserData(parser_, this);
     XML_SetElementHandler(parser_, &XmlReader::on_start, &XmlReader::on_end);
     XML_SetCharacterDataHandler(parser_, &XmlReader::on_text);
@@ -244,11 +245,11 @@ class XmlReader : public DocumentReader {
       const auto col = XML_GetCurrentColumnNumber(parser_);
       const bool cut = final && (code == XML_ERROR_NO_ELEMENTS || code == XML_ERROR_UNCLOSED_TOKEN ||
                                  code == XML_ERROR_PARTIAL_CHAR || code == XML_ERROR_UNCLOSED_CDATA_SECTION);
-      TT_CHECK(cut && root_seen_) << in_->path().string() << ":" << line << ":" << col
+      TT_CHECK(cut && root_seen_) << in_->name() << ":" << line << ":" << col
                                   << ": XML error: " << XML_ErrorString(code) << " (decompressed byte offset "
                                   << XML_GetCurrentByteIndex(parser_) << ")"
                                   << hint("the MediaWiki XML dump is damaged");
-      std::string msg = in_->path().string() + ":" + std::to_string(line) + ": XML ends without </mediawiki>";
+      std::string msg = in_->name() + ":" + std::to_string(line) + ": XML ends without </mediawiki>";
       if (in_page_) {
         msg += " inside the <page> that starts at line " + std::to_string(cur_.line) +
                " (truncated dump): kept the " + std::to_string(pages_) +
@@ -287,7 +288,7 @@ class XmlReader : public DocumentReader {
     if (!root_seen_) {
       root_seen_ = true;
       if (name != "mediawiki") {
-        fail(in_->path().string() + ":" + std::to_string(XML_GetCurrentLineNumber(parser_)) +
+        fail(in_->name() + ":" + std::to_string(XML_GetCurrentLineNumber(parser_)) +
              ": not a MediaWiki XML export (root element <" + std::string(name) + ">, expected <mediawiki>)");
         return;
       }
@@ -558,12 +559,16 @@ class TextReader : public LineBasedReader {
 
 std::unique_ptr<DocumentReader> DocumentReader::open(const fs::path& path, SkipCounter& skips,
                                                      SourceFormat format) {
-  auto in = std::make_unique<InputStream>(path);
+  return open(std::make_unique<InputStream>(path), skips, format);
+}
+
+std::unique_ptr<DocumentReader> DocumentReader::open(std::unique_ptr<InputStream> in, SkipCounter& skips,
+                                                     SourceFormat format) {
   std::string_view head = in->peek(kSniffBytes);
-  TT_CHECK(!trim_view(head).empty()) << path.string() << ": empty source (no text"
+  TT_CHECK(!trim_view(head).empty()) << in->name() << ": empty source (no text"
                                      << (in->compression() != Compression::None ? " after decompression" : "")
                                      << ")";
-  if (format == SourceFormat::Auto) format = detect_format(path, head);
+  if (format == SourceFormat::Auto) format = detect_format(in->path(), head, in->name());
   switch (format) {
     case SourceFormat::MediaWikiXml:
       return std::make_unique<XmlReader>(std::move(in), skips);

@@ -56,6 +56,9 @@ class DocumentReader {
   // Opens and sniffs `path` (tt::Error: missing, unreadable, empty, not UTF-8 text or a known format).
   static std::unique_ptr<DocumentReader> open(const std::filesystem::path& path, SkipCounter& skips,
                                               SourceFormat format = SourceFormat::Auto);
+  // The same for a stream that is already open (e.g. a download in progress); messages use in->name().
+  static std::unique_ptr<DocumentReader> open(std::unique_ptr<InputStream> in, SkipCounter& skips,
+                                              SourceFormat format = SourceFormat::Auto);
   virtual ~DocumentReader() = default;
   // Next candidate document; false at the end of the file. tt::Error on damage that is not
   // confined to one document (malformed XML, corrupt compression).
@@ -69,7 +72,7 @@ class DocumentReader {
  protected:
   DocumentReader(std::unique_ptr<InputStream> in, SkipCounter& skips, SourceFormat f)
       : in_(std::move(in)), skips_(skips), format_(f) {}
-  std::string where(int64_t line) const;  // "path:line"
+  std::string where(int64_t line) const;  // "path:line" (or "URL:line")
 
   std::unique_ptr<InputStream> in_;
   SkipCounter& skips_;
@@ -77,8 +80,10 @@ class DocumentReader {
   std::vector<std::string> warnings_;
 };
 
-// Format from the first decompressed bytes (and the file name for ties). tt::Error for binary data.
-SourceFormat detect_format(const std::filesystem::path& path, std::string_view head);
+// Format from the first decompressed bytes (and the file name for ties). tt::Error for binary data,
+// naming `name` (default: the path; a URL for a download).
+SourceFormat detect_format(const std::filesystem::path& path, std::string_view head,
+                           const std::string& name = "");
 
 // Files named on the command line, with directories walked recursively (sorted, hidden entries and
 // files without a data-like name skipped: see DESIGN.md). tt::Error for a missing path.
