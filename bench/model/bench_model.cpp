@@ -109,9 +109,9 @@ class TimingBackend final : public tt::Backend {
   void grad_norm_sq_impl(Tensor o, Tensor g) override {
     T("optimizer", [&] { in_.grad_norm_sq(o, g); });
   }
-  void adamw_update_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f,
-                         const tt::AdamWArgs& args, bool decay) override {
-    T("optimizer", [&] { in_.adamw_update(a, b, c, d, e, f, args, decay); });
+  void adamw_update_impl(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, Tensor lr_step,
+                         const tt::AdamWConfig& config, bool decay) override {
+    T("optimizer", [&] { in_.adamw_update(a, b, c, d, e, f, lr_step, config, decay); });
   }
 
  private:

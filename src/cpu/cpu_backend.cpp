@@ -149,7 +149,12 @@ class CpuBackend final : public Backend {
     t(out)[0] = T(cpu::grad_norm_sq(t(grads), grads.numel()));
   }
   void adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
-                         Tensor grad_norm_sq, const AdamWArgs& args, bool decay) override {
+                         Tensor grad_norm_sq, Tensor lr_step, const AdamWConfig& config,
+                         bool decay) override {
+    AdamWArgs args;
+    static_cast<AdamWConfig&>(args) = config;
+    args.lr = float(t(lr_step)[0]);
+    args.step = int64_t(t(lr_step)[1]);
     cpu::adamw_update(t(master), t(grads), t(exp_avg), t(exp_avg_sq), double(t(grad_norm_sq)[0]),
                       master.numel(), args, decay);
     if (!compute.empty() && compute.ptr != master.ptr) convert_impl(compute, master);

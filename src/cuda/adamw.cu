@@ -4,7 +4,8 @@
 //   grad_norm_sq : out[0] = sum_i g[i]^2        g fp32 [n]; out fp32 scalar, overwrite
 //     Two deterministic passes, no host sync: a fixed grid of blocks writes fp64 partials
 //     (per-thread fp32 over a few elements, then fp64 block trees), one block sums them in order.
-//   adamw_update : torch.optim.AdamW with HF-style global clipping for one contiguous segment
+//   adamw_update : torch.optim.AdamW with HF-style global clipping for one contiguous segment; this step's
+//     lr and step are read from lr_step on the device
 //     clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq[0]) + 1e-6)) : 1
 //     g = clip*grad; p -= lr*wd*p (if decay); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
 //     p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
@@ -44,27 +45,34 @@ __global__ void reduce_final_kernel(float* out, const double* partial, int count
 }
 
 struct AdamWParams {
-  float lr, beta1, beta2, eps, decay_factor;  // decay_factor = 1 - lr*wd (or 1)
-  float bias1, bias2;                         // 1 - beta^step
+  float beta1, beta2, eps, weight_decay;
   float max_grad_norm;
+  bool decay;
 };
 
+// lr_step = {lr, step} on the device (written before the update, so a replayed graph follows the schedule).
+// The bias corrections 1 - beta^step are formed in fp64 from the fp32 betas, as torch does on the host.
 __global__ void adamw_kernel(float* master, bf16* compute, const float* grads, float* m, float* v,
-                             const float* grad_norm_sq, int64_t n, AdamWParams a) {
+                             const float* grad_norm_sq, const float* lr_step, int64_t n, AdamWParams a) {
   float clip = 1.0f;
   if (a.max_grad_norm > 0.0f) {
     const float norm = sqrtf(grad_norm_sq[0]);
     clip = fminf(1.0f, a.max_grad_norm / (norm + 1e-6f));
   }
+  const float lr = lr_step[0];
+  const double step = double(lr_step[1]);
+  const float bias1 = float(1.0 - pow(double(a.beta1), step));
+  const float bias2 = float(1.0 - pow(double(a.beta2), step));
+  const float decay_factor = a.decay ? float(1.0 - double(lr) * double(a.weight_decay)) : 1.0f;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float g = grads[i] * clip;
-    float p = master[i] * a.decay_factor;
+    float p = master[i] * decay_factor;
     const float mi = a.beta1 * m[i] + (1.0f - a.beta1) * g;
     const float vi = a.beta2 * v[i] + (1.0f - a.beta2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    p -= a.lr * (mi / a.bias1) / (sqrtf(vi / a.bias2) + a.eps);
+    p -= lr * (mi / bias1) / (sqrtf(vi / bias2) + a.eps);
     master[i] = p;
     if (compute) compute[i] = __float2bfloat16_rn(p);
   }
@@ -100,23 +108,17 @@ void CudaBackend::grad_norm_sq_impl(Tensor out, Tensor grads) {
 }
 
 void CudaBackend::adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg,
-                                    Tensor exp_avg_sq, Tensor grad_norm_sq, const AdamWArgs& args,
-                                    bool decay) {
+                                    Tensor exp_avg_sq, Tensor grad_norm_sq, Tensor lr_step,
+                                    const AdamWConfig& config, bool decay) {
   OpScope scope(*this, Family::kAdamw);
   const int64_t n = master.numel();
-  AdamWParams a;
-  a.lr = args.lr;
-  a.beta1 = args.beta1;
-  a.beta2 = args.beta2;
-  a.eps = args.eps;
-  a.decay_factor = decay ? float(1.0 - double(args.lr) * double(args.weight_decay)) : 1.0f;
-  a.bias1 = float(1.0 - std::pow(double(args.beta1), double(args.step)));
-  a.bias2 = float(1.0 - std::pow(double(args.beta2), double(args.step)));
-  a.max_grad_norm = args.max_grad_norm;
+  const AdamWParams a{config.beta1,        config.beta2,         config.eps,
+                      config.weight_decay, config.max_grad_norm, decay};
   const int threads = 256;
   adamw_kernel<<<grid_for(n, threads, ctx_), threads, 0, ctx_.stream>>>(
       master.data<float>(), compute.empty() ? nullptr : compute.data<bf16>(), grads.data<float>(),
-      exp_avg.data<float>(), exp_avg_sq.data<float>(), grad_norm_sq.data<float>(), n, a);
+      exp_avg.data<float>(), exp_avg_sq.data<float>(), grad_norm_sq.data<float>(), lr_step.data<float>(), n,
+      a);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -53,11 +53,14 @@ class Ctx {
   void note_free(size_t bytes);
   size_t current_bytes() const { return current_bytes_; }
   size_t peak_bytes() const { return peak_bytes_; }
+  // Incremented whenever a scratch buffer moves (grows): recorded graphs that hold old addresses are stale.
+  uint64_t scratch_generation() const { return scratch_generation_; }
 
  private:
   std::array<void*, size_t(Slot::kCount)> scratch_ptr_{};
   std::array<size_t, size_t(Slot::kCount)> scratch_bytes_{};
   size_t current_bytes_ = 0, peak_bytes_ = 0;
+  uint64_t scratch_generation_ = 0;
 };
 
 // Row-major C[M,N] (= or +=) op(A) @ op(B) on cuBLASLt (matmul.cu, which has the row-major to column-major

@@ -45,6 +45,7 @@ void* Ctx::scratch(Slot slot, size_t bytes) {
   }
   const size_t rounded = (bytes + 255) / 256 * 256;
   CUDA_CHECK(cudaMalloc(&scratch_ptr_[i], rounded));
+  ++scratch_generation_;
   scratch_bytes_[i] = rounded;
   note_alloc(rounded);
   return scratch_ptr_[i];
@@ -102,6 +103,8 @@ struct CudaBackend::Impl {
   std::vector<Record> records;
   std::vector<cudaEvent_t> event_pool;
   std::array<OpTiming, size_t(Family::kCount)> totals{};
+
+  int64_t graph_launches = 0;
 
   cudaEvent_t get_event() {
     if (!event_pool.empty()) {
@@ -173,6 +176,80 @@ void CudaBackend::set_deterministic(bool on) {
 
 std::string CudaBackend::device_name() const {
   return impl_->device_name;
+}
+
+// ---- recorded op sequences (CUDA graphs) ----------------------------------------------------------
+
+namespace {
+
+bool graphs_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("TT_CUDA_GRAPHS");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
+}
+
+struct GraphRecording final : OpRecording {
+  uint64_t key = 0;
+  uint64_t scratch_generation = 0;
+  bool warmed_up = false;  // issued once eagerly with this key
+  cudaGraphExec_t exec = nullptr;
+  void drop() {
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+    exec = nullptr;
+    warmed_up = false;
+  }
+  ~GraphRecording() override { drop(); }
+};
+
+}  // namespace
+
+void CudaBackend::run_recorded_impl(std::unique_ptr<OpRecording>& recording, uint64_t key,
+                                    const std::function<void()>& ops) {
+  if (!graphs_enabled() || impl_->timing) {
+    ops();
+    return;
+  }
+  auto* r = dynamic_cast<GraphRecording*>(recording.get());
+  if (r == nullptr) {
+    recording = std::make_unique<GraphRecording>();
+    r = static_cast<GraphRecording*>(recording.get());
+  }
+  if (r->key != key || r->scratch_generation != ctx_.scratch_generation()) {
+    r->drop();
+    r->key = key;
+    r->scratch_generation = ctx_.scratch_generation();
+  }
+  if (!r->warmed_up) {  // scratch grows and GEMM plans are made outside any capture
+    ops();
+    r->warmed_up = true;
+    r->scratch_generation = ctx_.scratch_generation();
+    return;
+  }
+  if (r->exec == nullptr) {
+    CUDA_CHECK(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      ops();
+    } catch (...) {
+      cudaGraph_t partial = nullptr;
+      cudaStreamEndCapture(ctx_.stream, &partial);
+      if (partial != nullptr) cudaGraphDestroy(partial);
+      cudaGetLastError();
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamEndCapture(ctx_.stream, &graph));
+    const cudaError_t err = cudaGraphInstantiate(&r->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    CUDA_CHECK(err);
+  }
+  CUDA_CHECK(cudaGraphLaunch(r->exec, ctx_.stream));
+  ++impl_->graph_launches;
+}
+
+int64_t CudaBackend::graph_launches() const {
+  return impl_->graph_launches;
 }
 
 // ---- construction ---------------------------------------------------------------------------

@@ -12,7 +12,13 @@
 // Extras beyond Backend (for the benchmark and tests; reach them with dynamic_cast):
 //   set_op_timing(true) brackets every op with cudaEvents, grouped by op family; op_timings()
 //   synchronises and returns the totals. Timing adds two event records per op, so time whole steps
-//   with it off. set_deterministic(false) switches embedding_backward to fp32 atomics.
+//   with it off (op timing also turns recording off: run_recorded then issues the ops one by one).
+//   set_deterministic(false) switches embedding_backward to fp32 atomics.
+//
+// run_recorded: the first call with a key issues the ops (scratch buffers grow, GEMM plans are made), the
+// second captures them into a CUDA graph, later calls launch the graph. A key change or a grown scratch
+// buffer (its old address may be in the graph) records again. TT_CUDA_GRAPHS=0 in the environment turns
+// recording off.
 #pragma once
 
 #include <memory>
@@ -66,6 +72,8 @@ class CudaBackend final : public Backend {
   void set_deterministic(bool on);
   std::string device_name() const;
   size_t current_memory_bytes() const;
+  // Graph launches by run_recorded so far (the tests check that recorded steps are replayed).
+  int64_t graph_launches() const;
 
  protected:
   // memory: cuda_backend.cu; convert, fill: elementwise.cu
@@ -111,7 +119,10 @@ class CudaBackend final : public Backend {
   void sum_impl(Tensor out, Tensor x) override;
   void grad_norm_sq_impl(Tensor out, Tensor grads) override;
   void adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
-                         Tensor grad_norm_sq, const AdamWArgs& args, bool decay) override;
+                         Tensor grad_norm_sq, Tensor lr_step, const AdamWConfig& config, bool decay) override;
+  // cuda_backend.cu: CUDA graphs
+  void run_recorded_impl(std::unique_ptr<OpRecording>& recording, uint64_t key,
+                         const std::function<void()>& ops) override;
 
  private:
   struct Impl;  // allocations, pinned staging buffers, timing records (cuda_backend.cu)

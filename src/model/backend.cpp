@@ -384,7 +384,7 @@ void Backend::grad_norm_sq(Tensor out, Tensor grads) {
 }
 
 void Backend::adamw_update(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
-                           Tensor grad_norm_sq, const AdamWArgs& args, bool decay) {
+                           Tensor grad_norm_sq, Tensor lr_step, const AdamWConfig& config, bool decay) {
   const int64_t n = master.numel();
   const Contract c("adamw_update");
   c.present("master", master, master_dtype())
@@ -392,9 +392,15 @@ void Backend::adamw_update(Tensor master, Tensor compute, Tensor grads, Tensor e
       .vector("exp_avg", exp_avg, master_dtype(), n)
       .vector("exp_avg_sq", exp_avg_sq, master_dtype(), n)
       .vector("grad_norm_sq", grad_norm_sq, stat_dtype(), 1)
-      .rule(args.step >= 1, "step " + std::to_string(args.step) + " is not 1-based");
+      .vector("lr_step", lr_step, stat_dtype(), 2);
   if (!compute.empty()) c.vector("compute", compute, act_dtype(), n);
-  if (n > 0) adamw_update_impl(master, compute, grads, exp_avg, exp_avg_sq, grad_norm_sq, args, decay);
+  if (n > 0)
+    adamw_update_impl(master, compute, grads, exp_avg, exp_avg_sq, grad_norm_sq, lr_step, config, decay);
+}
+
+void Backend::run_recorded(std::unique_ptr<OpRecording>& recording, uint64_t key,
+                           const std::function<void()>& ops) {
+  run_recorded_impl(recording, key, ops);
 }
 
 // ---- helpers --------------------------------------------------------------------------------------

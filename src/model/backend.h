@@ -17,6 +17,8 @@
 // - Every op may run asynchronously (CUDA stream); only copy_to_host()/synchronize() wait.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,12 +27,24 @@
 
 namespace tt {
 
-struct AdamWArgs {
-  float lr = 0;
+// AdamW's constants for a run: torch.optim.AdamW's betas, eps and decoupled weight decay (applied only to
+// segments with decay), and HF Trainer's global gradient-norm clipping (<= 0: no clipping).
+struct AdamWConfig {
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0;      // decoupled: p -= lr*wd*p (applied only to segments with decay)
-  int64_t step = 1;            // 1-based, for bias correction
-  float max_grad_norm = 1.0f;  // <= 0: no clipping
+  float weight_decay = 0;
+  float max_grad_norm = 1.0f;
+};
+
+// One optimizer step: the constants and what the schedule changes every step.
+struct AdamWArgs : AdamWConfig {
+  float lr = 0;
+  int64_t step = 1;  // 1-based, for bias correction
+};
+
+// Backend-side state of one recorded op sequence (Backend::run_recorded); its owner keeps it across calls.
+class OpRecording {
+ public:
+  virtual ~OpRecording() = default;
 };
 
 class Backend {
@@ -135,10 +149,20 @@ class Backend {
   //   clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq[0]) + 1e-6)) : 1
   //   g = clip*grad; p -= lr*wd*p (if decay); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
   //   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
-  // master, exp_avg (m), exp_avg_sq (v): [n] master; grads [n] grad; grad_norm_sq [1] stat, read on the
-  // device (no host sync). If `compute` [n] (act) is not empty it receives the updated weights.
+  // master, exp_avg (m), exp_avg_sq (v): [n] master; grads [n] grad; grad_norm_sq [1] stat. This step's
+  // learning rate and 1-based step count are lr_step [2] (stat: {lr, step}), read on the device like
+  // grad_norm_sq, so that a recorded optimizer step (run_recorded) follows the schedule without a host sync.
+  // If `compute` [n] (act) is not empty it receives the updated weights.
   void adamw_update(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg, Tensor exp_avg_sq,
-                    Tensor grad_norm_sq, const AdamWArgs& args, bool decay);
+                    Tensor grad_norm_sq, Tensor lr_step, const AdamWConfig& config, bool decay);
+
+  // ---- recorded op sequences ---------------------------------------------------------------------------
+  // Runs `ops`, a sequence of calls to this backend's ops. A backend that can record (CUDA: a graph) records
+  // the sequence into `recording` and, on later calls with the same `key`, replays it as one launch instead
+  // of issuing the ops one by one. So `ops` must not copy to or from the host nor synchronise, and whatever
+  // changes between calls must be part of `key` (shapes, scalars passed by value) or be device memory the
+  // ops read (token ids, lr_step). The CPU backend runs `ops`.
+  void run_recorded(std::unique_ptr<OpRecording>& recording, uint64_t key, const std::function<void()>& ops);
 
  protected:
   // The implementations, called only after the contract above was checked. A backend overrides each.
@@ -177,8 +201,12 @@ class Backend {
   virtual void sum_impl(Tensor out, Tensor x) = 0;
   virtual void grad_norm_sq_impl(Tensor out, Tensor grads) = 0;
   virtual void adamw_update_impl(Tensor master, Tensor compute, Tensor grads, Tensor exp_avg,
-                                 Tensor exp_avg_sq, Tensor grad_norm_sq, const AdamWArgs& args,
-                                 bool decay) = 0;
+                                 Tensor exp_avg_sq, Tensor grad_norm_sq, Tensor lr_step,
+                                 const AdamWConfig& config, bool decay) = 0;
+  virtual void run_recorded_impl(std::unique_ptr<OpRecording>& recording, uint64_t key,
+                                 const std::function<void()>& ops) {
+    ops();
+  }
 };
 
 // cos/sin tables [positions, head_dim/2] of the RoPE angles p * theta^(-2i/head_dim), in double on the

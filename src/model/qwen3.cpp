@@ -14,6 +14,7 @@
 // Names: w.* are a layer's weights, dw.* their gradients, a.* its saved activations, d* the gradients of
 // activations (one scratch set, reused by every layer).
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "common/check.h"
@@ -78,7 +79,9 @@ struct Qwen3Model::Impl {
   ActGrads grads_of_acts;
   Tensor ln_final, rstd_final, losses, ids, targets;
   Tensor rope_cos, rope_sin;  // [max_seq, D/2]
-  Tensor loss_slots, loss_total, grad_norm_sq, logits1;
+  Tensor loss_slots, loss_total, grad_norm_sq, lr_step, logits1;
+  // The recorded training step (Backend::run_recorded): forward + backward, and the optimizer update.
+  std::unique_ptr<OpRecording> forward_backward_recording, optimizer_recording;
   int64_t loss_slot_count = 0, loss_count = 0;
   int64_t last_step = 0;
   bool have_grad_norm = false;
@@ -159,6 +162,7 @@ struct Qwen3Model::Impl {
     loss_slots = alloc(kLossSlots, 1, st);
     loss_total = alloc(1, 1, st);
     grad_norm_sq = alloc(1, 1, st);
+    lr_step = alloc(2, 1, st);
     logits1 = alloc(1, V, st);
     const RopeTables rope = rope_tables(ms, D, c.rope_theta);
     rope_cos = alloc(ms, D / 2, st);
@@ -435,27 +439,46 @@ void Qwen3Model::zero_grads() {
 void Qwen3Model::forward_backward(const int32_t* tokens, int64_t B, int64_t T, float loss_scale) {
   Impl& s = *impl_;
   s.upload_tokens(tokens, B, T, true);
-  s.forward(B, T);
   const int64_t N = B * T;
-  s.be.lm_head_loss(s.losses.first_rows(N), s.grads_of_acts.dnorm.first_rows(N), s.embed_g,
-                    s.ln_final.first_rows(N), s.embed_w, s.targets.first_rows(N), loss_scale);
+  // Everything between the token upload and the loss bookkeeping only reads device memory: recorded once,
+  // replayed every micro-batch of this shape.
+  uint32_t scale_bits;
+  std::memcpy(&scale_bits, &loss_scale, sizeof scale_bits);
+  const uint64_t key = (uint64_t(B) << 48) ^ (uint64_t(T) << 32) ^ scale_bits;
+  s.be.run_recorded(s.forward_backward_recording, key, [&] {
+    s.forward(B, T);
+    s.be.lm_head_loss(s.losses.first_rows(N), s.grads_of_acts.dnorm.first_rows(N), s.embed_g,
+                      s.ln_final.first_rows(N), s.embed_w, s.targets.first_rows(N), loss_scale);
+    s.backward(B, T);
+  });
   s.record_loss(N);
   s.loss_count += B * (T - 1);
-  s.backward(B, T);
 }
 
 void Qwen3Model::optimizer_step(const AdamWArgs& args) {
   Impl& s = *impl_;
   const int64_t P = int64_t(s.table.total()), Dn = int64_t(s.table.decay_numel());
-  s.be.grad_norm_sq(s.grad_norm_sq, s.grads);
-  // Two contiguous segments: decayed matrices and embedding first, norm weights after (param_table.cpp).
-  for (auto [begin, n, decay] : {std::tuple{int64_t(0), Dn, true}, std::tuple{Dn, P - Dn, false}}) {
-    if (n == 0) continue;
-    s.be.adamw_update(s.master.flat_range(begin, n),
-                      s.separate_compute ? s.compute.flat_range(begin, n) : Tensor{},
-                      s.grads.flat_range(begin, n), s.exp_avg.flat_range(begin, n),
-                      s.exp_avg_sq.flat_range(begin, n), s.grad_norm_sq, args, decay);
+  // This step's schedule values go to the device; the recorded update reads them there.
+  const double lr_step_host[2] = {double(args.lr), double(args.step)};
+  s.upload(s.lr_step, lr_step_host, DType::F64);
+  const AdamWConfig& config = args;
+  uint64_t key = 0;
+  for (float f : {config.beta1, config.beta2, config.eps, config.weight_decay, config.max_grad_norm}) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    key = key * 0x100000001b3ull ^ bits;
   }
+  s.be.run_recorded(s.optimizer_recording, key, [&] {
+    s.be.grad_norm_sq(s.grad_norm_sq, s.grads);
+    // Two contiguous segments: decayed matrices and embedding first, norm weights after (param_table.cpp).
+    for (auto [begin, n, decay] : {std::tuple{int64_t(0), Dn, true}, std::tuple{Dn, P - Dn, false}}) {
+      if (n == 0) continue;
+      s.be.adamw_update(s.master.flat_range(begin, n),
+                        s.separate_compute ? s.compute.flat_range(begin, n) : Tensor{},
+                        s.grads.flat_range(begin, n), s.exp_avg.flat_range(begin, n),
+                        s.exp_avg_sq.flat_range(begin, n), s.grad_norm_sq, s.lr_step, config, decay);
+    }
+  });
   s.have_grad_norm = true;
   s.last_step = args.step;
 }

@@ -17,6 +17,6 @@ inline constexpr auto kAllBackendOps = std::to_array<std::string_view>(
      "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward", "matmul_forward",
      "matmul_backward", "qk_norm_rope_forward", "qk_norm_rope_backward", "attention_forward",
      "attention_backward", "attention_infer", "swiglu_forward", "swiglu_backward", "lm_head_loss",
-     "lm_head_logits", "sum", "grad_norm_sq", "adamw_update"});
+     "lm_head_logits", "sum", "grad_norm_sq", "adamw_update", "run_recorded"});
 
 }  // namespace tt::test

@@ -439,22 +439,48 @@ void case_adamw(Harness& h) {
     h.cpu().grad_norm_sq(gn.c, grads.c);
     h.gpu().grad_norm_sq(gn.g, grads.g);
     Pair compute = h.sentinel(Kind::Act, s.n, 1);
-    AdamWArgs a;
-    a.lr = 1e-3f;
+    AdamWConfig a;
     a.weight_decay = 0.1f;
-    a.step = s.step;
     a.max_grad_norm = s.max_norm;
-    h.cpu().adamw_update(master.c, compute.c, grads.c, m.c, v.c, gn.c, a, s.decay);
-    h.gpu().adamw_update(master.g, compute.g, grads.g, m.g, v.g, gn.g, a, s.decay);
+    Pair lr_step = h.from_host(Kind::Stat, 2, 1, {1e-3f, float(s.step)});
+    h.cpu().adamw_update(master.c, compute.c, grads.c, m.c, v.c, gn.c, lr_step.c, a, s.decay);
+    h.gpu().adamw_update(master.g, compute.g, grads.g, m.g, v.g, gn.g, lr_step.g, a, s.decay);
     h.expect_close("adamw master", master, 1e-5);
     h.expect_close("adamw m", m, 1e-5);
     h.expect_close("adamw v", v, 1e-5);
     h.expect_close("adamw compute (bf16)", compute, kTolBf16);
     // Without a compute copy.
-    h.cpu().adamw_update(master.c, Tensor{}, grads.c, m.c, v.c, gn.c, a, s.decay);
-    h.gpu().adamw_update(master.g, Tensor{}, grads.g, m.g, v.g, gn.g, a, s.decay);
+    h.cpu().adamw_update(master.c, Tensor{}, grads.c, m.c, v.c, gn.c, lr_step.c, a, s.decay);
+    h.gpu().adamw_update(master.g, Tensor{}, grads.g, m.g, v.g, gn.g, lr_step.g, a, s.decay);
     h.expect_close("adamw master (no compute)", master, 1e-5);
   }
+}
+
+// A recorded sequence (run_recorded) gives what the same ops give issued one by one, on every call: the
+// first (issued), the second (captured, then launched) and later ones (launched), with inputs that change in
+// device memory between calls; a new key records again. On CUDA the later calls are graph launches.
+void case_recorded(Harness& h) {
+  const int64_t M = 33, K = 64, N = 48;
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K, -0.2f, 0.2f);
+  Pair mid = h.sentinel(Kind::Act, M, N), out = h.sentinel(Kind::Act, M, N / 2);
+  std::unique_ptr<OpRecording> rec_cpu, rec_gpu;
+  auto* cu = as_cuda(h.gpu());
+  const int64_t launches0 = cu ? cu->graph_launches() : 0;
+  for (int call = 0; call < 4; ++call) {
+    SCOPED_TRACE("call " + std::to_string(call));
+    h.upload(inp, h.uniform(size_t(M * K), -1.f, 1.f));  // new inputs each call, in device memory
+    const uint64_t key = call < 3 ? 1 : 2;
+    for (auto [be, rec, i, wt, m, o] : {std::tuple{&h.cpu(), &rec_cpu, inp.c, w.c, mid.c, out.c},
+                                        std::tuple{&h.gpu(), &rec_gpu, inp.g, w.g, mid.g, out.g}})
+      be->run_recorded(*rec, key, [&, be = be, i = i, wt = wt, m = m, o = o] {
+        be->matmul_forward(m, i, wt);
+        be->swiglu_forward(o, m);
+      });
+    h.expect_close("recorded matmul", mid, kTolBf16);
+    h.expect_close("recorded matmul + swiglu", out, kTolBf16);
+  }
+  // Key 1: issued, captured + launched, launched; key 2: issued again (a new key is warmed up first).
+  if (cu) EXPECT_EQ(cu->graph_launches() - launches0, 2) << "the recorded calls were not replayed as graphs";
 }
 
 const std::vector<OpCase>& cases() {
@@ -474,6 +500,7 @@ const std::vector<OpCase>& cases() {
       {"lm_head", {"lm_head_loss", "lm_head_logits"}, case_lm_head},
       {"reduce", {"sum", "grad_norm_sq"}, case_reduce},
       {"adamw", {"adamw_update"}, case_adamw},
+      {"recorded", {"run_recorded"}, case_recorded},
   };
   return all;
 }

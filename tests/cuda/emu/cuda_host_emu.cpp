@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -65,6 +66,12 @@ constexpr CodeText<cudaError_t> kCudaErrors[] = {
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
+    {cudaErrorIllegalState, "cudaErrorIllegalState",
+     "the operation cannot be performed in the present state"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
+     "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
 };
 template <class Code, size_t N>
 const char* describe(const CodeText<Code> (&table)[N], Code code, const char* unknown, bool text) {
@@ -83,6 +90,26 @@ struct EventState {
 
 struct CUstream_st {};
 struct CUevent_st : EventState {};
+// A captured graph and its executable form: the stream's work, in the order it was issued.
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+
+namespace {
+
+// The one capture in progress (the backend captures one stream at a time).
+struct Capture {
+  cudaStream_t stream = nullptr;
+  CUgraph_st* graph = nullptr;
+  bool invalidated = false;
+};
+Capture g_capture;
+long g_graph_launches = 0;
+
+}  // namespace
 
 namespace tt::emu {
 
@@ -101,6 +128,24 @@ bool skip_compute() {
 cudaError_t record_error(cudaError_t err) {
   g_last_error = err;
   return err;
+}
+
+void enqueue(cudaStream_t s, std::function<void()> work) {
+  if (g_capture.graph != nullptr && s == g_capture.stream) {
+    g_capture.graph->work.push_back(std::move(work));
+    return;
+  }
+  work();
+}
+
+bool refused_by_capture() {
+  if (g_capture.graph == nullptr) return false;
+  g_capture.invalidated = true;
+  return true;
+}
+
+long graph_launches() {
+  return g_graph_launches;
 }
 
 bool launch_config_ok(const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem_bytes) {
@@ -157,6 +202,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   return cudaSuccess;
 }
 cudaError_t cudaGetLastError() {
@@ -174,6 +220,7 @@ const char* cudaGetErrorString(cudaError_t err) {
 // ---- memory -----------------------------------------------------------------------------------------
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   if (bytes == 0) {  // as CUDA: success and a null pointer
     *ptr = nullptr;
     return cudaSuccess;
@@ -194,6 +241,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* ptr) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   if (ptr == nullptr) return cudaSuccess;
   DeviceMemory& m = memory();
   auto it = m.blocks.find(reinterpret_cast<uintptr_t>(ptr));
@@ -204,6 +252,7 @@ cudaError_t cudaFree(void* ptr) {
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   *ptr = std::malloc(bytes == 0 ? 1 : bytes);
   return *ptr != nullptr ? cudaSuccess : record_error(cudaErrorMemoryAllocation);
 }
@@ -217,7 +266,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *free_bytes = *total_bytes - memory().used;
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
   if (bytes == 0) return cudaSuccess;
   const bool dst_dev = device_range(dst, bytes), src_dev = device_range(src, bytes);
   const bool ok =
@@ -227,13 +276,13 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
       (kind == cudaMemcpyDeviceToDevice && src_dev && dst_dev) ||
       (kind == cudaMemcpyDefault && (src_dev || !device_range(src, 1)) && (dst_dev || !device_range(dst, 1)));
   if (!ok) return record_error(cudaErrorInvalidValue);
-  std::memmove(dst, src, bytes);
+  tt::emu::enqueue(s, [=] { std::memmove(dst, src, bytes); });
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t s) {
   if (bytes == 0) return cudaSuccess;
   if (!device_range(dst, bytes)) return record_error(cudaErrorInvalidValue);
-  std::memset(dst, value, bytes);
+  tt::emu::enqueue(s, [=] { std::memset(dst, value, bytes); });
   return cudaSuccess;
 }
 
@@ -248,6 +297,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
@@ -263,12 +313,15 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-  e->t = std::chrono::steady_clock::now();
-  e->recorded = true;
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  tt::emu::enqueue(s, [e] {
+    e->t = std::chrono::steady_clock::now();
+    e->recorded = true;
+  });
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
@@ -278,10 +331,47 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop)
   return cudaSuccess;
 }
 
+// ---- stream capture, graphs -------------------------------------------------------------------------
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (g_capture.graph != nullptr) return record_error(cudaErrorIllegalState);
+  g_capture = Capture{s, new CUgraph_st, false};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  if (g_capture.graph == nullptr || s != g_capture.stream) return record_error(cudaErrorIllegalState);
+  const bool invalidated = g_capture.invalidated;
+  *graph = invalidated ? nullptr : g_capture.graph;
+  if (invalidated) delete g_capture.graph;
+  g_capture = Capture{};
+  return invalidated ? record_error(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (graph == nullptr) return record_error(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (exec == nullptr) return record_error(cudaErrorInvalidValue);
+  ++g_graph_launches;
+  for (const auto& work : exec->work) tt::emu::enqueue(s, work);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
 // ---- cuBLASLt / cuBLAS ------------------------------------------------------------------------------
 
 struct cublasLtContext {};
-struct cublasContext {};
+struct cublasContext {
+  cudaStream_t stream = nullptr;
+};
 struct cublasLtMatmulDescOpaque_t {
   cublasOperation_t trans_a = CUBLAS_OP_N, trans_b = CUBLAS_OP_N;
 };
@@ -339,7 +429,7 @@ std::vector<float> load(const void* p, cudaDataType_t type, int64_t rows, int64_
 cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* A,
                     cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
                     cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
-                    void* D, cudaDataType_t ct, int64_t ldc) {
+                    void* D, cudaDataType_t ct, int64_t ldc, cudaStream_t stream) {
   if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_INVALID_VALUE;  // not emulated
   if ((ta ? a_cols : a_rows) != m || (ta ? a_rows : a_cols) != k || (tb ? b_cols : b_rows) != k ||
       (tb ? b_rows : b_cols) != n)
@@ -348,18 +438,20 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
       !matrix_ok(D, ct, m, n, ldc) || (beta != 0.0f && !matrix_ok(C, ct, m, n, ldc)))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (tt::emu::skip_compute()) return CUBLAS_STATUS_SUCCESS;
-  const std::vector<float> a = load(A, at, a_rows, a_cols, lda), b = load(B, bt, b_rows, b_cols, ldb);
-  std::vector<float> c = beta != 0.0f ? load(C, ct, m, n, ldc) : std::vector<float>(size_t(m * n), 0.0f);
-  cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
-              int(k), alpha, a.data(), int(a_rows), b.data(), int(b_rows), beta, c.data(), int(m));
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = 0; i < m; ++i) {
-      const float v = c[size_t(i + j * m)];
-      if (ct == CUDA_R_16BF)
-        static_cast<__nv_bfloat16*>(D)[i + j * ldc] = __float2bfloat16_rn(v);
-      else
-        static_cast<float*>(D)[i + j * ldc] = v;
-    }
+  tt::emu::enqueue(stream, [=] {
+    const std::vector<float> a = load(A, at, a_rows, a_cols, lda), b = load(B, bt, b_rows, b_cols, ldb);
+    std::vector<float> c = beta != 0.0f ? load(C, ct, m, n, ldc) : std::vector<float>(size_t(m * n), 0.0f);
+    cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
+                int(k), alpha, a.data(), int(a_rows), b.data(), int(b_rows), beta, c.data(), int(m));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < m; ++i) {
+        const float v = c[size_t(i + j * m)];
+        if (ct == CUDA_R_16BF)
+          static_cast<__nv_bfloat16*>(D)[i + j * ldc] = __float2bfloat16_rn(v);
+        else
+          static_cast<float*>(D)[i + j * ldc] = v;
+      }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -464,7 +556,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
                               cublasLtMatrixLayout_t bl, const void* beta, const void* C,
                               cublasLtMatrixLayout_t cl, void* D, cublasLtMatrixLayout_t dl,
                               const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes,
-                              cudaStream_t) {
+                              cudaStream_t stream) {
   if (handle == nullptr || algo == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   if (workspace_bytes > 0 && !device_range(workspace, workspace_bytes)) return CUBLAS_STATUS_INVALID_VALUE;
   if (workspace_bytes > algo->data[4]) return CUBLAS_STATUS_INVALID_VALUE;
@@ -486,7 +578,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   ++g_gemm_counts.lt;
   return gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, *static_cast<const float*>(alpha), A, al->type,
               int64_t(al->rows), int64_t(al->cols), al->ld, B, bl->type, int64_t(bl->rows), int64_t(bl->cols),
-              bl->ld, *static_cast<const float*>(beta), C, D, dl->type, dl->ld);
+              bl->ld, *static_cast<const float*>(beta), C, D, dl->type, dl->ld, stream);
 }
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
@@ -497,7 +589,9 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
   delete handle;
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->stream = stream;
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
@@ -508,5 +602,6 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
   ++g_gemm_counts.gemm_ex;
   return gemm(ta, tb, m, n, k, *static_cast<const float*>(alpha), A, a_type, ta ? k : m, ta ? m : k, lda, B,
-              b_type, tb ? n : k, tb ? k : n, ldb, *static_cast<const float*>(beta), C, C, c_type, ldc);
+              b_type, tb ? n : k, tb ? k : n, ldb, *static_cast<const float*>(beta), C, C, c_type, ldc,
+              handle->stream);
 }

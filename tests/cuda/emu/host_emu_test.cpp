@@ -40,6 +40,43 @@ TEST(EmulatedRuntime, CopiesMustStayInsideOneAllocationAndMatchTheirDirection) {
   cudaGetLastError();
 }
 
+// A capture keeps the stream's work (launches with their arguments as they were, copies) for the graph and
+// runs nothing; each graph launch runs it all; allocation and synchronisation during a capture fail and
+// invalidate it, as on a GPU.
+TEST(EmulatedRuntime, StreamCaptureRecordsWorkAndRefusesWhatAGraphCannotHold) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  float* d = device_floats(4);
+  const float ones[4] = {1, 1, 1, 1};
+  float host[4] = {};
+  ASSERT_EQ(cudaMemsetAsync(d, 0, 4 * sizeof(float), s), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ::tt::emu::Launch(1, 32, 0, s).run(write_kernel, d, 2);  // d = {0, 1, ...}
+  ASSERT_EQ(cudaMemcpyAsync(d + 2, ones, 2 * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(host, d, sizeof host, cudaMemcpyDeviceToHost, s), cudaSuccess);
+  EXPECT_EQ(std::vector<float>(host, host + 4), std::vector<float>(4, 0.0f))
+      << "captured work ran at capture";
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(host, d, sizeof host, cudaMemcpyDeviceToHost, s), cudaSuccess);
+  EXPECT_EQ(std::vector<float>(host, host + 4), (std::vector<float>{0, 1, 1, 1}));
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  cudaGetLastError();
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
 TEST(EmulatedRuntime, LaunchesCheckConfigurationAndPointerArguments) {
   float* d = device_floats(64);
   ::tt::emu::Launch(1, 32).run(write_kernel, d, 64);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <tuple>
 #include <type_traits>
 
 #include "cuda_emu.h"
@@ -20,7 +22,10 @@ enum cudaError_t {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorIllegalAddress = 700,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -35,8 +40,17 @@ constexpr unsigned cudaEventDisableTiming = 2;
 
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
 
 struct cudaDeviceProp {
   char name[256];
@@ -71,6 +85,16 @@ cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
+// Stream capture and graphs: while a stream captures, the work issued to it is checked as always but kept,
+// in order, in the graph instead of run; a launch of the instantiated graph runs it. As on a GPU, calls that
+// would synchronise with or allocate on the device during a capture fail with
+// cudaErrorStreamCaptureUnsupported and invalidate it (cudaStreamEndCapture then fails too).
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 
 namespace tt::emu {
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
@@ -94,13 +118,21 @@ bool device_range(const void* p, size_t bytes);
 bool skip_compute();
 // Records err for cudaGetLastError and returns it (every failing call of the emulated runtime does).
 cudaError_t record_error(cudaError_t err);
+// Stream-ordered work: runs it now, or appends it to the graph when `s` is capturing.
+void enqueue(cudaStream_t s, std::function<void()> work);
+// Calls that a capture forbids (allocation, synchronisation) call this first: during a capture it invalidates
+// the capture and returns true (the caller then fails with cudaErrorStreamCaptureUnsupported).
+bool refused_by_capture();
+// Graph launches since the process started (tests check that recorded work was replayed).
+long graph_launches();
 
 // kernel<<<grid, block, smem, stream>>>(args...), as rewritten by rewrite_launches.pl.
 struct Launch {
   dim3 grid, block;
   size_t smem;
-  Launch(dim3 g, dim3 b, size_t dynamic_smem_bytes = 0, cudaStream_t = nullptr)
-      : grid(g), block(b), smem(dynamic_smem_bytes) {}
+  cudaStream_t stream;
+  Launch(dim3 g, dim3 b, size_t dynamic_smem_bytes = 0, cudaStream_t st = nullptr)
+      : grid(g), block(b), smem(dynamic_smem_bytes), stream(st) {}
   template <class... Params, class... Args>
   void run(void (*kernel)(Params...), Args&&... args) {
     if (!launch_config_ok(reinterpret_cast<const void*>(kernel), grid, block, smem)) return;
@@ -115,7 +147,11 @@ struct Launch {
       return;
     }
     if (skip_compute()) return;
-    launch(grid, block, smem, [&] { kernel(args...); });
+    // The arguments by value, as a launch copies them (a captured launch runs later).
+    enqueue(stream, [kernel, grid = grid, block = block, smem = smem,
+                     saved = std::make_tuple(std::decay_t<Args>(args)...)] {
+      std::apply([&](const auto&... a) { launch(grid, block, smem, [&] { kernel(a...); }); }, saved);
+    });
   }
 };
 

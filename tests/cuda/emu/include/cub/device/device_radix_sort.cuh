@@ -19,7 +19,7 @@ struct DeviceRadixSort {
   template <class Key, class Value>
   static cudaError_t SortPairs(void* temp, size_t& temp_bytes, const Key* keys_in, Key* keys_out,
                                const Value* values_in, Value* values_out, int num_items, int begin_bit = 0,
-                               int end_bit = int(sizeof(Key) * 8), cudaStream_t = nullptr) {
+                               int end_bit = int(sizeof(Key) * 8), cudaStream_t stream = nullptr) {
     static_assert(std::is_integral_v<Key> && sizeof(Key) <= 8, "integral keys only");
     const size_t needed = size_t(num_items < 0 ? 0 : num_items) * (sizeof(Key) + sizeof(Value)) + 256;
     if (temp == nullptr) {
@@ -37,6 +37,15 @@ struct DeviceRadixSort {
                    !tt::emu::device_range(values_out, n * sizeof(Value)))))
       return tt::emu::record_error(cudaErrorInvalidValue);
     if (tt::emu::skip_compute()) return cudaSuccess;
+    tt::emu::enqueue(stream,
+                     [=] { sort(keys_in, keys_out, values_in, values_out, num_items, begin_bit, end_bit); });
+    return cudaSuccess;
+  }
+
+ private:
+  template <class Key, class Value>
+  static void sort(const Key* keys_in, Key* keys_out, const Value* values_in, Value* values_out,
+                   int num_items, int begin_bit, int end_bit) {
     using U = std::make_unsigned_t<Key>;
     const U flip = std::is_signed_v<Key> ? U(U(1) << (sizeof(Key) * 8 - 1)) : U(0);
     const int width = end_bit - begin_bit;
@@ -54,7 +63,6 @@ struct DeviceRadixSort {
     }
     std::copy(k.begin(), k.end(), keys_out);
     std::copy(v.begin(), v.end(), values_out);
-    return cudaSuccess;
   }
 };
 
