@@ -2,9 +2,9 @@
 // sampling filters, generation with a model vocab larger than the tokenizer's, UTF-8 streaming, the
 // loss plot and flag validation.
 #include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <numeric>
 #include <set>
@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/commands.h"
 #include "train/data_order.h"
 #include "train/early_stopping.h"
 #include "train/generate.h"
@@ -251,22 +252,6 @@ TEST(Sampling, DrawsFollowTheFilteredDistributionAndRepeatForASeed) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(select_token(l.data(), 3, p, r1), select_token(l.data(), 3, p, r2));
 }
 
-TEST(Sampling, ValidationNamesTheFlag) {
-  auto msg = [](SamplingParams p) {
-    try {
-      validate_sampling_params(p);
-    } catch (const tt::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
-  EXPECT_NE(msg({-1, 0, 1}).find("--temperature"), std::string::npos);
-  EXPECT_NE(msg({1, -2, 1}).find("--top_k"), std::string::npos);
-  EXPECT_NE(msg({1, 0, 0}).find("--top_p"), std::string::npos);
-  EXPECT_NE(msg({1, 0, 1.5}).find("--top_p"), std::string::npos);
-  EXPECT_EQ(msg({0, 0, 1}), "");
-}
-
 // ---- generation with a padded model vocab ---------------------------------------------------------
 
 namespace {
@@ -453,4 +438,64 @@ TEST(TrainOptions, DeclarationDrivesJsonAndSummary) {
   EXPECT_EQ(j["warmup_steps"], 200);
   EXPECT_TRUE(j.contains("max_train_minutes"));
   EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
+}
+
+TEST(SampleOptions, ValidationNamesTheFlag) {
+  auto msg = [](double temperature, int64_t top_k, double top_p) {
+    SampleOptions o;
+    o.ckpt_dir = "runs/best";
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    try {
+      o.validate();
+    } catch (const tt::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(msg(-1, 0, 1).find("--temperature"), std::string::npos);
+  EXPECT_NE(msg(1, -2, 1).find("--top_k"), std::string::npos);
+  EXPECT_NE(msg(1, 0, 0).find("--top_p"), std::string::npos);
+  EXPECT_NE(msg(1, 0, 1.5).find("--top_p"), std::string::npos);
+  EXPECT_EQ(msg(1, 0, 1.5), "--top_p must be in (0, 1], got 1.5");
+  EXPECT_EQ(msg(0, 0, 1), "");
+}
+
+TEST(TrainOptions, RangeMessagesNameFlagBoundsAndValue) {
+  TrainOptions o;
+  o.config = "c.json";
+  o.steps = 0;
+  EXPECT_EQ(validation_error(o), "--steps must be positive, got 0");
+  o.steps = 10;
+  o.adam_beta1 = 1;
+  EXPECT_EQ(validation_error(o), "--adam_beta1 must be in [0, 1), got 1");
+  o.adam_beta1 = 0.9;
+  o.lr = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(validation_error(o), "--lr must be positive, got inf");
+  o.lr = 1e-3;
+  o.warmup_steps = -1;
+  EXPECT_EQ(validation_error(o), "--warmup_steps must be >= 0, got -1");
+  o.warmup_steps = 0;
+  o.device = "tpu";
+  EXPECT_EQ(validation_error(o), "--device must be auto, cpu or cuda, got \"tpu\"");
+}
+
+TEST(TrainOptions, TheCommandLineRefusesOutOfRangeValuesWhenParsed) {
+  TrainOptions o;
+  CLI::App app;
+  OptionSet os(&app);
+  o.declare(os);
+  try {
+    app.parse(std::vector<std::string>{"--micro_batch_size=0", "--config=x.json"});
+    ADD_FAILURE() << "parsed --micro_batch_size 0";
+  } catch (const tt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--micro_batch_size must be positive, got 0");
+  }
+  TrainOptions fine;
+  CLI::App app2;
+  OptionSet os2(&app2);
+  fine.declare(os2);
+  app2.parse(std::vector<std::string>{"--micro_batch_size=3", "--config=x.json"});
+  EXPECT_EQ(fine.micro_batch_size, 3);
 }
