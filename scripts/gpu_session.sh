@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the checkout's root, with the bundle that scripts/gpu_bundle.sh wrote
-# here (.carry/gpu, passed with the device tool's carry). Each device call is one fresh machine, so every
-# stage that needs data prepares it itself. Logs and results go to $OUT (the folder the tool brings back).
+# Runs on a GPU machine, from the checkout's root, with the bundle that scripts/gpu_bundle.sh wrote
+# into .carry/gpu. Every stage that needs data prepares it itself, so a fresh machine with only the
+# checkout and the bundle will do. Logs and results go to $OUT (default: gpu-session-out/).
 #
 #   scripts/gpu_session.sh STAGE...      stages run in order; the exit status is non-zero if any failed
 #     check    nvidia-smi, the bundle's manifest, every binary's libraries resolved (always run first)
@@ -11,14 +11,14 @@
 #     sanitize compute-sanitizer memcheck on the op test, racecheck on attention / CE / RMSNorm  ~3 min
 #     bench    bench/cuda/cuda_train_bench: seed config, B=32, T=512 (ms/step, tokens/s, MFU, memory)
 #     demo     the README main job's GPU path (scripts/run_demo.sh) on the carried 2014+2015 intros,
-#              train capped at $TT_DEMO_MINUTES (default 7, so the call fits the tool's 10 minutes)
+#              train capped at $TT_DEMO_MINUTES (default 7)
 #     parity   tools/hf_parity.py on runs/best (needs demo in the same call), against Transformers and
 #              against tools/torch_qwen3.py (with negative controls): HF loads it, same loss,
 #              same greedy text
 #     sweep    scripts/lr_sweep.sh (needs data: run after demo, or it prepares it) with $TT_SWEEP_LRS,
 #              $TT_SWEEP_STEPS (default "6e-4 1e-3 2e-3 3e-3", 1000)
-#   e.g. run(carry=[".carry"], command="scripts/gpu_session.sh tests bench")
-#        run(carry=[".carry"], command="scripts/gpu_session.sh demo parity")
+#   e.g. scripts/gpu_session.sh tests bench
+#        scripts/gpu_session.sh demo parity
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

@@ -1,16 +1,15 @@
 // `tiny-transformer sample`: flags -> tt::run_sample (src/train/commands.h).
-#include <memory>
-
-#include "cli/command.h"
+#include "cli/subcommands.h"
 #include "train/commands.h"
 
-TT_REGISTER_COMMAND(sample, "generate text from a checkpoint (KV cache, streamed)",
-                    [](CLI::App& app) -> tt::cli::RunFn {
-                      auto opts = std::make_shared<tt::SampleOptions>();
-                      auto os = std::make_shared<tt::OptionSet>(&app);
-                      opts->declare(*os);
-                      return [opts] {
-                        tt::run_sample(*opts);
-                        return 0;
-                      };
-                    });
+namespace tt::cli {
+
+RunFn setup_sample(CLI::App& app) {
+  auto opts = declare_options<SampleOptions>(app);
+  return [opts] {
+    run_sample(*opts);
+    return 0;
+  };
+}
+
+}  // namespace tt::cli

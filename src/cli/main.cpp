@@ -1,25 +1,51 @@
 // tiny-transformer: one binary, one subcommand per stage of the pipeline.
-#include <algorithm>
 #include <cstdio>
-#include <iostream>
-#include <memory>
+#include <new>
+#include <string>
 
-#include "cli/command.h"
+#include "cli/subcommands.h"
 #include "common/check.h"
 #include "common/log.h"
 #include "tt_version.h"
 
-namespace tt::cli {
-std::vector<Command>& registry() {
-  static std::vector<Command> commands;
-  return commands;
-}
-}  // namespace tt::cli
+namespace {
 
-static std::string version_line() {
+struct Command {
+  const char* name;
+  const char* help;
+  tt::cli::RunFn (*setup)(CLI::App&);
+};
+
+// In pipeline order, which is also the order of `tiny-transformer --help`.
+constexpr Command kCommands[] = {
+    {"prepare-data", "clean Wikipedia-style sources and pack them into train/val token rows",
+     tt::cli::setup_prepare_data},
+    {"train", "train a Qwen3-style model on prepared token data", tt::cli::setup_train},
+    {"eval", "loss and perplexity of a checkpoint on a data split", tt::cli::setup_eval},
+    {"sample", "generate text from a checkpoint (KV cache, streamed)", tt::cli::setup_sample},
+    {"tokenize", "encode or decode text with the Qwen3 tokenizer", tt::cli::setup_tokenize},
+};
+
+std::string version_line() {
   return std::string("tiny-transformer ") + TT_VERSION + " (commit " + TT_GIT_COMMIT +
          ")\nbackends: " + TT_BACKENDS;
 }
+
+tt::LogLevel log_level_named(const std::string& name) {
+  if (name == "debug") return tt::LogLevel::Debug;
+  if (name == "warn") return tt::LogLevel::Warn;
+  if (name == "error") return tt::LogLevel::Error;
+  if (name == "quiet") return tt::LogLevel::Quiet;
+  return tt::LogLevel::Info;
+}
+
+int report(const char* message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "error: %s\n", message);
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tiny-transformer: train a small Qwen3-style language model from scratch, end to end."};
@@ -30,54 +56,28 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "quiet"}))
       ->capture_default_str();
 
-  // Subcommands in a stable, sensible order: pipeline stages first, then helpers by name.
-  auto& cmds = tt::cli::registry();
-  static const std::vector<std::string> order = {"prepare-data", "train", "eval", "sample", "tokenize"};
-  auto rank = [](const std::string& n) {
-    auto it = std::find(order.begin(), order.end(), n);
-    return it == order.end() ? order.size() : size_t(it - order.begin());
-  };
-  std::stable_sort(cmds.begin(), cmds.end(), [&](const auto& a, const auto& b) {
-    return rank(a.name) != rank(b.name) ? rank(a.name) < rank(b.name) : a.name < b.name;
-  });
-
   std::vector<std::pair<CLI::App*, tt::cli::RunFn>> runs;
-  for (auto& c : cmds) {
-    std::string name = c.name;
-    std::replace(name.begin(), name.end(), '_', '-');
-    CLI::App* sub = app.add_subcommand(name, c.help);
+  for (const Command& c : kCommands) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
     runs.emplace_back(sub, c.setup(*sub));
   }
 
+  // Flag values outside their declared range are tt::Errors from parse(), reported like any other.
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-
-  static const std::pair<const char*, tt::LogLevel> levels[] = {{"debug", tt::LogLevel::Debug},
-                                                                {"info", tt::LogLevel::Info},
-                                                                {"warn", tt::LogLevel::Warn},
-                                                                {"error", tt::LogLevel::Error},
-                                                                {"quiet", tt::LogLevel::Quiet}};
-  for (auto& [n, l] : levels)
-    if (log_level == n) tt::set_log_level(l);
-
-  for (auto& [sub, run] : runs) {
-    if (!sub->parsed()) continue;
     try {
-      return run();
-    } catch (const tt::Error& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "error: %s\n", e.what());
-      return 1;
-    } catch (const std::bad_alloc&) {
-      std::fprintf(stderr, "error: out of memory\n");
-      return 1;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      return 1;
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
     }
+    tt::set_log_level(log_level_named(log_level));
+    for (auto& [sub, run] : runs)
+      if (sub->parsed()) return run();
+  } catch (const tt::Error& e) {
+    return report(e.what());
+  } catch (const std::bad_alloc&) {
+    return report("out of memory");
+  } catch (const std::exception& e) {
+    return report(e.what());
   }
   return 0;
 }

@@ -54,7 +54,7 @@ class CheckMessage {
   std::string hint_;
 };
 
-// `Voidify() & msg` has lower precedence than <<, so the whole stream is built first.
+// `Raiser() & msg`: & binds more loosely than <<, so the whole message is streamed before raise().
 struct Raiser {
   [[noreturn]] void operator&(const CheckMessage& m) const { m.raise(); }
 };

@@ -1,45 +1,178 @@
 // Declare-once options. A command keeps its options in a plain struct with defaults and a
-// `declare(OptionSet&)` that names each one once; that single declaration then drives
+// `declare(OptionSet&)` that names each option once, with its help and the values it accepts. That one
+// declaration drives
 //   - parsing and --help (through CLI11),
-//   - the log header (summary()),
-//   - run_info.json / meta.json (to_json()).
+//   - the value rules: checked when the command line has been parsed, and again by
+//     check_declared_rules() on a struct that code filled in (a test calling the library directly),
+//   - the log header (summary()) and the "flags" of run_info.json / meta.json (to_json()).
+// Only rules that span several flags are written by hand, in the struct's validate():
 //
-//   struct TrainOptions {
-//     int64_t steps = 2000;
+//   struct PrepareDataOptions {
+//     int64_t seq_len = 512;
+//     double val_fraction = 0.005;
+//     std::string tokenizer;
 //     void declare(tt::OptionSet& o) {
-//       o.add("--steps", steps, "optimizer steps to run")->check(CLI::NonNegativeNumber);
+//       o.add("--seq_len", seq_len, "tokens per row").in_range(2, int64_t(1) << 24);
+//       o.add("--val_fraction", val_fraction, "fraction for validation").at_least(0).below(0.5);
+//       o.add("--tokenizer", tokenizer, "tokenizer directory")->check(CLI::ExistingPath);
+//     }
+//     void validate() const {
+//       tt::check_declared_rules(*this);  // e.g. "--seq_len must be in [2, 16777216], got 1"
+//       // TT_CHECKs for rules that span flags
 //     }
 //   };
+//
+// Rules on what add() returns (each returns the same object, so they chain):
+//   numbers  positive(), at_least(lo), above(lo), at_most(hi), below(hi), in_range(lo, hi) ([lo, hi]);
+//            the bounds combine into one rule and one message ("--adam_beta1 must be in [0, 1), got 1");
+//            a floating-point value must also be finite.
+//   strings  one_of({"train", "val"}), required() (also given to CLI11: the flag must be on the command
+//   line). anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing
+//   only.
+// A broken rule is a tt::Error naming the flag. When parsing, it is thrown out of CLI::App::parse (from
+// the app's final callback, which OptionSet takes: one OptionSet per CLI::App).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 namespace tt {
 
-class OptionSet {
- public:
-  explicit OptionSet(CLI::App* app) : app_(app) {}
+namespace detail {
 
-  template <class T>
-  CLI::Option* add(const std::string& flag, T& value, const std::string& help) {
-    CLI::Option* opt;
-    if constexpr (std::is_same_v<T, bool>) {
-      opt = app_->add_flag(flag, value, help);
-    } else {
-      opt = app_->add_option(flag, value, help)->capture_default_str();
-    }
-    std::string name = flag;
-    while (!name.empty() && name[0] == '-') name.erase(0, 1);
-    if (auto comma = name.find(','); comma != std::string::npos) name = name.substr(0, comma);
-    entries_.push_back({name, [&value]() { return nlohmann::json(value); }, opt});
-    return opt;
+struct OptionEntry {
+  std::string name;  // without dashes: the key in to_json() and given()
+  std::string flag;  // as declared, e.g. "--steps"
+  std::function<nlohmann::json()> value;
+  std::function<std::string()> broken_rule;  // the message when the value breaks its rule, else ""
+  CLI::Option* cli = nullptr;
+};
+
+// Throws tt::Error with the first broken rule.
+void check_entries(const std::deque<OptionEntry>& entries);
+
+std::string one_of_text(const std::vector<std::string>& choices);  // "a, b or c"
+
+}  // namespace detail
+
+// What OptionSet::add returns: the place to state the values an option accepts.
+template <class T>
+class DeclaredOption {
+ public:
+  DeclaredOption(detail::OptionEntry& entry, T& value) : entry_(&entry), value_(&value) {}
+
+  CLI::Option* operator->() const { return entry_->cli; }
+
+  DeclaredOption& positive() requires std::is_arithmetic_v<T> { return above(T(0)); }
+  DeclaredOption& at_least(T lo) requires std::is_arithmetic_v<T> {
+    lo_ = lo, lo_open_ = false;
+    return install();
+  }
+  DeclaredOption& above(T lo) requires std::is_arithmetic_v<T> {
+    lo_ = lo, lo_open_ = true;
+    return install();
+  }
+  DeclaredOption& at_most(T hi) requires std::is_arithmetic_v<T> {
+    hi_ = hi, hi_open_ = false;
+    return install();
+  }
+  DeclaredOption& below(T hi) requires std::is_arithmetic_v<T> {
+    hi_ = hi, hi_open_ = true;
+    return install();
+  }
+  DeclaredOption& in_range(T lo, T hi) requires std::is_arithmetic_v<T> {
+    at_least(lo);
+    return at_most(hi);
+  }
+  DeclaredOption& one_of(std::vector<std::string> choices) requires std::is_same_v<T, std::string> {
+    choices_ = std::move(choices);
+    return install();
+  }
+  DeclaredOption& required() requires std::is_same_v<T, std::string> {
+    required_ = true;
+    entry_->cli->required();
+    return install();
   }
 
+ private:
+  DeclaredOption& install() {
+    entry_->broken_rule = [flag = entry_->flag, value = value_, rule = *this] {
+      return rule.broken(flag, *value);
+    };
+    return *this;
+  }
+
+  std::string broken(const std::string& flag, const T& v) const {
+    std::ostringstream m;
+    if constexpr (std::is_arithmetic_v<T>) {
+      bool ok = true;  // written so that NaN fails every bound
+      if (lo_) ok = ok && (lo_open_ ? v > *lo_ : v >= *lo_);
+      if (hi_) ok = ok && (hi_open_ ? v < *hi_ : v <= *hi_);
+      if constexpr (std::is_floating_point_v<T>) ok = ok && std::isfinite(v);
+      if (ok) return "";
+      m << flag << " must be ";
+      if (lo_ && hi_)
+        m << "in " << (lo_open_ ? "(" : "[") << *lo_ << ", " << *hi_ << (hi_open_ ? ")" : "]");
+      else if (lo_ && lo_open_ && *lo_ == T(0))
+        m << "positive";
+      else if (lo_)
+        m << (lo_open_ ? "> " : ">= ") << *lo_;
+      else if (hi_)
+        m << (hi_open_ ? "< " : "<= ") << *hi_;
+      else
+        m << "a finite number";
+      m << ", got " << v;
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (required_ && v.empty()) return flag + " is required";
+      if (choices_.empty() || std::find(choices_.begin(), choices_.end(), v) != choices_.end()) return "";
+      m << flag << " must be " << detail::one_of_text(choices_) << ", got \"" << v << "\"";
+    }
+    return m.str();
+  }
+
+  detail::OptionEntry* entry_;
+  T* value_;
+  std::optional<T> lo_, hi_;
+  bool lo_open_ = false, hi_open_ = false;
+  std::vector<std::string> choices_;
+  bool required_ = false;
+};
+
+class OptionSet {
+ public:
+  // Declarations only (a scratch CLI::App behind): for to_json(), summary() and check() on a struct that
+  // code filled in.
+  OptionSet();
+  // Declares every option on `app` as well (parsing, --help); the rules are checked once parsing is done.
+  explicit OptionSet(CLI::App* app);
+
+  template <class T>
+  DeclaredOption<T> add(const std::string& flag, T& value, const std::string& help) {
+    detail::OptionEntry& e = entries_->emplace_back();
+    if constexpr (std::is_same_v<T, bool>) {
+      e.cli = app_->add_flag(flag, value, help);
+    } else {
+      e.cli = app_->add_option(flag, value, help)->capture_default_str();
+    }
+    e.flag = flag.substr(0, flag.find(','));
+    e.name = e.flag;
+    while (!e.name.empty() && e.name[0] == '-') e.name.erase(0, 1);
+    e.value = [&value]() { return nlohmann::json(value); };
+    return DeclaredOption<T>(e, value);
+  }
+
+  // tt::Error naming the flag of the first value that breaks its declared rule.
+  void check() const { detail::check_entries(*entries_); }
   // {"name": value, ...} for every declared option, in declaration order.
   nlohmann::ordered_json to_json() const;
   // "name=value name=value ..." for the log header.
@@ -48,13 +181,23 @@ class OptionSet {
   bool given(const std::string& name) const;
 
  private:
-  struct Entry {
-    std::string name;
-    std::function<nlohmann::json()> get;
-    CLI::Option* opt;
-  };
+  std::unique_ptr<CLI::App> scratch_app_;
   CLI::App* app_;
-  std::vector<Entry> entries_;
+  // Shared with the app's callback; a deque, so DeclaredOption's entry stays where it is.
+  std::shared_ptr<std::deque<detail::OptionEntry>> entries_ =
+      std::make_shared<std::deque<detail::OptionEntry>>();
 };
+
+// "name=value name=value ..." of a to_json() object, for a log header.
+std::string options_summary(const nlohmann::ordered_json& options_json);
+
+// The declared rules of `options`, checked on its current values (tt::Error naming the flag).
+template <class Options>
+void check_declared_rules(const Options& options) {
+  Options copy = options;  // declare() binds to the members it declares
+  OptionSet set;
+  copy.declare(set);
+  set.check();
+}
 
 }  // namespace tt

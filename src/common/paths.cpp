@@ -18,4 +18,11 @@ std::filesystem::path default_tokenizer_dir() {
   }
   return "assets/qwen3-tokenizer";
 }
+
+std::filesystem::path tokenizer_json_file(const std::string& tokenizer_flag) {
+  std::filesystem::path p =
+      tokenizer_flag.empty() ? default_tokenizer_dir() : std::filesystem::path(tokenizer_flag);
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec) ? p / "tokenizer.json" : p;
+}
 }  // namespace tt

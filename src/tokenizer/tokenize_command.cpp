@@ -30,7 +30,12 @@ void TokenizeOptions::declare(OptionSet& o) {
   o.add("--threads", threads,
         "encoding threads, for --jsonl and plain text alike (0 = all cores; plain text is cut only "
         "where the ids cannot change)")
-      ->check(CLI::Range(0, 4096));
+      .in_range(0, 4096);
+}
+
+void TokenizeOptions::validate() const {
+  check_declared_rules(*this);
+  TT_CHECK(jsonl.empty() || input.empty()) << "give either --jsonl or --input, not both";
 }
 
 namespace {
@@ -214,9 +219,8 @@ int run_plain(const Tokenizer& tok, const TokenizeOptions& o) {
 }  // namespace
 
 int run_tokenize(const TokenizeOptions& o) {
-  TT_CHECK(o.jsonl.empty() || o.input.empty()) << "give either --jsonl or --input, not both";
-  auto tok =
-      Tokenizer::load(o.tokenizer.empty() ? default_tokenizer_dir() : std::filesystem::path(o.tokenizer));
+  o.validate();
+  auto tok = Tokenizer::load(tokenizer_json_file(o.tokenizer));
   log_debug("tokenizer ", tok->json_path().string(), " loaded in ", tok->load_seconds(), " s");
   return o.jsonl.empty() ? run_plain(*tok, o) : run_jsonl(*tok, o);
 }

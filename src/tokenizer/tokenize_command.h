@@ -1,5 +1,5 @@
-// `tiny-transformer tokenize`: the library side of the CLI command (src/cli/cmd_tokenize.cpp is
-// just the flag registration).
+// `tiny-transformer tokenize`: the library side of the CLI command (src/cli/cmd_tokenize.cpp only
+// declares the flags and calls run_tokenize).
 //
 //   tokenize --jsonl FILE            each line {"text": "..."} -> one JSON array of ids per line
 //   tokenize --decode --jsonl FILE   each line {"ids": [...]}  -> one {"text": "..."} per line
@@ -29,6 +29,8 @@ struct TokenizeOptions {
   int threads = 0;
 
   void declare(OptionSet& o);
+  // tt::Error naming the flag: the declared rules, and --jsonl with --input.
+  void validate() const;
 };
 
 // Returns the process exit code.

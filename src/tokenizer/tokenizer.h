@@ -1,5 +1,4 @@
 // Qwen3 byte-level BPE tokenizer, loaded from a Hugging Face tokenizer.json.
-// (API contract; the tokenizer module owner implements it and may extend it.)
 //
 // Encoding follows HF `tokenizers` exactly for the features Qwen3's file uses:
 //   1. invalid UTF-8 -> U+FFFD (one per maximal invalid subpart; counted in EncodeStats),

@@ -3,6 +3,7 @@
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "model/checkpoint_io.h"
 
 namespace tt {
@@ -64,6 +65,13 @@ void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir
 
 void remove_stale_checkpoint_temps(const std::filesystem::path& parent) {
   remove_stale_temp_dirs(parent);
+}
+
+std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir,
+                                                const std::string& tokenizer_flag) {
+  if (tokenizer_flag.empty() && std::filesystem::exists(dir / "tokenizer.json"))
+    return dir / "tokenizer.json";
+  return tokenizer_json_file(tokenizer_flag);
 }
 
 }  // namespace tt

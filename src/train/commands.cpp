@@ -16,34 +16,29 @@
 namespace tt {
 
 namespace fs = std::filesystem;
-constexpr int32_t kEndOfText = 151643;  // Qwen3 <|endoftext|>
 
 void SampleOptions::declare(OptionSet& o) {
-  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best or runs/last")->required();
+  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best or runs/last").required();
   o.add("--prompt", prompt, "text to continue (empty: start of a document)");
-  o.add("--max_new_tokens", max_new_tokens, "tokens to generate at most");
-  o.add("--temperature", temperature, "softmax temperature; 0 = greedy (deterministic)");
-  o.add("--top_k", top_k, "sample among the k most likely tokens (0 = all)");
-  o.add("--top_p", top_p, "nucleus sampling: smallest set with this cumulative probability (1 = all)");
+  o.add("--max_new_tokens", max_new_tokens, "tokens to generate at most").positive();
+  o.add("--temperature", temperature, "softmax temperature; 0 = greedy (deterministic)").at_least(0);
+  o.add("--top_k", top_k, "sample among the k most likely tokens (0 = all)").at_least(0);
+  o.add("--top_p", top_p, "nucleus sampling: smallest set with this cumulative probability (1 = all)")
+      .above(0)
+      .at_most(1);
   o.add("--seed", seed, "sampling seed (same seed, same text)");
-  o.add("--device", device, "auto (cuda when available), cuda or cpu");
+  declare_device_flag(o, device);
   o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)");
 }
 
 void SampleOptions::validate() const {
-  TT_CHECK(!ckpt_dir.empty()) << "--ckpt_dir is required";
-  TT_CHECK(max_new_tokens > 0) << "--max_new_tokens must be positive, got " << max_new_tokens;
-  validate_sampling_params(SamplingParams{temperature, top_k, top_p});
-  validate_device_flag(device);
+  check_declared_rules(*this);
 }
 
 GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   opts.validate();
   Qwen3Config cfg = load_checkpoint_config(opts.ckpt_dir);
-  fs::path tok_path = !opts.tokenizer.empty()                                  ? fs::path(opts.tokenizer)
-                      : fs::exists(fs::path(opts.ckpt_dir) / "tokenizer.json") ? fs::path(opts.ckpt_dir)
-                                                                               : default_tokenizer_dir();
-  auto tok = Tokenizer::load(tok_path);
+  auto tok = Tokenizer::load(checkpoint_tokenizer_json(opts.ckpt_dir, opts.tokenizer));
   std::vector<int32_t> prompt = tok->encode(opts.prompt);
   for (int32_t id : prompt)
     TT_CHECK(id < cfg.vocab_size) << "--prompt encodes to token " << id << ", outside the model's vocab_size "
@@ -66,10 +61,7 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   GenerateOptions g;
   g.max_new_tokens = max_new;
   g.sampling = SamplingParams{opts.temperature, opts.top_k, opts.top_p};
-  for (int64_t id : {int64_t(kEndOfText), cfg.eos_token_id, int64_t(tok->eos_id())})
-    if (id >= 0 && id < cfg.vocab_size &&
-        std::find(g.stop_ids.begin(), g.stop_ids.end(), id) == g.stop_ids.end())
-      g.stop_ids.push_back(static_cast<int32_t>(id));
+  g.stop_ids = generation_stop_ids(cfg, *tok);
   g.max_seq = prompt_len + max_new;
   std::mt19937_64 rng(opts.seed);
 
@@ -91,23 +83,19 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
 }
 
 void EvalOptions::declare(OptionSet& o) {
-  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best")->required();
+  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best").required();
   o.add("--data_dir", data_dir, "directory written by prepare-data");
-  o.add("--split", split, "train or val");
-  o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)");
-  o.add("--batch_size", batch_size, "rows per forward pass");
-  o.add("--device", device, "auto (cuda when available), cuda or cpu");
+  o.add("--split", split, "train or val").one_of({"train", "val"});
+  o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)").at_least(0);
+  o.add("--batch_size", batch_size, "rows per forward pass").positive();
+  declare_device_flag(o, device);
   o.add("--tokenizer", tokenizer,
         "tokenizer directory (or tokenizer.json) the data was prepared with (default: the checkpoint's "
         "tokenizer.json)");
 }
 
 void EvalOptions::validate() const {
-  TT_CHECK(!ckpt_dir.empty()) << "--ckpt_dir is required";
-  TT_CHECK(split == "train" || split == "val") << "--split must be train or val, got \"" << split << "\"";
-  TT_CHECK(max_rows >= 0) << "--max_rows must be >= 0 (0 = all), got " << max_rows;
-  TT_CHECK(batch_size > 0) << "--batch_size must be positive, got " << batch_size;
-  validate_device_flag(device);
+  check_declared_rules(*this);
 }
 
 EvalResult run_eval_command(const EvalOptions& opts) {
@@ -118,8 +106,7 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   fs::path ckpt_tok = fs::path(opts.ckpt_dir) / "tokenizer.json";
   if (fs::exists(ckpt_tok)) sha = sha256_hex_file(ckpt_tok);
   if (!opts.tokenizer.empty()) {
-    fs::path file = fs::is_directory(opts.tokenizer) ? fs::path(opts.tokenizer) / "tokenizer.json"
-                                                     : fs::path(opts.tokenizer);
+    const fs::path file = tokenizer_json_file(opts.tokenizer);
     TT_CHECK(fs::is_regular_file(file)) << "--tokenizer: " << file.string() << ": tokenizer file not found";
     const std::string given = sha256_hex_file(file);
     TT_CHECK(sha.empty() || given == sha)

@@ -28,7 +28,7 @@ struct SampleOptions {
   std::string tokenizer;  // empty: the checkpoint's tokenizer.json, else default_tokenizer_dir()
 
   void declare(OptionSet& o);
-  void validate() const;
+  void validate() const;  // the declared rules (tt::Error naming the flag)
 };
 
 // Streams to `out`; returns the result (text, tokens, timing).
@@ -47,7 +47,7 @@ struct EvalOptions {
   std::string tokenizer;
 
   void declare(OptionSet& o);
-  void validate() const;
+  void validate() const;  // the declared rules (tt::Error naming the flag)
 };
 
 EvalResult run_eval_command(const EvalOptions& opts);

@@ -1,17 +1,16 @@
 #include "train/device.h"
 
-#include "common/check.h"
-#include "common/log.h"
-
 namespace tt {
 
-void validate_device_flag(const std::string& device) {
-  TT_CHECK(device == "auto" || device == "cpu" || device == "cuda")
-      << "--device must be auto, cpu or cuda, got \"" << device << "\"";
+void declare_device_flag(OptionSet& o, std::string& device) {
+  o.add("--device", device, "auto (cuda when available), cuda or cpu").one_of({"auto", "cpu", "cuda"});
 }
 
 std::unique_ptr<Backend> make_backend_for_device(const std::string& device) {
-  validate_device_flag(device);
+  std::string checked = device;
+  OptionSet declared;
+  declare_device_flag(declared, checked);
+  declared.check();
   if (device == "cuda" || (device == "auto" && is_cuda_available())) return make_cuda_backend(0);
   return make_cpu_backend(DType::F32);
 }

@@ -6,13 +6,15 @@
 #include <memory>
 #include <string>
 
+#include "common/options.h"
 #include "model/backend.h"
 
 namespace tt {
 
-std::unique_ptr<Backend> make_backend_for_device(const std::string& device);
+// Declares --device for a command that computes (train, eval, sample).
+void declare_device_flag(OptionSet& o, std::string& device);
 
-// tt::Error unless device is auto, cpu or cuda.
-void validate_device_flag(const std::string& device);
+// tt::Error naming --device unless device is auto, cpu or cuda.
+std::unique_ptr<Backend> make_backend_for_device(const std::string& device);
 
 }  // namespace tt

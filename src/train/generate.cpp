@@ -8,6 +8,15 @@
 
 namespace tt {
 
+std::vector<int32_t> generation_stop_ids(const Qwen3Config& cfg, const Tokenizer& tok) {
+  constexpr int64_t kQwen3EndOfText = 151643;
+  std::vector<int32_t> ids;
+  for (int64_t id : {kQwen3EndOfText, cfg.eos_token_id, int64_t(tok.eos_id())})
+    if (id >= 0 && id < cfg.vocab_size && std::find(ids.begin(), ids.end(), id) == ids.end())
+      ids.push_back(static_cast<int32_t>(id));
+  return ids;
+}
+
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
                         const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,
                         const std::function<void(std::string_view)>& on_text) {

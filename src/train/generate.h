@@ -35,6 +35,11 @@ struct GenerateResult {
   int64_t prompt_tokens = 0;
 };
 
+// The ids generation stops at: Qwen3's <|endoftext|> (151643, the document separator prepare-data
+// writes), the config's eos_token_id and the tokenizer's end-of-text id, each once and only those
+// inside the model's vocab. The first one (when any) is also where an empty prompt starts.
+std::vector<int32_t> generation_stop_ids(const Qwen3Config& cfg, const Tokenizer& tok);
+
 // Empty prompt: generation starts from start_id (the <|endoftext|> document separator).
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
                         const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,

@@ -9,13 +9,6 @@
 
 namespace tt {
 
-void validate_sampling_params(const SamplingParams& p) {
-  TT_CHECK(std::isfinite(p.temperature) && p.temperature >= 0)
-      << "--temperature must be >= 0 (0 = greedy), got " << p.temperature;
-  TT_CHECK(p.top_k >= 0) << "--top_k must be >= 0 (0 = no limit), got " << p.top_k;
-  TT_CHECK(p.top_p > 0 && p.top_p <= 1) << "--top_p must be in (0, 1], got " << p.top_p;
-}
-
 int32_t argmax_token(const float* logits, int64_t n) {
   TT_ASSERT(n > 0) << "empty logits";
   int64_t best = 0;

@@ -33,7 +33,4 @@ std::vector<double> filtered_probs(const float* logits, int64_t n, const Samplin
 // Greedy when p.greedy(), else one draw from filtered_probs.
 int32_t select_token(const float* logits, int64_t n, const SamplingParams& p, std::mt19937_64& rng);
 
-// tt::Error unless temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (flag names in the message).
-void validate_sampling_params(const SamplingParams& p);
-
 }  // namespace tt

@@ -1,5 +1,6 @@
-// Every flag of `tiny-transformer train`, declared once (tt::OptionSet): the declaration drives
-// parsing, --help, the log header and the "flags" object of run_info.json.
+// Every flag of `tiny-transformer train`, declared once (tt::OptionSet) with the values it accepts: the
+// declaration drives parsing, --help, the range checks, the log header and the "flags" object of
+// run_info.json.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,7 @@ struct TrainOptions {
   bool overwrite = false;
 
   void declare(OptionSet& o);
-  // tt::Error naming the flag for out-of-range values and inconsistent combinations.
+  // tt::Error naming the flag: the declared rules, then the rules that span flags.
   void validate() const;
 };
 

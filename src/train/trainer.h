@@ -1,12 +1,14 @@
-// The training loop behind `tiny-transformer train` (see DESIGN.md):
-//   setup (every check before any work: flags, out_dir state, config, tokenizer, data vs config vs
-//   tokenizer, device) -> init or resume -> steps of grad_accum micro-batches + AdamW with the
-//   warmup+cosine schedule -> periodic logging (metrics.jsonl, progress), evaluation (+ runs/best,
-//   early stopping, loss.svg), samples (stdout + samples.log) and saves (runs/last) -> a clean stop
-//   (steps done, early stopping, wall-time cap, signal, --stop_after_steps) with a final evaluation
-//   and save. The wall-time cap covers all of it: the loop stops early enough that setup, the final
-//   evaluation and both final saves end within --max_train_minutes (estimates from this run's own
-//   measurements; see check_stop in trainer.cpp). A failing periodic sample is a warning only.
+// The training loop behind `tiny-transformer train` (see DESIGN.md), in trainer.cpp from top to bottom:
+//   setup: every check before any work (flags, config, tokenizer, data vs config vs tokenizer, device,
+//     the saved state when resuming), then out_dir (--overwrite deletes) and init or resume;
+//   the loop: one optimizer step (grad_accum micro-batches + AdamW on the warmup+cosine schedule), then
+//     once in a while a log line (metrics.jsonl, progress), an evaluation (best/, early stopping,
+//     loss.svg), samples (stdout + samples.log) and a save of last/;
+//   the stop (steps done, early stopping, --max_train_minutes, a signal, --stop_after_steps): a final
+//     evaluation and the save of last/.
+// The wall-time cap covers all of it: the loop stops early enough that setup, the final evaluation and
+// both final saves end within --max_train_minutes (time_budget.h). A failing periodic sample is a
+// warning only. Files: run_state.h (trainer_state.json, run_info.json), metrics_log.h (metrics.jsonl).
 #pragma once
 
 #include <cstdint>

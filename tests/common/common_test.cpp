@@ -2,6 +2,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "common/check.h"
@@ -64,6 +66,71 @@ TEST(Options, DeclareOnceDrivesParsingAndJson) {
   EXPECT_FALSE(os.given("lr"));
   EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
   EXPECT_NE(app.help().find("learning rate"), std::string::npos);
+}
+
+namespace {
+
+struct RuleOptions {
+  int64_t rows = 8;
+  double fraction = 0.1;
+  std::string split = "val";
+  std::string ckpt;
+  void declare(tt::OptionSet& o) {
+    o.add("--rows", rows, "rows").positive();
+    o.add("--fraction", fraction, "fraction").at_least(0).below(0.5);
+    o.add("--split", split, "split").one_of({"train", "val"});
+    o.add("--ckpt", ckpt, "checkpoint").required();
+  }
+};
+
+std::string rule_error(const RuleOptions& o) {
+  try {
+    tt::check_declared_rules(o);
+  } catch (const tt::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
+  RuleOptions ok;
+  ok.ckpt = "c";
+  EXPECT_EQ(rule_error(ok), "");
+  auto with = [&](auto change) {
+    RuleOptions o = ok;
+    change(o);
+    return rule_error(o);
+  };
+  EXPECT_EQ(with([](RuleOptions& o) { o.rows = 0; }), "--rows must be positive, got 0");
+  EXPECT_EQ(with([](RuleOptions& o) { o.fraction = 0.5; }), "--fraction must be in [0, 0.5), got 0.5");
+  EXPECT_EQ(with([](RuleOptions& o) { o.fraction = -0.1; }), "--fraction must be in [0, 0.5), got -0.1");
+  EXPECT_EQ(with([](RuleOptions& o) { o.fraction = std::nan(""); }),
+            "--fraction must be in [0, 0.5), got nan");
+  EXPECT_EQ(with([](RuleOptions& o) { o.split = "test"; }), "--split must be train or val, got \"test\"");
+  EXPECT_EQ(with([](RuleOptions& o) { o.ckpt.clear(); }), "--ckpt is required");
+
+  // The same rules once the command line is parsed; CLI11's own checks (required) come first.
+  auto parse = [](std::vector<std::string> args) {
+    RuleOptions o;
+    CLI::App app;
+    tt::OptionSet os(&app);
+    o.declare(os);
+    std::reverse(args.begin(), args.end());  // CLI::App::parse(vector) takes argv reversed
+    try {
+      app.parse(args);
+    } catch (const tt::Error& e) {
+      return std::string(e.what());
+    } catch (const CLI::ParseError& e) {
+      return std::string("CLI11: ") + e.what();
+    }
+    return std::string();
+  };
+  EXPECT_EQ(parse({"--ckpt", "c", "--rows", "3"}), "");
+  EXPECT_EQ(parse({"--ckpt", "c", "--rows", "-3"}), "--rows must be positive, got -3");
+  EXPECT_EQ(parse({"--ckpt", "c", "--split", "tr"}), "--split must be train or val, got \"tr\"");
+  EXPECT_NE(parse({"--rows", "3"}).find("CLI11: --ckpt is required"), std::string::npos);
 }
 
 TEST(Fs, AtomicFileNotVisibleUntilCommit) {

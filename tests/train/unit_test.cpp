@@ -1,10 +1,12 @@
 // Unit tests of the pure parts of the train module: LR schedule, early stopping, data order,
 // sampling filters, generation with a model vocab larger than the tokenizer's, UTF-8 streaming, the
-// loss plot and flag validation.
+// loss plot, flag validation, the run state file and the metrics log.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <numeric>
 #include <set>
@@ -13,12 +15,15 @@
 #include "common/fs.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/commands.h"
 #include "train/data_order.h"
 #include "train/early_stopping.h"
 #include "train/generate.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
+#include "train/metrics_log.h"
 #include "train/rng.h"
+#include "train/run_state.h"
 #include "train/sampling.h"
 #include "train/train_options.h"
 #include "train/utf8_stream.h"
@@ -251,22 +256,6 @@ TEST(Sampling, DrawsFollowTheFilteredDistributionAndRepeatForASeed) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(select_token(l.data(), 3, p, r1), select_token(l.data(), 3, p, r2));
 }
 
-TEST(Sampling, ValidationNamesTheFlag) {
-  auto msg = [](SamplingParams p) {
-    try {
-      validate_sampling_params(p);
-    } catch (const tt::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
-  EXPECT_NE(msg({-1, 0, 1}).find("--temperature"), std::string::npos);
-  EXPECT_NE(msg({1, -2, 1}).find("--top_k"), std::string::npos);
-  EXPECT_NE(msg({1, 0, 0}).find("--top_p"), std::string::npos);
-  EXPECT_NE(msg({1, 0, 1.5}).find("--top_p"), std::string::npos);
-  EXPECT_EQ(msg({0, 0, 1}), "");
-}
-
 // ---- generation with a padded model vocab ---------------------------------------------------------
 
 namespace {
@@ -453,4 +442,161 @@ TEST(TrainOptions, DeclarationDrivesJsonAndSummary) {
   EXPECT_EQ(j["warmup_steps"], 200);
   EXPECT_TRUE(j.contains("max_train_minutes"));
   EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
+}
+
+TEST(SampleOptions, ValidationNamesTheFlag) {
+  auto msg = [](double temperature, int64_t top_k, double top_p) {
+    SampleOptions o;
+    o.ckpt_dir = "runs/best";
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    try {
+      o.validate();
+    } catch (const tt::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(msg(-1, 0, 1).find("--temperature"), std::string::npos);
+  EXPECT_NE(msg(1, -2, 1).find("--top_k"), std::string::npos);
+  EXPECT_NE(msg(1, 0, 0).find("--top_p"), std::string::npos);
+  EXPECT_NE(msg(1, 0, 1.5).find("--top_p"), std::string::npos);
+  EXPECT_EQ(msg(1, 0, 1.5), "--top_p must be in (0, 1], got 1.5");
+  EXPECT_EQ(msg(0, 0, 1), "");
+}
+
+TEST(TrainOptions, RangeMessagesNameFlagBoundsAndValue) {
+  TrainOptions o;
+  o.config = "c.json";
+  o.steps = 0;
+  EXPECT_EQ(validation_error(o), "--steps must be positive, got 0");
+  o.steps = 10;
+  o.adam_beta1 = 1;
+  EXPECT_EQ(validation_error(o), "--adam_beta1 must be in [0, 1), got 1");
+  o.adam_beta1 = 0.9;
+  o.lr = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(validation_error(o), "--lr must be positive, got inf");
+  o.lr = 1e-3;
+  o.warmup_steps = -1;
+  EXPECT_EQ(validation_error(o), "--warmup_steps must be >= 0, got -1");
+  o.warmup_steps = 0;
+  o.device = "tpu";
+  EXPECT_EQ(validation_error(o), "--device must be auto, cpu or cuda, got \"tpu\"");
+}
+
+TEST(TrainOptions, TheCommandLineRefusesOutOfRangeValuesWhenParsed) {
+  TrainOptions o;
+  CLI::App app;
+  OptionSet os(&app);
+  o.declare(os);
+  try {
+    app.parse(std::vector<std::string>{"--micro_batch_size=0", "--config=x.json"});
+    ADD_FAILURE() << "parsed --micro_batch_size 0";
+  } catch (const tt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--micro_batch_size must be positive, got 0");
+  }
+  TrainOptions fine;
+  CLI::App app2;
+  OptionSet os2(&app2);
+  fine.declare(os2);
+  app2.parse(std::vector<std::string>{"--micro_batch_size=3", "--config=x.json"});
+  EXPECT_EQ(fine.micro_batch_size, 3);
+}
+
+// ---- run state and metrics log -------------------------------------------------------------------
+
+TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
+  RunState run{.steps = 100,
+               .seq_len = 16,
+               .micro_batch_size = 4,
+               .grad_accum = 2,
+               .data_order = DataOrder(50, 7),
+               .early_stopping = EarlyStopping(3, 0.01)};
+  run.data_order.next(60);  // into the second epoch
+  run.step = 7;
+  run.tokens_seen = 7 * 4 * 2 * 16;
+  run.last_train_loss = 2.5;
+  run.early_stopping.update(3.0);
+  run.early_stopping.update(3.1);
+  EXPECT_TRUE(run.record_eval(3.0, 0.01));
+  EXPECT_FALSE(run.record_eval(2.995, 0.01));  // not better by more than the threshold
+  run.wall_time_s = 12.5;
+  const nlohmann::ordered_json saved = run.to_json();
+  EXPECT_EQ(saved["format"], "tiny-transformer-trainer-state/1");
+  EXPECT_EQ(saved["data_order"]["epoch"], 1);
+  EXPECT_EQ(saved["data_order"]["position"], 10);
+  EXPECT_EQ(saved["best_saved_loss"], 3.0);
+  EXPECT_EQ(saved["eval_loss"], 2.995);
+
+  RunState back =
+      RunState::from_json(nlohmann::json::parse(saved.dump()), "state.json", EarlyStopping(3, 0.01));
+  EXPECT_EQ(back.to_json(), saved);
+  EXPECT_EQ(back.data_order.next(5), run.data_order.next(5));  // the data order continues exactly
+  EXPECT_EQ(back.early_stopping.bad_evals(), 1);
+
+  // Before any measurement: the losses are null, and they read back as "none".
+  RunState fresh{
+      .steps = 1, .seq_len = 2, .micro_batch_size = 1, .grad_accum = 1, .data_order = DataOrder(3, 1)};
+  EXPECT_TRUE(fresh.to_json()["eval_loss"].is_null());
+  EXPECT_TRUE(fresh.to_json()["best_saved_loss"].is_null());
+  RunState fresh_back =
+      RunState::from_json(nlohmann::json::parse(fresh.to_json().dump()), "s", EarlyStopping());
+  EXPECT_TRUE(std::isnan(fresh_back.eval_loss));
+  EXPECT_EQ(fresh_back.best_saved_loss, std::numeric_limits<double>::infinity());
+
+  RunFacts facts;
+  facts.device = "cpu-f32";
+  SessionReport session;
+  session.stop_reason = "completed";
+  const auto info = run_info_json(facts, run, session);
+  for (const char* k :
+       {"step", "steps", "tokens_seen", "last_train_loss", "eval_loss", "eval_step", "wall_time_s"})
+    EXPECT_EQ(info[k], saved[k]) << k;
+  EXPECT_EQ(info["epoch"], 1);
+  EXPECT_EQ(info["best_eval_loss"], 3.0);
+  EXPECT_EQ(info["stop_reason"], "completed");
+
+  // Another format or a missing field is refused, naming the file.
+  auto error_of = [](nlohmann::json j) {
+    try {
+      RunState::from_json(j, "runs/last/trainer_state.json", EarlyStopping());
+    } catch (const tt::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  nlohmann::json other = nlohmann::json::parse(saved.dump());
+  other["format"] = "something-else/2";
+  EXPECT_NE(error_of(other).find("unknown format"), std::string::npos);
+  nlohmann::json missing = nlohmann::json::parse(saved.dump());
+  missing.erase("tokens_seen");
+  EXPECT_NE(error_of(missing).find("runs/last/trainer_state.json: missing or malformed field"),
+            std::string::npos);
+}
+
+TEST(MetricsLog, ResumeKeepsRecordsUpToTheCheckpointAndReadsTheCurvesBack) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tt_metrics_log_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "metrics.jsonl";
+  {
+    MetricsLog log(file);
+    for (int64_t step : {2, 4, 6})
+      log.append({{"type", "train"}, {"step", step}, {"loss", 10.0 - double(step)}});
+    log.append({{"type", "eval"}, {"step", 4}, {"eval_loss", 5.5}});
+    ASSERT_EQ(log.train_curve().size(), 3u);
+    ASSERT_EQ(log.eval_curve().size(), 1u);
+  }
+  write_file_atomic(file, read_file(file) + "{\"type\": \"tr");  // a line cut short by a kill
+  MetricsLog resumed(file);
+  resumed.keep_up_to(4);
+  ASSERT_EQ(resumed.train_curve().size(), 2u);
+  EXPECT_EQ(resumed.train_curve()[1].step, 4);
+  EXPECT_EQ(resumed.train_curve()[1].loss, 6.0);
+  ASSERT_EQ(resumed.eval_curve().size(), 1u);
+  EXPECT_EQ(resumed.eval_curve()[0].loss, 5.5);
+  const std::string kept = read_file(file);
+  EXPECT_EQ(std::count(kept.begin(), kept.end(), '\n'), 3);
+  EXPECT_EQ(kept.find("\"step\":6"), std::string::npos) << kept;
+  std::filesystem::remove_all(dir);
 }

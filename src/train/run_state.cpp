@@ -1,0 +1,119 @@
+#include "train/run_state.h"
+
+#include <cmath>
+
+#include "common/check.h"
+#include "common/fs.h"
+#include "tt_version.h"
+
+namespace tt {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr const char* kStateFormat = "tiny-transformer-trainer-state/1";
+constexpr const char* kRunInfoFormat = "tiny-transformer-run-info/1";
+
+// Losses are NaN before the first measurement and the best is +inf before the first evaluation: null.
+ojson number_or_null(double v) {
+  return std::isfinite(v) ? ojson(v) : ojson(nullptr);
+}
+
+double number_or(const nlohmann::json& j, double missing) {
+  return j.is_null() ? missing : j.get<double>();
+}
+
+// The fields trainer_state.json and run_info.json share, under the same names.
+void put_progress(const RunState& run, ojson& j) {
+  j["step"] = run.step;
+  j["steps"] = run.steps;
+  j["tokens_seen"] = run.tokens_seen;
+  j["last_train_loss"] = number_or_null(run.last_train_loss);
+  j["eval_loss"] = number_or_null(run.eval_loss);
+  j["eval_step"] = run.eval_step;
+  j["wall_time_s"] = run.wall_time_s;
+}
+
+}  // namespace
+
+bool RunState::record_eval(double loss, double threshold) {
+  eval_loss = loss;
+  eval_step = step;
+  const bool improved =
+      best_saved_loss - loss > threshold || best_saved_loss == std::numeric_limits<double>::infinity();
+  if (improved) best_saved_loss = loss;
+  return improved;
+}
+
+ojson RunState::to_json() const {
+  ojson s;
+  s["format"] = kStateFormat;
+  put_progress(*this, s);
+  s["data_order"] = {{"seed", data_order.seed()},
+                     {"rows", data_order.rows()},
+                     {"epoch", data_order.epoch()},
+                     {"position", data_order.position()}};
+  s["sampling_rng"] = "mt19937_64 seeded with mix_seed(seed, step) at each sampling step (stateless)";
+  s["early_stopping"] = early_stopping.state();
+  s["best_saved_loss"] = number_or_null(best_saved_loss);
+  s["seq_len"] = seq_len;
+  s["micro_batch_size"] = micro_batch_size;
+  s["grad_accum"] = grad_accum;
+  return s;
+}
+
+RunState RunState::from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early) {
+  TT_CHECK(j.is_object() && j.value("format", "") == kStateFormat)
+      << file << ": unknown format (expected " << kStateFormat << ")";
+  try {
+    const auto& order = j.at("data_order");
+    RunState run{
+        .steps = j.at("steps").get<int64_t>(),
+        .seq_len = j.at("seq_len").get<int64_t>(),
+        .micro_batch_size = j.at("micro_batch_size").get<int64_t>(),
+        .grad_accum = j.at("grad_accum").get<int64_t>(),
+        .step = j.at("step").get<int64_t>(),
+        .tokens_seen = j.at("tokens_seen").get<int64_t>(),
+        .data_order = DataOrder(order.at("rows").get<int64_t>(), order.at("seed").get<uint64_t>()),
+        .early_stopping = early,
+        .best_saved_loss = number_or(j.at("best_saved_loss"), std::numeric_limits<double>::infinity()),
+        .last_train_loss = number_or(j.at("last_train_loss"), std::numeric_limits<double>::quiet_NaN()),
+        .eval_loss = number_or(j.at("eval_loss"), std::numeric_limits<double>::quiet_NaN()),
+        .eval_step = j.at("eval_step").get<int64_t>(),
+        .wall_time_s = j.at("wall_time_s").get<double>()};
+    run.data_order.restore(order.at("epoch").get<int64_t>(), order.at("position").get<int64_t>());
+    run.early_stopping.restore(j.at("early_stopping"));
+    return run;
+  } catch (const nlohmann::json::exception& e) {
+    TT_FAIL() << file << ": missing or malformed field (" << e.what() << ")";
+  }
+}
+
+ojson run_info_json(const RunFacts& facts, const RunState& run, const SessionReport& session) {
+  ojson r;
+  r["format"] = kRunInfoFormat;
+  r["version"] = TT_VERSION;
+  r["git_commit"] = TT_GIT_COMMIT;
+  r["saved_at"] = utc_now();
+  r["device"] = facts.device;
+  r["precision"] = facts.precision;
+  r["config"] = facts.config;
+  r["num_parameters"] = facts.num_parameters;
+  r["flags"] = facts.flags;
+  r["data"] = facts.data;
+  put_progress(run, r);
+  r["epoch"] = run.data_order.epoch();
+  r["best_eval_loss"] = number_or_null(run.best_saved_loss);
+  r["eval_ppl"] = number_or_null(std::exp(run.eval_loss));
+  r["lr"] = session.lr;
+  r["tokens_per_s"] = session.tokens_per_s;
+  r["step_time_s"] = session.step_time_s;
+  r["session_wall_time_s"] = session.wall_time_s;
+  r["peak_device_memory_bytes"] = session.peak_device_memory_bytes;
+  r["peak_host_memory_bytes"] = session.peak_host_memory_bytes;
+  r["stop_reason"] = session.stop_reason.empty() ? ojson(nullptr) : ojson(session.stop_reason);
+  return r;
+}
+
+}  // namespace tt

@@ -1,0 +1,67 @@
+// What a training run carries from step to step and across --resume. RunState is trainer_state.json:
+// to_json() writes the file and from_json() reads it back, so a resumed run continues exactly where
+// the saved one stopped (same data order, same early-stopping counter, same best loss). run_info.json,
+// the human-facing record of a checkpoint, is this state plus the facts that do not change during a
+// session (config, flags, device, data) and this session's speed.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "train/data_order.h"
+#include "train/early_stopping.h"
+
+namespace tt {
+
+struct RunState {
+  // The run's shape, always this session's flags (a resume warns when they differ from the saved run).
+  int64_t steps = 0;  // --steps: the length of the lr schedule
+  int64_t seq_len = 0;
+  int64_t micro_batch_size = 0;
+  int64_t grad_accum = 0;
+
+  // Progress.
+  int64_t step = 0;  // optimizer steps done
+  int64_t tokens_seen = 0;
+  DataOrder data_order;          // seed, rows, epoch, position
+  EarlyStopping early_stopping;  // patience and threshold are flags; best and counter are state
+  double best_saved_loss = std::numeric_limits<double>::infinity();  // the eval loss of best/
+  double last_train_loss = std::numeric_limits<double>::quiet_NaN();
+  double eval_loss = std::numeric_limits<double>::quiet_NaN();  // the latest evaluation, at eval_step
+  int64_t eval_step = -1;
+  double wall_time_s = 0;  // all sessions of the run, up to the latest save
+
+  // Records an evaluation; returns whether it improves on best/ (by more than `threshold`, or the first).
+  bool record_eval(double loss, double threshold);
+
+  nlohmann::ordered_json to_json() const;
+  // Reads trainer_state.json (`file` names it in errors); early stopping gets `early`'s patience and
+  // threshold with the saved best and counter. tt::Error for another format or a missing field.
+  static RunState from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early);
+};
+
+// What run_info.json says besides the run state; fixed for a session.
+struct RunFacts {
+  std::string device;     // the backend's name
+  std::string precision;  // "fp32" or "bf16 mixed (fp32 master weights)"
+  nlohmann::ordered_json config;
+  int64_t num_parameters = 0;
+  nlohmann::ordered_json flags;  // every train flag as resolved (OptionSet::to_json)
+  nlohmann::ordered_json data;   // data_dir, seq_len, train_rows, val_rows, tokenizer_sha256
+};
+
+// This session, as of a save.
+struct SessionReport {
+  double lr = 0;                             // of the latest step
+  double tokens_per_s = 0, step_time_s = 0;  // over the latest logging window
+  double wall_time_s = 0;
+  int64_t peak_device_memory_bytes = 0, peak_host_memory_bytes = 0;
+  std::string stop_reason;  // "" while the run goes on
+};
+
+nlohmann::ordered_json run_info_json(const RunFacts& facts, const RunState& run,
+                                     const SessionReport& session);
+
+}  // namespace tt

@@ -1,0 +1,76 @@
+#include "train/time_budget.h"
+
+#include <algorithm>
+
+namespace tt {
+
+namespace {
+
+constexpr double kMargin = 1.25;          // measured durations vary; err on stopping early
+constexpr double kSlackS = 0.1;           // process exit, plot, logging
+constexpr double kSaveBytesPerS = 100e6;  // a slow, busy disk (fsync), until a save has been measured
+constexpr double kSaveFixedS = 0.05;      // directory, rename, json files
+
+}  // namespace
+
+SpeedWindow::Speed SpeedWindow::close() {
+  const double dt = std::chrono::duration<double>(Clock::now() - start_).count();
+  Speed s;
+  s.tokens_per_s = dt > 0 ? double(tokens_) / dt : 0;
+  s.step_time_s = steps_ > 0 ? dt / double(steps_) : 0;
+  start_ = Clock::now();
+  tokens_ = steps_ = 0;
+  return s;
+}
+
+void TimeBudget::step_took(double seconds) {
+  step_ema_s_ = step_ema_s_ == 0 ? seconds : 0.7 * step_ema_s_ + 0.3 * seconds;
+}
+
+void TimeBudget::window_speed(double step_time_s) {
+  window_step_s_ = step_time_s;
+}
+
+double TimeBudget::step_s() const {
+  // The logging window's average is synchronised, so right on a GPU too; the moving average of each
+  // step's wall time covers the first window and reacts to a slowdown without letting one slow step
+  // stop the run.
+  return kMargin * std::max(window_step_s_, step_ema_s_);
+}
+
+double TimeBudget::eval_s() const {
+  if (eval_s_ > 0) return kMargin * eval_s_;
+  // Not evaluated yet: a forward pass over the rows costs about a third of a training step over as many
+  // rows (forward + backward + optimizer; measured 0.30-0.37 on the CPU, DESIGN.md).
+  return step_s() * double(work_.eval_rows) / double(work_.rows_per_step) / 3.0;
+}
+
+double TimeBudget::save_s(bool with_optimizer) const {
+  const double measured = with_optimizer ? last_save_s_ : best_save_s_;
+  if (measured > 0) return kMargin * measured;
+  // Not saved yet: fp32 weights (+ AdamW m and v for last/) and the tokenizer.json copy on a slow disk.
+  const double bytes = work_.weight_bytes * (with_optimizer ? 3.0 : 1.0) + work_.tokenizer_bytes;
+  return kSaveFixedS + bytes / kSaveBytesPerS;
+}
+
+double TimeBudget::samples_s() const {
+  if (work_.sample_tokens == 0) return 0;
+  if (samples_s_ > 0) return kMargin * samples_s_;
+  // Not sampled yet: each generated token priced like a forward pass over a whole micro-batch, which
+  // one token never costs more than.
+  return double(work_.sample_tokens) * step_s() / double(work_.grad_accum) / 3.0;
+}
+
+bool TimeBudget::one_more_step_overruns(double elapsed_s, int64_t step, bool save_due) const {
+  double t = elapsed_s;
+  if (save_due) t += save_s(true);
+  const int64_t next = step + 1;
+  t += step_s();
+  if (work_.sample_steps > 0 && next % work_.sample_steps == 0) t += samples_s();
+  // The stop after `next`: one evaluation (scheduled at `next` or the final one) that may save best/,
+  // then the save of last/.
+  t += eval_s() + save_s(false) + save_s(true) + kSlackS;
+  return t >= work_.cap_s;
+}
+
+}  // namespace tt
