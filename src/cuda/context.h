@@ -65,6 +65,19 @@ class Ctx {
 // dimensions equal to their row lengths. C is BF16 or F32.
 void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
              int64_t M, int64_t N, int64_t K, bool accumulate);
+// One operand of a strided-batched GEMM: row-major, element (i, j) of batch entry e at
+// ptr + e * stride + i * ld + j (in elements).
+struct StridedOperand {
+  const void* ptr;
+  int64_t ld, stride;
+};
+// Row-major C_e[M,N] = alpha op(A_e) op(B_e) for e < batch (overwrite), C_e at c + e * stride_c with leading
+// dimension ldc; A_e is [M,K] ([K,M] when trans_a), B_e is [K,N] ([N,K] when trans_b), both bf16; C BF16
+// or F32. One cuBLASLt call (matmul.cu); with operands (bases, leading dimensions, strides) less than 16-byte
+// aligned cuBLASLt may offer no algorithm, which is an error.
+void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stride_c, StridedOperand a,
+                     bool trans_a, StridedOperand b, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     int64_t batch, float alpha);
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
 
