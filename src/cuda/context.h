@@ -22,6 +22,9 @@ enum class Slot : int {
   kReducePartials,  // sum / grad_norm_sq block partials
   kNormPartials,    // rmsnorm dweight column partials
   kAttnDelta,       // attention backward D_i = dO_i . O_i
+  kAttnScores,      // attention scores S (fp32), then P (bf16) over them
+  kAttnScoreGrads,  // attention backward dP (fp32), then dS (bf16) over them
+  kAttnHeads,       // attention q, k, v, out and their gradients regrouped per kv head
   kLogits,          // lm_head chunk logits / dlogits
   kSortKeysIn,      // embedding backward (deterministic path)
   kSortKeysOut,

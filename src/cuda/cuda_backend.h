@@ -25,7 +25,7 @@
 namespace tt::cuda {
 
 struct OpTiming {
-  std::string family;  // "matmul", "attention", ...
+  std::string family;  // "matmul", "attention_fwd", ...
   int64_t calls = 0;
   double total_ms = 0;
 };
@@ -36,7 +36,8 @@ enum class Family : int {
   kRmsnorm,
   kMatmul,
   kRope,
-  kAttention,
+  kAttentionForward,  // attention_forward and attention_infer
+  kAttentionBackward,
   kSwiglu,
   kAdd,
   kLmHead,
