@@ -1,27 +1,58 @@
-// Causal grouped-query attention, flash-style (no T x T matrix in HBM). CPU: src/cpu/attention.h.
+// Causal grouped-query attention. CPU: src/cpu/attention.h.
 //
 //   q [B*T, Hq*D], k, v [B*T, Hkv*D] bf16; query head h reads kv head h / (Hq/Hkv); scale 1/sqrt(D).
 //   forward : S = scale Q K^T (causal), lse_i = log sum_j exp(S_ij), O = softmax(S) V
 //             out bf16 overwrite; lse fp32 [B*Hq*T] at (b*Hq + h)*T + i (saved for backward).
 //   backward: P recomputed from q, k and lse; D_i = dO_i . O_i; dS = P (dP - D); dP = dO V^T
 //             dq = scale dS K;  dk = scale dS^T Q;  dv = P^T dO          (all bf16 overwrite)
-//             dk/dv sum over the query heads of their group inside one block: no atomics.
+//             dk/dv sum over the query heads of their group in a fixed order: no atomics.
 //   infer   : batch 1, q = the last Tq of Tkv positions (query i at position Tkv-Tq+i), lse not kept.
 //
-// Work split: a block (128 threads) owns 128 / G "rows" (queries for forward/dq, keys for dk/dv) of one (b,
-// head) and streams the other side through shared-memory tiles (fp32). Each row is held by G threads (G a
-// power of two, 16 head dims per thread, G = 4 for D = 64, 8 for D = 128), so dot products are
-// 16 FMAs + log2(G) shuffles. Any D <= 512 works (dims past D are zero padding). Online softmax
-// over chunks of 8 keys in base 2 (exp2f). Any T works: tiles loop to T.
+// Two implementations of forward and backward, which agree to rounding:
 //
-// Thread layout: blockDim = g.rows * G. Thread (row = tid / G, t = tid % G) owns the float4 chunks
-// t, t + G, t + 2G, t + 3G of its row (dims 4*(c*G + t) .. +3), so for a fixed chunk the G threads
-// of a row read consecutive float4s of a shared-memory row (no bank conflicts), and the 32 / G rows
-// of a warp read the same address (broadcast). Partial dot products are summed across the G lanes
-// with xor shuffles (G divides 32, so groups never straddle warps and every lane participates).
+// 1. Scores path (training at T up to a few thousand): the scores are materialised and every product is a
+//    strided-batched cuBLASLt GEMM on tensor cores (gemm_batched_rm), with two fused kernels between them.
+//    - Regrouping: q (and out, dout) are copied to [B*Hkv, T, group, D] and k, v to [B*Hkv, T, D], so one
+//      batch entry is one (batch, kv head) "pair" whose `group` query heads form the T*group rows
+//      (t, hh) of one matrix. GQA needs no k/v expansion, and the dk/dv sum over the group is the K
+//      dimension of the dk/dv GEMMs. (The native layout has no single batch stride over (b, head).)
+//    - Causal blocks: queries are cut into blocks of Tb positions (Tb = max(128, ~T/8), rounded to 64);
+//      block qb's GEMMs cover keys [0, end of block qb) only, so the computed and stored part of S is the
+//      block lower triangle, (nb+1)/(2 nb) of T*T (62.5% at T = 512, nb = 4). Inside the diagonal block the
+//      kernels write P = dS = 0 above the diagonal, which the GEMMs that read them rely on.
+//    - forward : S = scale Q K^T (fp32, per query block) -> softmax kernel: row max and sum in fp32, lse,
+//                P = exp(S - lse) written as bf16 over S's own bytes -> O = P V (per query block, bf16).
+//    - backward: S and dP = dO V^T (fp32, per query block) -> kernel: P = exp(S - lse),
+//                dS = P (dP - D), bf16 over S and dP -> dq = scale dS K (per query block), and per key
+//                block kb over all queries that see it (rows t >= kb*Tb): dv = P^T dO, dk = scale dS^T Q.
+//    - In-place bf16 over fp32: row r of P lives in the first half of row r of S (bf16 leading dimension
+//      2*ldS). A warp owns a row and walks it in 128-column steps: step k writes bytes that hold fp32
+//      columns [64k, 64k + 64), read at step k/2 <= k, and a __syncwarp between each step's reads and
+//      writes orders the lanes.
+//    - Scratch (Ctx slots): S (+ dP in the backward) fp32 of a chunk of pairs, at most the scores budget
+//      (512 MiB; environment TT_CUDA_ATTENTION_SCORES_MB, 0 = always the flash path) -- 201 MB (forward),
+//      403 MB (backward) at the seed shape B=32, T=512, Hq=6, Hkv=2, one chunk -- plus the regrouped
+//      tensors (34 MB forward, 55 MB backward there).
+//    Taken when head_dim is a multiple of 8 (16-byte rows for cuBLASLt) and one pair's scores fit the
+//    budget (T*group*T*4 bytes forward, twice that backward: T <= ~4700 at group 3).
+//
+// 2. Flash path (decoding, longer T, other head dims): no T x T matrix in HBM, fp32 FMAs on CUDA cores.
+//    A block (128 threads) owns 128 / G "rows" (queries for forward/dq, keys for dk/dv) of one (b, head)
+//    and streams the other side through shared-memory tiles (fp32). Each row is held by G threads (G a
+//    power of two, 16 head dims per thread, G = 4 for D = 64, 8 for D = 128), so dot products are
+//    16 FMAs + log2(G) shuffles. Any D <= 512 works (dims past D are zero padding). Online softmax
+//    over chunks of 8 keys in base 2 (exp2f). Any T works: tiles loop to T.
+//    Thread layout: blockDim = g.rows * G. Thread (row = tid / G, t = tid % G) owns the float4 chunks
+//    t, t + G, t + 2G, t + 3G of its row (dims 4*(c*G + t) .. +3), so for a fixed chunk the G threads
+//    of a row read consecutive float4s of a shared-memory row (no bank conflicts), and the 32 / G rows
+//    of a warp read the same address (broadcast). Partial dot products are summed across the G lanes
+//    with xor shuffles (G divides 32, so groups never straddle warps and every lane participates).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
+#include <string>
 
 #include "common/check.h"
 #include "cuda/common.cuh"
@@ -403,11 +434,368 @@ void launch_forward(Ctx& ctx, bf16* out, float* lse, const bf16* q, const bf16* 
   CUDA_CHECK_LAUNCH();
 }
 
+// ---- scores path ----------------------------------------------------------------------------------------
+
+constexpr int64_t kScoresBudgetMiB = 512;  // default budget of the fp32 score buffers of one chunk
+constexpr int64_t kMinQueryBlock = 128;    // the GEMMs' tile height: smaller blocks only add calls
+constexpr int64_t kQueryBlocks = 8;        // most blocks: (nb+1)/(2 nb) of the square is computed
+constexpr int kRowThreads = 256;           // softmax kernels: 8 warps, one row each
+
+struct ScoresGeom {
+  int64_t T, Hq, Hkv, D, group;
+  int64_t Tb;         // positions per query (and key) block
+  int64_t ldS;        // fp32 row stride of S and dP (T rounded up to 8: 32-byte rows); bf16 P, dS: 2 * ldS
+  int64_t pair_rows;  // rows of one pair's S: T * group, row t * group + hh
+  float scale;
+  int64_t pair_floats() const { return pair_rows * ldS; }
+};
+
+// kScoresBudgetMiB, or the environment's TT_CUDA_ATTENTION_SCORES_MB (whole MiB), in bytes.
+int64_t scores_budget_bytes() {
+  const char* env = std::getenv("TT_CUDA_ATTENTION_SCORES_MB");
+  if (env == nullptr || *env == '\0') return kScoresBudgetMiB << 20;
+  char* end = nullptr;
+  const long long mib = std::strtoll(env, &end, 10);
+  TT_CHECK(*end == '\0' && mib >= 0 && mib < (1LL << 30))
+      << "TT_CUDA_ATTENTION_SCORES_MB=\"" << env << "\" is not a whole number of MiB"
+      << hint("0 selects the flash attention kernels; unset it for the default " +
+              std::to_string(kScoresBudgetMiB));
+  return int64_t(mib) << 20;
+}
+
+ScoresGeom make_scores_geom(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
+  ScoresGeom g;
+  g.T = T;
+  g.Hq = Hq;
+  g.Hkv = Hkv;
+  g.D = D;
+  g.group = Hq / Hkv;
+  const int64_t per_block = (T + kQueryBlocks - 1) / kQueryBlocks;
+  g.Tb = std::max(kMinQueryBlock, (per_block + 63) / 64 * 64);
+  g.ldS = (T + 7) / 8 * 8;
+  g.pair_rows = T * g.group;
+  g.scale = float(1.0 / std::sqrt(double(D)));
+  return g;
+}
+
+// Pairs per chunk when each pair needs `buffers` fp32 score matrices (1 forward, 2 backward); 0 when the
+// scores path does not apply (head_dim not a multiple of 8, or one pair over the budget).
+int64_t scores_chunk_pairs(const ScoresGeom& g, int64_t pairs, int buffers) {
+  if (g.D % 8 != 0) return 0;
+  const int64_t pair_bytes = g.pair_floats() * int64_t(sizeof(float)) * buffers;
+  const int64_t fit = scores_budget_bytes() / pair_bytes;
+  return std::min(fit, pairs);
+}
+
+// One tensor between the native layout [B*T, Hkv*W] (row b*T + t, kv head g at columns g*W ..) and the
+// grouped one [B*Hkv, T, W] (entry b*Hkv + g). W = group*D for q, out, dout (a kv head's query heads are
+// adjacent columns), D for k, v.
+struct RegroupJob {
+  const bf16* from;
+  bf16* to;
+  int64_t W;
+};
+struct RegroupJobs {
+  RegroupJob job[4];
+  int64_t B, T, Hkv;
+  bool to_grouped;
+};
+
+// Unit U: uint4 (8 bf16) when every W and pointer allows 16-byte accesses, else bf16. 32-bit indices
+// (the host checks that they fit).
+template <class U>
+__device__ __forceinline__ void regroup(const bf16* from_bf16, bf16* to_bf16, int64_t W, uint32_t rows,
+                                        uint32_t T, uint32_t Hkv, bool to_grouped) {
+  const uint32_t Wu = uint32_t(W / int64_t(sizeof(U) / sizeof(bf16))), row_units = Hkv * Wu;
+  const uint32_t n = rows * row_units;
+  const U* from = reinterpret_cast<const U*>(from_bf16);
+  U* to = reinterpret_cast<U*>(to_bf16);
+  for (uint32_t native = blockIdx.x * blockDim.x + threadIdx.x; native < n;
+       native += gridDim.x * blockDim.x) {
+    const uint32_t row = native / row_units, c = native - row * row_units;
+    const uint32_t g = c / Wu, w = c - g * Wu, b = row / T, t = row - b * T;
+    const uint32_t grouped = ((b * Hkv + g) * T + t) * Wu + w;
+    if (to_grouped)
+      to[grouped] = from[native];
+    else
+      to[native] = from[grouped];
+  }
+}
+
+// grid (x, jobs): blockIdx.y picks the job, x strides over its units.
+__global__ void attention_regroup_kernel(RegroupJobs r, bool vec) {
+  // Constant indices only: a parameter array indexed at run time is copied to local memory.
+  const unsigned y = blockIdx.y;
+  const RegroupJob j = y == 0 ? r.job[0] : y == 1 ? r.job[1] : y == 2 ? r.job[2] : r.job[3];
+  const uint32_t rows = uint32_t(r.B * r.T), T = uint32_t(r.T), Hkv = uint32_t(r.Hkv);
+  if (vec)
+    regroup<uint4>(j.from, j.to, j.W, rows, T, Hkv, r.to_grouped);
+  else
+    regroup<bf16>(j.from, j.to, j.W, rows, T, Hkv, r.to_grouped);
+}
+
+void launch_regroup(Ctx& ctx, bool to_grouped, std::initializer_list<RegroupJob> jobs, int64_t B, int64_t T,
+                    int64_t Hkv) {
+  RegroupJobs r{};
+  r.B = B;
+  r.T = T;
+  r.Hkv = Hkv;
+  r.to_grouped = to_grouped;
+  int count = 0;
+  bool vec = true;
+  int64_t most = 0;
+  for (const RegroupJob& j : jobs) {
+    r.job[count++] = j;
+    vec = vec && j.W % 8 == 0 && reinterpret_cast<uintptr_t>(j.from) % 16 == 0 &&
+          reinterpret_cast<uintptr_t>(j.to) % 16 == 0;
+    most = std::max(most, B * T * Hkv * j.W);
+  }
+  TT_CHECK(most < (int64_t(1) << 31))
+      << "attention regrouping: " << most << " elements exceed 32-bit indexing";
+  const int64_t units = vec ? most / 8 : most;
+  const dim3 grid(unsigned(grid_for(units, 256, ctx)), unsigned(count));
+  attention_regroup_kernel<<<grid, 256, 0, ctx.stream>>>(r, vec);
+  CUDA_CHECK_LAUNCH();
+}
+
+// A row of the S buffer of a chunk: pair (c0 + row / pair_rows), position t, query head h of batch b.
+struct ScoreRow {
+  int64_t t, end;  // causal: columns 0..t; the GEMMs computed columns [0, end) (end of t's block)
+  int64_t lse_at;  // index into lse / delta [B*Hq, T]
+};
+
+__device__ __forceinline__ ScoreRow score_row(int64_t row, int64_t c0, const ScoresGeom& g) {
+  const int64_t pair = c0 + row / g.pair_rows, r = row % g.pair_rows, t = r / g.group, hh = r % g.group;
+  const int64_t b = pair / g.Hkv, h = (pair % g.Hkv) * g.group + hh;
+  ScoreRow s;
+  s.t = t;
+  s.end = min((t / g.Tb + 1) * g.Tb, g.T);
+  s.lse_at = (b * g.Hq + h) * g.T + t;
+  return s;
+}
+
+__device__ __forceinline__ void store_bf16x4(bf16* p, float a, float b, float c, float d) {
+  *reinterpret_cast<uint2*>(p) = make_uint2(pack_bf16x2(a, b), pack_bf16x2(c, d));
+}
+
+// Forward softmax of `rows` rows of S (chunk pairs from c0), one warp per row: lse, and P over S.
+// Columns are read 4 at a time (float4); values past T in a row's last float4 were never written and are
+// masked, never used.
+__global__ void __launch_bounds__(kRowThreads)
+    attention_softmax_kernel(float* S, float* lse, int64_t c0, int64_t rows, ScoresGeom g) {
+  const int64_t row = int64_t(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;  // the whole warp
+  const int lane = threadIdx.x & 31;
+  const ScoreRow sr = score_row(row, c0, g);
+  float* s = S + row * g.ldS;
+
+  float m = -INFINITY, l = 0.0f;  // this lane's running max and sum of exp(x - m)
+  for (int64_t j = 4 * lane; j <= sr.t; j += 128) {
+    const float4 v = *reinterpret_cast<const float4*>(s + j);
+    const float x[4] = {v.x, v.y, v.z, v.w};
+    float mx = m;
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      if (j + q <= sr.t) mx = fmaxf(mx, x[q]);
+    l *= exp2f((m - mx) * kLog2e);
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      if (j + q <= sr.t) l += exp2f((x[q] - mx) * kLog2e);
+    m = mx;
+  }
+  const float row_max = warp_max(m);  // finite: column 0 is lane 0's
+  const float sum = warp_sum(m == -INFINITY ? 0.0f : l * exp2f((m - row_max) * kLog2e));
+  const float row_lse = row_max + logf(sum);
+  if (lane == 0) lse[sr.lse_at] = row_lse;
+
+  bf16* p = reinterpret_cast<bf16*>(s);
+  for (int64_t j0 = 0; j0 < sr.end; j0 += 128) {
+    const int64_t j = j0 + 4 * lane;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (j <= sr.t) v = *reinterpret_cast<const float4*>(s + j);
+    __syncwarp();  // every lane has read this step's columns before any overwrites them
+    if (j < sr.end) {
+      const float x[4] = {v.x, v.y, v.z, v.w};
+      float pr[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) pr[q] = j + q <= sr.t ? exp2f((x[q] - row_lse) * kLog2e) : 0.0f;
+      store_bf16x4(p + j, pr[0], pr[1], pr[2], pr[3]);
+    }
+  }
+}
+
+// Backward: P = exp(S - lse) and dS = P (dP - D) of `rows` rows, bf16 over S and dP; one warp per row.
+__global__ void __launch_bounds__(kRowThreads)
+    attention_dsoftmax_kernel(float* S, float* dP, const float* lse, const float* delta, int64_t c0,
+                              int64_t rows, ScoresGeom g) {
+  const int64_t row = int64_t(blockIdx.x) * (kRowThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = threadIdx.x & 31;
+  const ScoreRow sr = score_row(row, c0, g);
+  float* s = S + row * g.ldS;
+  float* dp = dP + row * g.ldS;
+  const float row_lse = lse[sr.lse_at], row_delta = delta[sr.lse_at];
+  bf16* p = reinterpret_cast<bf16*>(s);
+  bf16* ds = reinterpret_cast<bf16*>(dp);
+  for (int64_t j0 = 0; j0 < sr.end; j0 += 128) {
+    const int64_t j = j0 + 4 * lane;
+    float4 sv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), dv = sv;
+    if (j <= sr.t) {
+      sv = *reinterpret_cast<const float4*>(s + j);
+      dv = *reinterpret_cast<const float4*>(dp + j);
+    }
+    __syncwarp();
+    if (j < sr.end) {
+      const float x[4] = {sv.x, sv.y, sv.z, sv.w}, y[4] = {dv.x, dv.y, dv.z, dv.w};
+      float pr[4], dsr[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const bool seen = j + q <= sr.t;
+        pr[q] = seen ? exp2f((x[q] - row_lse) * kLog2e) : 0.0f;
+        dsr[q] = seen ? pr[q] * (y[q] - row_delta) : 0.0f;
+      }
+      store_bf16x4(p + j, pr[0], pr[1], pr[2], pr[3]);
+      store_bf16x4(ds + j, dsr[0], dsr[1], dsr[2], dsr[3]);
+    }
+  }
+}
+
+// Blocks of the softmax kernels for `rows` rows (a warp each).
+unsigned row_blocks(int64_t rows) {
+  return unsigned(ceil_div(rows, kRowThreads / 32));
+}
+
+// Regrouped copies carved from one scratch slot, each 256-byte aligned.
+class HeadsScratch {
+ public:
+  HeadsScratch(Ctx& ctx, std::initializer_list<int64_t> elems) {
+    size_t total = 0;
+    for (int64_t n : elems) total += padded(n);
+    char* base = static_cast<char*>(ctx.scratch(Slot::kAttnHeads, total));
+    for (int64_t n : elems) {
+      parts_[count_++] = reinterpret_cast<bf16*>(base);
+      base += padded(n);
+    }
+  }
+  bf16* operator[](int i) const { return parts_[i]; }
+
+ private:
+  static size_t padded(int64_t n) { return (size_t(n) * sizeof(bf16) + 255) / 256 * 256; }
+  bf16* parts_[8] = {};
+  int count_ = 0;
+};
+
+// Grouped operands of a chunk starting at pair c0: a q-like tensor (rows t*group + hh) or a k-like one
+// (rows t), from row offset `row` (in rows of D elements).
+StridedOperand q_like(const bf16* base, const ScoresGeom& g, int64_t c0, int64_t row) {
+  return {base + (c0 * g.pair_rows + row) * g.D, g.D, g.pair_rows * g.D};
+}
+StridedOperand k_like(const bf16* base, const ScoresGeom& g, int64_t c0, int64_t row) {
+  return {base + (c0 * g.T + row) * g.D, g.D, g.T * g.D};
+}
+// bf16 P or dS over an fp32 chunk buffer, from row `row` and column `col`.
+StridedOperand probs(const float* buf, const ScoresGeom& g, int64_t row, int64_t col) {
+  const bf16* p = reinterpret_cast<const bf16*>(buf);
+  return {p + row * 2 * g.ldS + col, 2 * g.ldS, g.pair_rows * 2 * g.ldS};
+}
+
+// Per query block qb of positions [t0, t1): S[rows t0*group.., 0:t1] = alpha A[rows] B[0:t1]^T, fp32.
+void scores_gemms(Ctx& ctx, float* S, const bf16* a, const bf16* b, float alpha, const ScoresGeom& g,
+                  int64_t c0, int64_t n) {
+  for (int64_t t0 = 0; t0 < g.T; t0 += g.Tb) {
+    const int64_t t1 = std::min(t0 + g.Tb, g.T);
+    gemm_batched_rm(ctx, S + t0 * g.group * g.ldS, DType::F32, g.ldS, g.pair_floats(),
+                    q_like(a, g, c0, t0 * g.group), false, k_like(b, g, c0, 0), true, (t1 - t0) * g.group, t1,
+                    g.D, n, alpha);
+  }
+}
+
+// Per query block: out[rows t0*group.., :] = alpha probs[rows, 0:t1] B[0:t1], bf16 grouped q-like output.
+void probs_times_k_like(Ctx& ctx, bf16* out, const float* probs_buf, const bf16* b, float alpha,
+                        const ScoresGeom& g, int64_t c0, int64_t n) {
+  for (int64_t t0 = 0; t0 < g.T; t0 += g.Tb) {
+    const int64_t t1 = std::min(t0 + g.Tb, g.T);
+    bf16* o = out + (c0 * g.pair_rows + t0 * g.group) * g.D;
+    gemm_batched_rm(ctx, o, DType::BF16, g.D, g.pair_rows * g.D, probs(probs_buf, g, t0 * g.group, 0), false,
+                    k_like(b, g, c0, 0), false, (t1 - t0) * g.group, g.D, t1, n, alpha);
+  }
+}
+
+// Per key block [j0, j1): out[j0:j1, :] = alpha probs[rows j0*group.., j0:j1]^T B[rows j0*group..], summed
+// over every query (and query head of the group) that sees the block; bf16 grouped k-like output.
+void probs_t_times_q_like(Ctx& ctx, bf16* out, const float* probs_buf, const bf16* b, float alpha,
+                          const ScoresGeom& g, int64_t c0, int64_t n) {
+  for (int64_t j0 = 0; j0 < g.T; j0 += g.Tb) {
+    const int64_t j1 = std::min(j0 + g.Tb, g.T);
+    bf16* o = out + (c0 * g.T + j0) * g.D;
+    gemm_batched_rm(ctx, o, DType::BF16, g.D, g.T * g.D, probs(probs_buf, g, j0 * g.group, j0), true,
+                    q_like(b, g, c0, j0 * g.group), false, j1 - j0, g.D, (g.T - j0) * g.group, n, alpha);
+  }
+}
+
+void scores_forward(Ctx& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t B,
+                    const ScoresGeom& g, int64_t chunk) {
+  const int64_t nq = B * g.T * g.Hq * g.D, nk = B * g.T * g.Hkv * g.D, pairs = B * g.Hkv;
+  const HeadsScratch heads(ctx, {nq, nk, nk, nq});
+  bf16 *qg = heads[0], *kg = heads[1], *vg = heads[2], *og = heads[3];
+  launch_regroup(ctx, true,
+                 {{q.data<bf16>(), qg, g.group * g.D}, {k.data<bf16>(), kg, g.D}, {v.data<bf16>(), vg, g.D}},
+                 B, g.T, g.Hkv);
+  auto* S =
+      static_cast<float*>(ctx.scratch(Slot::kAttnScores, size_t(chunk * g.pair_floats()) * sizeof(float)));
+  for (int64_t c0 = 0; c0 < pairs; c0 += chunk) {
+    const int64_t n = std::min(chunk, pairs - c0), rows = n * g.pair_rows;
+    scores_gemms(ctx, S, qg, kg, g.scale, g, c0, n);
+    attention_softmax_kernel<<<row_blocks(rows), kRowThreads, 0, ctx.stream>>>(S, lse.data<float>(), c0, rows,
+                                                                               g);
+    CUDA_CHECK_LAUNCH();
+    probs_times_k_like(ctx, og, S, vg, 1.0f, g, c0, n);
+  }
+  launch_regroup(ctx, false, {{og, out.data<bf16>(), g.group * g.D}}, B, g.T, g.Hkv);
+}
+
+void scores_backward(Ctx& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, const float* delta, Tensor lse,
+                     Tensor q, Tensor k, Tensor v, int64_t B, const ScoresGeom& g, int64_t chunk) {
+  const int64_t nq = B * g.T * g.Hq * g.D, nk = B * g.T * g.Hkv * g.D, pairs = B * g.Hkv;
+  const HeadsScratch heads(ctx, {nq, nk, nk, nq, nq, nk, nk});
+  bf16 *qg = heads[0], *kg = heads[1], *vg = heads[2], *dog = heads[3];
+  bf16 *dqg = heads[4], *dkg = heads[5], *dvg = heads[6];
+  launch_regroup(ctx, true,
+                 {{q.data<bf16>(), qg, g.group * g.D},
+                  {k.data<bf16>(), kg, g.D},
+                  {v.data<bf16>(), vg, g.D},
+                  {dout.data<bf16>(), dog, g.group * g.D}},
+                 B, g.T, g.Hkv);
+  const size_t chunk_bytes = size_t(chunk * g.pair_floats()) * sizeof(float);
+  auto* S = static_cast<float*>(ctx.scratch(Slot::kAttnScores, chunk_bytes));
+  auto* dP = static_cast<float*>(ctx.scratch(Slot::kAttnScoreGrads, chunk_bytes));
+  for (int64_t c0 = 0; c0 < pairs; c0 += chunk) {
+    const int64_t n = std::min(chunk, pairs - c0), rows = n * g.pair_rows;
+    scores_gemms(ctx, S, qg, kg, g.scale, g, c0, n);
+    scores_gemms(ctx, dP, dog, vg, 1.0f, g, c0, n);
+    attention_dsoftmax_kernel<<<row_blocks(rows), kRowThreads, 0, ctx.stream>>>(S, dP, lse.data<float>(),
+                                                                                delta, c0, rows, g);
+    CUDA_CHECK_LAUNCH();
+    probs_times_k_like(ctx, dqg, dP, kg, g.scale, g, c0, n);    // dq = scale dS K
+    probs_t_times_q_like(ctx, dvg, S, dog, 1.0f, g, c0, n);     // dv = P^T dO
+    probs_t_times_q_like(ctx, dkg, dP, qg, g.scale, g, c0, n);  // dk = scale dS^T Q
+  }
+  launch_regroup(
+      ctx, false,
+      {{dqg, dq.data<bf16>(), g.group * g.D}, {dkg, dk.data<bf16>(), g.D}, {dvg, dv.data<bf16>(), g.D}}, B,
+      g.T, g.Hkv);
+}
+
 }  // namespace
 
 void CudaBackend::attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t D) {
-  OpScope scope(*this, Family::kAttention);
+  OpScope scope(*this, Family::kAttentionForward);
   const int64_t Hq = q.cols / D, Hkv = k.cols / D, T = lse.cols, B = lse.rows / Hq;
+  const ScoresGeom sg = make_scores_geom(T, Hq, Hkv, D);
+  if (const int64_t chunk = scores_chunk_pairs(sg, B * Hkv, 1); chunk > 0) {
+    scores_forward(ctx_, out, lse, q, k, v, B, sg, chunk);
+    return;
+  }
   Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
   g.vec_loads = can_vec_load(D, {q.ptr, k.ptr, v.ptr});
   launch_forward(ctx_, out.data<bf16>(), lse.data<float>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), B,
@@ -416,7 +804,7 @@ void CudaBackend::attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tenso
 
 void CudaBackend::attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out,
                                           Tensor lse, Tensor q, Tensor k, Tensor v, int64_t D) {
-  OpScope scope(*this, Family::kAttention);
+  OpScope scope(*this, Family::kAttentionBackward);
   const int64_t Hq = q.cols / D, Hkv = k.cols / D, T = lse.cols, B = lse.rows / Hq;
   auto* delta = static_cast<float*>(ctx_.scratch(Slot::kAttnDelta, size_t(B * Hq * T) * sizeof(float)));
   {
@@ -424,6 +812,11 @@ void CudaBackend::attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tenso
     attention_delta_kernel<<<ceil_div(threads, 256), 256, 0, ctx_.stream>>>(
         delta, dout.data<bf16>(), out.data<bf16>(), B * T, T, Hq, D);
     CUDA_CHECK_LAUNCH();
+  }
+  const ScoresGeom sg = make_scores_geom(T, Hq, Hkv, D);
+  if (const int64_t chunk = scores_chunk_pairs(sg, B * Hkv, 2); chunk > 0) {
+    scores_backward(ctx_, dq, dk, dv, dout, delta, lse, q, k, v, B, sg, chunk);
+    return;
   }
   {
     Geom g = make_geom(Hq, Hkv, D, T, T, 0, 0);
@@ -445,8 +838,9 @@ void CudaBackend::attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tenso
   }
 }
 
+// Decoding always takes the flash kernel: batch 1 and a few queries leave the GEMMs nothing to batch.
 void CudaBackend::attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t D) {
-  OpScope scope(*this, Family::kAttention);
+  OpScope scope(*this, Family::kAttentionForward);
   const int64_t Tq = q.rows, Tkv = k_cache.rows;
   Geom g = make_geom(q.cols / D, k_cache.cols / D, D, Tq, Tkv, Tkv - Tq, 0);
   g.vec_loads = can_vec_load(D, {k_cache.ptr, v_cache.ptr});

@@ -22,6 +22,9 @@ enum class Slot : int {
   kReducePartials,  // sum / grad_norm_sq block partials
   kNormPartials,    // rmsnorm dweight column partials
   kAttnDelta,       // attention backward D_i = dO_i . O_i
+  kAttnScores,      // attention scores S (fp32), then P (bf16) over them
+  kAttnScoreGrads,  // attention backward dP (fp32), then dS (bf16) over them
+  kAttnHeads,       // attention q, k, v, out and their gradients regrouped per kv head
   kLogits,          // lm_head chunk logits / dlogits
   kSortKeysIn,      // embedding backward (deterministic path)
   kSortKeysOut,
@@ -69,6 +72,19 @@ class Ctx {
 // is c_in (the same shape and dtype as C, e.g. a residual) or, when c_in is null, C itself (+=).
 void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, const void* b, bool trans_b,
              int64_t M, int64_t N, int64_t K, bool accumulate, const void* c_in = nullptr);
+// One operand of a strided-batched GEMM: row-major, element (i, j) of batch entry e at
+// ptr + e * stride + i * ld + j (in elements).
+struct StridedOperand {
+  const void* ptr;
+  int64_t ld, stride;
+};
+// Row-major C_e[M,N] = alpha op(A_e) op(B_e) for e < batch (overwrite), C_e at c + e * stride_c with leading
+// dimension ldc; A_e is [M,K] ([K,M] when trans_a), B_e is [K,N] ([N,K] when trans_b), both bf16; C BF16
+// or F32. One cuBLASLt call (matmul.cu); with operands (bases, leading dimensions, strides) less than 16-byte
+// aligned cuBLASLt may offer no algorithm, which is an error.
+void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stride_c, StridedOperand a,
+                     bool trans_a, StridedOperand b, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     int64_t batch, float alpha);
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
 

@@ -31,7 +31,7 @@
 namespace tt::cuda {
 
 struct OpTiming {
-  std::string family;  // "matmul", "attention", ...
+  std::string family;  // "matmul", "attention_fwd", ...
   int64_t calls = 0;
   double total_ms = 0;
 };
@@ -42,7 +42,8 @@ enum class Family : int {
   kRmsnorm,
   kMatmul,
   kQkNormRope,
-  kAttention,
+  kAttentionForward,  // attention_forward and attention_infer
+  kAttentionBackward,
   kSwiglu,
   kLmHead,
   kReduce,

@@ -176,6 +176,140 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
       cudaDataType_t(key.c_type), int(cm.ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+// ---- strided-batched GEMMs (attention.cu) ----------------------------------------------------------------
+// The same row-major -> column-major mapping with explicit leading dimensions, and the batch as the layouts'
+// BATCH_COUNT and STRIDED_BATCH_OFFSET. Plans are cached per problem like gemm_rm's; there is no cublasGemmEx
+// fallback (the callers keep their operands 16-byte aligned, which every bf16 algorithm takes).
+namespace {
+
+struct BatchedPlanKey {
+  cublasLtHandle_t handle;
+  int64_t m, n, k, batch;
+  bool trans_a, trans_b;  // cuBLAS-side ops
+  int c_type;
+  int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;  // cuBLAS-side
+  int align_a, align_b, align_c;
+  auto tie() const {
+    return std::tie(handle, m, n, k, batch, trans_a, trans_b, c_type, lda, ldb, ldc, stride_a, stride_b,
+                    stride_c, align_a, align_b, align_c);
+  }
+  bool operator<(const BatchedPlanKey& o) const { return tie() < o.tie(); }
+};
+
+struct BatchedPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+std::map<BatchedPlanKey, BatchedPlan>& batched_plans() {
+  static std::map<BatchedPlanKey, BatchedPlan> p;
+  return p;
+}
+
+void destroy_batched_plan(BatchedPlan& p) {
+  cublasLtMatrixLayoutDestroy(p.a);
+  cublasLtMatrixLayoutDestroy(p.b);
+  cublasLtMatrixLayoutDestroy(p.c);
+  cublasLtMatmulDescDestroy(p.desc);
+  p = BatchedPlan{};
+}
+
+cublasLtMatrixLayout_t batched_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                                      int64_t batch, int64_t stride) {
+  cublasLtMatrixLayout_t l = nullptr;
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, type, uint64_t(rows), uint64_t(cols), ld));
+  const int32_t count = int32_t(batch);
+  CUBLAS_CHECK(
+      cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+  CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                sizeof(stride)));
+  return l;
+}
+
+// The alignment every batch entry of an operand has: its base pointer's and its stride's.
+int entries_alignment_of(const void* p, int64_t stride, size_t elem_bytes) {
+  const int base = alignment_of(p);
+  const int step = alignment_of(reinterpret_cast<const void*>(uintptr_t(stride) * elem_bytes));
+  return base < step ? base : step;
+}
+
+BatchedPlan& get_batched_plan(Ctx& ctx, const BatchedPlanKey& key, const ColMajorGemm& cm) {
+  auto it = batched_plans().find(key);
+  if (it != batched_plans().end()) return it->second;
+  BatchedPlan p;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t opa = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t opb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  p.a = batched_layout(CUDA_R_16BF, cm.a_rows, cm.a_cols, key.lda, key.batch, key.stride_a);
+  p.b = batched_layout(CUDA_R_16BF, cm.b_rows, cm.b_cols, key.ldb, key.batch, key.stride_b);
+  p.c = batched_layout(cudaDataType_t(key.c_type), cm.m, cm.n, key.ldc, key.batch, key.stride_c);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = ctx.lt_workspace_bytes;
+  CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  const uint32_t aa = uint32_t(key.align_a), ab = uint32_t(key.align_b), ac = uint32_t(key.align_c);
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                                    sizeof(aa)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                                    sizeof(ab)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
+                                                    sizeof(ac)));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
+                                                    sizeof(ac)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int returned = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(ctx.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &returned);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
+    destroy_batched_plan(p);
+    TT_FAIL() << "cuBLASLt found no algorithm for a strided-batched GEMM m=" << key.m << " n=" << key.n
+              << " k=" << key.k << " batch=" << key.batch << " (status " << cublasLtGetStatusName(st)
+              << "; operand alignments " << key.align_a << "/" << key.align_b << "/" << key.align_c
+              << " bytes)";
+  }
+  p.algo = result.algo;
+  return batched_plans().emplace(key, p).first->second;
+}
+
+}  // namespace
+
+void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stride_c, StridedOperand a,
+                     bool trans_a, StridedOperand b, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     int64_t batch, float alpha) {
+  TT_ASSERT(c_dtype == DType::BF16 || c_dtype == DType::F32) << "gemm output must be BF16 or F32";
+  TT_ASSERT(K > 0) << "gemm_batched_rm needs K > 0";
+  if (M == 0 || N == 0 || batch == 0) return;
+  const ColMajorGemm cm = map_row_major_gemm(trans_a, trans_b, M, N, K);
+  BatchedPlanKey key;
+  key.handle = ctx.lt;
+  key.m = cm.m;
+  key.n = cm.n;
+  key.k = cm.k;
+  key.batch = batch;
+  key.trans_a = cm.trans_a;
+  key.trans_b = cm.trans_b;
+  key.c_type = int(c_dtype == DType::F32 ? CUDA_R_32F : CUDA_R_16BF);
+  key.lda = b.ld;  // cuBLAS A is our B
+  key.ldb = a.ld;
+  key.ldc = ldc;
+  key.stride_a = b.stride;
+  key.stride_b = a.stride;
+  key.stride_c = stride_c;
+  key.align_a = entries_alignment_of(b.ptr, b.stride, sizeof(uint16_t));
+  key.align_b = entries_alignment_of(a.ptr, a.stride, sizeof(uint16_t));
+  key.align_c = entries_alignment_of(c, stride_c, dtype_size(c_dtype));
+  BatchedPlan& p = get_batched_plan(ctx, key, cm);
+  const float beta = 0.0f;
+  CUBLAS_CHECK(cublasLtMatmul(ctx.lt, p.desc, &alpha, b.ptr, p.a, a.ptr, p.b, &beta, c, p.c, c, p.c, &p.algo,
+                              ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream));
+}
+
 void CudaBackend::matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) {
   OpScope scope(*this, Family::kMatmul);
   gemm_rm(ctx_, out.ptr, out.dtype, inp.ptr, false, weight.ptr, true, inp.rows, weight.rows, inp.cols,
@@ -200,6 +334,15 @@ void gemm_cache_clear(Ctx& ctx) {
     if (it->first.handle == ctx.lt) {
       destroy_plan(it->second);
       it = m.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto& bm = batched_plans();
+  for (auto it = bm.begin(); it != bm.end();) {
+    if (it->first.handle == ctx.lt) {
+      destroy_batched_plan(it->second);
+      it = bm.erase(it);
     } else {
       ++it;
     }

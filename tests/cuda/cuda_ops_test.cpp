@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend_ops.h"
+#include "common/check.h"
 #include "cuda/cuda_backend.h"
 #include "model/backend.h"
 #include "model/dtype.h"
@@ -280,13 +281,73 @@ void case_qk_norm_rope(Harness& h) {
   }
 }
 
+// Sets the attention scores budget (TT_CUDA_ATTENTION_SCORES_MB) for a scope: 0 selects the flash kernels,
+// a small one splits the (batch, kv head) pairs into several chunks.
+struct ScoresBudget {
+  explicit ScoresBudget(const char* mb) { setenv("TT_CUDA_ATTENTION_SCORES_MB", mb, 1); }
+  ~ScoresBudget() { unsetenv("TT_CUDA_ATTENTION_SCORES_MB"); }
+};
+
+// cuBLASLt calls made so far, which tell the two attention paths apart (the scores path is GEMMs, the flash
+// path none); known on the emulator only (-1 elsewhere).
+long cublaslt_calls() {
+#ifdef TT_CUDA_EMULATION
+  return emu::gemm_counts().lt;
+#else
+  return -1;
+#endif
+}
+
+bool production_shapes() {
+  const char* v = std::getenv("TT_OPS_PRODUCTION_SHAPES");
+  return v != nullptr && std::string(v) == "1";
+}
+
 void case_attention(Harness& h) {
+  enum class Path { kScores, kFlash };
   struct S {
     int64_t B, T, Hq, Hkv, D;
+    Path path;
+    const char* budget_mb;  // nullptr: the default
   };
-  for (S s : {S{1, 1, 1, 1, 64}, S{2, 37, 4, 2, 64}, S{1, 70, 6, 2, 128}, S{2, 65, 6, 1, 64},
-              S{1, 33, 3, 3, 80}, S{1, 130, 2, 2, 32}, S{1, 200, 6, 2, 64}}) {
-    SCOPED_TRACE(shape({{"B", s.B}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}));
+  std::vector<S> shapes = {
+      // Scores path: T = 1, T not a multiple of the 128-position query blocks (37, 65, 130 = 128 + 2,
+      // 200 = 128 + 72), GQA ratios 1/2/3/6, head_dim 32/64/80/128.
+      {1, 1, 1, 1, 64, Path::kScores, nullptr},
+      {2, 37, 4, 2, 64, Path::kScores, nullptr},
+      {1, 70, 6, 2, 128, Path::kScores, nullptr},
+      {2, 65, 6, 1, 64, Path::kScores, nullptr},
+      {1, 33, 3, 3, 80, Path::kScores, nullptr},
+      {1, 130, 2, 2, 32, Path::kScores, nullptr},
+      {1, 200, 6, 2, 64, Path::kScores, nullptr},
+      {2, 150, 6, 3, 64, Path::kScores, nullptr},
+      // The seed model's heads at its context length: 4 query blocks of 128.
+      {2, 512, 6, 2, 64, Path::kScores, nullptr},
+      // 1 MiB holds the forward scores of 3 pairs (of 4) and the backward scores of 1: chunks of 3 + 1 and 1.
+      {2, 150, 6, 2, 64, Path::kScores, "1"},
+      // Flash path: head_dim not a multiple of 8, or a zero budget.
+      {1, 50, 4, 2, 20, Path::kFlash, nullptr},
+      {2, 37, 4, 2, 64, Path::kFlash, "0"},
+      {1, 1, 2, 1, 64, Path::kFlash, "0"},
+      {1, 130, 2, 1, 64, Path::kFlash, "0"},
+      {1, 70, 6, 3, 128, Path::kFlash, "0"},
+  };
+  if (production_shapes()) shapes.push_back({32, 512, 6, 2, 64, Path::kScores, nullptr});  // the seed step's
+  for (const S& s : shapes) {
+    SCOPED_TRACE(shape({{"B", s.B}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}}) +
+                 (s.path == Path::kScores ? "scores path" : "flash path") +
+                 (s.budget_mb ? std::string(" budget ") + s.budget_mb + " MiB" : std::string()));
+    std::unique_ptr<ScoresBudget> budget;
+    if (s.budget_mb != nullptr) budget = std::make_unique<ScoresBudget>(s.budget_mb);
+    // Which path ran, where the GEMM calls can be counted.
+    const bool count_calls = as_cuda(h.gpu()) != nullptr && cublaslt_calls() >= 0;
+    auto expect_path = [&](long calls_before, const char* op) {
+      if (!count_calls) return;
+      if (s.path == Path::kScores)
+        EXPECT_GT(cublaslt_calls(), calls_before) << op << " did not take the scores path";
+      else
+        EXPECT_EQ(cublaslt_calls(), calls_before) << op << " did not take the flash path";
+    };
     const int64_t N = s.B * s.T, QD = s.Hq * s.D, KD = s.Hkv * s.D;
     Pair q = h.random(Kind::Act, N, QD, -2.f, 2.f);
     Pair k = h.random(Kind::Act, N, KD, -2.f, 2.f);
@@ -294,9 +355,16 @@ void case_attention(Harness& h) {
     Pair out = h.sentinel(Kind::Act, N, QD);
     Pair lse = h.sentinel(Kind::Stat, s.B * s.Hq, s.T);
     h.cpu().attention_forward(out.c, lse.c, q.c, k.c, v.c, s.D);
+    long calls = cublaslt_calls();
     h.gpu().attention_forward(out.g, lse.g, q.g, k.g, v.g, s.D);
+    expect_path(calls, "attention_forward");
     h.expect_close("attention out", out, kTolBf16);
     h.expect_close("attention lse", lse, 1e-4);
+    // Run to run identical.
+    Pair out2 = h.sentinel(Kind::Act, N, QD), lse2 = h.sentinel(Kind::Stat, s.B * s.Hq, s.T);
+    h.gpu().attention_forward(out2.g, lse2.g, q.g, k.g, v.g, s.D);
+    EXPECT_TRUE(h.gpu_values(out2) == h.gpu_values(out)) << "attention out differs between two runs";
+    EXPECT_TRUE(h.gpu_values(lse2) == h.gpu_values(lse)) << "attention lse differs between two runs";
 
     // Backward from identical saved tensors: the CPU's out (rounded to bf16) and lse on both sides.
     std::vector<float> out_ref = h.cpu_values(out);
@@ -307,10 +375,24 @@ void case_attention(Harness& h) {
     Pair dq = h.sentinel(Kind::Act, N, QD), dk = h.sentinel(Kind::Act, N, KD),
          dv = h.sentinel(Kind::Act, N, KD);
     h.cpu().attention_backward(dq.c, dk.c, dv.c, dout.c, out.c, lse.c, q.c, k.c, v.c, s.D);
+    calls = cublaslt_calls();
     h.gpu().attention_backward(dq.g, dk.g, dv.g, dout.g, out.g, lse.g, q.g, k.g, v.g, s.D);
+    expect_path(calls, "attention_backward");
     h.expect_close("attention dq", dq, kTolAttnBwd);
     h.expect_close("attention dk", dk, kTolAttnBwd);
     h.expect_close("attention dv", dv, kTolAttnBwd);
+    Pair dq2 = h.sentinel(Kind::Act, N, QD), dk2 = h.sentinel(Kind::Act, N, KD),
+         dv2 = h.sentinel(Kind::Act, N, KD);
+    h.gpu().attention_backward(dq2.g, dk2.g, dv2.g, dout.g, out.g, lse.g, q.g, k.g, v.g, s.D);
+    EXPECT_TRUE(h.gpu_values(dq2) == h.gpu_values(dq)) << "attention dq differs between two runs";
+    EXPECT_TRUE(h.gpu_values(dk2) == h.gpu_values(dk)) << "attention dk differs between two runs";
+    EXPECT_TRUE(h.gpu_values(dv2) == h.gpu_values(dv)) << "attention dv differs between two runs";
+  }
+  if (as_cuda(h.gpu()) != nullptr) {  // a budget that is no number is an error, not a silent default
+    ScoresBudget bad("lots");
+    Pair q = h.random(Kind::Act, 4, 64), kv = h.random(Kind::Act, 4, 64);
+    Pair out = h.sentinel(Kind::Act, 4, 64), lse = h.sentinel(Kind::Stat, 1, 4);
+    EXPECT_THROW(h.gpu().attention_forward(out.g, lse.g, q.g, kv.g, kv.g, 64), tt::Error);
   }
 }
 

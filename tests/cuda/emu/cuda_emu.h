@@ -1,7 +1,8 @@
 // A small CUDA execution emulator for tests without a GPU: runs the device code of src/cuda/*_kernels.cuh
 // on the CPU. Every thread of a block is a fiber on one OS thread; blocks run one after
-// another. __syncthreads() is a block barrier and __shfl_xor_sync a warp exchange with warp barriers,
-// so the kernels' indexing, masking, shuffles and shared-memory staging are exercised as written.
+// another. __syncthreads() is a block barrier, __syncwarp() a warp barrier and __shfl_xor_sync a warp
+// exchange with warp barriers, so the kernels' indexing, masking, shuffles and shared-memory staging are
+// exercised as written.
 // __shared__ variables become function statics (one block at a time, so that is their CUDA meaning);
 // dynamic shared memory is one buffer sized per launch, poisoned with NaN before each block (static
 // __shared__ arrays are not: they keep the previous block's values). Blocks and the threads of a block run
@@ -36,6 +37,9 @@ struct alignas(16) float4 {
 };
 struct alignas(8) float2 {
   float x, y;
+};
+struct alignas(8) uint2 {
+  unsigned x, y;
 };
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
@@ -77,6 +81,9 @@ inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) {
 }
 inline float4 make_float4(float x, float y, float z, float w) {
   return {x, y, z, w};
+}
+inline uint2 make_uint2(unsigned x, unsigned y) {
+  return {x, y};
 }
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
   return {x, y, z, w};
@@ -143,3 +150,4 @@ template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask, int = 32) {
   return ::tt::emu::shfl_xor(v, lane_mask);
 }
+// Only the full mask: every lane of the warp waits for all the others.

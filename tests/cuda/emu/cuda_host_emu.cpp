@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <map>
+#include <type_traits>
 #include <vector>
 
 #include "cublasLt.h"
@@ -379,6 +381,8 @@ struct cublasLtMatrixLayoutOpaque_t {
   cudaDataType_t type;
   uint64_t rows, cols;
   int64_t ld;
+  int32_t batch_count = 1;
+  int64_t batch_stride = 0;  // elements from one batch entry to the next
 };
 struct cublasLtMatmulPreferenceOpaque_t {
   uint32_t min_align[4] = {256, 256, 256, 256};  // A, B, C, D (cuBLASLt's defaults)
@@ -423,6 +427,30 @@ std::vector<float> load(const void* p, cudaDataType_t type, int64_t rows, int64_
                                       : static_cast<const float*>(p)[at];
     }
   return out;
+}
+
+// Strided batches: every layout of a matmul has the same batch count (cuBLASLt refuses a mismatch as an
+// invalid value); strides are not negative.
+cublasStatus_t batch_status(std::initializer_list<cublasLtMatrixLayout_t> layouts) {
+  const int32_t count = (*layouts.begin())->batch_count;
+  for (auto* l : layouts)
+    if (l->batch_count != count || l->batch_count < 1 || l->batch_stride < 0)
+      return CUBLAS_STATUS_INVALID_VALUE;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+// Batch entry e of the matrix at p.
+template <class P>
+P batch_entry(P p, cublasLtMatrixLayout_t l, int64_t e) {
+  using Byte = std::conditional_t<std::is_const_v<std::remove_pointer_t<P>>, const char, char>;
+  return static_cast<P>(static_cast<Byte*>(p) + e * l->batch_stride * int64_t(type_bytes(l->type)));
+}
+
+// The alignment every batch entry of the matrix at p has.
+uint64_t entries_alignment(const void* p, cublasLtMatrixLayout_t l) {
+  if (l->batch_count == 1) return alignment(p);
+  const void* stride_bytes = reinterpret_cast<const void*>(uintptr_t(l->batch_stride) * type_bytes(l->type));
+  return std::min(alignment(p), alignment(stride_bytes));
 }
 
 // D = alpha op(A) op(B) + beta C, column-major, fp32 accumulation; C and D share shape and type.
@@ -509,6 +537,20 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
   delete layout;
   return CUBLAS_STATUS_SUCCESS;
 }
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout,
+                                                cublasLtMatrixLayoutAttribute_t attr, const void* buf,
+                                                size_t size) {
+  if (layout == nullptr || buf == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if (attr == CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT && size == sizeof(int32_t)) {
+    std::memcpy(&layout->batch_count, buf, size);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  if (attr == CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET && size == sizeof(int64_t)) {
+    std::memcpy(&layout->batch_stride, buf, size);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  return CUBLAS_STATUS_INVALID_VALUE;  // a size that does not match the attribute, or one not emulated
+}
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
   *pref = new cublasLtMatmulPreferenceOpaque_t;
   return CUBLAS_STATUS_SUCCESS;
@@ -542,6 +584,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     if (al < 16) return CUBLAS_STATUS_NOT_SUPPORTED;
   for (auto* l : {a, b, c, d})
     if (l->ld * int64_t(type_bytes(l->type)) % 16 != 0) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (const cublasStatus_t st = batch_status({a, b, c, d}); st != CUBLAS_STATUS_SUCCESS) return st;
+  for (auto* l : {a, b, c, d})  // batch entries less than 16-byte aligned, like columns
+    if (l->batch_count > 1 && l->batch_stride * int64_t(type_bytes(l->type)) % 16 != 0)
+      return CUBLAS_STATUS_NOT_SUPPORTED;
   results[0] = cublasLtMatmulHeuristicResult_t{};
   results[0].state = CUBLAS_STATUS_SUCCESS;
   // The algorithm remembers what it was chosen for: cublasLtMatmul refuses pointers less aligned than the
@@ -560,9 +606,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   if (handle == nullptr || algo == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   if (workspace_bytes > 0 && !device_range(workspace, workspace_bytes)) return CUBLAS_STATUS_INVALID_VALUE;
   if (workspace_bytes > algo->data[4]) return CUBLAS_STATUS_INVALID_VALUE;
+  if (const cublasStatus_t st = batch_status({al, bl, cl, dl}); st != CUBLAS_STATUS_SUCCESS) return st;
   const void* operands[4] = {A, B, C, D};
+  const cublasLtMatrixLayout_t layouts[4] = {al, bl, cl, dl};
   for (int i = 0; i < 4; ++i)
-    if (alignment(operands[i]) < algo->data[i]) return CUBLAS_STATUS_INVALID_VALUE;
+    if (entries_alignment(operands[i], layouts[i]) < algo->data[i]) return CUBLAS_STATUS_INVALID_VALUE;
   // C and D may be different matrices (the residual of an epilogue) of the same layout; different layouts are
   // not emulated, and a C that overlaps D without being D would be read while written. Refused as invalid,
   // not NOT_SUPPORTED, which matmul.cu would quietly answer with its cublasGemmEx fallback.
@@ -575,10 +623,29 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   }
   const bool ta = desc->trans_a == CUBLAS_OP_T, tb = desc->trans_b == CUBLAS_OP_T;
   const int64_t k = ta ? int64_t(al->rows) : int64_t(al->cols);
+  const float alpha_f = *static_cast<const float*>(alpha), beta_f = *static_cast<const float*>(beta);
+  const int64_t count = dl->batch_count;
+  // Batch entries of D that share elements would race on a GPU: refused. Then every entry of every operand
+  // inside one allocation before anything is computed, as a single operand is.
+  if (count > 1 && dl->batch_stride < int64_t(dl->cols - 1) * dl->ld + int64_t(dl->rows))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  for (int64_t e = 0; e < count; ++e)
+    if (!matrix_ok(batch_entry(A, al, e), al->type, int64_t(al->rows), int64_t(al->cols), al->ld) ||
+        !matrix_ok(batch_entry(B, bl, e), bl->type, int64_t(bl->rows), int64_t(bl->cols), bl->ld) ||
+        !matrix_ok(batch_entry(D, dl, e), dl->type, int64_t(dl->rows), int64_t(dl->cols), dl->ld) ||
+        (beta_f != 0.0f &&
+         !matrix_ok(batch_entry(C, cl, e), cl->type, int64_t(cl->rows), int64_t(cl->cols), cl->ld)))
+      return CUBLAS_STATUS_INVALID_VALUE;
   ++g_gemm_counts.lt;
-  return gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, *static_cast<const float*>(alpha), A, al->type,
-              int64_t(al->rows), int64_t(al->cols), al->ld, B, bl->type, int64_t(bl->rows), int64_t(bl->cols),
-              bl->ld, *static_cast<const float*>(beta), C, D, dl->type, dl->ld, stream);
+  for (int64_t e = 0; e < count; ++e) {
+    const cublasStatus_t st =
+        gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, alpha_f, batch_entry(A, al, e), al->type,
+             int64_t(al->rows), int64_t(al->cols), al->ld, batch_entry(B, bl, e), bl->type, int64_t(bl->rows),
+             int64_t(bl->cols), bl->ld, beta_f, batch_entry(C, cl, e), batch_entry(D, dl, e), dl->type,
+             dl->ld, stream);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+  }
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {

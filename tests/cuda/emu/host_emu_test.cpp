@@ -267,6 +267,115 @@ TEST_F(EmulatedCublasLtPlan, MatmulRefusesPointersLessAlignedThanItsAlgorithmWas
   cublasLtMatrixLayoutDestroy(c);
 }
 
+// Strided batches: D_e = A_e B_e for e < 3, column-major A_e [2x3] (ld 8, 24 elements apart), B_e [3x2]
+// (ld 8, 16 apart), D_e [2x2] fp32 (ld 4, 8 apart); small integers, so bf16 and fp32 are exact.
+class EmulatedCublasLtBatch : public EmulatedCublasLtPlan {
+ protected:
+  static constexpr int kBatch = 3;
+  void SetUp() override {
+    EmulatedCublasLtPlan::SetUp();
+    std::vector<__nv_bfloat16> ha(24 * kBatch), hb(16 * kBatch);
+    for (size_t i = 0; i < ha.size(); ++i) ha[i] = __float2bfloat16_rn(float(int(i % 7) - 3));
+    for (size_t i = 0; i < hb.size(); ++i) hb[i] = __float2bfloat16_rn(float(int(i % 5) - 2));
+    a_host = ha;
+    b_host = hb;
+    a = to_device(ha);
+    b = to_device(hb);
+    d = to_device(std::vector<float>(8 * kBatch, -1.0f));
+    al = layout(CUDA_R_16BF, 2, 3, 8, 24);
+    bl = layout(CUDA_R_16BF, 3, 2, 8, 16);
+    dl = layout(CUDA_R_32F, 2, 2, 4, 8);
+  }
+  void TearDown() override {
+    for (auto* l : {al, bl, dl}) cublasLtMatrixLayoutDestroy(l);
+    for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d)}) cudaFree(p);
+    EmulatedCublasLtPlan::TearDown();
+  }
+  static cublasLtMatrixLayout_t layout(cudaDataType_t type, uint64_t rows, uint64_t cols, int64_t ld,
+                                       int64_t stride, int32_t count = kBatch) {
+    cublasLtMatrixLayout_t l = nullptr;
+    EXPECT_EQ(cublasLtMatrixLayoutCreate(&l, type, rows, cols, ld), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
+              CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                               sizeof(stride)),
+              CUBLAS_STATUS_SUCCESS);
+    return l;
+  }
+  // The heuristic's answer for these layouts with 16-byte minimum alignments; its algorithm goes to algo.
+  cublasStatus_t heuristic(cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld_,
+                           int* returned) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulPreferenceCreate(&pref);
+    const uint32_t align = 16;
+    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
+    cublasLtMatmulHeuristicResult_t r{};
+    *returned = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld_, ld_, pref, 1, &r, returned);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS && *returned > 0) algo = r.algo;
+    return st;
+  }
+  cublasStatus_t matmul(cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld_) {
+    const float alpha = 1, beta = 0;
+    return cublasLtMatmul(lt, desc, &alpha, a, la, b, lb, &beta, d, ld_, d, ld_, &algo, nullptr, 0, nullptr);
+  }
+  std::vector<__nv_bfloat16> a_host, b_host;
+  __nv_bfloat16 *a = nullptr, *b = nullptr;
+  float* d = nullptr;
+  cublasLtMatrixLayout_t al = nullptr, bl = nullptr, dl = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+TEST_F(EmulatedCublasLtBatch, StridedBatchComputesEveryEntry) {
+  int returned = 0;
+  ASSERT_EQ(heuristic(al, bl, dl, &returned), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(returned, 1);
+  ASSERT_EQ(matmul(al, bl, dl), CUBLAS_STATUS_SUCCESS);
+  const std::vector<float> got = to_host(d, 8 * kBatch);
+  for (int e = 0; e < kBatch; ++e)
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        float want = 0;
+        for (int l = 0; l < 3; ++l)
+          want += __bfloat162float(a_host[size_t(24 * e + i + 8 * l)]) *
+                  __bfloat162float(b_host[size_t(16 * e + l + 8 * j)]);
+        EXPECT_EQ(got[size_t(8 * e + i + 4 * j)], want) << "entry " << e << " (" << i << ", " << j << ")";
+      }
+}
+
+TEST_F(EmulatedCublasLtBatch, MismatchedCountsOutOfBoundsEntriesAndOverlappingOutputsAreRefused) {
+  int returned = 0;
+  ASSERT_EQ(heuristic(al, bl, dl, &returned), CUBLAS_STATUS_SUCCESS);
+  // Batch counts must agree (the real heuristic logs "batch counts mismatch").
+  cublasLtMatrixLayout_t two = layout(CUDA_R_16BF, 3, 2, 8, 16, 2);
+  EXPECT_EQ(heuristic(al, two, dl, &returned), CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_EQ(returned, 0);
+  EXPECT_EQ(matmul(al, two, dl), CUBLAS_STATUS_INVALID_VALUE);
+  // With entries 24 apart, entry 2 of B ends past its allocation (48 elements): refused, nothing written.
+  cublasLtMatrixLayout_t far = layout(CUDA_R_16BF, 3, 2, 8, 24);
+  EXPECT_EQ(matmul(al, far, dl), CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_EQ(to_host(d, 8 * kBatch), std::vector<float>(8 * kBatch, -1.0f));
+  // D entries 4 elements apart share elements (each spans 6): a race on a GPU.
+  cublasLtMatrixLayout_t overlap = layout(CUDA_R_32F, 2, 2, 4, 4);
+  EXPECT_EQ(matmul(al, bl, overlap), CUBLAS_STATUS_INVALID_VALUE);
+  for (auto* l : {two, far, overlap}) cublasLtMatrixLayoutDestroy(l);
+}
+
+TEST_F(EmulatedCublasLtBatch, EntriesLessThan16ByteAlignedGetNoAlgorithm) {
+  cublasLtMatrixLayout_t odd = layout(CUDA_R_16BF, 3, 2, 8, 20);  // 40-byte steps between entries
+  int returned = -1;
+  EXPECT_EQ(heuristic(al, odd, dl, &returned), CUBLAS_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(returned, 0);
+  const int64_t stride = 8;
+  EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(odd, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, 4),
+            CUBLAS_STATUS_INVALID_VALUE);  // int64_t attribute set from 4 bytes
+  cublasLtMatrixLayoutDestroy(odd);
+}
+
 TEST(EmulatedBackend, OddShapesTakeTheCublasGemmExFallbackAndAlignedOnesCublasLt) {
   auto be = tt::make_cuda_backend(0);
   const tt::emu::GemmCounts before = tt::emu::gemm_counts();

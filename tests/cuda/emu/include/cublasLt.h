@@ -2,7 +2,9 @@
 // cuBLAS's column-major semantics (bf16 A and B, fp32 accumulation, bf16 or fp32 C/D) through OpenBLAS.
 // The heuristic offers no algorithm when an operand is less than 16-byte aligned (its pointer, from the
 // preference's minimum alignments, or a leading dimension), as the real one may not, so the tests also
-// exercise matmul.cu's cublasGemmEx fallback. Implemented in cuda_host_emu.cpp.
+// exercise matmul.cu's cublasGemmEx fallback. Strided batches (the layouts' BATCH_COUNT and
+// STRIDED_BATCH_OFFSET) run as one GEMM per batch entry, every entry bounds-checked like a single operand.
+// Implemented in cuda_host_emu.cpp.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +23,10 @@ enum cudaDataType_t { CUDA_R_32F = 0, CUDA_R_16BF = 14 };
 enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68 };
 enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
 enum cublasLtMatmulDescAttributes_t { CUBLASLT_MATMUL_DESC_TRANSA = 3, CUBLASLT_MATMUL_DESC_TRANSB = 4 };
+enum cublasLtMatrixLayoutAttribute_t {
+  CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,           // int32_t, default 1
+  CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6,  // int64_t elements to the next batch entry, default 0
+};
 enum cublasLtMatmulPreferenceAttributes_t {
   CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
@@ -62,6 +68,9 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasL
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType_t type, uint64_t rows,
                                           uint64_t cols, int64_t ld);
 cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout);
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout,
+                                                cublasLtMatrixLayoutAttribute_t attr, const void* buf,
+                                                size_t size);
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref);
 cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref);
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
