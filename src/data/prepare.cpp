@@ -36,15 +36,14 @@ void PrepareDataOptions::declare(OptionSet& o) {
       ->expected(1, -1);
   o.add("--out_dir", out_dir,
         "output directory (train.bin, val.bin, meta.json, samples.txt); replaced atomically");
-  o.add("--seq_len", seq_len, "tokens per row")->check(CLI::Range(int64_t(2), int64_t(1) << 24));
+  o.add("--seq_len", seq_len, "tokens per row").in_range(2, int64_t(1) << 24);
   o.add("--max_bytes", max_bytes, "stop after this many bytes of cleaned text (downloads stop there too)")
-      ->check(CLI::PositiveNumber);
-  o.add("--min_chars", min_chars, "skip paragraphs shorter than this many characters")
-      ->check(CLI::NonNegativeNumber);
+      .positive();
+  o.add("--min_chars", min_chars, "skip paragraphs shorter than this many characters").at_least(0);
   o.add("--val_fraction", val_fraction, "fraction of documents (by hash) for the validation split")
-      ->check(CLI::Range(0.0, 0.5));
+      .in_range(0.0, 0.5);
   o.add("--dedup", dedup, "drop exact duplicate paragraphs");
-  o.add("--threads", threads, "tokenizer threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  o.add("--threads", threads, "tokenizer threads (0 = all cores)").in_range(0, 4096);
   o.add("--tokenizer", tokenizer, "tokenizer directory or tokenizer.json");
   o.add("--cache_dir", cache_dir,
         "where downloads are kept (\"\" = $TT_CACHE_DIR, else $XDG_CACHE_HOME/tiny-transformer, else "
@@ -54,12 +53,13 @@ void PrepareDataOptions::declare(OptionSet& o) {
       "Wikimedia dump server for dump names (\"\" = $TT_WIKIMEDIA_MIRROR, else https://dumps.wikimedia.org)");
   o.add("--net_timeout", net_timeout,
         "seconds a connection attempt, or a transfer receiving nothing, may take before it is retried")
-      ->check(CLI::Range(1.0, 3600.0));
+      .in_range(1.0, 3600.0);
   o.add("--net_retries", net_retries, "retries in a row without progress before a download fails")
-      ->check(CLI::Range(0, 100));
+      .in_range(0, 100);
 }
 
 void PrepareDataOptions::validate() const {
+  check_declared_rules(*this);
   if (mirror.empty()) return;
   bool names_a_dump = false;
   std::error_code ec;

@@ -44,9 +44,10 @@ struct PrepareDataOptions {
   int64_t batch_bytes = 4 << 20;  // text per tokenizer batch (not a CLI option; tests make it small)
   double net_retry_delay = 1;     // first retry backoff in seconds (not a CLI option; tests make it small)
 
-  // Each option's own range is declared with its flag here (CLI11 validators).
+  // Each option with its rule (common/options.h).
   void declare(OptionSet& o);
-  // The rules that involve more than one option; tt::Error naming the flags. prepare_data() calls it.
+  // The declared rules (for a struct filled in by code) and the one rule that spans options; tt::Error
+  // naming the flag. prepare_data() calls it.
   void validate() const;
 };
 
