@@ -284,37 +284,37 @@ void check_heads(const Contract& c, const Tensor& q, const Tensor& k, int64_t D)
 }
 }  // namespace
 
-void Backend::attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t head_dim) {
-  const Contract c("attention_forward");
-  c.present("q", q, act_dtype()).present("k", k, act_dtype());
+namespace {
+// The training attention's shapes: q [N, Hq*D], k, v [N, Hkv*D] and out [N, Hq*D] with N = B*T, where lse
+// [B*Hq, T] gives B and T. Returns N.
+int64_t check_attention(const Backend& be, const Contract& c, const Tensor& out, const Tensor& lse,
+                        const Tensor& q, const Tensor& k, const Tensor& v, int64_t head_dim) {
+  const DType act = be.act_dtype();
+  c.present("q", q, act).present("k", k, act);
   check_heads(c, q, k, head_dim);
   const int64_t Hq = q.cols / head_dim, T = lse.cols;
-  c.present("lse", lse, stat_dtype())
+  c.present("lse", lse, be.stat_dtype())
       .rule(T > 0 && lse.rows % Hq == 0,
             "lse " + describe(lse) + " is not [B*Hq, T] for Hq = " + std::to_string(Hq));
-  const int64_t B = lse.rows / Hq;
-  c.matrix("q", q, act_dtype(), B * T, q.cols)
-      .matrix("k", k, act_dtype(), B * T, k.cols)
-      .matrix("v", v, act_dtype(), B * T, k.cols)
-      .matrix("out", out, act_dtype(), B * T, q.cols);
-  if (B > 0) attention_forward_impl(out, lse, q, k, v, head_dim);
+  const int64_t N = lse.rows / Hq * T;
+  c.matrix("q", q, act, N, q.cols)
+      .matrix("k", k, act, N, k.cols)
+      .matrix("v", v, act, N, k.cols)
+      .matrix("out", out, act, N, q.cols);
+  return N;
+}
+}  // namespace
+
+void Backend::attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t head_dim) {
+  if (check_attention(*this, Contract("attention_forward"), out, lse, q, k, v, head_dim) > 0)
+    attention_forward_impl(out, lse, q, k, v, head_dim);
 }
 
 void Backend::attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                                  Tensor q, Tensor k, Tensor v, int64_t head_dim) {
   const Contract c("attention_backward");
-  c.present("q", q, act_dtype()).present("k", k, act_dtype());
-  check_heads(c, q, k, head_dim);
-  const int64_t Hq = q.cols / head_dim, T = lse.cols;
-  c.present("lse", lse, stat_dtype())
-      .rule(T > 0 && lse.rows % Hq == 0,
-            "lse " + describe(lse) + " is not [B*Hq, T] for Hq = " + std::to_string(Hq));
-  const int64_t N = lse.rows / Hq * T;
-  c.matrix("q", q, act_dtype(), N, q.cols)
-      .matrix("k", k, act_dtype(), N, k.cols)
-      .matrix("v", v, act_dtype(), N, k.cols)
-      .matrix("out", out, act_dtype(), N, q.cols)
-      .matrix("dout", dout, act_dtype(), N, q.cols)
+  const int64_t N = check_attention(*this, c, out, lse, q, k, v, head_dim);
+  c.matrix("dout", dout, act_dtype(), N, q.cols)
       .matrix("dq", dq, act_dtype(), N, q.cols)
       .matrix("dk", dk, act_dtype(), N, k.cols)
       .matrix("dv", dv, act_dtype(), N, k.cols);
