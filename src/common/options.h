@@ -13,7 +13,7 @@
 //     std::string tokenizer;
 //     void declare(tt::OptionSet& o) {
 //       o.add("--seq_len", seq_len, "tokens per row").in_range(2, int64_t(1) << 24);
-//       o.add("--val_fraction", val_fraction, "fraction for validation").at_least(0).below(0.5);
+//       o.add("--val_fraction", val_fraction, "fraction for validation").in_range(0.0, 0.5);
 //       o.add("--tokenizer", tokenizer, "tokenizer directory")->check(CLI::ExistingPath);
 //     }
 //     void validate() const {
@@ -27,8 +27,8 @@
 //            the bounds combine into one rule and one message ("--adam_beta1 must be in [0, 1), got 1");
 //            a floating-point value must also be finite.
 //   strings  one_of({"train", "val"}), required() (also given to CLI11: the flag must be on the command
-//   line). anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing
-//   only.
+//            line).
+//   anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing only.
 // A broken rule is a tt::Error naming the flag. When parsing, it is thrown out of CLI::App::parse (from
 // the app's final callback, which OptionSet takes: one OptionSet per CLI::App).
 #pragma once

@@ -41,7 +41,7 @@ struct AdamWArgs : AdamWConfig {
   int64_t step = 1;  // 1-based, for bias correction
 };
 
-// Backend-side state of one recorded op sequence (Backend::run_recorded); its owner keeps it across calls.
+// Backend-side state of one recorded op sequence (Backend::run_recorded); the caller keeps it across calls.
 class OpRecording {
  public:
   virtual ~OpRecording() = default;
@@ -139,9 +139,8 @@ class Backend {
   // logits [N,V] (stat) overwrite, for sampling.
   void lm_head_logits(Tensor logits, Tensor hidden, Tensor table);
 
-  // ---- reductions and the optimizer (adamw.*)
-  // -------------------------------------------------------------- out [1] = sum(x) (stat, overwrite); x [n]
-  // stat.
+  // ---- reductions and the optimizer (adamw.*) ---------------------------------------------------------
+  // out [1] = sum(x) (stat, overwrite); x [n] stat.
   void sum(Tensor out, Tensor x);
   // out [1] = sum(g^2) over all gradient elements (stat, overwrite); grads [n] grad.
   void grad_norm_sq(Tensor out, Tensor grads);
@@ -225,7 +224,7 @@ bool is_cuda_available();
 // runtime's error (e.g. cudaErrorInsufficientDriver), or no device. The GPU tests print it when they skip.
 std::string cuda_unavailable_reason();
 // True when the environment variable TT_REQUIRE_CUDA is set (non-empty, not "0"): the GPU tests and the
-// CUDA benchmark then fail instead of skipping, so a GPU session cannot pass by skipping everything.
+// CUDA benchmark then fail instead of skipping, so a run on a GPU machine cannot pass by skipping everything.
 bool cuda_required_by_env();
 std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 

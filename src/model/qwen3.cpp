@@ -11,8 +11,8 @@
 // GEMMs.
 // Every activation the backward needs is kept per layer (LayerActs); the backward walks the same ops in
 // reverse. Parameter gradients accumulate; zero_grads() clears them once per optimizer step.
-// Names: w.* are a layer's weights, dw.* their gradients, a.* its saved activations, d* the gradients of
-// activations (one scratch set, reused by every layer).
+// Names: p.* are a layer's weights (w[l]), dp.* their gradients (dw[l]), a.* its saved activations, g.* the
+// gradients of activations (one scratch set, reused by every layer).
 #include <cmath>
 #include <cstring>
 #include <random>

@@ -1,8 +1,8 @@
-// A small CUDA execution emulator for tests without a GPU: runs the device code of src/cuda/*_kernels.cuh
-// on the CPU. Every thread of a block is a fiber on one OS thread; blocks run one after
-// another. __syncthreads() is a block barrier, __syncwarp() a warp barrier and __shfl_xor_sync a warp
-// exchange with warp barriers, so the kernels' indexing, masking, shuffles and shared-memory staging are
-// exercised as written.
+// A small CUDA execution emulator for tests without a GPU: runs the kernels of src/cuda/*.cu on the CPU
+// (their launches rewritten by rewrite_launches.pl). Every thread of a block is a fiber on one OS thread;
+// blocks run one after another. __syncthreads() is a block barrier, __syncwarp() a warp barrier and
+// __shfl_xor_sync a warp exchange with warp barriers, so the kernels' indexing, masking, shuffles and
+// shared-memory staging are exercised as written.
 // __shared__ variables become function statics (one block at a time, so that is their CUDA meaning);
 // dynamic shared memory is one buffer sized per launch, poisoned with NaN before each block (static
 // __shared__ arrays are not: they keep the previous block's values). Blocks and the threads of a block run
