@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Packs what a GPU session needs into .carry/gpu/ (git-ignored), built HERE, so that the device
-# machine (CUDA 13 image, no package registry, no Debian -dev packages) builds nothing and fetches
-# nothing: `run` with carry [".carry"] and `scripts/gpu_session.sh <stage>` as the command.
+# Builds the CUDA binaries on this machine (nvcc compiles for sm_<archs> without a GPU) and packs them into
+# .carry/gpu/ (git-ignored) with everything they need, for a GPU machine that has the CUDA 13 toolkit but
+# neither a package registry nor the Debian -dev packages: there, scripts/gpu_session.sh <stage> runs them
+# from a copy of the checkout that includes .carry/.
 #
 #   scripts/gpu_bundle.sh [--build-dir build-cuda] [--archs 90] [--no-data]
 #
-# Contents (checked to stay under the device tool's 64 MiB carry limit): bundle.tar.xz (OpenBLAS alone is
-# 36 MB unpacked; gpu_session.sh unpacks it into /tmp/tt-gpu-bundle), shared/, MANIFEST. In the archive:
+# Contents (at most 60 MiB, checked): bundle.tar.xz (OpenBLAS alone is 36 MB unpacked; gpu_session.sh
+# unpacks it into /tmp/tt-gpu-bundle), shared/, MANIFEST. In the archive:
 #   libexec/ tiny-transformer, cuda_ops_test, cuda_train_test, cuda_trainer_test, cuda_train_bench
 #            (Release, sm_<archs>, stripped)
 #   bin/     a wrapper for each that runs it with lib/ on LD_LIBRARY_PATH
@@ -16,8 +17,8 @@
 #   shared/  the 2014 + 2015 Wikipedia intros of ../shared/data (the GPU demo's data; ../shared does not travel)
 #   MANIFEST the commit, the source directory the test binaries were built in (they read fixtures from
 #            it; gpu_session.sh links it to the device's checkout), sizes and sha256 sums
-# Why prebuilt rather than built on the device: the build needs a dozen Debian -dev packages the image
-# lacks, and device time is scarce (30 min a session); compiling here costs nothing. DESIGN.md, "GPU sessions".
+# Why prebuilt: the build needs a dozen Debian -dev packages the GPU machine lacks, and compiling there would
+# spend GPU time. DESIGN.md, "Running on a GPU".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,7 +33,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 log() { echo "[gpu_bundle] $*" >&2; }
-LIMIT_BYTES=$((60 * 1024 * 1024))  # the tool allows 64 MiB per call; keep room for the checkout's own files
+LIMIT_BYTES=$((60 * 1024 * 1024))  # keeps the copy sent to the GPU machine, checkout included, under 64 MiB
 BINS=(tiny-transformer tests/cuda/cuda_ops_test tests/cuda/cuda_train_test tests/cuda/cuda_trainer_test
   bench/cuda/cuda_train_bench)
 SHARED=${TT_SHARED_DATA:-$ROOT/../shared/data}
@@ -59,7 +60,7 @@ mkdir -p .carry
 STAGE=$(mktemp -d .carry/gpu.tmp.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/bin" "$STAGE/libexec" "$STAGE/lib" "$STAGE/assets" "$STAGE/shared"
-# bin/X is a wrapper that puts lib/ on LD_LIBRARY_PATH for libexec/X only: exported for the whole session,
+# bin/X is a wrapper that puts lib/ on LD_LIBRARY_PATH for libexec/X only: exported for every process,
 # our Debian 12 libstdc++/OpenSSL/zlib would shadow the image's newer ones under python3 and PyTorch.
 for b in "${BINS[@]}"; do
   name=${b##*/}
@@ -117,11 +118,11 @@ log "unpacked: $(du -sh "$STAGE" | cut -f1) ($(ls "$STAGE/lib" | wc -l) librarie
 tar -C "$STAGE" -cf - MANIFEST bin libexec lib assets | xz -T0 -6 > "$STAGE/bundle.tar.xz"
 rm -rf "$STAGE/bin" "$STAGE/libexec" "$STAGE/lib" "$STAGE/assets"
 bytes=$(du -sb "$STAGE" | cut -f1)
-log "bundle: $((bytes / 1024 / 1024)) MiB to carry"
+log "bundle: $((bytes / 1024 / 1024)) MiB"
 du -sh "$STAGE"/* >&2
 ((bytes <= LIMIT_BYTES)) ||
-  { echo "gpu_bundle.sh: bundle is $bytes bytes, over the $LIMIT_BYTES carry budget" >&2; exit 1; }
+  { echo "gpu_bundle.sh: bundle is $bytes bytes, over the $LIMIT_BYTES-byte limit" >&2; exit 1; }
 rm -rf .carry/gpu
 mv "$STAGE" .carry/gpu
 trap - EXIT
-log "wrote .carry/gpu; on the device: run carry=[\".carry\"] command=\"scripts/gpu_session.sh tests bench\" (stages: scripts/gpu_session.sh)"
+log "wrote .carry/gpu; on the GPU machine, from the checkout with .carry/: scripts/gpu_session.sh tests bench (stages: scripts/gpu_session.sh)"
