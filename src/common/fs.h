@@ -28,7 +28,6 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
   void write(const void* data, size_t bytes);
   void write(std::string_view s) { write(s.data(), s.size()); }
-  uint64_t bytes_written() const { return written_; }
   void commit();
   const fs::path& path() const { return path_; }
 

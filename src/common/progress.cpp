@@ -23,11 +23,6 @@ Progress::~Progress() {
   if (!finished_) finish();
 }
 
-void Progress::set_total(uint64_t total) {
-  std::lock_guard<std::mutex> lock(mu_);
-  total_ = total;
-}
-
 void Progress::update(uint64_t done, const std::string& extra) {
   std::lock_guard<std::mutex> lock(mu_);
   done_ = done;

@@ -24,7 +24,6 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void update(uint64_t done, const std::string& extra = "");
-  void set_total(uint64_t total);
   void finish(const std::string& extra = "");
 
   // Formatting helpers, exposed for tests.

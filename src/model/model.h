@@ -111,7 +111,6 @@ class Qwen3Model {
 
   // ---- parameters on the host (fp32 view of master weights), by table order ----
   std::vector<float> get_params_f32();
-  void set_params_f32(const std::vector<float>& host);
   // Raw gradient / optimizer buffers in host precision (tests, checkpoints): as double.
   std::vector<double> get_grads();
   std::vector<double> get_params();

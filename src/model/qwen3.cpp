@@ -541,12 +541,6 @@ std::vector<float> Qwen3Model::forward_next(const int32_t* tokens, int64_t n) {
 std::vector<float> Qwen3Model::get_params_f32() {
   return impl_->download<float>(impl_->master);
 }
-void Qwen3Model::set_params_f32(const std::vector<float>& host) {
-  TT_CHECK(host.size() == impl_->table.total())
-      << "set_params_f32: got " << host.size() << " values, the model has " << impl_->table.total();
-  impl_->upload(impl_->master, host.data(), DType::F32);
-  impl_->refresh_compute();
-}
 std::vector<double> Qwen3Model::get_grads() {
   return impl_->download<double>(impl_->grads);
 }

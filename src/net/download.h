@@ -68,9 +68,8 @@ class Download {
   bool complete() const { return complete_; }
   bool from_cache() const { return from_cache_; }   // complete before this run
   bool transferring() const { return !complete_; }  // bytes still arrive over the network
-  uint64_t bytes_on_disk() const { return on_disk_; }
-  uint64_t total_size() const { return total_; }  // 0 while unknown
-  bool failed() const { return failed_; }         // a read() threw (transfer error, interrupt)
+  uint64_t total_size() const { return total_; }    // 0 while unknown
+  bool failed() const { return failed_; }           // a read() threw (transfer error, interrupt)
   bool verified_by_checksum() const { return !expected_.sha1.empty() || !expected_.md5.empty(); }
 
   struct Transfer;  // libcurl state of one try (implementation detail)
