@@ -28,9 +28,9 @@ log() { echo "[setup] $*" >&2; }
 
 # ---- 1. Debian packages ---------------------------------------------------------------
 PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certificates
-  libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev libomp-dev
   nlohmann-json3-dev libcli11-dev libutf8proc-dev libonig-dev libssl-dev
-  libopenblas-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev libcurl4-openssl-dev nodejs npm
+  libopenblas-dev libdnnl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev libcurl4-openssl-dev nodejs npm
   python3-torch python3-numpy)
 missing=()
 for p in "${PACKAGES[@]}"; do

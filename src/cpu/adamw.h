@@ -8,10 +8,10 @@
 //     p *= 1 - lr * wd                                  (only when `decay`; decoupled)
 //     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
 //     p -= (lr / (1 - b1^step)) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)   (torch's op order)
-// grads are read, never modified (the graph zeroes them once per step).
+// grads are read, never modified (the graph zeroes them once per step). When `compute` is not null (bf16
+// activations: A is the compute weights' type) it receives the updated weights, rounded, in the same pass.
 #pragma once
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -30,14 +30,13 @@ double sum(const T* x, int64_t n) {
 
 template <class T>
 double grad_norm_sq(const T* g, int64_t n) {
-  // per-thread partial sums over 16 lanes of T, blocks folded into double (see fast_math.h)
+  // per-block partial sums over 16 lanes of T, folded into double (see fast_math.h)
   constexpr int64_t kBlock = 1024;
-  std::vector<double> partial(size_t(num_threads()), 0.0);
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-  std::atomic<int> slot{0};
+  std::vector<double> partial(size_t(blocks), 0.0);  // one per block, summed in order: deterministic
   parallel_for(blocks, 64, [&](int64_t b0, int64_t b1) {
-    double s = 0;
     for (int64_t b = b0; b < b1; ++b) {
+      double s = 0;
       const int64_t i0 = b * kBlock, i1 = std::min(n, i0 + kBlock);
       T lane[16] = {};
       int64_t i = i0;
@@ -45,8 +44,8 @@ double grad_norm_sq(const T* g, int64_t n) {
         for (int k = 0; k < 16; ++k) lane[k] += g[i + k] * g[i + k];
       for (int k = 0; k < 16; ++k) s += double(lane[k]);
       for (; i < i1; ++i) s += double(g[i]) * double(g[i]);
+      partial[size_t(b)] = s;
     }
-    partial[size_t(slot++)] = s;
   });
   double total = 0;
   for (double s : partial) total += s;
@@ -58,9 +57,9 @@ inline double clip_coefficient(double grad_norm_sq, double max_grad_norm) {
   return std::min(1.0, max_grad_norm / (std::sqrt(grad_norm_sq) + 1e-6));
 }
 
-template <class T>
+template <class T, class A = T>
 void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t n, const AdamWArgs& a,
-                  bool decay) {
+                  bool decay, A* compute = nullptr) {
   const T clip = T(clip_coefficient(grad_norm_sq, a.max_grad_norm));
   const T b1 = T(a.beta1), b2 = T(a.beta2), eps = T(a.eps), lr = T(a.lr);
   const double bc1 = 1.0 - std::pow(double(a.beta1), double(a.step));
@@ -77,6 +76,7 @@ void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t 
       m[i] = mi;
       v[i] = vi;
       p[i] = p[i] * wd_mul - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
+      if (compute) compute[i] = A(p[i]);
     }
   });
 }

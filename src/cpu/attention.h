@@ -12,10 +12,13 @@
 //   infer:    q [Tq, Hq*D] are the last Tq positions of a sequence with k/v caches [Tkv, Hkv*D];
 //             query i is at position Tkv-Tq+i and attends to keys 0..Tkv-Tq+i. out overwrite.
 //
-// Each (b, h) is done with strided single-threaded BLAS GEMMs on a [T, T] scratch (computing the
-// masked upper triangle too: 2x the causal FLOPs, but at BLAS speed, far faster than scalar loops),
-// with the (b, h) pairs — (b, kv head) groups in the backward — spread over the cores. Scratch (one
-// slice per worker) is owned by the caller and only grows (no per-call allocations).
+// Each (b, h) is done with strided GEMMs on a [T, T] scratch (computing the masked upper triangle too:
+// 2x the causal FLOPs, but at GEMM speed, far faster than scalar loops), with the (b, h) pairs —
+// (b, kv head) groups in the backward — spread over the cores, one GEMM per call on its task's thread.
+// A: the type of q, k, v, out and the GEMM inputs; T: of lse and the scores (float for bf16). With bf16
+// activations the softmax runs in fp32 and P and dS are rounded to bf16 as GEMM inputs, and dk/dv sum
+// their group's heads in fp32 before one rounding (as the CUDA kernels do). Scratch (one slice per
+// worker) is owned by the caller and only grows.
 #pragma once
 
 #include <cmath>
@@ -23,8 +26,9 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/bf16.h"
 #include "cpu/fast_math.h"
-#include "cpu/matmul.h"
+#include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
 namespace tt::cpu {
@@ -32,24 +36,33 @@ namespace tt::cpu {
 // Work below this many multiply-adds per call runs on one thread (thread start ~20-50 us).
 constexpr double kAttentionParallelWork = 1e6;
 
-template <class T>
-void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int64_t B, int64_t T_, int64_t Hq,
-                       int64_t Hkv, int64_t D, std::vector<T>& scratch) {
+// Room for one slice per worker: `values` elements of T and `act` of A.
+template <class T, class A>
+void grow(Scratch<T, A>& scratch, size_t values, size_t act) {
+  const size_t workers = size_t(max_workers());
+  if (scratch.values.size() < values * workers) scratch.values.resize(values * workers);
+  if (scratch.act.size() < act * workers) scratch.act.resize(act * workers);
+}
+
+template <class T, class A>
+void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64_t B, int64_t T_, int64_t Hq,
+                       int64_t Hkv, int64_t D, Scratch<T, A>& scratch) {
   const int64_t group = Hq / Hkv;
-  const T scale = T(1.0 / std::sqrt(double(D)));
+  const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
   const size_t per_worker = size_t(T_ * T_);
-  if (scratch.size() < per_worker * size_t(max_workers())) scratch.resize(per_worker * size_t(max_workers()));
+  const size_t act_per_worker = std::is_same_v<A, T> ? 0 : per_worker;
+  grow(scratch, per_worker, act_per_worker);
   // one task per (batch, query head); each worker has its own [T, T] scratch
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
   parallel_tasks(B * Hq, parallel, [&](int64_t task, int64_t worker) {
     const int64_t b = task / Hq, h = task % Hq;
-    T* S = scratch.data() + size_t(worker) * per_worker;
-    const T* Q = q + b * T_ * ldq + h * D;
-    const T* K = k + b * T_ * ldk + (h / group) * D;
-    const T* V = v + b * T_ * ldk + (h / group) * D;
+    T* S = scratch.values.data() + size_t(worker) * per_worker;
+    const A* Q = q + b * T_ * ldq + h * D;
+    const A* K = k + b * T_ * ldk + (h / group) * D;
+    const A* V = v + b * T_ * ldk + (h / group) * D;
     T* L = lse + (b * Hq + h) * T_;
-    gemm_blas<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), S, T_);
+    gemm(false, true, T_, T_, D, scale, Q, ldq, K, ldk, 0.0, S, T_);
     for (int64_t i = 0; i < T_; ++i) {
       T* s = S + i * T_;
       const T mx = row_max(s, i + 1);
@@ -58,42 +71,46 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int64
       for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
       L[i] = T(double(mx) + std::log(sum));
     }
-    gemm_blas<T>(false, false, T_, D, T_, T(1), S, T_, V, ldk, T(0), out + b * T_ * ldq + h * D, ldq);
+    const A* P = as_gemm_input(S, scratch.act.data() + size_t(worker) * act_per_worker, T_ * T_);
+    gemm(false, false, T_, D, T_, 1.0, P, T_, V, ldk, 0.0, out + b * T_ * ldq + h * D, ldq);
   });
 }
 
-template <class T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const T* lse, const T* q,
-                        const T* k, const T* v, int64_t B, int64_t T_, int64_t Hq, int64_t Hkv, int64_t D,
-                        std::vector<T>& scratch) {
+template <class T, class A>
+void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const T* lse, const A* q,
+                        const A* k, const A* v, int64_t B, int64_t T_, int64_t Hq, int64_t Hkv, int64_t D,
+                        Scratch<T, A>& scratch) {
   const int64_t group = Hq / Hkv;
-  const T scale = T(1.0 / std::sqrt(double(D)));
+  const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
-  const size_t per_worker = size_t(2 * T_ * T_ + T_);
-  if (scratch.size() < per_worker * size_t(max_workers())) scratch.resize(per_worker * size_t(max_workers()));
+  // P, dP [T, T]; the group's dk, dv sums [T, D] (T); rounded P, dS [T, T] (A, when A is not T)
+  const size_t per_worker = size_t(2 * T_ * T_ + 2 * T_ * D);
+  const size_t act_per_worker = std::is_same_v<A, T> ? 0 : size_t(2 * T_ * T_);
+  grow(scratch, per_worker, act_per_worker);
   // one task per (batch, kv head): dk/dv of a kv head sum over its query heads, so no two
   // workers ever write the same rows
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
   parallel_tasks(B * Hkv, parallel, [&](int64_t task, int64_t worker) {
     const int64_t b = task / Hkv, g = task % Hkv;
-    T* P = scratch.data() + size_t(worker) * per_worker;
+    T* P = scratch.values.data() + size_t(worker) * per_worker;
     T* dP = P + T_ * T_;
-    const T* K = k + b * T_ * ldk + g * D;
-    const T* V = v + b * T_ * ldk + g * D;
-    T* dK = dk + b * T_ * ldk + g * D;
-    T* dV = dv + b * T_ * ldk + g * D;
-    for (int64_t i = 0; i < T_; ++i)
-      for (int64_t d = 0; d < D; ++d) dK[i * ldk + d] = dV[i * ldk + d] = T(0);
+    T* dK = dP + T_ * T_;
+    T* dV = dK + T_ * D;
+    A* P_act = scratch.act.data() + size_t(worker) * act_per_worker;
+    A* dS_act = P_act + (act_per_worker ? T_ * T_ : 0);
+    const A* K = k + b * T_ * ldk + g * D;
+    const A* V = v + b * T_ * ldk + g * D;
+    std::fill_n(dK, 2 * T_ * D, T(0));
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-      const T* Q = q + b * T_ * ldq + h * D;
-      const T* O = out + b * T_ * ldq + h * D;
-      const T* dO = dout + b * T_ * ldq + h * D;
+      const A* Q = q + b * T_ * ldq + h * D;
+      const A* O = out + b * T_ * ldq + h * D;
+      const A* dO = dout + b * T_ * ldq + h * D;
       const T* L = lse + (b * Hq + h) * T_;
-      gemm_blas<T>(false, true, T_, T_, D, scale, Q, ldq, K, ldk, T(0), P, T_);
-      gemm_blas<T>(false, true, T_, T_, D, T(1), dO, ldq, V, ldk, T(0), dP, T_);
+      gemm(false, true, T_, T_, D, scale, Q, ldq, K, ldk, 0.0, P, T_);
+      gemm(false, true, T_, T_, D, 1.0, dO, ldq, V, ldk, 0.0, dP, T_);
       for (int64_t i = 0; i < T_; ++i) {
         T Di = 0;
-        for (int64_t d = 0; d < D; ++d) Di += dO[i * ldq + d] * O[i * ldq + d];
+        for (int64_t d = 0; d < D; ++d) Di += T(dO[i * ldq + d]) * T(O[i * ldq + d]);
         T* p = P + i * T_;
         T* dp = dP + i * T_;
         const T Li = L[i];
@@ -103,16 +120,23 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const 
         }
         for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);
       }
-      gemm_blas<T>(false, false, T_, D, T_, scale, dP, T_, K, ldk, T(0), dq + b * T_ * ldq + h * D, ldq);
-      gemm_blas<T>(true, false, T_, D, T_, scale, dP, T_, Q, ldq, T(1), dK, ldk);
-      gemm_blas<T>(true, false, T_, D, T_, T(1), P, T_, dO, ldq, T(1), dV, ldk);
+      const A* dS = as_gemm_input(dP, dS_act, T_ * T_);
+      const A* Pa = as_gemm_input(P, P_act, T_ * T_);
+      gemm(false, false, T_, D, T_, scale, dS, T_, K, ldk, 0.0, dq + b * T_ * ldq + h * D, ldq);
+      gemm(true, false, T_, D, T_, scale, dS, T_, Q, ldq, 1.0, dK, D);
+      gemm(true, false, T_, D, T_, 1.0, Pa, T_, dO, ldq, 1.0, dV, D);
+    }
+    for (int64_t i = 0; i < T_; ++i) {
+      convert_n(dk + b * T_ * ldk + i * ldk + g * D, dK + i * D, D);
+      convert_n(dv + b * T_ * ldk + i * ldk + g * D, dV + i * D, D);
     }
   });
 }
 
-template <class T>
-void attention_infer(T* out, const T* q, const T* k_cache, const T* v_cache, int64_t Tq, int64_t Tkv,
+template <class A>
+void attention_infer(A* out, const A* q, const A* k_cache, const A* v_cache, int64_t Tq, int64_t Tkv,
                      int64_t Hq, int64_t Hkv, int64_t D) {
+  using T = compute_t<A>;
   const int64_t group = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
@@ -121,12 +145,12 @@ void attention_infer(T* out, const T* q, const T* k_cache, const T* v_cache, int
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r / Hq, h = r % Hq, g = h / group;
       const int64_t last = Tkv - Tq + i;  // attends to keys 0..last
-      const T* qi = q + i * ldq + h * D;
+      const A* qi = q + i * ldq + h * D;
       double mx = -std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j <= last; ++j) {
-        const T* kj = k_cache + j * ldk + g * D;
+        const A* kj = k_cache + j * ldk + g * D;
         T dot = 0;
-        for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
+        for (int64_t d = 0; d < D; ++d) dot += T(qi[d]) * T(kj[d]);
         s[j] = double(dot) * scale;
         mx = std::max(mx, s[j]);
       }
@@ -134,12 +158,12 @@ void attention_infer(T* out, const T* q, const T* k_cache, const T* v_cache, int
       for (int64_t j = 0; j <= last; ++j) sum += (s[j] = std::exp(s[j] - mx));
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t j = 0; j <= last; ++j) {
-        const T* vj = v_cache + j * ldk + g * D;
+        const A* vj = v_cache + j * ldk + g * D;
         const double p = s[j] / sum;
         for (int64_t d = 0; d < D; ++d) acc[d] += p * double(vj[d]);
       }
-      T* o = out + i * ldq + h * D;
-      for (int64_t d = 0; d < D; ++d) o[d] = T(acc[d]);
+      A* o = out + i * ldq + h * D;
+      for (int64_t d = 0; d < D; ++d) o[d] = A(T(acc[d]));
     }
   });
 }

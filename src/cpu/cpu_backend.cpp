@@ -1,18 +1,27 @@
-// The CPU reference backend: tt::Backend for T = float ("cpu-f32") or double ("cpu-f64"), dispatching to
-// the templated ops in this directory. Every dtype (act, grad, stat, master) is T; the compute copy of the
-// weights is the master buffer itself. The contract (shapes, dtypes) was checked by Backend before any
-// *_impl runs, so these only unwrap the tensors. Scratch for attention and the LM head lives here and only
-// grows, so steady-state training steps do not allocate.
+// The CPU backend: tt::Backend over the templated ops in this directory, for
+//   "cpu-f32"  (T = A = float):  every dtype float; the reference for real training runs;
+//   "cpu-f64"  (T = A = double): every dtype double; the reference the tests check against;
+//   "cpu-bf16" (T = float, A = bf16): activations and the compute copy of the weights in bf16 (GEMMs on
+//              bf16 inputs with fp32 accumulation), gradients, statistics, master weights and AdamW
+//              moments in fp32: the CUDA backend's precision policy, for CPUs with native bf16 dot
+//              products (AVX512-BF16 or AMX).
+// act_dtype() is A's, every other dtype T's; when they agree the compute copy of the weights is the master
+// buffer itself. The contract (shapes, dtypes) was checked by Backend before any *_impl runs, so these
+// only unwrap the tensors. Scratch for attention and the LM head lives here and only grows, so
+// steady-state training steps do not allocate.
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
 #include "cpu/cross_entropy.h"
 #include "cpu/embedding.h"
+#include "cpu/gemm.h"
 #include "cpu/matmul.h"
+#include "cpu/parallel.h"
 #include "cpu/qk_norm_rope.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/swiglu.h"
@@ -22,18 +31,17 @@
 namespace tt {
 namespace {
 
-template <class T>
-constexpr DType dtype_of() {
-  return std::is_same_v<T, float> ? DType::F32 : DType::F64;
-}
+using cpu::bf16;
+using cpu::dtype_of;
 
-template <class T>
+template <class T, class A>
 class CpuBackend final : public Backend {
  public:
-  // GEMMs are threaded by cpu::gemm itself (one single-threaded BLAS call per core; see matmul.h).
-  CpuBackend() { openblas_set_num_threads(1); }
-  std::string name() const override { return std::is_same_v<T, float> ? "cpu-f32" : "cpu-f64"; }
-  DType act_dtype() const override { return dtype_of<T>(); }
+  std::string name() const override {
+    if constexpr (std::is_same_v<A, bf16>) return "cpu-bf16";
+    return std::is_same_v<T, float> ? "cpu-f32" : "cpu-f64";
+  }
+  DType act_dtype() const override { return dtype_of<A>(); }
   DType grad_dtype() const override { return dtype_of<T>(); }
   DType stat_dtype() const override { return dtype_of<T>(); }
   DType master_dtype() const override { return dtype_of<T>(); }
@@ -79,70 +87,70 @@ class CpuBackend final : public Backend {
   void synchronize_impl() override {}
 
   void embedding_forward_impl(Tensor out, Tensor ids, Tensor table) override {
-    cpu::embedding_forward(t(out), i32(ids), t(table), ids.numel(), table.cols, table.rows);
+    cpu::embedding_forward(a(out), i32(ids), a(table), ids.numel(), table.cols, table.rows);
   }
   void embedding_backward_impl(Tensor dtable, Tensor ids, Tensor dout) override {
-    cpu::embedding_backward(t(dtable), i32(ids), t(dout), ids.numel(), dtable.cols, dtable.rows);
+    cpu::embedding_backward(t(dtable), i32(ids), a(dout), ids.numel(), dtable.cols, dtable.rows);
   }
   void rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) override {
-    cpu::rmsnorm_forward(t(out), t(rstd), t(inp), t(weight), inp.rows, inp.cols, double(eps));
+    cpu::rmsnorm_forward(a(out), t(rstd), a(inp), a(weight), inp.rows, inp.cols, double(eps));
   }
   void rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                              Tensor rstd) override {
-    cpu::rmsnorm_backward(t(dinp), t(dweight), t(dout), t(inp), t(weight), t(rstd), inp.rows, inp.cols);
+    cpu::rmsnorm_backward(a(dinp), t(dweight), a(dout), a(inp), a(weight), t(rstd), inp.rows, inp.cols);
   }
   void matmul_forward_impl(Tensor out, Tensor inp, Tensor weight, Tensor residual) override {
     // out = residual, then out += inp @ weight^T (the GEMM's beta = 1)
     if (!residual.empty() && residual.ptr != out.ptr) std::memcpy(out.ptr, residual.ptr, out.bytes());
-    cpu::matmul_forward(t(out), t(inp), t(weight), inp.rows, inp.cols, weight.rows, !residual.empty());
+    cpu::matmul_forward(a(out), a(inp), a(weight), inp.rows, inp.cols, weight.rows, !residual.empty());
   }
   void matmul_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                             bool accumulate_dinp) override {
-    cpu::matmul_backward(t_or_null(dinp), t_or_null(dweight), t(dout), t_or_null(inp), t(weight), dout.rows,
+    cpu::matmul_backward(a_or_null(dinp), t_or_null(dweight), a(dout), a_or_null(inp), a(weight), dout.rows,
                          weight.cols, weight.rows, accumulate_dinp);
   }
   void qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd, Tensor qkv,
                                  Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin, int64_t seq_len,
                                  float eps) override {
     const int64_t D = 2 * cos.cols;
-    cpu::qk_norm_rope_forward(t(q), t(k), t(v), t(q_rstd), t(k_rstd), t(qkv), t(q_norm), t(k_norm), t(cos),
+    cpu::qk_norm_rope_forward(a(q), a(k), a(v), t(q_rstd), t(k_rstd), a(qkv), a(q_norm), a(k_norm), t(cos),
                               t(sin), qkv.rows, seq_len, q.cols / D, k.cols / D, D, double(eps), scratch_);
   }
   void qk_norm_rope_backward_impl(Tensor dqkv, Tensor dq_norm, Tensor dk_norm, Tensor dq, Tensor dk,
                                   Tensor dv, Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor q_rstd,
                                   Tensor k_rstd, Tensor cos, Tensor sin, int64_t seq_len) override {
     const int64_t D = 2 * cos.cols;
-    cpu::qk_norm_rope_backward(t(dqkv), t(dq_norm), t(dk_norm), t(dq), t(dk), t(dv), t(qkv), t(q_norm),
-                               t(k_norm), t(q_rstd), t(k_rstd), t(cos), t(sin), qkv.rows, seq_len,
+    cpu::qk_norm_rope_backward(a(dqkv), t(dq_norm), t(dk_norm), a(dq), a(dk), a(dv), a(qkv), a(q_norm),
+                               a(k_norm), t(q_rstd), t(k_rstd), t(cos), t(sin), qkv.rows, seq_len,
                                dq.cols / D, dk.cols / D, D, scratch_);
   }
   void attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t D) override {
     const int64_t Hq = q.cols / D, T_ = lse.cols;
-    cpu::attention_forward(t(out), t(lse), t(q), t(k), t(v), lse.rows / Hq, T_, Hq, k.cols / D, D, scratch_);
+    cpu::attention_forward(a(out), t(lse), a(q), a(k), a(v), lse.rows / Hq, T_, Hq, k.cols / D, D, scratch_);
   }
   void attention_backward_impl(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
                                Tensor k, Tensor v, int64_t D) override {
     const int64_t Hq = q.cols / D, T_ = lse.cols;
-    cpu::attention_backward(t(dq), t(dk), t(dv), t(dout), t(out), t(lse), t(q), t(k), t(v), lse.rows / Hq, T_,
+    cpu::attention_backward(a(dq), a(dk), a(dv), a(dout), a(out), t(lse), a(q), a(k), a(v), lse.rows / Hq, T_,
                             Hq, k.cols / D, D, scratch_);
   }
   void attention_infer_impl(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, int64_t D) override {
-    cpu::attention_infer(t(out), t(q), t(k_cache), t(v_cache), q.rows, k_cache.rows, q.cols / D,
+    cpu::attention_infer(a(out), a(q), a(k_cache), a(v_cache), q.rows, k_cache.rows, q.cols / D,
                          k_cache.cols / D, D);
   }
   void swiglu_forward_impl(Tensor out, Tensor gate_up) override {
-    cpu::swiglu_forward(t(out), t(gate_up), gate_up.rows, gate_up.cols / 2);
+    cpu::swiglu_forward(a(out), a(gate_up), gate_up.rows, gate_up.cols / 2);
   }
   void swiglu_backward_impl(Tensor dgate_up, Tensor dout, Tensor gate_up) override {
-    cpu::swiglu_backward(t(dgate_up), t(dout), t(gate_up), gate_up.rows, gate_up.cols / 2);
+    cpu::swiglu_backward(a(dgate_up), a(dout), a(gate_up), gate_up.rows, gate_up.cols / 2);
   }
   void lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                          Tensor targets, float loss_scale) override {
-    cpu::lm_head_loss(t(losses), t_or_null(dhidden), t_or_null(dtable), t(hidden), t(table), i32(targets),
+    cpu::lm_head_loss(t(losses), a_or_null(dhidden), t_or_null(dtable), a(hidden), a(table), i32(targets),
                       hidden.rows, hidden.cols, table.rows, double(loss_scale), scratch_);
   }
   void lm_head_logits_impl(Tensor logits, Tensor hidden, Tensor table) override {
-    cpu::lm_head_logits(t(logits), t(hidden), t(table), hidden.rows, hidden.cols, table.rows);
+    cpu::lm_head_logits(t(logits), a(hidden), a(table), hidden.rows, hidden.cols, table.rows);
   }
   void sum_impl(Tensor out, Tensor x) override { t(out)[0] = T(cpu::sum(t(x), x.numel())); }
   void grad_norm_sq_impl(Tensor out, Tensor grads) override {
@@ -155,9 +163,9 @@ class CpuBackend final : public Backend {
     static_cast<AdamWConfig&>(args) = config;
     args.lr = float(t(lr_step)[0]);
     args.step = int64_t(t(lr_step)[1]);
+    A* to_compute = compute.empty() || compute.ptr == master.ptr ? nullptr : a(compute);
     cpu::adamw_update(t(master), t(grads), t(exp_avg), t(exp_avg_sq), double(t(grad_norm_sq)[0]),
-                      master.numel(), args, decay);
-    if (!compute.empty() && compute.ptr != master.ptr) convert_impl(compute, master);
+                      master.numel(), args, decay, to_compute);
   }
 
  private:
@@ -165,19 +173,35 @@ class CpuBackend final : public Backend {
   // The contract guarantees the dtype; the pointer may be null only for a zero-sized tensor.
   static T* t(Tensor x) { return x.data<T>(); }
   static T* t_or_null(Tensor x) { return x.empty() ? nullptr : x.data<T>(); }
+  static A* a(Tensor x) { return x.data<A>(); }
+  static A* a_or_null(Tensor x) { return x.empty() ? nullptr : x.data<A>(); }
   static int32_t* i32(Tensor x) { return x.data<int32_t>(); }
 
-  std::vector<T> scratch_;
+  cpu::Scratch<T, A> scratch_;
   size_t current_ = 0, peak_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(DType dtype) {
-  TT_CHECK(dtype == DType::F32 || dtype == DType::F64)
-      << "the CPU backend runs in F32 or F64, not " << dtype_name(dtype);
-  if (dtype == DType::F32) return std::make_unique<CpuBackend<float>>();
-  return std::make_unique<CpuBackend<double>>();
+std::unique_ptr<Backend> make_cpu_backend(DType act, int threads) {
+  if (threads > 0) cpu::set_num_threads(threads);
+  if (log_level() <= LogLevel::Debug)
+    log_debug("CPU backend ", dtype_name(act), ": ", cpu::gemm_kernel_description(act == DType::BF16));
+  switch (act) {
+    case DType::F32:
+      return std::make_unique<CpuBackend<float, float>>();
+    case DType::F64:
+      return std::make_unique<CpuBackend<double, double>>();
+    case DType::BF16:
+      TT_CHECK(cpu::cpu_has_bf16()) << "bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX), "
+                                       "which this CPU lacks ("
+                                    << cpu::gemm_kernel_description(false) << ")"
+                                    << hint("train without --bf16: fp32 runs on every CPU");
+      return std::make_unique<CpuBackend<float, bf16>>();
+    default:
+      TT_CHECK(false) << "the CPU backend computes in F32, F64 or BF16, not " << dtype_name(act);
+  }
+  return nullptr;
 }
 
 }  // namespace tt

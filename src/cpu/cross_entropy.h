@@ -9,7 +9,10 @@
 // Shapes: hidden [N,C], losses [N] (overwrite), targets int32 [N]. Rows are processed in chunks of
 // at most `chunk_rows(V)` so the logits never exist for all N rows at once; the caller passes a
 // scratch vector that grows once to chunk_rows * V and is reused by every later call (no per-step
-// allocation). The three GEMMs per chunk are BLAS; the softmax rows run on all cores.
+// allocation). The three GEMMs per chunk use all cores; so do the softmax rows.
+// A: the type of hidden, table and dhidden; T: of losses, logits and dtable. With bf16 activations the
+// logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
+// (`scratch.act`), as the CUDA backend does.
 #pragma once
 
 #include <cmath>
@@ -18,8 +21,9 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cpu/bf16.h"
 #include "cpu/fast_math.h"
-#include "cpu/matmul.h"
+#include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
 namespace tt::cpu {
@@ -40,20 +44,20 @@ inline int64_t chunk_rows(int64_t V) {
 // rows at hidden 128.
 constexpr int64_t kLossTileRows = 256, kLossTileCols = 512;
 
-template <class T>
-void lm_head_loss_forward(T* losses, const T* hidden, const T* table, const int32_t* targets, int64_t N,
-                          int64_t C, int64_t V, std::vector<T>& scratch) {
+template <class T, class A>
+void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int32_t* targets, int64_t N,
+                          int64_t C, int64_t V, Scratch<T, A>& scratch) {
   const int64_t tiles = (V + kLossTileCols - 1) / kLossTileCols;
   const int64_t workers = std::min<int64_t>(num_threads(), tiles);
   const int64_t rows_max = std::min(N, kLossTileRows);
   const size_t tile = size_t(rows_max * kLossTileCols);
-  if (scratch.size() < tile * size_t(workers)) scratch.resize(tile * size_t(workers));
+  if (scratch.values.size() < tile * size_t(workers)) scratch.values.resize(tile * size_t(workers));
   // per worker: running max and sum of exp for every row; target logits (each in exactly one tile)
   std::vector<double> run_max(size_t(workers * N), -std::numeric_limits<double>::infinity());
   std::vector<double> run_sum(size_t(workers * N), 0.0), target_logit(size_t(N), 0.0);
   const int64_t per_worker = (tiles + workers - 1) / workers;
   parallel_tasks(workers, workers > 1, [&](int64_t task, int64_t worker) {
-    T* S = scratch.data() + size_t(worker) * tile;
+    T* S = scratch.values.data() + size_t(worker) * tile;
     double* mx = run_max.data() + task * N;
     double* sm = run_sum.data() + task * N;
     const int64_t tile_end = std::min(tiles, (task + 1) * per_worker);
@@ -61,7 +65,7 @@ void lm_head_loss_forward(T* losses, const T* hidden, const T* table, const int3
       const int64_t rows = std::min(rows_max, N - n0);
       for (int64_t ti = task * per_worker; ti < tile_end; ++ti) {
         const int64_t v0 = ti * kLossTileCols, cols = std::min(kLossTileCols, V - v0);
-        gemm_blas<T>(false, true, rows, cols, C, T(1), hidden + n0 * C, C, table + v0 * C, C, T(0), S, cols);
+        gemm(false, true, rows, cols, C, 1.0, hidden + n0 * C, C, table + v0 * C, C, 0.0, S, cols);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t n = n0 + r;
           const int32_t tgt = targets[n];
@@ -89,9 +93,9 @@ void lm_head_loss_forward(T* losses, const T* hidden, const T* table, const int3
   }
 }
 
-template <class T>
-void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* table, const int32_t* targets,
-                  int64_t N, int64_t C, int64_t V, double loss_scale, std::vector<T>& scratch) {
+template <class T, class A>
+void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* table, const int32_t* targets,
+                  int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch) {
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
                              << " is outside the vocabulary [0, " << V << ")";
@@ -102,43 +106,47 @@ void lm_head_loss(T* losses, T* dhidden, T* dtable, const T* hidden, const T* ta
   // equal-sized chunks of at most chunk_rows(V) rows
   const int64_t max_rows = chunk_rows(V), chunks = (N + max_rows - 1) / max_rows;
   const int64_t R = (N + chunks - 1) / std::max<int64_t>(1, chunks);
-  if (scratch.size() < size_t(std::min(R, N) * V)) scratch.resize(size_t(std::min(R, N) * V));
-  T* logits = scratch.data();
+  const size_t chunk = size_t(std::min(R, N) * V);
+  if (scratch.values.size() < chunk) scratch.values.resize(chunk);
+  if (!std::is_same_v<A, T> && scratch.act.size() < chunk) scratch.act.resize(chunk);
+  T* logits = scratch.values.data();
+  // dlogits: in place over the logits, or rounded into scratch.act row by row while still in cache
+  A* dlogits = nullptr;
+  if constexpr (std::is_same_v<A, T>) {
+    dlogits = logits;
+  } else {
+    dlogits = scratch.act.data();
+  }
   for (int64_t n0 = 0; n0 < N; n0 += R) {
     const int64_t rows = std::min(R, N - n0);
-    gemm<T>(false, true, rows, V, C, T(1), hidden + n0 * C, C, table, C, T(0), logits, V);
+    gemm(false, true, rows, V, C, 1.0, hidden + n0 * C, C, table, C, 0.0, logits, V);
     parallel_for(rows, std::max<int64_t>(1, (1 << 16) / V), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* l = logits + r * V;
         const int32_t tgt = targets[n0 + r];
         if (tgt < 0) {
           losses[n0 + r] = T(0);
-          if (dhidden)
-            for (int64_t j = 0; j < V; ++j) l[j] = T(0);
-          continue;
-        }
-        const T mx = row_max(l, V);
-        const T target_logit = l[tgt];
-        const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
-        losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
-        if (dhidden) {
-          const T s = T(loss_scale / sum);
-          scale_inplace(l, V, s);
+          std::fill_n(l, V, T(0));
+        } else {
+          const T mx = row_max(l, V);
+          const T target_logit = l[tgt];
+          const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
+          losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
+          scale_inplace(l, V, T(loss_scale / sum));
           l[tgt] -= T(loss_scale);
         }
+        if constexpr (!std::is_same_v<A, T>) convert_n(dlogits + r * V, l, V);
       }
     });
-    if (dhidden) {
-      gemm<T>(false, false, rows, C, V, T(1), logits, V, table, C, T(0), dhidden + n0 * C, C);
-      if (dtable) gemm<T>(true, false, V, C, rows, T(1), logits, V, hidden + n0 * C, C, T(1), dtable, C);
-    }
+    gemm(false, false, rows, C, V, 1.0, dlogits, V, table, C, 0.0, dhidden + n0 * C, C);
+    if (dtable) gemm(true, false, V, C, rows, 1.0, dlogits, V, hidden + n0 * C, C, 1.0, dtable, C);
   }
 }
 
 // logits [N,V] = hidden [N,C] @ table^T (overwrite).
-template <class T>
-void lm_head_logits(T* logits, const T* hidden, const T* table, int64_t N, int64_t C, int64_t V) {
-  gemm<T>(false, true, N, V, C, T(1), hidden, C, table, C, T(0), logits, V);
+template <class T, class A>
+void lm_head_logits(T* logits, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V) {
+  gemm(false, true, N, V, C, 1.0, hidden, C, table, C, 0.0, logits, V);
 }
 
 }  // namespace tt::cpu

@@ -3,6 +3,7 @@
 //   forward:  out[n, :] = table[ids[n], :]          out [N,C] overwrite; ids int32 [N]; table [V,C]
 //   backward: dtable[ids[n], :] += dout[n, :]       dtable [V,C] ACCUMULATES (repeated ids add up)
 // Nothing is saved beyond the ids. Ids outside [0, V) are a data error (tt::Error).
+// A: the table's and activations' type; T: the gradient's (fp32 accumulation for bf16 activations).
 #pragma once
 
 #include <cstdint>
@@ -18,18 +19,18 @@ inline void check_ids(const int32_t* ids, int64_t N, int64_t V) {
         << "token id " << ids[n] << " at position " << n << " is outside the vocabulary [0, " << V << ")";
 }
 
-template <class T>
-void embedding_forward(T* out, const int32_t* ids, const T* table, int64_t N, int64_t C, int64_t V) {
+template <class A>
+void embedding_forward(A* out, const int32_t* ids, const A* table, int64_t N, int64_t C, int64_t V) {
   check_ids(ids, N, V);
-  for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * C, table + int64_t(ids[n]) * C, C * sizeof(T));
+  for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * C, table + int64_t(ids[n]) * C, C * sizeof(A));
 }
 
-template <class T>
-void embedding_backward(T* dtable, const int32_t* ids, const T* dout, int64_t N, int64_t C, int64_t V) {
+template <class T, class A>
+void embedding_backward(T* dtable, const int32_t* ids, const A* dout, int64_t N, int64_t C, int64_t V) {
   check_ids(ids, N, V);
   for (int64_t n = 0; n < N; ++n) {
     T* row = dtable + int64_t(ids[n]) * C;
-    const T* g = dout + n * C;
+    const A* g = dout + n * C;
     for (int64_t c = 0; c < C; ++c) row[c] += g[c];
   }
 }

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/check.h"
+#include "common/cores.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "tokenizer/added_tokens.h"
@@ -561,8 +562,7 @@ std::vector<int32_t> QwenTokenizer::encode_parallel(std::string_view text, int t
                                                     EncodeStats* stats) const {
   // Below this a thread start costs more than it saves; chunks are at least this long.
   constexpr size_t kMinChunkBytes = 64 << 10;
-  size_t workers =
-      threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  size_t workers = threads > 0 ? static_cast<size_t>(threads) : static_cast<size_t>(available_cores());
   if (workers <= 1 || text.size() < 2 * kMinChunkBytes || added_token_spans_newline_)
     return encode(text, stats);
   std::string sanitized;
@@ -608,8 +608,7 @@ template <class Get>
 std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int threads,
                                                        EncodeStats* stats) const {
   std::vector<std::vector<int32_t>> result(n);
-  size_t workers =
-      threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  size_t workers = threads > 0 ? static_cast<size_t>(threads) : static_cast<size_t>(available_cores());
   workers = std::min(workers, std::max<size_t>(n, 1));
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> invalid{0};

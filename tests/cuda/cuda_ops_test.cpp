@@ -634,6 +634,25 @@ TEST_P(HarnessSelfCheck, CpuF32MatchesCpuF64) {
   c->run(h);
 }
 
+// The CPU backend's bf16 mode (bf16 activations and GEMM inputs, fp32 otherwise: the CUDA policy) against
+// CPU<double>, through the same cases and bf16 tolerances as the CUDA backend.
+TEST_P(HarnessSelfCheck, CpuBf16MatchesCpuF64) {
+  const OpCase* c = nullptr;
+  for (const OpCase& x : cases())
+    if (x.name == GetParam()) c = &x;
+  ASSERT_NE(c, nullptr);
+  if (c->name == "meta" || c->name == "memory") GTEST_SKIP() << "CUDA-specific case";
+  std::unique_ptr<Backend> dev;
+  try {
+    dev = make_cpu_backend(DType::BF16);
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  auto ref = make_cpu_backend(DType::F64);
+  Harness h(*ref, *dev, 0x5eed0000u + std::hash<std::string>{}(c->name) % 1000);
+  c->run(h);
+}
+
 INSTANTIATE_TEST_SUITE_P(Ops, HarnessSelfCheck, ::testing::ValuesIn(case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

@@ -95,7 +95,7 @@ TEST(CpuOps, MatmulGradsAndAccumulateFlags) {
   expect_grad_close(dx, numeric_grad(x, f), "matmul dx");
   expect_grad_close(dW, numeric_grad(W, f), "matmul dW");
   Vec dx2 = dx;
-  tt::cpu::matmul_backward<double>(dx2.data(), nullptr, R.data(), x.data(), W.data(), M, K, N, true);
+  tt::cpu::matmul_backward<double, double>(dx2.data(), nullptr, R.data(), x.data(), W.data(), M, K, N, true);
   for (size_t i = 0; i < dx.size(); ++i) EXPECT_NEAR(dx2[i], 2 * dx[i], 1e-14);
 }
 
@@ -152,7 +152,7 @@ TEST(CpuOps, QkNormRopeGradsAndValuePassThrough) {
   const Vec Rq = random_vec(N * Hq * D, 53), Rk = random_vec(N * Hkv * D, 54),
             Rv = random_vec(N * Hkv * D, 55);
   Vec q(N * Hq * D), k(N * Hkv * D), v(N * Hkv * D), qr(N * Hq), kr(N * Hkv);
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   auto f = [&] {
     tt::cpu::qk_norm_rope_forward(q.data(), k.data(), v.data(), qr.data(), kr.data(), qkv.data(), qw.data(),
                                   kw.data(), tab.cos.data(), tab.sin.data(), N, T, Hq, Hkv, D, 1e-6, scratch);
@@ -199,7 +199,7 @@ class AttentionGrad : public ::testing::TestWithParam<std::tuple<int, int, int, 
 
 TEST_P(AttentionGrad, MatchesFiniteDifferencesAndDefinition) {
   const auto [B, T, Hq, Hkv, D] = GetParam();
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   Vec q = random_vec(B * T * Hq * D, 50), k = random_vec(B * T * Hkv * D, 51),
       v = random_vec(B * T * Hkv * D, 52);
   Vec R = random_vec(B * T * Hq * D, 53), out(B * T * Hq * D), lse(B * Hq * T);
@@ -235,7 +235,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
 
 TEST(CpuOps, AttentionInferWithGrowingCacheEqualsForwardRows) {
   const int64_t T = 7, Hq = 6, Hkv = 2, D = 4;
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   Vec q = random_vec(T * Hq * D, 60), k = random_vec(T * Hkv * D, 61), v = random_vec(T * Hkv * D, 62);
   Vec out(T * Hq * D), lse(Hq * T);
   tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), 1, T, Hq, Hkv, D, scratch);
@@ -252,11 +252,11 @@ TEST(CpuOps, CrossEntropyGradsIgnoredTargetsAndScale) {
   const int64_t N = 5, C = 3, V = 7;
   const std::vector<int32_t> tg = {2, -1, 6, 0, 2};
   const double scale = 0.7;
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   Vec h = random_vec(N * C, 70), E = random_vec(V * C, 71), losses(N);
   auto f = [&] {
-    tt::cpu::lm_head_loss<double>(losses.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N, C, V,
-                                  1.0, scratch);
+    tt::cpu::lm_head_loss<double, double>(losses.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N,
+                                          C, V, 1.0, scratch);
     double s = 0;
     for (double x : losses) s += x;
     return scale * s;
@@ -281,8 +281,8 @@ TEST(CpuOps, CrossEntropyGradsIgnoredTargetsAndScale) {
   expect_grad_close(dE, numeric_grad(E, f), "CE dtable");
   for (int64_t c = 0; c < C; ++c) EXPECT_EQ(dh[1 * C + c], 0.0);  // ignored row
   const std::vector<int32_t> bad = {0, 0, 0, 0, 7};
-  EXPECT_THROW(tt::cpu::lm_head_loss<double>(losses.data(), nullptr, nullptr, h.data(), E.data(), bad.data(),
-                                             N, C, V, 1.0, scratch),
+  EXPECT_THROW((tt::cpu::lm_head_loss<double, double>(losses.data(), nullptr, nullptr, h.data(), E.data(),
+                                                      bad.data(), N, C, V, 1.0, scratch)),
                tt::Error);
 }
 
@@ -294,7 +294,7 @@ TEST(CpuOps, CrossEntropyChunkingMatchesRowByRow) {
   std::vector<int32_t> tg(N);
   for (int64_t n = 0; n < N; ++n) tg[n] = int32_t((n * 7) % V) - (n % 13 == 0 ? V : 0);  // some ignored
   for (auto& t : tg) t = std::max(t, -1);
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   Vec h = random_vec(N * C, 80), E = random_vec(V * C, 81), loss(N), dh(N * C), dE(V * C, 0.0);
   tt::cpu::lm_head_loss(loss.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 0.5,
                         scratch);
@@ -324,10 +324,10 @@ TEST(CpuOps, CrossEntropyForwardOnlyTilesMatchTheGradientPath) {
   Vec h = random_vec(N * C, 60, -3, 3), E = random_vec(V * C, 61);
   for (int64_t v = 0; v < V; ++v)
     for (int64_t c = 0; c < C; ++c) E[v * C + c] *= 1.0 + 4.0 * double(v) / double(V);
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   Vec fwd(N, -7.0), full(N), dh(N * C), dE(V * C);
-  tt::cpu::lm_head_loss<double>(fwd.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N, C, V, 1.0,
-                                scratch);
+  tt::cpu::lm_head_loss<double, double>(fwd.data(), nullptr, nullptr, h.data(), E.data(), tg.data(), N, C, V,
+                                        1.0, scratch);
   tt::cpu::lm_head_loss(full.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 1.0,
                         scratch);
   for (int64_t n = 0; n < N; ++n) {
@@ -339,7 +339,8 @@ TEST(CpuOps, CrossEntropyForwardOnlyTilesMatchTheGradientPath) {
     ASSERT_NEAR(fwd[n], full[n], 1e-12 * (1 + full[n])) << "row " << n << " target " << tg[n];
   }
   // fp32 (the per-ISA kernels) agrees with the double result
-  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lf(N), scratch_f;
+  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lf(N);
+  tt::cpu::Scratch<float> scratch_f;
   tt::cpu::lm_head_loss(lf.data(), static_cast<float*>(nullptr), static_cast<float*>(nullptr), hf.data(),
                         Ef.data(), tg.data(), N, C, V, 1.0, scratch_f);
   for (int64_t n = 0; n < N; ++n) ASSERT_NEAR(lf[n], full[n], 2e-5 * (1 + full[n])) << n;
@@ -409,8 +410,8 @@ TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
 }
 
 TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
-  // Large enough that cpu::gemm splits the output over the cores (along M, then along N), and the
-  // one-row products that go through GEMV (threaded, then inline), with padded leading dimensions.
+  // double (OpenBLAS): large enough that cpu::gemm splits the output over the cores (along M, then
+  // along N), and one-row products, with padded leading dimensions.
   for (auto [M, N, K] :
        {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400}, {100, 333, 700}, {1, 5000, 300}, {1, 37, 20}})
     for (bool ta : {false, true})
@@ -419,7 +420,7 @@ TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
         const Vec A = random_vec(size_t((ta ? K : M) * lda), 90),
                   B = random_vec(size_t((tb ? N : K) * ldb), 91);
         Vec C = random_vec(size_t(M * N), 92), want = C;
-        tt::cpu::gemm<double>(ta, tb, M, N, K, 0.5, A.data(), lda, B.data(), ldb, 2.0, C.data(), N);
+        tt::cpu::gemm(ta, tb, M, N, K, 0.5, A.data(), lda, B.data(), ldb, 2.0, C.data(), N);
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             double s = 0;
@@ -432,10 +433,69 @@ TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
       }
 }
 
+TEST(CpuOps, OneDnnGemmsMatchNaive) {
+  // The float and bf16 GEMMs (oneDNN) against a double loop: both transposes, padded leading dimensions,
+  // alpha, beta = 0 and 1 (overwrite, accumulate), one row, an empty reduction, and bf16 inputs with
+  // float and bf16 outputs. bf16 inputs are rounded first, so only the accumulation and the output
+  // rounding differ from the reference.
+  using tt::cpu::bf16;
+  const bool has_bf16 = tt::cpu::cpu_has_bf16();
+  for (auto [M, N, K] :
+       {std::tuple<int64_t, int64_t, int64_t>{67, 45, 130}, {1, 300, 64}, {33, 1, 17}, {5, 6, 0}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 1.0f}) {
+          const int64_t lda = ta ? M + 2 : K + 1, ldb = tb ? K + 3 : N + 1, ldc = N + 4;
+          const Vec A = random_vec(size_t((ta ? K : M) * lda), 94),
+                    B = random_vec(size_t((tb ? N : K) * ldb), 95);
+          const Vec C0 = random_vec(size_t(M * ldc), 96);
+          auto expected = [&](const Vec& a, const Vec& b, const Vec& c) {
+            Vec want = c;
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j) {
+                double s = 0;
+                for (int64_t k = 0; k < K; ++k)
+                  s += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+                want[i * ldc + j] = 0.75 * s + beta * c[i * ldc + j];
+              }
+            return want;
+          };
+          const std::string tag = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+                                  (ta ? " ta" : "") + (tb ? " tb" : "") + " beta " + std::to_string(beta);
+          {  // float
+            std::vector<float> a(A.begin(), A.end()), b(B.begin(), B.end()), c(C0.begin(), C0.end());
+            tt::cpu::gemm(ta, tb, M, N, K, 0.75, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+            const Vec want = expected(Vec(a.begin(), a.end()), Vec(b.begin(), b.end()), C0);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j)
+                ASSERT_NEAR(c[i * ldc + j], want[i * ldc + j], 1e-4) << "f32 " << tag;
+            for (int64_t i = 0; i < M; ++i)  // the padding between rows is never written
+              for (int64_t j = N; j < ldc; ++j) ASSERT_EQ(c[i * ldc + j], float(C0[i * ldc + j])) << tag;
+          }
+          if (!has_bf16) continue;
+          std::vector<bf16> a(A.size()), b(B.size()), c16(C0.size());
+          tt::cpu::convert_n(a.data(), A.data(), int64_t(A.size()));
+          tt::cpu::convert_n(b.data(), B.data(), int64_t(B.size()));
+          tt::cpu::convert_n(c16.data(), C0.data(), int64_t(C0.size()));
+          Vec ar(a.begin(), a.end()), br(b.begin(), b.end()), cr(c16.begin(), c16.end());
+          std::vector<float> c32(C0.begin(), C0.end());
+          tt::cpu::gemm(ta, tb, M, N, K, 0.75, a.data(), lda, b.data(), ldb, beta, c32.data(), ldc);
+          tt::cpu::gemm(ta, tb, M, N, K, 0.75, a.data(), lda, b.data(), ldb, beta, c16.data(), ldc);
+          const Vec want32 = expected(ar, br, C0), want16 = expected(ar, br, cr);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              ASSERT_NEAR(c32[i * ldc + j], want32[i * ldc + j], 1e-4) << "bf16 -> f32 " << tag;
+              ASSERT_NEAR(float(c16[i * ldc + j]), want16[i * ldc + j],
+                          8e-3 * (1 + std::fabs(want16[i * ldc + j])))
+                  << "bf16 -> bf16 " << tag;
+            }
+        }
+}
+
 TEST(CpuOps, ParallelAttentionMatchesPerBatchSerial) {
   // B*Hq*T^2*D above the threading threshold; each batch row alone stays below it (serial path).
   const int64_t B = 2, T = 96, Hq = 6, Hkv = 2, D = 16;
-  std::vector<double> scratch;
+  tt::cpu::Scratch<double> scratch;
   const Vec q = random_vec(B * T * Hq * D, 100), k = random_vec(B * T * Hkv * D, 101),
             v = random_vec(B * T * Hkv * D, 102), dout = random_vec(B * T * Hq * D, 103);
   Vec out(q.size()), lse(B * Hq * T), dq(q.size()), dk(k.size()), dv(v.size());
@@ -461,9 +521,10 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
   const int64_t N = 7, C = 24, V = 1003, B = 1, T = 40, Hq = 4, Hkv = 2, D = 8;
   const std::vector<int32_t> tg = {5, 1002, -1, 0, 17, 500, 3};
   const Vec h = random_vec(N * C, 110, -2, 2), E = random_vec(V * C, 111, -2, 2);
-  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lossf(N), dhf(N * C), dEf(V * C, 0.0f),
-      scratchf;
-  Vec loss(N), dh(N * C), dE(V * C, 0.0), scratch;
+  std::vector<float> hf(h.begin(), h.end()), Ef(E.begin(), E.end()), lossf(N), dhf(N * C), dEf(V * C, 0.0f);
+  tt::cpu::Scratch<float> scratchf;
+  Vec loss(N), dh(N * C), dE(V * C, 0.0);
+  tt::cpu::Scratch<double> scratch;
   tt::cpu::lm_head_loss(loss.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 0.25,
                         scratch);
   tt::cpu::lm_head_loss(lossf.data(), dhf.data(), dEf.data(), hf.data(), Ef.data(), tg.data(), N, C, V, 0.25,

@@ -1,0 +1,58 @@
+// bf16, the storage type of the CPU backend's mixed-precision path (make_cpu_backend(DType::BF16)):
+// activations and the compute copy of the weights are bf16, everything else fp32 — the CUDA backend's
+// policy. A value is read as float (exact: bf16 is the top half of an fp32) and every store rounds to
+// nearest even, so the ops compute in fp32 exactly as for float storage and round once per output.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "model/dtype.h"
+
+namespace tt::cpu {
+
+struct bf16 {
+  uint16_t bits;
+  bf16() = default;
+  explicit bf16(float x) : bits(f32_to_bf16(x)) {}
+  operator float() const { return bf16_to_f32(bits); }
+};
+static_assert(sizeof(bf16) == 2);
+
+// The type an op computes in for values stored as A: float for bf16, else A itself.
+template <class A>
+using compute_t = std::conditional_t<std::is_same_v<A, bf16>, float, A>;
+
+// Scratch memory an op owns between calls (grows, never shrinks): `values` in T, and `act` for rounded
+// A copies of GEMM inputs (used only when A differs from T).
+template <class T, class A = T>
+struct Scratch {
+  std::vector<T> values;
+  std::vector<A> act;
+};
+
+// dst[i] = To(src[i]) for n elements (a plain copy when the types agree).
+template <class To, class From>
+void convert_n(To* dst, const From* src, int64_t n) {
+  if constexpr (std::is_same_v<To, From>) {
+    std::copy_n(src, n, dst);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = To(src[i]);
+  }
+}
+
+// What a GEMM with A inputs reads of `values` (n elements of T): `values` itself when A is T, else
+// their rounded copy, written to `act`.
+template <class T, class A>
+const A* as_gemm_input(T* values, A* act, int64_t n) {
+  if constexpr (std::is_same_v<A, T>) {
+    return values;
+  } else {
+    convert_n(act, values, n);
+    return act;
+  }
+}
+
+}  // namespace tt::cpu
