@@ -27,7 +27,7 @@ void SampleOptions::declare(OptionSet& o) {
       .above(0)
       .at_most(1);
   o.add("--seed", seed, "sampling seed (same seed, same text)");
-  declare_device_flag(o, device);
+  declare_device_flags(o, device, threads);
   o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)");
 }
 
@@ -54,7 +54,7 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
              " tokens; generating ", max_new);
   }
 
-  auto backend = make_backend_for_device(opts.device);
+  auto backend = make_backend_for_device(opts.device, opts.threads);
   Qwen3Model model(cfg, *backend, 1, prompt_len + max_new);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
 
@@ -88,7 +88,7 @@ void EvalOptions::declare(OptionSet& o) {
   o.add("--split", split, "train or val").one_of({"train", "val"});
   o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)").at_least(0);
   o.add("--batch_size", batch_size, "rows per forward pass").positive();
-  declare_device_flag(o, device);
+  declare_device_flags(o, device, threads);
   o.add("--tokenizer", tokenizer,
         "tokenizer directory (or tokenizer.json) the data was prepared with (default: the checkpoint's "
         "tokenizer.json)");
@@ -117,7 +117,7 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   }
   data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha);
   TT_CHECK(data.rows() > 0) << data.path().string() << ": no rows to evaluate";
-  auto backend = make_backend_for_device(opts.device);
+  auto backend = make_backend_for_device(opts.device, opts.threads);
   const int64_t batch =
       std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
   Qwen3Model model(cfg, *backend, batch, data.seq_len());

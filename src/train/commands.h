@@ -25,6 +25,7 @@ struct SampleOptions {
   double top_p = 0.95;
   uint64_t seed = 0;
   std::string device = "auto";
+  int threads = 0;
   std::string tokenizer;  // empty: the checkpoint's tokenizer.json, else default_tokenizer_dir()
 
   void declare(OptionSet& o);
@@ -41,6 +42,7 @@ struct EvalOptions {
   int64_t max_rows = 0;
   int64_t batch_size = 16;
   std::string device = "auto";
+  int threads = 0;
   // The tokenizer the data must have been prepared with (its tokenizer.json sha256 is checked against
   // meta.json). Empty: the checkpoint's tokenizer.json. Given: it must also be the checkpoint's own
   // tokenizer when the checkpoint carries one (the model's ids mean that tokenizer's tokens).

@@ -2,17 +2,20 @@
 
 namespace tt {
 
-void declare_device_flag(OptionSet& o, std::string& device) {
+void declare_device_flags(OptionSet& o, std::string& device, int& threads) {
   o.add("--device", device, "auto (cuda when available), cuda or cpu").one_of({"auto", "cpu", "cuda"});
+  o.add("--threads", threads, "CPU backend threads (0 = all cores this process may run on)")
+      .in_range(0, 4096);
 }
 
-std::unique_ptr<Backend> make_backend_for_device(const std::string& device) {
-  std::string checked = device;
+std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16) {
+  std::string checked_device = device;
+  int checked_threads = threads;
   OptionSet declared;
-  declare_device_flag(declared, checked);
+  declare_device_flags(declared, checked_device, checked_threads);
   declared.check();
   if (device == "cuda" || (device == "auto" && is_cuda_available())) return make_cuda_backend(0);
-  return make_cpu_backend(DType::F32);
+  return make_cpu_backend(bf16 ? DType::BF16 : DType::F32, threads);
 }
 
 }  // namespace tt

@@ -1,6 +1,7 @@
-// Picking the compute backend from a --device flag: "cpu", "cuda", or "auto" (= cuda when
-// is_cuda_available(), else cpu). The CPU backend computes in fp32; the CUDA backend in bf16 mixed
-// precision (fp32 master weights and optimizer state).
+// Picking the compute backend from the compute flags of train, eval and sample: --device "cpu", "cuda",
+// or "auto" (= cuda when is_cuda_available(), else cpu), and --threads (the CPU backend's threads; 0 = the
+// cores this process may run on). train's --bf16 selects bf16 mixed precision on the CPU too (the CUDA
+// backend always trains in bf16 mixed precision, fp32 master weights and optimizer state).
 #pragma once
 
 #include <memory>
@@ -11,10 +12,10 @@
 
 namespace tt {
 
-// Declares --device for a command that computes (train, eval, sample).
-void declare_device_flag(OptionSet& o, std::string& device);
+// Declares --device and --threads for a command that computes (train, eval, sample).
+void declare_device_flags(OptionSet& o, std::string& device, int& threads);
 
-// tt::Error naming --device unless device is auto, cpu or cuda.
-std::unique_ptr<Backend> make_backend_for_device(const std::string& device);
+// tt::Error naming the flag unless device is auto, cpu or cuda, threads >= 0, and bf16 is possible here.
+std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16 = false);
 
 }  // namespace tt

@@ -47,8 +47,10 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--sample_prompts", sample_prompts, "prompts for the periodic generations");
   o.add("--sample_tokens", sample_tokens, "new tokens per periodic generation").positive();
   o.add("--seed", seed, "seed for weight init, data order and sampling");
-  declare_device_flag(o, device);
-  o.add("--bf16", bf16, "bf16 mixed precision (the CUDA backend; the CPU backend computes in fp32)");
+  declare_device_flags(o, device, threads);
+  o.add("--bf16", bf16,
+        "bf16 mixed precision: bf16 activations and GEMM inputs, fp32 master weights and optimizer state "
+        "(always on CUDA; on the CPU where it has AVX512-BF16 or AMX)");
   o.add("--resume", resume, "continue the run in out_dir from out_dir/last");
   o.add("--overwrite", overwrite, "start afresh even if out_dir already holds a run (deletes it)");
 }

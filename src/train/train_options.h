@@ -40,6 +40,7 @@ struct TrainOptions {
   int64_t sample_tokens = 40;
   uint64_t seed = 1234;
   std::string device = "auto";
+  int threads = 0;
   bool bf16 = false;
   bool resume = false;
   bool overwrite = false;

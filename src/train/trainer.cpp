@@ -158,7 +158,7 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
   resolved.declare(declared);
   RunFacts facts;
   facts.device = backend.name();
-  facts.precision = backend.is_cuda() ? "bf16 mixed (fp32 master weights)" : "fp32";
+  facts.precision = backend.act_dtype() == DType::BF16 ? "bf16 mixed (fp32 master weights)" : "fp32";
   facts.config = cfg.to_hf_json();
   facts.num_parameters = cfg.num_parameters();
   facts.flags = declared.to_json();
@@ -171,9 +171,6 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
 }
 
 void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
-  if (opts.bf16 && !backend.is_cuda())
-    log_warn(
-        "--bf16: the CPU backend computes in fp32; training runs in fp32 (checkpoints are fp32 as always)");
   if (!opts.bf16 && backend.is_cuda())
     log_warn(
         "the CUDA backend always trains in bf16 mixed precision (fp32 master weights); --bf16 is implied");
@@ -255,7 +252,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   const int64_t T = train.seq_len(), B = opts.micro_batch_size;
   const int64_t tokens_per_step = opts.grad_accum * B * T;
 
-  const auto backend = make_backend_for_device(opts.device);
+  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16);
   warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, train, val);
 

@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "cpu/gemm.h"
 #include "model/model.h"
 #include "synthetic_data.h"
 #include "tiny_run_fixture.h"
@@ -200,6 +201,44 @@ TEST_F(TrainLoop, LossFallsOnLearnableData) {
   ASSERT_EQ(evals.size(), 2u);
   EXPECT_LT(evals[1], evals[0]);
   EXPECT_LT(evals[1], std::log(double(data_.vocab)));  // better than uniform
+}
+
+TEST_F(TrainLoop, Bf16OnTheCpuTrainsResumesExactlyAndSaysSo) {
+  // --bf16 on the CPU: bf16 activations and GEMM inputs, fp32 master weights and optimizer state, where
+  // the CPU has native bf16 dot products; elsewhere a refusal that says why, before any work.
+  TrainOptions o = base("bf16");
+  o.bf16 = true;
+  o.threads = 1;
+  o.steps = 8;
+  if (!cpu::cpu_has_bf16()) {
+    const std::string err = error_of(o);
+    EXPECT_NE(err.find("AVX512-BF16 or AMX"), std::string::npos) << err;
+    EXPECT_NE(err.find("without --bf16"), std::string::npos) << err;
+    EXPECT_FALSE(fs::exists(dir_ / "bf16" / "last"));
+    return;
+  }
+  const TrainResult full = run_training(o);
+  EXPECT_EQ(full.stop_reason, "completed");
+  const auto info = run_info(dir_ / "bf16" / "last");
+  EXPECT_EQ(info["device"], "cpu-bf16");
+  EXPECT_EQ(info["precision"], "bf16 mixed (fp32 master weights)");
+  EXPECT_EQ(info["flags"]["threads"], 1);
+  EXPECT_EQ(info["flags"]["bf16"], true);
+
+  // Stopped after 3 steps and resumed: the bf16 compute copy is rebuilt from the fp32 master weights,
+  // so the run ends exactly where the uninterrupted one did.
+  TrainOptions part = base("bf16_part");
+  part.bf16 = true;
+  part.threads = 1;
+  part.steps = 8;
+  part.stop_after_steps = 3;
+  run_training(part);
+  part.resume = true;
+  part.stop_after_steps = 0;
+  const TrainResult resumed = run_training(part);
+  EXPECT_EQ(resumed.step, 8);
+  EXPECT_EQ(resumed.eval_loss, full.eval_loss);
+  EXPECT_EQ(weights_of(dir_ / "bf16_part" / "last"), weights_of(dir_ / "bf16" / "last"));
 }
 
 TEST_F(TrainLoop, WallTimeCapStopsCleanlyWithEvalAndSave) {
