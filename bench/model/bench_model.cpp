@@ -1,10 +1,10 @@
 // bench_model: training-step throughput of the Qwen3 graph on the CPU backend, with the time
 // split per op family (a timing decorator around the backend), so the GEMM share is measured.
 //
-//   bench_model [config.json] [B] [T] [steps] [f32|f64]
-//   defaults: configs/qwen3_demo.json 2 512 3 f32
-//   bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64]   (KV-cache generation)
-//   bench_model eval <config.json> [B] [T] [reps]                       (eval_loss_sum vs train step)
+//   bench_model [config.json] [B] [T] [steps] [f32|f64|bf16] [threads]
+//   defaults: configs/qwen3_demo.json 2 512 3 f32, threads = the cores this process may run on
+//   bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64|bf16]   (KV-cache generation)
+//   bench_model eval <config.json> [B] [T] [reps] [f32|bf16]                   (eval_loss_sum vs train step)
 // Prints one line per step and a summary: tokens/s of forward+backward (+ optimizer step) and the
 // share of each op family ("gemm (linear layers)" = matmul_forward/backward). lm_head_loss contains
 // three GEMMs per chunk plus the softmax; those GEMMs are then re-run alone with the same chunking to
@@ -13,10 +13,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cpu/cross_entropy.h"
+#include "cpu/gemm.h"
 #include "model/model.h"
 
 namespace {
@@ -128,13 +131,25 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// The CPU backend for a precision argument (f32, f64 or bf16; default f32) and a thread count (0: all cores).
+std::unique_ptr<tt::Backend> cpu_backend(int argc, char** argv, int precision_arg, int threads_arg = 0) {
+  const std::string p = argc > precision_arg ? argv[precision_arg] : "f32";
+  const int threads = threads_arg > 0 && argc > threads_arg ? std::atoi(argv[threads_arg]) : 0;
+  if (p != "f32" && p != "f64" && p != "bf16")
+    throw std::runtime_error("precision must be f32, f64 or bf16, not " + p);
+  return tt::make_cpu_backend(p == "f64"    ? tt::DType::F64
+                              : p == "bf16" ? tt::DType::BF16
+                                            : tt::DType::F32,
+                              threads);
+}
+
 std::vector<int32_t> bench_tokens(int64_t n, int64_t vocab) {
   std::vector<int32_t> out(static_cast<size_t>(n));
   for (size_t i = 0; i < out.size(); ++i) out[i] = int32_t((i * 2654435761u) % uint64_t(vocab));
   return out;
 }
 
-// bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64]: KV-cache generation, batch 1.
+// bench_model generate <config.json> [prompt] [tokens] [reps] [f32|f64|bf16]: KV-cache generation, batch 1.
 // Feeds a prompt, then `tokens` tokens one at a time through forward_next (the logits are returned
 // but not sampled from: sampling is the train module's and costs far less than one forward). Prints
 // tokens/s of the one-at-a-time part for each of `reps` repetitions (fresh cache each) and the time
@@ -144,9 +159,8 @@ int bench_generate(int argc, char** argv) {
   const int64_t prompt = argc > 3 ? std::atoll(argv[3]) : 16;
   const int64_t gen = argc > 4 ? std::atoll(argv[4]) : 64;
   const int reps = argc > 5 ? std::atoi(argv[5]) : 3;
-  const bool f64 = argc > 6 && std::string(argv[6]) == "f64";
   const auto cfg = tt::Qwen3Config::load(cfg_path);
-  auto inner = tt::make_cpu_backend(f64 ? tt::DType::F64 : tt::DType::F32);
+  auto inner = cpu_backend(argc, argv, 6);
   TimingBackend be(*inner);
   tt::Qwen3Model model(cfg, be, 1, prompt + gen);
   model.init_weights(1);
@@ -173,7 +187,7 @@ int bench_generate(int argc, char** argv) {
   return 0;
 }
 
-// bench_model eval <config.json> <B> <T> [reps]: eval_loss_sum on B rows against one training
+// bench_model eval <config.json> <B> <T> [reps] [f32|bf16]: eval_loss_sum on B rows against one training
 // step (zero_grads + forward_backward) on the same rows, so the forward-only cost is visible.
 int bench_eval(int argc, char** argv) {
   const std::string cfg_path =
@@ -182,7 +196,7 @@ int bench_eval(int argc, char** argv) {
   const int64_t T = argc > 4 ? std::atoll(argv[4]) : 256;
   const int reps = argc > 5 ? std::atoi(argv[5]) : 3;
   const auto cfg = tt::Qwen3Config::load(cfg_path);
-  auto inner = tt::make_cpu_backend(tt::DType::F32);
+  auto inner = cpu_backend(argc, argv, 6);
   TimingBackend be(*inner);
   tt::Qwen3Model model(cfg, be, B, T);
   model.init_weights(1);
@@ -225,10 +239,9 @@ int main(int argc, char** argv) {
   const int64_t B = argc > 2 ? std::atoll(argv[2]) : 2;
   const int64_t T = argc > 3 ? std::atoll(argv[3]) : 512;
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
-  const bool f64 = argc > 5 && std::string(argv[5]) == "f64";
   try {
     const auto cfg = tt::Qwen3Config::load(cfg_path);
-    auto inner = tt::make_cpu_backend(f64 ? tt::DType::F64 : tt::DType::F32);
+    auto inner = cpu_backend(argc, argv, 5, 6);
     TimingBackend be(*inner);
     tt::Qwen3Model model(cfg, be, B, T);
     model.init_weights(1);
@@ -257,8 +270,9 @@ int main(int argc, char** argv) {
         fb_total += fb;
       }
     }
-    std::printf("\nconfig %s  params %.2fM  B=%lld T=%lld  backend %s\n", cfg_path.c_str(),
-                double(cfg.num_parameters()) / 1e6, (long long)B, (long long)T, inner->name().c_str());
+    std::printf("\nconfig %s  params %.2fM  B=%lld T=%lld  backend %s  %s\n", cfg_path.c_str(),
+                double(cfg.num_parameters()) / 1e6, (long long)B, (long long)T, inner->name().c_str(),
+                tt::cpu::gemm_kernel_description(inner->act_dtype() == tt::DType::BF16).c_str());
     std::printf("forward+backward: %.0f tokens/s (%.3f s/step); with optimizer: %.0f tokens/s\n",
                 double(B * T) * steps / fb_total, fb_total / steps, double(B * T) * steps / total);
     std::printf("model FLOPs/step %.1f G -> %.1f GFLOP/s (fwd+bwd)\n", cfg.train_flops(B, T) / 1e9,

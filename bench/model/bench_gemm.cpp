@@ -1,0 +1,113 @@
+// bench_gemm: the CPU backend's GEMM candidates side by side at the model's shapes, in one run:
+//   oneDNN f32 and bf16 (bf16 inputs, fp32 accumulation) through tt::cpu::gemm — what the backend uses;
+//   OpenBLAS sgemm the way the backend used it before oneDNN: one single-threaded call per core on a
+//   block of the output (OpenBLAS's own threads busy-wait; see gemm.h).
+//
+//   bench_gemm [config.json] [rows = B*T] [seconds per measurement]
+//   defaults: configs/qwen3_demo.json 1024 1.0
+//
+// OpenBLAS chooses its kernels by CPU model: the line "openblas core" names them. Run with
+// OPENBLAS_CORETYPE=<name> (e.g. Prescott, SkylakeX, Cooperlake) to see what another choice gives.
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/parallel.h"
+#include "model/model.h"
+
+extern "C" char* openblas_get_corename(void);
+
+namespace {
+
+struct Shape {
+  std::string name;
+  int64_t M, N, K;
+  bool ta, tb;
+};
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// GFLOP/s of fn, repeated for at least `budget` seconds after one warm-up call.
+template <class Fn>
+double gflops(const Shape& s, double budget, Fn&& fn) {
+  fn();
+  int reps = 0;
+  const double t0 = seconds_now();
+  do {
+    fn();
+    ++reps;
+  } while (seconds_now() - t0 < budget);
+  return 2.0 * double(s.M) * double(s.N) * double(s.K) * reps / (seconds_now() - t0) / 1e9;
+}
+
+// OpenBLAS sgemm, one single-threaded call per thread on a block of C along the larger dimension.
+void openblas_split(const Shape& s, const float* A, const float* B, float* C, int threads) {
+  const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N, ldc = s.N;
+  const bool split_m = s.M >= s.N;
+  const int64_t len = split_m ? s.M : s.N, block = (len / threads + 15) / 16 * 16;
+  auto run = [&](int64_t b, int64_t e) {
+    const auto ta = s.ta ? CblasTrans : CblasNoTrans, tb = s.tb ? CblasTrans : CblasNoTrans;
+    if (split_m)
+      cblas_sgemm(CblasRowMajor, ta, tb, int(e - b), int(s.N), int(s.K), 1.0f, s.ta ? A + b : A + b * lda,
+                  int(lda), B, int(ldb), 0.0f, C + b * ldc, int(ldc));
+    else
+      cblas_sgemm(CblasRowMajor, ta, tb, int(s.M), int(e - b), int(s.K), 1.0f, A, int(lda),
+                  s.tb ? B + b * ldb : B + b, int(ldb), 0.0f, C + b, int(ldc));
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    const int64_t b = t * block, e = t + 1 == threads ? len : std::min(len, b + block);
+    if (b < e) pool.emplace_back(run, b, e);
+  }
+  run(0, std::min(len, block));
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cfg_path = argc > 1 ? argv[1] : std::string(TT_SOURCE_DIR) + "/configs/qwen3_demo.json";
+  const int64_t rows = argc > 2 ? std::atoll(argv[2]) : 1024;
+  const double budget = argc > 3 ? std::atof(argv[3]) : 1.0;
+  const auto cfg = tt::Qwen3Config::load(cfg_path);
+  const int64_t C = cfg.hidden_size, V = cfg.vocab_size, I = cfg.intermediate_size;
+  const int64_t QKV = (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * cfg.head_dim;
+  const int threads = tt::cpu::num_threads();
+  const bool bf16 = tt::cpu::cpu_has_bf16();
+  openblas_set_num_threads(1);
+  std::printf("config %s, %lld rows, %d threads\nopenblas core %s\n%s\n\n", cfg_path.c_str(), (long long)rows,
+              threads, openblas_get_corename(), tt::cpu::gemm_kernel_description(bf16).c_str());
+  const std::vector<Shape> shapes = {
+      {"LM head logits", rows, V, C, false, true},         {"LM head dhidden", rows, C, V, false, false},
+      {"LM head dtable", V, C, rows, true, false},         {"q|k|v projection", rows, QKV, C, false, true},
+      {"gate|up projection", rows, 2 * I, C, false, true}, {"down projection", rows, C, I, false, true},
+      {"down dweight", C, I, rows, true, false},
+  };
+  std::printf("%-20s %22s %12s %12s %12s\n", "GFLOP/s", "M x N x K", "OpenBLAS", "oneDNN f32", "oneDNN bf16");
+  for (const Shape& s : shapes) {
+    const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+    std::vector<float> A(size_t(s.M * s.K), 0.01f), B(size_t(s.K * s.N), 0.02f), Cm(size_t(s.M * s.N));
+    std::vector<tt::cpu::bf16> A16(A.size(), tt::cpu::bf16(0.01f)), B16(B.size(), tt::cpu::bf16(0.02f));
+    const double blas = gflops(s, budget, [&] { openblas_split(s, A.data(), B.data(), Cm.data(), threads); });
+    const double f32 = gflops(s, budget, [&] {
+      tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, A.data(), lda, B.data(), ldb, 0.0, Cm.data(), s.N);
+    });
+    double b16 = 0;
+    if (bf16)
+      b16 = gflops(s, budget, [&] {
+        tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, A16.data(), lda, B16.data(), ldb, 0.0, Cm.data(), s.N);
+      });
+    const std::string dims = std::to_string(s.M) + " x " + std::to_string(s.N) + " x " + std::to_string(s.K);
+    std::printf("%-20s %22s %12.1f %12.1f %12s\n", s.name.c_str(), dims.c_str(), blas, f32,
+                bf16 ? std::to_string(int(b16 + 0.5)).c_str() : "n/a");
+  }
+  return 0;
+}
