@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
     const int64_t R = (N + chunks - 1) / chunks;
     const tt::DType d = ib.act_dtype();
     tt::Tensor h = ib.alloc(R, C, d), E = ib.alloc(V, C, d), L = ib.alloc(R, V, d);
-    tt::Tensor dh = ib.alloc(R, C, d), dE = ib.alloc(V, C, d);
+    tt::Tensor dh = ib.alloc(R, C, d), dE = ib.alloc(V, C, ib.grad_dtype());
     ib.fill(h, 0.01);
     ib.fill(E, 0.02);
     ib.fill(L, 0.001);

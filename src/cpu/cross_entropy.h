@@ -28,9 +28,11 @@
 
 namespace tt::cpu {
 
-// Rows per chunk: ~32M logits (128 MB in fp32), at least 1 row, at most 256 rows.
+// Rows per chunk: up to 2^28 logits (1 GiB in fp32; 1766 rows at V = 151,936), at least 1 row. Few, large
+// chunks: each chunk reads the table twice and adds into all of dtable once (233 MB each in fp32 at the
+// seed shape), while a chunk's logits outgrow the caches long before 1 GiB anyway.
 inline int64_t chunk_rows(int64_t V) {
-  return std::max<int64_t>(1, std::min<int64_t>(256, (1 << 25) / V));
+  return std::max<int64_t>(1, (int64_t(1) << 28) / V);
 }
 
 // Forward-only loss (evaluation): the logits are produced tile by tile, [rows <= kLossTileRows] x
@@ -95,7 +97,8 @@ void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int3
 
 template <class T, class A>
 void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* table, const int32_t* targets,
-                  int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch) {
+                  int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch,
+                  int64_t max_chunk_rows = 0) {
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
                              << " is outside the vocabulary [0, " << V << ")";
@@ -103,8 +106,9 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
     lm_head_loss_forward(losses, hidden, table, targets, N, C, V, scratch);
     return;
   }
-  // equal-sized chunks of at most chunk_rows(V) rows
-  const int64_t max_rows = chunk_rows(V), chunks = (N + max_rows - 1) / max_rows;
+  // equal-sized chunks of at most chunk_rows(V) rows (or max_chunk_rows, when given)
+  const int64_t max_rows = max_chunk_rows > 0 ? max_chunk_rows : chunk_rows(V);
+  const int64_t chunks = (N + max_rows - 1) / max_rows;
   const int64_t R = (N + chunks - 1) / std::max<int64_t>(1, chunks);
   const size_t chunk = size_t(std::min(R, N) * V);
   if (scratch.values.size() < chunk) scratch.values.resize(chunk);
