@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 
 #include "common/check.h"
+#include "common/cores.h"
 #include "common/fs.h"
 #include "common/options.h"
 #include "common/progress.h"
@@ -230,4 +232,21 @@ TEST(Fs, RemoveStaleTempDirsOnlyTakesThoseOfDeadProcesses) {
   EXPECT_TRUE(fs::exists(dir / ("last.tmp." + dead + ".4")));   // not our naming
   EXPECT_TRUE(fs::exists(dir / (".last.tmp.x" + dead + ".5")));
   fs::remove_all(dir);
+}
+
+TEST(Cores, FollowTheAffinityMask) {
+  // The default thread count is the CPUs this process may run on, not the machine's: pinned to one CPU
+  // (as taskset, a cpuset or a Slurm binding would), available_cores() is 1.
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  EXPECT_EQ(tt::available_cores(), CPU_COUNT(&all));
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  const int pinned = tt::available_cores();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
+  EXPECT_EQ(pinned, 1);
 }
