@@ -12,10 +12,12 @@
 // region (the attention tasks). Results do not depend on which of the two ran.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "cpu/bf16.h"
+#include "cpu/parallel.h"
 #include "model/tensor.h"
 
 namespace tt::cpu {
@@ -42,6 +44,15 @@ constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, bf16>) return DType::BF16;
 }
 
+// One row times a transposed matrix, the products of decoding (x [1, K] @ W[N, K]^T), for rows [n0, n1):
+// y[n] = alpha * dot(x, W[n, :]) + beta * y[n]. Memory-bound; per ISA (kernels_f32.cpp).
+void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const float* W, int64_t ldw,
+               float beta, float* y);
+void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W, int64_t ldw,
+               float beta, float* y);
+void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W, int64_t ldw,
+               float beta, bf16* y);
+
 template <class In, class Out>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const In* A, int64_t lda,
           const In* B, int64_t ldb, double beta, Out* C, int64_t ldc) {
@@ -51,6 +62,14 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
   } else {
     static_assert(std::is_same_v<Out, In> || std::is_same_v<Out, float>,
                   "GEMM output: the input type or float");
+    if (M == 1 && !trans_a && trans_b && K > 0) {
+      // Decoding's one-row products as a GEMV over the rows of B (oneDNN's M = 1 GEMM first packs all of
+      // B), threaded only for ~0.5M multiply-adds per thread and more: below, waking the team costs more.
+      parallel_for(N, std::max<int64_t>(1, 500000 / K), [&](int64_t n0, int64_t n1) {
+        gemv_rows(n0, n1, K, float(alpha), A, B, ldb, float(beta), C);
+      });
+      return;
+    }
     gemm_dnnl({trans_a, trans_b, M, N, K, lda, ldb, ldc, float(alpha), float(beta), dtype_of<In>(),
                dtype_of<Out>()},
               A, B, C);

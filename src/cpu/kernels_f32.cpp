@@ -1,6 +1,8 @@
 // fp32 row kernels of the softmax / cross-entropy loops, compiled per ISA with GCC target_clones
 // (ifunc dispatch at load time) because the project is built for baseline x86-64. See fast_math.h.
+#include "cpu/bf16.h"
 #include "cpu/fast_math.h"
+#include "cpu/gemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define TT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -64,6 +66,40 @@ TT_CLONES double exp_shift_sum(float* x, int64_t n, float shift) {
 
 TT_CLONES void scale_inplace(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+namespace {
+// y[n] = alpha * dot(x, rows[n, :]) + beta * y[n] for n in [n0, n1): rows row-major [N, K] with leading
+// dimension ldw; 16 fp32 lanes per dot product.
+template <class In, class Out>
+inline void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const In* x, const In* rows,
+                           int64_t ldw, float beta, Out* y) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const In* w = rows + n * ldw;
+    float lane[W] = {};
+    int64_t k = 0;
+    for (; k + W <= K; k += W)
+      for (int l = 0; l < W; ++l) lane[l] += float(x[k + l]) * float(w[k + l]);
+    float dot = 0;
+    for (int l = 0; l < W; ++l) dot += lane[l];
+    for (; k < K; ++k) dot += float(x[k]) * float(w[k]);
+    const float prior = beta == 0.0f ? 0.0f : beta * float(y[n]);
+    y[n] = Out(alpha * dot + prior);
+  }
+}
+}  // namespace
+
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const float* W,
+                         int64_t ldw, float beta, float* y) {
+  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+}
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W,
+                         int64_t ldw, float beta, float* y) {
+  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+}
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W,
+                         int64_t ldw, float beta, bf16* y) {
+  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
 }
 
 }  // namespace tt::cpu
