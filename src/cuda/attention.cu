@@ -403,15 +403,6 @@ inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk
   return g;
 }
 
-// 16-byte tile loads are legal when every row start is 16-byte aligned: D and the row strides
-// (Hq*D, Hkv*D) multiples of 8 elements and all base pointers 16-byte aligned.
-inline bool can_vec_load(int64_t D, std::initializer_list<const void*> ptrs) {
-  if (D % 8 != 0) return false;
-  for (const void* p : ptrs)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
-}
-
 inline size_t smem_bytes(const Geom& g, int extra_per_row) {
   return size_t(g.tile) * size_t(2 * g.Dp + extra_per_row) * sizeof(float);
 }
