@@ -22,11 +22,13 @@ enum class Slot : int {
   kReducePartials,  // sum / grad_norm_sq block partials
   kNormPartials,    // rmsnorm dweight column partials
   kAttnDelta,       // attention backward D_i = dO_i . O_i
-  kAttnScores,      // attention scores S (fp32), then P (bf16) over them
-  kAttnScoreGrads,  // attention backward dP (fp32), then dS (bf16) over them
   kAttnHeads,       // attention q, k, v, out and their gradients regrouped per kv head
-  kLogits,          // lm_head chunk logits / dlogits
-  kSortKeysIn,      // embedding backward (deterministic path)
+  // The step's largest transients, never live at once, share one buffer: the lm_head chunk's logits /
+  // dlogits, and attention's scores S (fp32, then P in bf16 over them) with, in the backward, dP (then dS)
+  // after them.
+  kBulk,
+  kGemmTuning,  // matmul.cu: the output hash of a candidate algorithm
+  kSortKeysIn,  // embedding backward (deterministic path)
   kSortKeysOut,
   kSortValsIn,
   kSortValsOut,

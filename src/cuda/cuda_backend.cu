@@ -74,8 +74,8 @@ void Ctx::note_free(size_t bytes) {
 namespace {
 
 constexpr std::array<const char*, size_t(Family::kCount)> kFamilyNames = {
-    "memory",        "embedding", "rmsnorm", "matmul", "qk_norm_rope", "attention_fwd",
-    "attention_bwd", "swiglu",    "lm_head", "reduce", "adamw"};
+    "memory",        "embedding", "rmsnorm",      "matmul",          "qk_norm_rope", "attention_fwd",
+    "attention_bwd", "swiglu",    "lm_head_gemm", "lm_head_softmax", "reduce",       "adamw"};
 
 constexpr size_t kStageLimit = 64u << 20;  // host->device copies above this go synchronously
 constexpr size_t kLtWorkspaceBytes = 32u << 20;

@@ -45,7 +45,8 @@ enum class Family : int {
   kAttentionForward,  // attention_forward and attention_infer
   kAttentionBackward,
   kSwiglu,
-  kLmHead,
+  kLmHeadGemm,     // lm_head_loss's GEMMs and lm_head_logits
+  kLmHeadSoftmax,  // lm_head_loss's softmax / cross-entropy kernel
   kReduce,
   kAdamw,
   kCount
