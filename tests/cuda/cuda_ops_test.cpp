@@ -658,6 +658,55 @@ TEST_P(HarnessSelfCheck, CpuF32MatchesCpuF64) {
 INSTANTIATE_TEST_SUITE_P(Ops, HarnessSelfCheck, ::testing::ValuesIn(case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// ---- cuBLASLt algorithm choice (emulator only: it offers several candidates and can slow one down) -----
+#ifdef TT_CUDA_EMULATION
+// Restores the emulated candidates' speeds when a test ends.
+struct AlgoDelays {
+  explicit AlgoDelays(std::initializer_list<int> us) {
+    int i = 0;
+    for (int d : us) emu::set_gemm_algo_delay_us(i++, d);
+  }
+  ~AlgoDelays() {
+    for (int i = 0; i < emu::kGemmAlgos; ++i) emu::set_gemm_algo_delay_us(i, 0);
+  }
+};
+
+// A plan keeps the fastest candidate among those whose output matches the heuristic's first: here candidate
+// 2 (0 and 1 are slowed down; 3, the fastest, sums in another order). The timing runs leave no trace: an
+// accumulating GEMM (dweight += ..., D is also C) still adds exactly once.
+TEST(CudaGemmAlgorithm, FastestCandidateThatAgreesWithTheFirst) {
+  AlgoDelays delays({20000, 20000, 0, 0});
+  auto cpu = make_cpu_backend(DType::F32);
+  auto gpu = make_cuda_backend(0);
+  Harness h(*cpu, *gpu, 0x5eed1234u);
+  const int64_t M = 41, K = 24, N = 56;  // shapes no other test uses: fresh plans
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), dout = h.random(Kind::Act, M, N);
+  Pair out = h.sentinel(Kind::Act, M, N);
+  Pair dinp = h.sentinel(Kind::Act, M, K), dw = h.prefilled(Kind::Grad, N, K);
+  const std::vector<float> dw_prefill = h.gpu_values(dw);
+  for (int rep = 0; rep < 2; ++rep) {  // the first call makes the plans, the second uses them
+    SCOPED_TRACE(rep == 0 ? "plans made" : "plans cached");
+    const emu::GemmCounts before = emu::gemm_counts();
+    h.gpu().matmul_forward(out.g, inp.g, w.g);
+    h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, false);
+    const emu::GemmCounts after = emu::gemm_counts();
+    if (rep == 0) {
+      for (int a = 0; a < emu::kGemmAlgos; ++a)
+        EXPECT_GT(after.by_algo[a] - before.by_algo[a], 0) << "candidate " << a << " was never tried";
+    } else {
+      EXPECT_EQ(after.by_algo[2] - before.by_algo[2], 3) << "the cached plans do not use candidate 2";
+      EXPECT_EQ(after.lt - before.lt, 3) << "a cached plan ran another candidate";
+    }
+  }
+  h.cpu().matmul_forward(out.c, inp.c, w.c);
+  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
+  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
+  h.expect_close("matmul out", out, kTolBf16);
+  h.expect_close("matmul dinp", dinp, kTolBf16);
+  h.expect_close_delta("matmul dweight after two accumulations", dw, dw_prefill, 1e-4);
+}
+#endif
+
 // ---- coverage (runs without a GPU) ---------------------------------------------------------
 
 TEST(CudaOpCoverage, EveryBackendOpHasACase) {

@@ -100,6 +100,12 @@ inline float atomicAdd(float* p, float v) {  // blocks and threads never run con
   return old;
 }
 
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  const unsigned long long old = *p;
+  *p = old + v;
+  return old;
+}
+
 inline float __expf(float x) {
   return expf(x);
 }
