@@ -382,8 +382,7 @@ __global__ void __launch_bounds__(kThreads)
 
 inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk, int64_t q_offset,
                       int extra_per_row) {
-  TT_CHECK(Hq > 0 && Hkv > 0 && Hq % Hkv == 0)
-      << "attention: Hq (" << Hq << ") must be a positive multiple of Hkv (" << Hkv << ")";
+  // Hkv > 0 and Hq % Hkv == 0: the Backend contract (model/backend.cpp check_heads).
   TT_CHECK(D > 0 && D <= kAttentionMaxHeadDim)
       << "attention: head_dim " << D << " is outside the CUDA kernels' range 1.." << kAttentionMaxHeadDim;
   Geom g;

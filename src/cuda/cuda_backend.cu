@@ -370,9 +370,6 @@ void CudaBackend::synchronize_impl() {
 size_t CudaBackend::peak_memory_bytes() const {
   return ctx_.peak_bytes();
 }
-size_t CudaBackend::current_memory_bytes() const {
-  return ctx_.current_bytes();
-}
 
 }  // namespace cuda
 

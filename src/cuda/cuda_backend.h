@@ -73,7 +73,6 @@ class CudaBackend final : public Backend {
   void reset_op_timings();
   void set_deterministic(bool on);
   std::string device_name() const;
-  size_t current_memory_bytes() const;
   // Graph launches by run_recorded so far (the tests check that recorded steps are replayed).
   int64_t graph_launches() const;
 
