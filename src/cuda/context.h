@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda/cuda_check.h"
 #include "model/tensor.h"
 
 namespace tt::cuda {
@@ -89,6 +90,19 @@ void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stri
                      int64_t batch, float alpha);
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
+
+// The dynamic shared memory `kernel` may launch with so far (cuda_backend.cu; 0 until raised).
+size_t& dynamic_smem_allowed(const void* kernel);
+// Lets `kernel` launch with `bytes` of dynamic shared memory (above 48 KiB needs the opt-in), calling
+// cudaFuncSetAttribute only when the limit must grow: run_recorded's eager warm-up makes the call, and a
+// stream capture of the same ops makes none.
+template <class Kernel>
+void allow_dynamic_smem(Kernel* kernel, size_t bytes) {
+  size_t& allowed = dynamic_smem_allowed(reinterpret_cast<const void*>(kernel));
+  if (bytes <= allowed) return;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  allowed = bytes;
+}
 
 // Kernel launch helpers.
 inline int ceil_div(int64_t a, int64_t b) {

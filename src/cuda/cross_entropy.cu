@@ -165,7 +165,7 @@ void CudaBackend::lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable
   const int64_t cached = std::min<int64_t>(units, (int64_t(ctx_.max_smem_per_block) - 1024) / unit_bytes);
   const size_t smem = size_t(std::max<int64_t>(cached, 1) * unit_bytes);
   const auto kernel = vec ? softmax_ce_kernel<8> : softmax_ce_kernel<1>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  allow_dynamic_smem(kernel, smem);
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t rows = chunk < N - r0 ? chunk : N - r0;
     const bf16* h = hidden.data<bf16>() + r0 * C;

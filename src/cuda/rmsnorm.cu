@@ -129,7 +129,7 @@ void CudaBackend::rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout
   auto* partial = static_cast<float*>(ctx_.scratch(Slot::kNormPartials, size_t(blocks * C) * sizeof(float)));
   const auto kernel = can_vec_load(C, {dinp.ptr, dout.ptr, inp.ptr, weight.ptr}) ? rmsnorm_backward_kernel<8>
                                                                                  : rmsnorm_backward_kernel<1>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  allow_dynamic_smem(kernel, smem);
   kernel<<<unsigned(blocks), 32 * kWarps, smem, ctx_.stream>>>(dinp.data<bf16>(), partial, dout.data<bf16>(),
                                                                inp.data<bf16>(), weight.data<bf16>(),
                                                                rstd.data<float>(), R, C, rows_per_block);
