@@ -11,8 +11,7 @@
 //             dx = rstd g w - x rstd^3 (sum_c g w x) / D    -> dqkv (bf16, overwrite; value part = dv)
 //             dw += sum over rows of g x rstd                -> dq_norm, dk_norm (fp32, accumulate)
 //   Two kernel pairs:
-//   - 16-byte units (D in {16, 32, 64, 128, 256} and 16-byte aligned tensors, the models' case): L = D/8
-//   lanes
+//   - 16-byte units (D in 16, 32, 64, 128, 256 and 16-byte aligned tensors, the models' case): L = D/8 lanes
 //     per head row, 32/L head rows per warp; lane j holds elements 8j..8j+7, and the rotation partner of
 //     element i < D/2 (i + D/2) sits in lane j ^ L/2 of the same group (one xor shuffle per element). The
 //     backward keeps each lane's weight-gradient columns in registers.
