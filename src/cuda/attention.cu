@@ -29,10 +29,18 @@
 //      2*ldS). A warp owns a row and walks it in 128-column steps: step k writes bytes that hold fp32
 //      columns [64k, 64k + 64), read at step k/2 <= k, and a __syncwarp between each step's reads and
 //      writes orders the lanes.
-//    - Scratch (Ctx slots): S (+ dP in the backward) fp32 of a chunk of pairs, at most the scores budget
-//      (512 MiB; environment TT_CUDA_ATTENTION_SCORES_MB, 0 = always the flash path) -- 201 MB (forward),
-//      403 MB (backward) at the seed shape B=32, T=512, Hq=6, Hkv=2, one chunk -- plus the regrouped
-//      tensors (34 MB forward, 55 MB backward there).
+//    - Scratch (Ctx slots): S (+ dP after it in the backward) fp32 of a chunk of pairs, in the bulk slot the
+//      LM head's logits use too (never live at once), at most the scores budget (512 MiB; environment
+//      TT_CUDA_ATTENTION_SCORES_MB, 0 = always the flash path) -- 201 MB (forward), 403 MB (backward) at the
+//      seed shape B=32, T=512, Hq=6, Hkv=2, one chunk -- plus the regrouped tensors (34 MB forward, 55 MB
+//      backward there).
+//    - The budget is sized for memory, not for L2. At the seed shape the S/P/dP/dS bytes (fp32 S and dP
+//      written by GEMMs and read by the softmax kernels, bf16 P and dS written and read by GEMMs; 62.5% of
+//      each square) are ~0.38 GB forward + ~0.82 GB backward per layer, ~9.6 GB per step, ~2.2 ms at
+//      4.3 TB/s if all of it goes through HBM. Chunks that stay in the 60 MB L2 (<= 8 pairs forward, <= 4
+//      backward) would split each of the ~30 GEMM / softmax launches per layer into 8-16 launches of under
+//      one wave (96 or fewer 128x128 tiles on 132 SMs): ~2000-4000 launches per step at ~3 us, more time
+//      than the traffic they save. One chunk of all 64 pairs gives 768 tiles per GEMM (5.8 waves).
 //    Taken when head_dim is a multiple of 8 (16-byte rows for cuBLASLt) and one pair's scores fit the
 //    budget (T*group*T*4 bytes forward, twice that backward: T <= ~4700 at group 3).
 //
@@ -374,8 +382,7 @@ __global__ void __launch_bounds__(kThreads)
 
 inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk, int64_t q_offset,
                       int extra_per_row) {
-  TT_CHECK(Hq > 0 && Hkv > 0 && Hq % Hkv == 0)
-      << "attention: Hq (" << Hq << ") must be a positive multiple of Hkv (" << Hkv << ")";
+  // Hkv > 0 and Hq % Hkv == 0: the Backend contract (model/backend.cpp check_heads).
   TT_CHECK(D > 0 && D <= kAttentionMaxHeadDim)
       << "attention: head_dim " << D << " is outside the CUDA kernels' range 1.." << kAttentionMaxHeadDim;
   Geom g;
@@ -401,15 +408,6 @@ inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk
   g.scale = float(1.0 / std::sqrt(double(D)));
   g.scale_log2 = g.scale * kLog2e;
   return g;
-}
-
-// 16-byte tile loads are legal when every row start is 16-byte aligned: D and the row strides
-// (Hq*D, Hkv*D) multiples of 8 elements and all base pointers 16-byte aligned.
-inline bool can_vec_load(int64_t D, std::initializer_list<const void*> ptrs) {
-  if (D % 8 != 0) return false;
-  for (const void* p : ptrs)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
 }
 
 inline size_t smem_bytes(const Geom& g, int extra_per_row) {
@@ -741,8 +739,7 @@ void scores_forward(Ctx& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor
   launch_regroup(ctx, true,
                  {{q.data<bf16>(), qg, g.group * g.D}, {k.data<bf16>(), kg, g.D}, {v.data<bf16>(), vg, g.D}},
                  B, g.T, g.Hkv);
-  auto* S =
-      static_cast<float*>(ctx.scratch(Slot::kAttnScores, size_t(chunk * g.pair_floats()) * sizeof(float)));
+  auto* S = static_cast<float*>(ctx.scratch(Slot::kBulk, size_t(chunk * g.pair_floats()) * sizeof(float)));
   for (int64_t c0 = 0; c0 < pairs; c0 += chunk) {
     const int64_t n = std::min(chunk, pairs - c0), rows = n * g.pair_rows;
     scores_gemms(ctx, S, qg, kg, g.scale, g, c0, n);
@@ -767,8 +764,8 @@ void scores_backward(Ctx& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, con
                   {dout.data<bf16>(), dog, g.group * g.D}},
                  B, g.T, g.Hkv);
   const size_t chunk_bytes = size_t(chunk * g.pair_floats()) * sizeof(float);
-  auto* S = static_cast<float*>(ctx.scratch(Slot::kAttnScores, chunk_bytes));
-  auto* dP = static_cast<float*>(ctx.scratch(Slot::kAttnScoreGrads, chunk_bytes));
+  auto* S = static_cast<float*>(ctx.scratch(Slot::kBulk, 2 * chunk_bytes));
+  float* dP = S + chunk * g.pair_floats();
   for (int64_t c0 = 0; c0 < pairs; c0 += chunk) {
     const int64_t n = std::min(chunk, pairs - c0), rows = n * g.pair_rows;
     scores_gemms(ctx, S, qg, kg, g.scale, g, c0, n);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #ifdef TT_CUDA_EMULATION
 #include "cuda_emu.h"  // tests/cuda/emu: runs these kernels on the CPU
@@ -53,6 +54,27 @@ __device__ __forceinline__ float bf16_hi(unsigned w) {
 __device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
   return unsigned(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
          (unsigned(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
+}
+
+// kN consecutive values of T loaded or stored as one aligned object: with kN = 8 and a 2- or 4-byte T, one
+// or two 16-byte accesses (the memory-bound kernels' unit); with kN = 1, a plain scalar access (the path
+// for rows whose length is not a multiple of 8, and for the tails of flat arrays). Element e of the object
+// is element kN * u + e of the array read as Pack units u.
+template <class T, int kN>
+struct alignas(kN * sizeof(T) >= 16 ? 16 : sizeof(T)) Pack {
+  T v[kN];
+};
+template <int kN>
+using Bf16s = Pack<bf16, kN>;
+
+inline bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+// Whether rows of `len` bf16 starting at each of `ptrs` may be read as 16-byte units of 8 (Bf16s<8>).
+inline bool can_vec_load(int64_t len, std::initializer_list<const void*> ptrs) {
+  return len % 8 == 0 && aligned16(ptrs);
 }
 
 constexpr unsigned kFullMask = 0xffffffffu;

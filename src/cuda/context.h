@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda/cuda_check.h"
 #include "model/tensor.h"
 
 namespace tt::cuda {
@@ -22,11 +23,13 @@ enum class Slot : int {
   kReducePartials,  // sum / grad_norm_sq block partials
   kNormPartials,    // rmsnorm dweight column partials
   kAttnDelta,       // attention backward D_i = dO_i . O_i
-  kAttnScores,      // attention scores S (fp32), then P (bf16) over them
-  kAttnScoreGrads,  // attention backward dP (fp32), then dS (bf16) over them
   kAttnHeads,       // attention q, k, v, out and their gradients regrouped per kv head
-  kLogits,          // lm_head chunk logits / dlogits
-  kSortKeysIn,      // embedding backward (deterministic path)
+  // The step's largest transients, never live at once, share one buffer: the lm_head chunk's logits /
+  // dlogits, and attention's scores S (fp32, then P in bf16 over them) with, in the backward, dP (then dS)
+  // after them.
+  kBulk,
+  kGemmTuning,  // matmul.cu: the output hash of a candidate algorithm
+  kSortKeysIn,  // embedding backward (deterministic path)
   kSortKeysOut,
   kSortValsIn,
   kSortValsOut,
@@ -87,6 +90,19 @@ void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stri
                      int64_t batch, float alpha);
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
+
+// The dynamic shared memory `kernel` may launch with so far (cuda_backend.cu; 0 until raised).
+size_t& dynamic_smem_allowed(const void* kernel);
+// Lets `kernel` launch with `bytes` of dynamic shared memory (above 48 KiB needs the opt-in), calling
+// cudaFuncSetAttribute only when the limit must grow: run_recorded's eager warm-up makes the call, and a
+// stream capture of the same ops makes none.
+template <class Kernel>
+void allow_dynamic_smem(Kernel* kernel, size_t bytes) {
+  size_t& allowed = dynamic_smem_allowed(reinterpret_cast<const void*>(kernel));
+  if (bytes <= allowed) return;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  allowed = bytes;
+}
 
 // Kernel launch helpers.
 inline int ceil_div(int64_t a, int64_t b) {

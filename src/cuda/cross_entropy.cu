@@ -9,12 +9,25 @@
 //     dlogits[n,:] = loss_scale * (softmax(logits[n]) - onehot(t_n))    written over the logits (bf16)
 //     dhidden[n,:] = dlogits[n,:] @ table                                 (bf16, overwrite)
 //     dtable     += dlogits^T @ hidden                                    (fp32, accumulate: beta = 1)
-//   losses fp32 [N] overwrite. Softmax statistics in fp32 (online max/sum, one block per row).
-//   Extra memory: one bf16 chunk [rows, V] in scratch, rows = 1.75 GiB / (2 V) rounded down to a
-//   multiple of 128 (6144 at V = 151936, i.e. 1.87 GB; 3 chunks at N = 16384) -- within the 2 GB
-//   budget. Fewer chunks = fewer fp32 read-modify-write passes over dtable. Override the budget with the
-//   environment variable TT_CUDA_LM_HEAD_CHUNK_MB.
+//   losses fp32 [N] overwrite. Softmax statistics in fp32 (online max/sum); one 1024-thread block per SM,
+//   each taking rows in turn (deterministic: a fixed reduction order per row).
 //   lm_head_logits: logits fp32 [N,V] = hidden @ table^T (one GEMM, fp32 output), for sampling.
+//
+//   Passes over the logits (seed shape: N = 16384, V = 151936: 4.98 GB of bf16 logits per step): the
+//   logits GEMM writes them, the softmax kernel reads them once from HBM and writes dlogits over them, and
+//   the dhidden and dtable GEMMs read them. The kernel's second read of a row (to write dlogits) stays on
+//   chip: pass 1 keeps the row's first 226 KiB (the opt-in shared memory) of its 297 KiB in shared memory,
+//   and the rest (71 KiB) is re-read from L2, where one row per SM is in flight (132 x 71 KiB = 9.6 MB of
+//   a 60 MB L2). So the kernel moves 2 x 4.98 GB through HBM (~2.3 ms at 4.3 TB/s), where reading each row
+//   twice from HBM moved 3 x 4.98 GB (~3.5 ms).
+//   Chunk size: every chunk re-reads the table in the logits and dhidden GEMMs (2 x 117 MB bf16) and reads
+//   and writes the fp32 dtable (2 x 233 MB): ~0.70 GB, ~0.16 ms per chunk. A chunk whose logits stay in L2
+//   from the GEMM to the softmax kernel (<= ~30 MB, ~98 rows) would need 167 chunks (~117 GB, ~27 ms) to
+//   save one 4.98 GB read (~1.2 ms); the break-even is ~7 chunks (2340 rows, 0.7 GB of logits: far above
+//   L2). So chunks are as large as memory allows: a 1.75 GiB budget, split into equal chunks (3 x 5504 rows
+//   = 1.67 GB at the seed shape), in the bulk scratch slot that attention's scores share. Override the
+//   budget with the environment variable TT_CUDA_LM_HEAD_CHUNK_MB.
+#include <algorithm>
 #include <cstdlib>
 
 #include "cuda/common.cuh"
@@ -24,7 +37,7 @@
 namespace tt::cuda {
 namespace {
 
-constexpr int kCeThreads = 512;
+constexpr int kCeThreads = 1024;
 
 struct MaxSum {
   float m, s;  // running max and sum of exp(x - m)
@@ -36,6 +49,14 @@ __device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
   return {m, a.s * __expf(a.m - m) + b.s * __expf(b.m - m)};
 }
 
+// The partner lane's pair, moved as one 64-bit shuffle.
+__device__ __forceinline__ MaxSum shfl_xor(MaxSum a, int off) {
+  const unsigned long long packed =
+      (static_cast<unsigned long long>(__float_as_uint(a.m)) << 32) | __float_as_uint(a.s);
+  const unsigned long long o = __shfl_xor_sync(kFullMask, packed, off);
+  return {__uint_as_float(unsigned(o >> 32)), __uint_as_float(unsigned(o & 0xffffffffu))};
+}
+
 __device__ __forceinline__ void push(MaxSum& a, float x) {
   if (x > a.m) {
     a.s = a.s * __expf(a.m - x) + 1.0f;
@@ -45,121 +66,123 @@ __device__ __forceinline__ void push(MaxSum& a, float x) {
   }
 }
 
-// One block per row of the chunk. kVec: V % 8 == 0, so rows are 16-byte aligned and read as 8 x bf16.
-template <bool kVec>
-__global__ void __launch_bounds__(kCeThreads)
-    softmax_ce_kernel(bf16* logits, float* losses, const int32_t* targets, int64_t V, float loss_scale,
-                      bool write_grad) {
+// Persistent: block b takes rows b, b + gridDim.x, ... of the chunk, one at a time (one block per SM).
+// Units of kN bf16 (kN = 8: V % 8 == 0 and 16-byte aligned rows; else 1). The first `cached` units of the
+// row are kept in dynamic shared memory by pass 1, so pass 2 reads them on chip; the rest are re-read
+// from global memory, where the row was just read (gridDim.x rows in flight: see the header).
+template <int kN>
+__global__ void __launch_bounds__(kCeThreads, 1)
+    softmax_ce_kernel(bf16* logits, float* losses, const int32_t* targets, int64_t rows, int64_t V,
+                      int64_t cached, float loss_scale, bool write_grad) {
+  using U = Bf16s<kN>;
+  TT_DYNAMIC_SHARED(uint4, cache_raw);  // [cached] units
+  U* cache = reinterpret_cast<U*>(cache_raw);
   __shared__ MaxSum sh[32];
   __shared__ float target_logit;
-  const int64_t r = blockIdx.x;
-  bf16* row = logits + r * V;
-  const int32_t target = targets[r];
-  const bool active = target >= 0 && target < V;
-  if (!active) {
-    if (threadIdx.x == 0) losses[r] = 0.0f;
-    if (write_grad)
-      for (int64_t i = threadIdx.x; i < V; i += blockDim.x) row[i] = __float2bfloat16_rn(0.0f);
-    return;
-  }
-  MaxSum acc{-INFINITY, 0.0f};
-  if (kVec) {
-    const uint4* row4 = reinterpret_cast<const uint4*>(row);
-    for (int64_t i = threadIdx.x; i < V / 8; i += blockDim.x) {
-      const uint4 u = row4[i];
-      const unsigned w[4] = {u.x, u.y, u.z, u.w};
+  const int64_t units = V / kN;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    U* row = reinterpret_cast<U*>(logits + r * V);
+    const int32_t target = targets[r];
+    if (target < 0 || target >= V) {  // no target: no loss, no gradient (uniform over the block)
+      if (threadIdx.x == 0) losses[r] = 0.0f;
+      if (write_grad) {
+        U zero;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        push(acc, bf16_lo(w[e]));
-        push(acc, bf16_hi(w[e]));
+        for (int e = 0; e < kN; ++e) zero.v[e] = __float2bfloat16_rn(0.0f);
+        for (int64_t i = threadIdx.x; i < units; i += blockDim.x) row[i] = zero;
+      }
+      continue;
+    }
+    // Pass 1: online max / sum of exp over the row, caching its head on chip.
+    MaxSum acc{-INFINITY, 0.0f};
+#pragma unroll 4
+    for (int64_t i = threadIdx.x; i < units; i += blockDim.x) {
+      const U u = row[i];
+      if (i < cached) cache[i] = u;
+#pragma unroll
+      for (int e = 0; e < kN; ++e) push(acc, to_f32(u.v[e]));
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc = combine(acc, shfl_xor(acc, off));
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) sh[warp] = acc;
+    if (threadIdx.x == 0) target_logit = to_f32(logits[r * V + target]);
+    __syncthreads();
+    if (warp == 0) {
+      acc = lane < int(blockDim.x >> 5) ? sh[lane] : MaxSum{-INFINITY, 0.0f};
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc = combine(acc, shfl_xor(acc, off));
+      if (lane == 0) sh[0] = acc;
+    }
+    __syncthreads();
+    const float lse = sh[0].m + logf(sh[0].s);
+    if (threadIdx.x == 0) losses[r] = lse - target_logit;
+    if (write_grad) {
+      // Pass 2: dlogits = scale * (softmax - onehot) over the logits. Each unit is read and written by the
+      // thread that cached it in pass 1 (the target logit was read before the barrier above).
+#pragma unroll 4
+      for (int64_t i = threadIdx.x; i < units; i += blockDim.x) {
+        U u = i < cached ? cache[i] : row[i];
+#pragma unroll
+        for (int e = 0; e < kN; ++e) {
+          const float onehot = i * kN + e == target ? 1.0f : 0.0f;
+          u.v[e] = __float2bfloat16_rn((__expf(to_f32(u.v[e]) - lse) - onehot) * loss_scale);
+        }
+        row[i] = u;
       }
     }
-  } else {
-    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) push(acc, to_f32(row[i]));
-  }
-  // Block reduce of (max, sum) pairs.
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    MaxSum o{__shfl_xor_sync(kFullMask, acc.m, off), __shfl_xor_sync(kFullMask, acc.s, off)};
-    acc = combine(acc, o);
-  }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) sh[warp] = acc;
-  if (threadIdx.x == 0) target_logit = to_f32(row[target]);
-  __syncthreads();
-  if (warp == 0) {
-    acc = lane < int(blockDim.x >> 5) ? sh[lane] : MaxSum{-INFINITY, 0.0f};
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      MaxSum o{__shfl_xor_sync(kFullMask, acc.m, off), __shfl_xor_sync(kFullMask, acc.s, off)};
-      acc = combine(acc, o);
-    }
-    if (lane == 0) sh[0] = acc;
-  }
-  __syncthreads();
-  const float lse = sh[0].m + logf(sh[0].s);
-  if (threadIdx.x == 0) losses[r] = lse - target_logit;
-  if (!write_grad) return;
-  // dlogits = scale * (softmax - onehot), written over the logits (each element read then written by
-  // the same thread; the target logit was read before the barrier above).
-  if (kVec) {
-    uint4* row4 = reinterpret_cast<uint4*>(row);
-    for (int64_t i = threadIdx.x; i < V / 8; i += blockDim.x) {
-      const uint4 u = row4[i];
-      unsigned w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t c = i * 8 + 2 * e;
-        const float g0 = (__expf(bf16_lo(w[e]) - lse) - (c == target ? 1.0f : 0.0f)) * loss_scale;
-        const float g1 = (__expf(bf16_hi(w[e]) - lse) - (c + 1 == target ? 1.0f : 0.0f)) * loss_scale;
-        w[e] = pack_bf16x2(g0, g1);
-      }
-      row4[i] = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-  } else {
-    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
-      const float x = to_f32(row[i]);
-      row[i] = __float2bfloat16_rn((__expf(x - lse) - (i == target ? 1.0f : 0.0f)) * loss_scale);
-    }
+    __syncthreads();  // sh and target_logit are rewritten for the next row
   }
 }
 
-// Rows per chunk for a given vocabulary.
+// Rows per chunk: as few chunks as the budget allows, of equal size (a multiple of 128, GEMM-friendly M).
 int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
-  int64_t budget_mb = 1792;  // 1.75 GiB = 1.88 GB: 3 chunks at N = 16384, V = 151936
+  int64_t budget_mb = 1792;  // 1.75 GiB: 3 chunks of 5504 rows (1.67 GB) at N = 16384, V = 151936
   if (const char* env = std::getenv("TT_CUDA_LM_HEAD_CHUNK_MB")) {
     const long long v = std::atoll(env);
     if (v > 0) budget_mb = v;
   }
-  int64_t rows = (budget_mb << 20) / (2 * (V > 0 ? V : 1));
-  if (rows > 256) rows = rows / 128 * 128;  // GEMM-friendly M
-  if (rows < 1) rows = 1;
-  return rows < N ? rows : N;
+  const int64_t most = std::max<int64_t>(1, (budget_mb << 20) / (2 * std::max<int64_t>(V, 1)));
+  const int64_t chunks = (N + most - 1) / most;
+  int64_t rows = (N + chunks - 1) / chunks;
+  if (rows > 256) rows = std::min(most, (rows + 127) / 128 * 128);
+  return std::min(rows, N);
 }
 
 }  // namespace
 
 void CudaBackend::lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                                     Tensor targets, float loss_scale) {
-  OpScope scope(*this, Family::kLmHead);
+  // Timed as two families: the GEMMs (lm_head_gemm) and the softmax kernel (lm_head_softmax).
   const int64_t N = hidden.rows, C = hidden.cols, V = table.rows;
   const int64_t chunk = lm_head_chunk_rows(N, V);
-  auto* logits = static_cast<bf16*>(ctx_.scratch(Slot::kLogits, size_t(chunk) * size_t(V) * sizeof(bf16)));
+  auto* logits = static_cast<bf16*>(ctx_.scratch(Slot::kBulk, size_t(chunk) * size_t(V) * sizeof(bf16)));
   const bool grad = !dhidden.empty();
+  // 16-byte units when every row is 16-byte aligned (V % 8 == 0; the scratch buffer is 256-byte aligned).
   const bool vec = V % 8 == 0;
+  const int64_t unit_bytes = vec ? 16 : 2, units = vec ? V / 8 : V;
+  // On-chip row cache: the opt-in shared memory less the kernel's static arrays.
+  const int64_t cached = std::min<int64_t>(units, (int64_t(ctx_.max_smem_per_block) - 1024) / unit_bytes);
+  const size_t smem = size_t(std::max<int64_t>(cached, 1) * unit_bytes);
+  const auto kernel = vec ? softmax_ce_kernel<8> : softmax_ce_kernel<1>;
+  allow_dynamic_smem(kernel, smem);
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t rows = chunk < N - r0 ? chunk : N - r0;
     const bf16* h = hidden.data<bf16>() + r0 * C;
-    // logits[rows, V] = h[rows, C] @ table[V, C]^T
-    gemm_rm(ctx_, logits, DType::BF16, h, false, table.ptr, true, rows, V, C, false);
-    if (vec)
-      softmax_ce_kernel<true><<<unsigned(rows), kCeThreads, 0, ctx_.stream>>>(
-          logits, losses.data<float>() + r0, targets.data<int32_t>() + r0, V, loss_scale, grad);
-    else
-      softmax_ce_kernel<false><<<unsigned(rows), kCeThreads, 0, ctx_.stream>>>(
-          logits, losses.data<float>() + r0, targets.data<int32_t>() + r0, V, loss_scale, grad);
-    CUDA_CHECK_LAUNCH();
+    {
+      OpScope scope(*this, Family::kLmHeadGemm);
+      // logits[rows, V] = h[rows, C] @ table[V, C]^T
+      gemm_rm(ctx_, logits, DType::BF16, h, false, table.ptr, true, rows, V, C, false);
+    }
+    {
+      OpScope scope(*this, Family::kLmHeadSoftmax);
+      const unsigned blocks = unsigned(std::min<int64_t>(rows, ctx_.sm_count));
+      kernel<<<blocks, kCeThreads, smem, ctx_.stream>>>(
+          logits, losses.data<float>() + r0, targets.data<int32_t>() + r0, rows, V, cached, loss_scale, grad);
+      CUDA_CHECK_LAUNCH();
+    }
     if (!grad) continue;
+    OpScope scope(*this, Family::kLmHeadGemm);
     // dhidden[rows, C] = dlogits[rows, V] @ table[V, C]
     gemm_rm(ctx_, dhidden.data<bf16>() + r0 * C, DType::BF16, logits, false, table.ptr, false, rows, C, V,
             false);
@@ -169,7 +192,7 @@ void CudaBackend::lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable
 }
 
 void CudaBackend::lm_head_logits_impl(Tensor logits, Tensor hidden, Tensor table) {
-  OpScope scope(*this, Family::kLmHead);
+  OpScope scope(*this, Family::kLmHeadGemm);
   gemm_rm(ctx_, logits.ptr, DType::F32, hidden.ptr, false, table.ptr, true, hidden.rows, table.rows,
           hidden.cols, false);
 }

@@ -62,6 +62,11 @@ void Ctx::release_scratch() {
   }
 }
 
+size_t& dynamic_smem_allowed(const void* kernel) {
+  static std::unordered_map<const void*, size_t> allowed;
+  return allowed[kernel];
+}
+
 void Ctx::note_alloc(size_t bytes) {
   current_bytes_ += bytes;
   if (current_bytes_ > peak_bytes_) peak_bytes_ = current_bytes_;
@@ -74,8 +79,8 @@ void Ctx::note_free(size_t bytes) {
 namespace {
 
 constexpr std::array<const char*, size_t(Family::kCount)> kFamilyNames = {
-    "memory",        "embedding", "rmsnorm", "matmul", "qk_norm_rope", "attention_fwd",
-    "attention_bwd", "swiglu",    "lm_head", "reduce", "adamw"};
+    "memory",        "embedding", "rmsnorm",      "matmul",          "qk_norm_rope", "attention_fwd",
+    "attention_bwd", "swiglu",    "lm_head_gemm", "lm_head_softmax", "reduce",       "adamw"};
 
 constexpr size_t kStageLimit = 64u << 20;  // host->device copies above this go synchronously
 constexpr size_t kLtWorkspaceBytes = 32u << 20;
@@ -369,9 +374,6 @@ void CudaBackend::synchronize_impl() {
 
 size_t CudaBackend::peak_memory_bytes() const {
   return ctx_.peak_bytes();
-}
-size_t CudaBackend::current_memory_bytes() const {
-  return ctx_.current_bytes();
 }
 
 }  // namespace cuda

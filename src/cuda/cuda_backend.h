@@ -45,7 +45,8 @@ enum class Family : int {
   kAttentionForward,  // attention_forward and attention_infer
   kAttentionBackward,
   kSwiglu,
-  kLmHead,
+  kLmHeadGemm,     // lm_head_loss's GEMMs and lm_head_logits
+  kLmHeadSoftmax,  // lm_head_loss's softmax / cross-entropy kernel
   kReduce,
   kAdamw,
   kCount
@@ -72,7 +73,6 @@ class CudaBackend final : public Backend {
   void reset_op_timings();
   void set_deterministic(bool on);
   std::string device_name() const;
-  size_t current_memory_bytes() const;
   // Graph launches by run_recorded so far (the tests check that recorded steps are replayed).
   int64_t graph_launches() const;
 

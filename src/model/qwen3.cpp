@@ -428,6 +428,12 @@ void Qwen3Model::init_weights(uint64_t seed) {
   s.be.fill(s.exp_avg_sq, 0.0);
 }
 
+// Issued op by op, outside the two recorded graphs of a step (forward + backward per micro-batch, the
+// optimizer update), as is record_loss's sum: three launches, a few microseconds of a step of milliseconds.
+// The graphs stay two because a step may accumulate several micro-batches between zero_grads and the update;
+// recording the zeroing and slot 0's sum into the first micro-batch's graph would need a second recording
+// for the later micro-batches (whose loss slot moves) and a deferred zeroing that every reader of the
+// gradients would have to trigger.
 void Qwen3Model::zero_grads() {
   Impl& s = *impl_;
   s.be.fill(s.grads, 0.0);

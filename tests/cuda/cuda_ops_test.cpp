@@ -63,9 +63,16 @@ void case_memory(Harness& h) {
   Backend& g = h.gpu();
   const size_t peak0 = g.peak_memory_bytes();
   bool first = true;
-  for (DType dt : {DType::F32, DType::F64, DType::BF16, DType::I32}) {
-    SCOPED_TRACE(dtype_name(dt));
-    const size_t n = 1037;
+  // Lengths with a tail after the 16-byte units (1037), none (4096), and no whole unit at all (5).
+  for (auto [dt, n] : {std::pair{DType::F32, size_t(1037)},
+                       {DType::F64, size_t(1037)},
+                       {DType::BF16, size_t(1037)},
+                       {DType::I32, size_t(1037)},
+                       {DType::F32, size_t(4096)},
+                       {DType::BF16, size_t(4096)},
+                       {DType::BF16, size_t(5)},
+                       {DType::F64, size_t(5)}}) {
+    SCOPED_TRACE(std::string(dtype_name(dt)) + " n=" + std::to_string(n));
     Tensor b = g.alloc(int64_t(n), 1, dt);
     if (first)
       EXPECT_GE(g.peak_memory_bytes(), peak0 + b.bytes()) << "peak_memory_bytes does not count alloc";
@@ -107,7 +114,9 @@ void case_embedding(Harness& h) {
   struct S {
     int64_t N, C, V, id_range;
   };
-  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{300, 384, 1000, 7}, S{513, 96, 50, 50}}) {
+  // C % 8 == 0 takes the 16-byte units, 13 and 7 the scalar path.
+  for (S s : {S{1, 8, 5, 5}, S{37, 64, 101, 101}, S{300, 384, 1000, 7}, S{513, 96, 50, 50}, S{29, 13, 40, 40},
+              S{64, 7, 9, 3}}) {
     SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}}));
     std::vector<int32_t> ids(size_t(s.N));
     for (auto& id : ids) id = int32_t(h.rng()() % uint64_t(s.id_range));
@@ -145,7 +154,8 @@ void case_rmsnorm(Harness& h) {
   struct S {
     int64_t R, C;
   };
-  for (S s : {S{1, 8}, S{37, 384}, S{130 * 6, 64}, S{5, 1000}, S{67, 128}}) {
+  // C % 8 == 0 takes the 16-byte units, 37, 1001 and 3 the scalar path.
+  for (S s : {S{1, 8}, S{37, 384}, S{130 * 6, 64}, S{5, 1000}, S{67, 128}, S{9, 37}, S{300, 1001}, S{2, 3}}) {
     SCOPED_TRACE(shape({{"R", s.R}, {"C", s.C}}));
     const float eps = 1e-6f;
     Pair inp = h.random(Kind::Act, s.R, s.C, -2.f, 2.f);
@@ -168,6 +178,11 @@ void case_rmsnorm(Harness& h) {
     h.expect_close("rmsnorm dinp (+=)", dinp, kTolBf16);
     h.expect_close("rmsnorm dweight (+=)", dw, 1e-4);
     h.expect_close_delta("rmsnorm dweight increment", dw, dw_prefill, 1e-4);
+    // Deterministic: the same weight gradient again, bit for bit.
+    const std::vector<float> first = h.gpu_values(dw);
+    h.upload(dw, dw_prefill);
+    h.gpu().rmsnorm_backward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g);
+    EXPECT_EQ(first, h.gpu_values(dw)) << "rmsnorm dweight differs between runs";
   }
 }
 
@@ -235,8 +250,11 @@ void case_qk_norm_rope(Harness& h) {
   struct S {
     int64_t N, T, Hq, Hkv, D, offset;
   };
+  // head_dim 16..256 (powers of two) takes the 16-byte units (D/8 lanes per head row), 8, 6 and 80 the
+  // scalar path.
   for (S s : {S{1, 1, 1, 1, 8, 0}, S{12, 4, 4, 2, 64, 0}, S{40, 20, 2, 2, 128, 7}, S{7, 7, 3, 1, 6, 100},
-              S{65, 13, 6, 2, 64, 0}, S{1024, 512, 6, 2, 64, 0}}) {
+              S{65, 13, 6, 2, 64, 0}, S{1024, 512, 6, 2, 64, 0}, S{10, 5, 2, 1, 16, 0}, S{6, 6, 4, 2, 32, 3},
+              S{3, 3, 1, 1, 256, 0}, S{9, 3, 3, 1, 80, 0}}) {
     SCOPED_TRACE(
         shape({{"N", s.N}, {"T", s.T}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}, {"offset", s.offset}}));
     const float eps = 1e-6f;
@@ -417,7 +435,8 @@ void case_swiglu(Harness& h) {
   struct S {
     int64_t N, I;
   };
-  for (S s : {S{1, 1}, S{7, 3}, S{13, 77}, S{64, 1024}}) {
+  // I % 8 == 0 takes the 16-byte units, 1, 3 and 77 the scalar path.
+  for (S s : {S{1, 1}, S{7, 3}, S{13, 77}, S{64, 1024}, S{5, 40}}) {
     SCOPED_TRACE(shape({{"N", s.N}, {"I", s.I}}));
     Pair gate_up = h.random(Kind::Act, s.N, 2 * s.I, -4.f, 4.f);
     Pair out = h.sentinel(Kind::Act, s.N, s.I);
@@ -443,8 +462,10 @@ void case_lm_head(Harness& h) {
     int64_t N, C, V;
     bool small_chunks;
   };
+  // The softmax kernel keeps up to ~227 KiB of a row on chip: the seed vocabulary (151936, 16-byte units)
+  // and 120001 (odd, one element at a time) have rows longer than that, re-read past the cached head.
   for (S s : {S{1, 8, 11, false}, S{37, 64, 1001, false}, S{64, 128, 4096, false}, S{300, 64, 4096, true},
-              S{77, 96, 3003, true}}) {
+              S{77, 96, 3003, true}, S{2, 32, 151936, false}, S{2, 16, 120001, false}}) {
     SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}, {"small_chunks", s.small_chunks}}));
     std::unique_ptr<ChunkBudget> budget;
     if (s.small_chunks) budget = std::make_unique<ChunkBudget>("1");  // 1 MiB: 128..256 rows per chunk
@@ -655,6 +676,55 @@ TEST_P(HarnessSelfCheck, CpuBf16MatchesCpuF64) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, HarnessSelfCheck, ::testing::ValuesIn(case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// ---- cuBLASLt algorithm choice (emulator only: it offers several candidates and can slow one down) -----
+#ifdef TT_CUDA_EMULATION
+// Restores the emulated candidates' speeds when a test ends.
+struct AlgoDelays {
+  explicit AlgoDelays(std::initializer_list<int> us) {
+    int i = 0;
+    for (int d : us) emu::set_gemm_algo_delay_us(i++, d);
+  }
+  ~AlgoDelays() {
+    for (int i = 0; i < emu::kGemmAlgos; ++i) emu::set_gemm_algo_delay_us(i, 0);
+  }
+};
+
+// A plan keeps the fastest candidate among those whose output matches the heuristic's first: here candidate
+// 2 (0 and 1 are slowed down; 3, the fastest, sums in another order). The timing runs leave no trace: an
+// accumulating GEMM (dweight += ..., D is also C) still adds exactly once.
+TEST(CudaGemmAlgorithm, FastestCandidateThatAgreesWithTheFirst) {
+  AlgoDelays delays({20000, 20000, 0, 0});
+  auto cpu = make_cpu_backend(DType::F32);
+  auto gpu = make_cuda_backend(0);
+  Harness h(*cpu, *gpu, 0x5eed1234u);
+  const int64_t M = 41, K = 24, N = 56;  // shapes no other test uses: fresh plans
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), dout = h.random(Kind::Act, M, N);
+  Pair out = h.sentinel(Kind::Act, M, N);
+  Pair dinp = h.sentinel(Kind::Act, M, K), dw = h.prefilled(Kind::Grad, N, K);
+  const std::vector<float> dw_prefill = h.gpu_values(dw);
+  for (int rep = 0; rep < 2; ++rep) {  // the first call makes the plans, the second uses them
+    SCOPED_TRACE(rep == 0 ? "plans made" : "plans cached");
+    const emu::GemmCounts before = emu::gemm_counts();
+    h.gpu().matmul_forward(out.g, inp.g, w.g);
+    h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, false);
+    const emu::GemmCounts after = emu::gemm_counts();
+    if (rep == 0) {
+      for (int a = 0; a < emu::kGemmAlgos; ++a)
+        EXPECT_GT(after.by_algo[a] - before.by_algo[a], 0) << "candidate " << a << " was never tried";
+    } else {
+      EXPECT_EQ(after.by_algo[2] - before.by_algo[2], 3) << "the cached plans do not use candidate 2";
+      EXPECT_EQ(after.lt - before.lt, 3) << "a cached plan ran another candidate";
+    }
+  }
+  h.cpu().matmul_forward(out.c, inp.c, w.c);
+  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
+  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
+  h.expect_close("matmul out", out, kTolBf16);
+  h.expect_close("matmul dinp", dinp, kTolBf16);
+  h.expect_close_delta("matmul dweight after two accumulations", dw, dw_prefill, 1e-4);
+}
+#endif
 
 // ---- coverage (runs without a GPU) ---------------------------------------------------------
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -348,6 +349,12 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   g_capture = Capture{};
   return invalidated ? record_error(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
 }
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  *status = g_capture.graph == nullptr || s != g_capture.stream ? cudaStreamCaptureStatusNone
+            : g_capture.invalidated                             ? cudaStreamCaptureStatusInvalidated
+                                                                : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   if (graph == nullptr) return record_error(cudaErrorInvalidValue);
   *exec = new CUgraphExec_st{graph->work};
@@ -400,6 +407,9 @@ constexpr CodeText<cublasStatus_t> kCublasStatuses[] = {
 };
 
 tt::emu::GemmCounts g_gemm_counts;
+int g_algo_delay_us[tt::emu::kGemmAlgos] = {};
+// The candidate whose sums come in another order (see cublasLt.h).
+constexpr int kOtherOrderAlgo = tt::emu::kGemmAlgos - 1;
 
 // The largest power of two (at most 256) dividing the address.
 uint64_t alignment(const void* p) {
@@ -453,11 +463,12 @@ uint64_t entries_alignment(const void* p, cublasLtMatrixLayout_t l) {
   return std::min(alignment(p), alignment(stride_bytes));
 }
 
-// D = alpha op(A) op(B) + beta C, column-major, fp32 accumulation; C and D share shape and type.
+// D = alpha op(A) op(B) + beta C, column-major, fp32 accumulation; C and D share shape and type. With
+// other_order, the last bit of every output is flipped: an algorithm that sums in another order.
 cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* A,
                     cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
                     cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
-                    void* D, cudaDataType_t ct, int64_t ldc, cudaStream_t stream) {
+                    void* D, cudaDataType_t ct, int64_t ldc, cudaStream_t stream, bool other_order = false) {
   if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_INVALID_VALUE;  // not emulated
   if ((ta ? a_cols : a_rows) != m || (ta ? a_rows : a_cols) != k || (tb ? b_cols : b_rows) != k ||
       (tb ? b_rows : b_cols) != n)
@@ -474,10 +485,16 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < m; ++i) {
         const float v = c[size_t(i + j * m)];
-        if (ct == CUDA_R_16BF)
-          static_cast<__nv_bfloat16*>(D)[i + j * ldc] = __float2bfloat16_rn(v);
-        else
-          static_cast<float*>(D)[i + j * ldc] = v;
+        if (ct == CUDA_R_16BF) {
+          __nv_bfloat16 r = __float2bfloat16_rn(v);
+          r.bits ^= uint16_t(other_order);
+          static_cast<__nv_bfloat16*>(D)[i + j * ldc] = r;
+        } else {
+          uint32_t bits;
+          std::memcpy(&bits, &v, 4);
+          bits ^= uint32_t(other_order);
+          std::memcpy(static_cast<float*>(D) + i + j * ldc, &bits, 4);
+        }
       }
   });
   return CUBLAS_STATUS_SUCCESS;
@@ -488,6 +505,9 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
 namespace tt::emu {
 GemmCounts gemm_counts() {
   return g_gemm_counts;
+}
+void set_gemm_algo_delay_us(int algo, int us) {
+  g_algo_delay_us[algo] = us;
 }
 }  // namespace tt::emu
 
@@ -588,13 +608,16 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
   for (auto* l : {a, b, c, d})  // batch entries less than 16-byte aligned, like columns
     if (l->batch_count > 1 && l->batch_stride * int64_t(type_bytes(l->type)) % 16 != 0)
       return CUBLAS_STATUS_NOT_SUPPORTED;
-  results[0] = cublasLtMatmulHeuristicResult_t{};
-  results[0].state = CUBLAS_STATUS_SUCCESS;
-  // The algorithm remembers what it was chosen for: cublasLtMatmul refuses pointers less aligned than the
-  // preference promised, and a larger workspace than it allowed (as a real algorithm may fail on them).
-  for (int i = 0; i < 4; ++i) results[0].algo.data[i] = pref->min_align[i];
-  results[0].algo.data[4] = pref->max_workspace;
-  *returned = 1;
+  *returned = std::min(requested, tt::emu::kGemmAlgos);
+  for (int r = 0; r < *returned; ++r) {
+    results[r] = cublasLtMatmulHeuristicResult_t{};
+    results[r].state = CUBLAS_STATUS_SUCCESS;
+    // The algorithm remembers what it was chosen for: cublasLtMatmul refuses pointers less aligned than the
+    // preference promised, and a larger workspace than it allowed (as a real algorithm may fail on them).
+    for (int i = 0; i < 4; ++i) results[r].algo.data[i] = pref->min_align[i];
+    results[r].algo.data[4] = pref->max_workspace;
+    results[r].algo.data[5] = uint64_t(r);  // which candidate
+  }
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha,
@@ -636,13 +659,18 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         (beta_f != 0.0f &&
          !matrix_ok(batch_entry(C, cl, e), cl->type, int64_t(cl->rows), int64_t(cl->cols), cl->ld)))
       return CUBLAS_STATUS_INVALID_VALUE;
+  const uint64_t which = algo->data[5];
+  if (which >= uint64_t(tt::emu::kGemmAlgos)) return CUBLAS_STATUS_INVALID_VALUE;
   ++g_gemm_counts.lt;
+  ++g_gemm_counts.by_algo[which];
+  if (const int us = g_algo_delay_us[which]; us > 0)
+    tt::emu::enqueue(stream, [us] { std::this_thread::sleep_for(std::chrono::microseconds(us)); });
   for (int64_t e = 0; e < count; ++e) {
     const cublasStatus_t st =
         gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, alpha_f, batch_entry(A, al, e), al->type,
              int64_t(al->rows), int64_t(al->cols), al->ld, batch_entry(B, bl, e), bl->type, int64_t(bl->rows),
              int64_t(bl->cols), bl->ld, beta_f, batch_entry(C, cl, e), batch_entry(D, dl, e), dl->type,
-             dl->ld, stream);
+             dl->ld, stream, which == kOtherOrderAlgo);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }
   return CUBLAS_STATUS_SUCCESS;

@@ -2,9 +2,13 @@
 // cuBLAS's column-major semantics (bf16 A and B, fp32 accumulation, bf16 or fp32 C/D) through OpenBLAS.
 // The heuristic offers no algorithm when an operand is less than 16-byte aligned (its pointer, from the
 // preference's minimum alignments, or a leading dimension), as the real one may not, so the tests also
-// exercise matmul.cu's cublasGemmEx fallback. Strided batches (the layouts' BATCH_COUNT and
-// STRIDED_BATCH_OFFSET) run as one GEMM per batch entry, every entry bounds-checked like a single operand.
-// Implemented in cuda_host_emu.cpp.
+// exercise matmul.cu's cublasGemmEx fallback. The heuristic offers kGemmAlgos candidates (as many as asked
+// for, up to that), all computing through the same path except the last, which stands for an algorithm that
+// sums in another order: it flips the last bit of every output, so its results always differ from the
+// others' (matmul.cu must never pick it). Tests can slow a candidate down (set_gemm_algo_delay_us) to steer
+// matmul.cu's timed choice, and count the calls each candidate made. Strided batches (the layouts'
+// BATCH_COUNT and STRIDED_BATCH_OFFSET) run as one GEMM per batch entry, every entry bounds-checked like a
+// single operand. Implemented in cuda_host_emu.cpp.
 #pragma once
 
 #include <cstddef>
@@ -100,8 +104,13 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
 namespace tt::emu {
 // GEMM calls that went through cublasLtMatmul / cublasGemmEx since the process started (tests check that
 // both paths ran).
+constexpr int kGemmAlgos = 4;
 struct GemmCounts {
   long lt = 0, gemm_ex = 0;
+  long by_algo[kGemmAlgos] = {};  // cublasLtMatmul calls per candidate
 };
 GemmCounts gemm_counts();
+// Each later cublasLtMatmul call with candidate `algo` first sleeps `us` microseconds (stream-ordered, so
+// inside the caller's event timing); 0 turns it off.
+void set_gemm_algo_delay_us(int algo, int us);
 }  // namespace tt::emu
