@@ -26,19 +26,19 @@ struct RunState {
   int64_t step = 0;  // optimizer steps done
   int64_t tokens_seen = 0;
   DataOrder data_order;          // seed, rows, epoch, position
-  EarlyStopping early_stopping;  // patience and threshold are flags; best and counter are state
-  double best_saved_loss = std::numeric_limits<double>::infinity();  // the eval loss of best/
+  EarlyStopping early_stopping;  // patience and threshold are flags; the best loss (best/'s) and counter
   double last_train_loss = std::numeric_limits<double>::quiet_NaN();
   double eval_loss = std::numeric_limits<double>::quiet_NaN();  // the latest evaluation, at eval_step
   int64_t eval_step = -1;
   double wall_time_s = 0;  // all sessions of the run, up to the latest save
 
-  // Records an evaluation; returns whether it improves on best/ (by more than `threshold`, or the first).
-  bool record_eval(double loss, double threshold);
+  // Records an evaluation (`scheduled`: a periodic one, which counts towards early stopping's patience);
+  // returns whether it improves on best/ (early_stopping's rule).
+  bool record_eval(double loss, bool scheduled);
 
   nlohmann::ordered_json to_json() const;
-  // Reads trainer_state.json (`file` names it in errors); early stopping gets `early`'s patience and
-  // threshold with the saved best and counter. tt::Error for another format or a missing field.
+  // Reads trainer_state.json (`file` names it in errors; files from before best_eval_loss had that name
+  // are read too); early stopping gets `early`'s patience and threshold with the saved best and counter. tt::Error for another format or a missing field.
   static RunState from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early);
 };
 

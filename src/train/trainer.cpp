@@ -351,7 +351,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   // After an evaluation: the record, the plot and, when it improves on best/, a new best/.
   auto keep_evaluation = [&](const EvalResult& r, bool scheduled) {
     budget.eval_took(r.seconds);
-    const bool improved = run.record_eval(r.loss, opts.early_stopping_threshold);
+    const bool improved = run.record_eval(r.loss, scheduled);
     metrics.append({{"type", "eval"},
                     {"step", run.step},
                     {"eval_loss", r.loss},
@@ -359,7 +359,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
                     {"eval_rows", r.rows},
                     {"eval_tokens", r.tokens},
                     {"eval_time_s", r.seconds},
-                    {"best_eval_loss", run.best_saved_loss},
+                    {"best_eval_loss", run.early_stopping.best()},
                     {"elapsed_s", elapsed_s()}});
     const EarlyStopping& early = run.early_stopping;
     Progress::clear_line_for_log();
@@ -434,9 +434,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
     if (run.step % opts.logging_steps == 0 || run.step == opts.steps) log_train(bar.get());
     const auto side_start = Clock::now();  // evaluation, samples and saves stay out of the speed window
     if (opts.eval_steps > 0 && run.step % opts.eval_steps == 0) {
-      const EvalResult r = evaluate_split(model, val, opts.eval_rows, B);
-      run.early_stopping.update(r.loss);
-      keep_evaluation(r, /*scheduled=*/true);
+      keep_evaluation(evaluate_split(model, val, opts.eval_rows, B), /*scheduled=*/true);
     }
     if (opts.sample_steps > 0 && run.step % opts.sample_steps == 0) write_samples();
     const bool save_due = opts.save_steps > 0 && run.step % opts.save_steps == 0;
@@ -454,9 +452,9 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   save(last_dir, /*with_optimizer=*/true);
   write_plot();
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
-           fmt_num("%.4f", run.best_saved_loss), "), ", fmt_num("%.1f", elapsed_s()), " s; checkpoints in ",
+           fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()), " s; checkpoints in ",
            out.string());
-  return TrainResult{run.step, stop_reason, run.eval_loss, run.best_saved_loss};
+  return TrainResult{run.step, stop_reason, run.eval_loss, run.early_stopping.best()};
 }
 
 }  // namespace tt
