@@ -226,6 +226,60 @@ std::string sample_text(Qwen3Model& model, const Tokenizer& tok, const std::vect
   return out.str();
 }
 
+// The samples of `step` on stdout and appended to samples.log. A sample is a side product: a failure
+// there (e.g. a token the tokenizer cannot decode) is a warning, never the end of a run that may be
+// hours in.
+void write_samples(Qwen3Model& model, const Tokenizer& tok, const std::vector<Prompt>& prompts,
+                   const std::vector<int32_t>& stop_ids, const TrainOptions& opts, int64_t T, int64_t step) {
+  try {
+    const std::string text = sample_text(model, tok, prompts, stop_ids, opts, T, step);
+    if (text.empty()) return;
+    Progress::clear_line_for_log();
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+    std::ofstream(fs::path(opts.out_dir) / "samples.log", std::ios::app) << text;
+  } catch (const std::exception& e) {
+    Progress::clear_line_for_log();
+    log_warn("sampling at step ", step, " failed; training goes on: ", e.what());
+  }
+}
+
+std::string train_log_line(const RunState& run, const StepStats& s, double lr,
+                           const SpeedWindow::Speed& speed) {
+  return "step " + std::to_string(run.step) + "/" + std::to_string(run.steps) + " | loss " +
+         fmt_num("%.4f", s.loss) + " | lr " + fmt_num("%.2e", lr) + " | grad_norm " +
+         fmt_num("%.3f", s.grad_norm) + " | " + fmt_rate(speed.tokens_per_s) + " tok/s | " +
+         fmt_num("%.3f", speed.step_time_s) + " s/step";
+}
+
+// The metrics.jsonl record and the log line of an evaluation that run.record_eval() has recorded.
+void log_evaluation(MetricsLog& metrics, const RunState& run, const EvalResult& r, bool improved,
+                    bool scheduled, double elapsed_s) {
+  metrics.append({{"type", "eval"},
+                  {"step", run.step},
+                  {"eval_loss", r.loss},
+                  {"eval_ppl", r.ppl},
+                  {"eval_rows", r.rows},
+                  {"eval_tokens", r.tokens},
+                  {"eval_time_s", r.seconds},
+                  {"best_eval_loss", run.early_stopping.best()},
+                  {"elapsed_s", elapsed_s}});
+  const EarlyStopping& early = run.early_stopping;
+  Progress::clear_line_for_log();
+  log_info("eval step ", run.step, ": loss ", fmt_num("%.4f", r.loss), " ppl ", fmt_num("%.2f", r.ppl), " (",
+           r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", improved ? " - new best" : "",
+           scheduled && early.patience() > 0 ? " | no improvement for " + std::to_string(early.bad_evals()) +
+                                                   "/" + std::to_string(early.patience()) + " evals"
+                                             : "");
+}
+
+void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Config& cfg) {
+  write_file_atomic(out / "loss.svg",
+                    loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
+                                   "tiny-transformer: " + out.filename().string() + " (" +
+                                       std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
+}
+
 }  // namespace
 
 TrainResult run_training(const TrainOptions& options, double already_elapsed_s) {
@@ -311,11 +365,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
                     {"tokens_per_s", speed.tokens_per_s},
                     {"step_time_s", speed.step_time_s},
                     {"elapsed_s", elapsed_s()}});
-    const std::string line = "step " + std::to_string(run.step) + "/" + std::to_string(opts.steps) +
-                             " | loss " + fmt_num("%.4f", s.loss) + " | lr " + fmt_num("%.2e", lr) +
-                             " | grad_norm " + fmt_num("%.3f", s.grad_norm) + " | " +
-                             fmt_rate(speed.tokens_per_s) + " tok/s | " + fmt_num("%.3f", speed.step_time_s) +
-                             " s/step";
+    const std::string line = train_log_line(run, s, lr, speed);
     if (bar)
       bar->update(uint64_t(run.step - start_step), line);
     else
@@ -331,64 +381,23 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
                                 .peak_device_memory_bytes = int64_t(backend->peak_memory_bytes()),
                                 .peak_host_memory_bytes = host_peak_rss_bytes(),
                                 .stop_reason = stop_reason};
-    CheckpointContent content;
-    content.run_info = run_info_json(facts, run, session);
-    content.trainer_state = run.to_json();
-    content.tokenizer_dir = opts.tokenizer;
-    content.with_optimizer = with_optimizer;
-    save_checkpoint(model, dir, content);
+    save_checkpoint(model, dir,
+                    {.run_info = run_info_json(facts, run, session),
+                     .trainer_state = run.to_json(),
+                     .tokenizer_dir = opts.tokenizer,
+                     .with_optimizer = with_optimizer});
     const double s = seconds_since(t0);
     budget.save_took(with_optimizer, s);
     Progress::clear_line_for_log();
     log_info("saved ", dir.string(), " at step ", run.step, " (", fmt_num("%.1f", s), " s)");
   };
-  auto write_plot = [&] {
-    write_file_atomic(out / "loss.svg",
-                      loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
-                                     "tiny-transformer: " + out.filename().string() + " (" +
-                                         std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
-  };
-  // After an evaluation: the record, the plot and, when it improves on best/, a new best/.
-  auto keep_evaluation = [&](const EvalResult& r, bool scheduled) {
+  // An evaluation, recorded (metrics.jsonl, the log); returns whether it improves on best/.
+  auto evaluate = [&](bool scheduled) {
+    const EvalResult r = evaluate_split(model, val, opts.eval_rows, B);
     budget.eval_took(r.seconds);
     const bool improved = run.record_eval(r.loss, scheduled);
-    metrics.append({{"type", "eval"},
-                    {"step", run.step},
-                    {"eval_loss", r.loss},
-                    {"eval_ppl", r.ppl},
-                    {"eval_rows", r.rows},
-                    {"eval_tokens", r.tokens},
-                    {"eval_time_s", r.seconds},
-                    {"best_eval_loss", run.early_stopping.best()},
-                    {"elapsed_s", elapsed_s()}});
-    const EarlyStopping& early = run.early_stopping;
-    Progress::clear_line_for_log();
-    log_info("eval step ", run.step, ": loss ", fmt_num("%.4f", r.loss), " ppl ", fmt_num("%.2f", r.ppl),
-             " (", r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", improved ? " - new best" : "",
-             scheduled && early.patience() > 0
-                 ? " | no improvement for " + std::to_string(early.bad_evals()) + "/" +
-                       std::to_string(early.patience()) + " evals"
-                 : "");
-    write_plot();
-    if (improved) save(best_dir, /*with_optimizer=*/false);
-  };
-  // A sample is a side product: a failure there (e.g. a token the tokenizer cannot decode) is a warning,
-  // never the end of a run that may be hours in.
-  auto write_samples = [&] {
-    const auto t0 = Clock::now();
-    try {
-      const std::string text = sample_text(model, *tok, prompts, stop_ids, opts, T, run.step);
-      if (!text.empty()) {
-        Progress::clear_line_for_log();
-        std::fputs(text.c_str(), stdout);
-        std::fflush(stdout);
-        std::ofstream(out / "samples.log", std::ios::app) << text;
-      }
-    } catch (const std::exception& e) {
-      Progress::clear_line_for_log();
-      log_warn("sampling at step ", run.step, " failed; training goes on: ", e.what());
-    }
-    budget.samples_took(seconds_since(t0));
+    log_evaluation(metrics, run, r, improved, scheduled, elapsed_s());
+    return improved;
   };
   // The one place the run decides to stop, before each step (`save_due`: a periodic save follows).
   StopSignal signals(
@@ -403,6 +412,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
       return "max_train_minutes";
     return "";
   };
+  auto every = [&](int64_t n) { return n > 0 && run.step % n == 0; };
 
   // ---- the loop ----
   log_info("train: ", cfg.num_parameters(), " parameters, ", backend->name(), ", seq_len ", T, ", ",
@@ -431,29 +441,40 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
     window.add_step(tokens_per_step);
     budget.step_took(seconds_since(step_start));
 
-    if (run.step % opts.logging_steps == 0 || run.step == opts.steps) log_train(bar.get());
+    // Once in a while: the training log line (metrics.jsonl, the progress bar or a log line).
+    if (every(opts.logging_steps) || run.step == opts.steps) log_train(bar.get());
     const auto side_start = Clock::now();  // evaluation, samples and saves stay out of the speed window
-    if (opts.eval_steps > 0 && run.step % opts.eval_steps == 0) {
-      keep_evaluation(evaluate_split(model, val, opts.eval_rows, B), /*scheduled=*/true);
+    // Once in a while: an evaluation, the plot and, when it improves, best/.
+    if (every(opts.eval_steps)) {
+      const bool improved = evaluate(/*scheduled=*/true);
+      write_plot(out, metrics, cfg);
+      if (improved) save(best_dir, /*with_optimizer=*/false);
     }
-    if (opts.sample_steps > 0 && run.step % opts.sample_steps == 0) write_samples();
-    const bool save_due = opts.save_steps > 0 && run.step % opts.save_steps == 0;
+    // Once in a while: samples (stdout, samples.log).
+    if (every(opts.sample_steps)) {
+      const auto t0 = Clock::now();
+      write_samples(model, *tok, prompts, stop_ids, opts, T, run.step);
+      budget.samples_took(seconds_since(t0));
+    }
+    // The stop decision; once in a while, a save of last/ (resumable).
+    const bool save_due = every(opts.save_steps);
     stop_reason = stop_reason_now(save_due);
     if (stop_reason.empty() && save_due) save(last_dir, /*with_optimizer=*/true);
     window.leave_out(Clock::now() - side_start);
   }
   if (bar) bar->finish("stopped: " + stop_reason);
 
-  // ---- the stop: the final evaluation (unless this step has one) and the save of last/ ----
+  // ---- the stop: the last log line, the final evaluation (unless this step has one), last/, the plot ----
   log_info("stopping at step ", run.step, ": ", stop_reason);
   if (!window.empty() && run.step > start_step) log_train(nullptr);
-  if (run.eval_step != run.step || std::isnan(run.eval_loss))
-    keep_evaluation(evaluate_split(model, val, opts.eval_rows, B), /*scheduled=*/false);
+  if (run.eval_step != run.step || std::isnan(run.eval_loss)) {
+    if (evaluate(/*scheduled=*/false)) save(best_dir, /*with_optimizer=*/false);
+  }
   save(last_dir, /*with_optimizer=*/true);
-  write_plot();
+  write_plot(out, metrics, cfg);
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
-           fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()), " s; checkpoints in ",
-           out.string());
+           fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),
+           " s; checkpoints in ", out.string());
   return TrainResult{run.step, stop_reason, run.eval_loss, run.early_stopping.best()};
 }
 
