@@ -67,11 +67,11 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
 
   std::fputs(opts.prompt.c_str(), out);
   std::fflush(out);
-  GenerateResult res = generate(model, *tok, prompt, g, rng, g.stop_ids.empty() ? 0 : g.stop_ids[0],
-                                [out](std::string_view piece) {
-                                  std::fwrite(piece.data(), 1, piece.size(), out);
-                                  std::fflush(out);
-                                });
+  GenerateResult res =
+      generate(model, *tok, prompt, g, rng, generation_start_id(g.stop_ids), [out](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), out);
+        std::fflush(out);
+      });
   std::fputs("\n", out);
   std::fflush(out);
   double tps = res.seconds > 0 ? double(res.tokens.size()) / res.seconds : 0;

@@ -218,7 +218,7 @@ std::string sample_text(Qwen3Model& model, const Tokenizer& tok, const std::vect
       g.stop_ids = stop_ids;
       g.max_seq = T;
       std::mt19937_64 rng(mix_seed(opts.seed, uint64_t(step)));
-      GenerateResult res = generate(model, tok, prompt.ids, g, rng, stop_ids.empty() ? 0 : stop_ids[0]);
+      GenerateResult res = generate(model, tok, prompt.ids, g, rng, generation_start_id(stop_ids));
       out << "[step " << step << " " << (greedy ? "greedy " : "sampled") << "] " << prompt.text << res.text
           << (res.stopped_at_eos ? " <|endoftext|>" : "") << "\n";
     }
