@@ -5,7 +5,6 @@
 
 #include "cli/subcommands.h"
 #include "common/log.h"
-#include "common/paths.h"
 #include "data/interrupt.h"
 #include "data/prepare.h"
 #include "tokenizer/tokenizer.h"
@@ -14,7 +13,6 @@ namespace tt::cli {
 
 RunFn setup_prepare_data(CLI::App& app) {
   auto opts = std::make_shared<PrepareDataOptions>();
-  opts->tokenizer = default_tokenizer_dir().string();
   auto options = std::make_shared<OptionSet>(&app);
   opts->declare(*options);
   return [opts, options] {

@@ -25,7 +25,7 @@ struct SampleOptions {
   double top_p = 0.95;
   uint64_t seed = 0;
   std::string device = "auto";
-  std::string tokenizer;  // empty: the checkpoint's tokenizer.json, else default_tokenizer_dir()
+  std::string tokenizer;  // the rule of checkpoint_tokenizer_json (train/checkpoint.h)
 
   void declare(OptionSet& o);
   void validate() const;  // the declared rules (tt::Error naming the flag)
@@ -42,8 +42,7 @@ struct EvalOptions {
   int64_t batch_size = 16;
   std::string device = "auto";
   // The tokenizer the data must have been prepared with (its tokenizer.json sha256 is checked against
-  // meta.json). Empty: the checkpoint's tokenizer.json. Given: it must also be the checkpoint's own
-  // tokenizer when the checkpoint carries one (the model's ids mean that tokenizer's tokens).
+  // meta.json), by the rule of checkpoint_tokenizer_json (train/checkpoint.h).
   std::string tokenizer;
 
   void declare(OptionSet& o);
