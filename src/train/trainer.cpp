@@ -153,15 +153,12 @@ void prepare_out_dir(const fs::path& out, const TrainOptions& opts) {
 // from the same declarations as the command line.
 RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backend& backend,
                    const TokenDataset& train, const TokenDataset& val) {
-  TrainOptions resolved = opts;
-  OptionSet declared;
-  resolved.declare(declared);
   RunFacts facts;
   facts.device = backend.name();
   facts.precision = backend.is_cuda() ? "bf16 mixed (fp32 master weights)" : "fp32";
   facts.config = cfg.to_hf_json();
   facts.num_parameters = cfg.num_parameters();
-  facts.flags = declared.to_json();
+  facts.flags = declared_options_json(opts);
   facts.data = {{"data_dir", opts.data_dir},
                 {"seq_len", train.seq_len()},
                 {"train_rows", train.rows()},
