@@ -14,7 +14,7 @@ namespace tt {
 // Declares --device for a command that computes (train, eval, sample).
 void declare_device_flag(OptionSet& o, std::string& device);
 
-// tt::Error naming --device unless device is auto, cpu or cuda.
-std::unique_ptr<Backend> make_backend_for_device(const std::string& device);
+// tt::Error naming --device unless device is auto, cpu or cuda. `gpu`: which GPU (a rank's local rank).
+std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int gpu = 0);
 
 }  // namespace tt

@@ -57,6 +57,7 @@ ojson RunState::to_json() const {
   s["seq_len"] = seq_len;
   s["micro_batch_size"] = micro_batch_size;
   s["grad_accum"] = grad_accum;
+  s["world_size"] = world_size;
   return s;
 }
 
@@ -70,6 +71,7 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
         .seq_len = j.at("seq_len").get<int64_t>(),
         .micro_batch_size = j.at("micro_batch_size").get<int64_t>(),
         .grad_accum = j.at("grad_accum").get<int64_t>(),
+        .world_size = j.value("world_size", int64_t(1)),  // files from before data-parallel runs: one rank
         .step = j.at("step").get<int64_t>(),
         .tokens_seen = j.at("tokens_seen").get<int64_t>(),
         .data_order = DataOrder(order.at("rows").get<int64_t>(), order.at("seed").get<uint64_t>()),
@@ -100,6 +102,8 @@ ojson run_info_json(const RunFacts& facts, const RunState& run, const SessionRep
   r["num_parameters"] = facts.num_parameters;
   r["flags"] = facts.flags;
   r["data"] = facts.data;
+  r["world_size"] = run.world_size;
+  r["collectives"] = facts.collectives;
   put_progress(run, r);
   r["epoch"] = run.data_order.epoch();
   r["eval_ppl"] = number_or_null(std::exp(run.eval_loss));

@@ -19,8 +19,11 @@ struct RunState {
   // The run's shape, always this session's flags (a resume warns when they differ from the saved run).
   int64_t steps = 0;  // --steps: the length of the lr schedule
   int64_t seq_len = 0;
-  int64_t micro_batch_size = 0;
+  int64_t micro_batch_size = 0;  // per rank
   int64_t grad_accum = 0;
+  int64_t world_size = 1;  // ranks; a step reads micro_batch_size * world_size * grad_accum rows
+
+  int64_t rows_per_step() const { return micro_batch_size * world_size * grad_accum; }
 
   // Progress.
   int64_t step = 0;  // optimizer steps done
@@ -38,14 +41,16 @@ struct RunState {
 
   nlohmann::ordered_json to_json() const;
   // Reads trainer_state.json (`file` names it in errors; files from before best_eval_loss had that name
-  // are read too); early stopping gets `early`'s patience and threshold with the saved best and counter. tt::Error for another format or a missing field.
+  // are read too); early stopping gets `early`'s patience and threshold with the saved best and counter.
+  // tt::Error for another format or a missing field.
   static RunState from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early);
 };
 
 // What run_info.json says besides the run state; fixed for a session.
 struct RunFacts {
-  std::string device;     // the backend's name
-  std::string precision;  // "fp32" or "bf16 mixed (fp32 master weights)"
+  std::string device;       // the backend's name
+  std::string precision;    // "fp32" or "bf16 mixed (fp32 master weights)"
+  std::string collectives;  // how the ranks talk (dist::Communicator::name()), "single process" for one
   nlohmann::ordered_json config;
   int64_t num_parameters = 0;
   nlohmann::ordered_json flags;  // every train flag as resolved (OptionSet::to_json)

@@ -51,6 +51,10 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--bf16", bf16, "bf16 mixed precision (the CUDA backend; the CPU backend computes in fp32)");
   o.add("--resume", resume, "continue the run in out_dir from out_dir/last");
   o.add("--overwrite", overwrite, "start afresh even if out_dir already holds a run (deletes it)");
+  o.add("--dist_timeout", dist_timeout,
+        "several ranks (mpirun, srun): seconds a rank waits for the others in a collective before it ends "
+        "the job (a rank that died or hangs); longer than the slowest checkpoint save or sampling")
+      .positive();
 }
 
 void TrainOptions::validate() const {
