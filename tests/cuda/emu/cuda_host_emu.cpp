@@ -184,15 +184,24 @@ using tt::emu::record_error;
 
 // ---- device, errors ---------------------------------------------------------------------------------
 
+// TT_EMU_DEVICES=n: n devices (default 1), all the same host memory, for one "GPU" per rank of a
+// data-parallel test on one host.
+static int device_count() {
+  static const int n = [] {
+    const char* v = std::getenv("TT_EMU_DEVICES");
+    return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1;
+  }();
+  return n;
+}
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = device_count();
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-  return device == 0 ? cudaSuccess : record_error(cudaErrorInvalidDevice);
+  return device >= 0 && device < device_count() ? cudaSuccess : record_error(cudaErrorInvalidDevice);
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device != 0) return record_error(cudaErrorInvalidDevice);
+  if (device < 0 || device >= device_count()) return record_error(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
   std::strncpy(prop->name, "CUDA emulator on the CPU (tests/cuda/emu)", sizeof(prop->name) - 1);
   prop->totalGlobalMem = memory().capacity();
