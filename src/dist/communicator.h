@@ -9,7 +9,7 @@
 //                   communicator, which also keeps doing the host collectives.
 //
 // Every rank calls the same collectives in the same order. No collective waits forever: each has the
-// timeout given at connect(); a rank that waits longer (another rank died or hangs) ends the whole job
+// timeout given to connect_ranks(); a rank that waits longer (another rank died or hangs) ends the whole job
 // with a message naming itself and the operation (`what`), through MPI_Abort, so that the launcher stops
 // every rank. A rank that dies outright is noticed by the launcher itself, which then ends the job.
 #pragma once
@@ -47,7 +47,8 @@ class Communicator {
   // t += the other ranks' t, in place (the gradients of a data-parallel step). F32 or F64.
   virtual void all_reduce_sum(Tensor t, const std::string& what) = 0;
 
-  // Ends every rank of the job with `message` (this rank's, prefixed with its number); never returns.
+  // Ends every rank of the job after logging `message` as an error; never returns (one process: throws it
+  // as a tt::Error).
   [[noreturn]] virtual void abort(const std::string& message) = 0;
 };
 

@@ -63,10 +63,14 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
-    MPI_Comm local;
-    MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
-    MPI_Comm_rank(local, &local_rank_);
-    MPI_Comm_free(&local);
+    local_rank_ =
+        launch.local_rank;  // the launcher's placement when it tells, else the ranks sharing this host
+    if (local_rank_ < 0) {
+      MPI_Comm local;
+      MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+      MPI_Comm_rank(local, &local_rank_);
+      MPI_Comm_free(&local);
+    }
     // A launcher of another MPI (or no MPI launcher at all) starts each process as a world of its own.
     TT_CHECK((launch.size == 0 || launch.size == size_) && launch.rank == rank_)
         << "the launcher started this process as rank " << launch.rank << " of "
@@ -91,12 +95,9 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(void* data, size_t bytes, const std::string& what) override {
-    for (size_t done = 0; done < bytes;) {
-      const int n = int(std::min<size_t>(bytes - done, INT_MAX));
-      MPI_Request req;
-      finish(MPI_Ibcast(static_cast<char*>(data) + done, n, MPI_BYTE, 0, comm_, &req), req, what);
-      done += size_t(n);
-    }
+    TT_ASSERT(bytes <= INT_MAX) << "broadcast of " << bytes << " bytes";
+    MPI_Request req;
+    finish(MPI_Ibcast(data, int(bytes), MPI_BYTE, 0, comm_, &req), req, what);
   }
 
   void all_reduce(double* data, size_t n, ReduceOp op, const std::string& what) override {
@@ -147,7 +148,7 @@ class MpiCommunicator final : public Communicator {
 
   // The request `rc` started, polled to completion under the timeout; the job ends on an error or timeout.
   void finish(int rc, MPI_Request& req, const std::string& what) {
-    if (rc != MPI_SUCCESS) abort("rank " + std::to_string(rank_) + ": " + what + ": " + mpi_error_text(rc));
+    if (rc != MPI_SUCCESS) fail(what, rc);
     int status = MPI_SUCCESS;
     const bool done = poll_until(
         [&] {
@@ -157,8 +158,11 @@ class MpiCommunicator final : public Communicator {
         },
         timeout_s_);
     if (!done) abort(timeout_message(rank_, size_, what, timeout_s_));
-    if (status != MPI_SUCCESS)
-      abort("rank " + std::to_string(rank_) + ": " + what + ": " + mpi_error_text(status));
+    if (status != MPI_SUCCESS) fail(what, status);
+  }
+
+  [[noreturn]] void fail(const std::string& what, int rc) {
+    abort("rank " + std::to_string(rank_) + ": " + what + ": " + mpi_error_text(rc));
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
@@ -178,7 +182,7 @@ void end_job_if_ranks(const std::string& message) {
   if (!mpi_running()) return;
   int size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1) abort_world("error: " + message);
+  if (size > 1) abort_world(message);
 }
 
 }  // namespace tt::dist
