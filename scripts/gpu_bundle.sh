@@ -12,7 +12,11 @@
 #            (Release, sm_<archs>, stripped)
 #   bin/     a wrapper for each that runs it with lib/ on LD_LIBRARY_PATH
 #   lib/     every shared library they load that is neither glibc nor the CUDA driver/toolkit (the image
-#            has those): OpenBLAS, Oniguruma, utf8proc, expat, OpenSSL, compression libs, libstdc++ ...
+#            has those): OpenBLAS, Oniguruma, utf8proc, expat, OpenSSL, Open MPI's libmpi (with libopen-rte,
+#            libopen-pal, hwloc, libevent), compression libs, libstdc++ ... NCCL (218 MB) stays behind:
+#            gpu_session.sh finds the image's (PyTorch's nvidia-nccl-cu13 wheel) and names it in
+#            $TT_NCCL_LIB_DIR, which the wrappers put on the library path. One rank needs no MPI runtime
+#            (no mpirun, no Open MPI plugins): MPI starts only under a launcher.
 #   assets/  the Qwen3 tokenizer (bin/../assets/qwen3-tokenizer is the binary's default)
 #   shared/  the 2014 + 2015 Wikipedia intros of ../shared/data (the GPU demo's data; ../shared does not travel)
 #   MANIFEST the commit, the source directory the test binaries were built in (they read fixtures from
@@ -69,18 +73,18 @@ for b in "${BINS[@]}"; do
   cat > "$STAGE/bin/$name" <<EOF
 #!/bin/sh
 here=\$(dirname "\$(readlink -f "\$0")")
-LD_LIBRARY_PATH="\$here/../lib:/usr/local/cuda/lib64\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$here/../libexec/$name" "\$@"
+LD_LIBRARY_PATH="\$here/../lib:\${TT_NCCL_LIB_DIR:+\$TT_NCCL_LIB_DIR:}/usr/local/cuda/lib64\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$here/../libexec/$name" "\$@"
 EOF
   chmod +x "$STAGE/bin/$name"
 done
 
 # Shared libraries: what ldd resolves, minus glibc (the image's is newer than Debian 12's 2.36), the
 # dynamic loader, and the CUDA driver/toolkit libraries (libcuda comes with the driver; cuBLAS/cuBLASLt
-# of the same CUDA 13 major are in the image's toolkit and are too big to carry).
+# of the same CUDA 13 major are in the image's toolkit and NCCL in its PyTorch; all are too big to carry).
 is_system_lib() {
   case "$1" in
     linux-vdso*|ld-linux*|libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|libresolv.so*) return 0 ;;
-    libcuda.so*|libcudart.so*|libcublas.so*|libcublasLt.so*|libnvidia-*) return 0 ;;
+    libcuda.so*|libcudart.so*|libcublas.so*|libcublasLt.so*|libnccl.so*|libnvidia-*) return 0 ;;
   esac
   return 1
 }

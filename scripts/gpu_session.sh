@@ -10,6 +10,9 @@
 #              the GPU: resume equivalence, eval on CPU and GPU)                             ~1-2 min
 #     sanitize compute-sanitizer memcheck on the op test, racecheck on attention / CE / RMSNorm  ~3 min
 #     bench    bench/cuda/cuda_train_bench: seed config, B=32, T=512 (ms/step, tokens/s, MFU, memory)
+#     dist     the data-parallel NCCL path on one GPU (TT_DIST_ONE_RANK=1: NCCL with one rank, the gradient
+#              all-reduce on the stream between the recorded graphs) against the same run without it:
+#              equal losses, run_info.json names NCCL, the step time of each                   ~1 min
 #     demo     the README main job's GPU path (scripts/run_demo.sh) on the carried 2014+2015 intros,
 #              train capped at $TT_DEMO_MINUTES (default 7)
 #     parity   tools/hf_parity.py on runs/best (needs demo in the same call), against Transformers and
@@ -35,7 +38,14 @@ if ! cmp -s "$B/MANIFEST" "$X/MANIFEST" 2>/dev/null; then
   rm -rf "$X" && mkdir -p "$X" && xz -d -T0 < "$B/bundle.tar.xz" | tar -C "$X" -xf - ||
     { echo "gpu_session.sh: could not unpack $B/bundle.tar.xz" >&2; exit 2; }
 fi
-BUNDLE_LIBS="$X/lib:/usr/local/cuda/lib64"  # only for our binaries (bin/ wrappers, ldd, compute-sanitizer)
+# NCCL is not carried (gpu_bundle.sh): the image's PyTorch has it (the nvidia-nccl-cu13 wheel); the bin/ wrappers
+# put $TT_NCCL_LIB_DIR on the library path.
+if [[ -z ${TT_NCCL_LIB_DIR:-} ]]; then
+  TT_NCCL_LIB_DIR=$(python3 -c 'import os, nvidia.nccl as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
+  [[ -f $TT_NCCL_LIB_DIR/libnccl.so.2 ]] || TT_NCCL_LIB_DIR=""
+fi
+export TT_NCCL_LIB_DIR
+BUNDLE_LIBS="$X/lib:${TT_NCCL_LIB_DIR:+$TT_NCCL_LIB_DIR:}/usr/local/cuda/lib64"  # only for our binaries (bin/ wrappers, ldd, compute-sanitizer)
 export PATH="/usr/local/cuda/bin:$PATH"
 export TT_TOKENIZER_DIR="$X/assets/qwen3-tokenizer"
 BIN=$X/bin/tiny-transformer
@@ -52,6 +62,7 @@ stage_check() {
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || fail "nvidia-smi"
   log "$(head -2 "$B/MANIFEST" | tr '\n' ' ')"
   log "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null)"
+  log "nccl: ${TT_NCCL_LIB_DIR:-not found in python3's nvidia.nccl (then the toolkit's /usr/local/cuda/lib64)}"
   log "os: $(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME"), glibc $(ldd --version | head -1 | awk '{print $NF}'), $(python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tail -1)"
   local missing=0 glibc
   glibc=$(ldd --version | head -1 | awk '{print $NF}')
@@ -125,6 +136,31 @@ stage_bench() {
   cat "$OUT/bench.txt" >&2
 }
 
+stage_dist() {
+  local d=dist-data r=runs-dist t0=$SECONDS
+  "$BIN" prepare-data --source "$B/shared/enwiki-2015-intros.tsv.xz" --out_dir "$d" --seq_len 256 --max_bytes 3000000 \
+    > "$OUT/dist-prepare.log" 2>&1 || { fail "dist: prepare-data (see dist-prepare.log)"; return; }
+  local run=(train --config "$ROOT/configs/qwen3_demo.json" --data_dir "$d" --device cuda --bf16 --steps 60
+    --micro_batch_size 16 --lr 1e-3 --warmup_steps 10 --logging_steps 20 --eval_steps 60 --eval_rows 128
+    --save_steps 60 --sample_steps 0 --overwrite)
+  "$BIN" "${run[@]}" --out_dir "$r/plain" > "$OUT/dist-plain.log" 2>&1 || { fail "dist: plain run (see dist-plain.log)"; return; }
+  TT_DIST_ONE_RANK=1 "$BIN" "${run[@]}" --out_dir "$r/nccl" > "$OUT/dist-nccl.log" 2>&1 ||
+    { fail "dist: one-rank NCCL run (see dist-nccl.log)"; return; }
+  python3 - "$r" <<'PY' > "$OUT/dist.txt" 2>&1 && log "dist: ok in $((SECONDS - t0)) s: $(tail -1 "$OUT/dist.txt")" || fail "dist (see dist.txt)"
+import json, sys
+plain, nccl = (json.load(open(f"{sys.argv[1]}/{k}/last/run_info.json")) for k in ("plain", "nccl"))
+for k, i in (("plain", plain), ("nccl", nccl)):
+    print(f"{k}: collectives {i['collectives']!r}, world_size {i['world_size']}, eval_loss {i['eval_loss']!r}, "
+          f"step_time_s {i['step_time_s']:.4f}, tokens_per_s {i['tokens_per_s']:.0f}")
+assert "NCCL" in nccl["collectives"] and nccl["world_size"] == 1, "the one-rank run did not use NCCL"
+# A one-rank all-reduce leaves the gradients as they are: the same run, bit for bit (deterministic backend).
+assert nccl["eval_loss"] == plain["eval_loss"], "eval loss differs with the one-rank NCCL all-reduce"
+print(f"equal eval loss {nccl['eval_loss']:.6f}; step time {plain['step_time_s'] * 1e3:.2f} ms plain, "
+      f"{nccl['step_time_s'] * 1e3:.2f} ms with the NCCL all-reduce and its bounded wait")
+PY
+  cat "$OUT/dist.txt" >&2
+}
+
 prepare_gpu_data() {
   [[ -f data/meta.json ]] && return 0
   "$BIN" prepare-data --source "$B/shared/enwiki-2014-intros.tsv.xz" "$B/shared/enwiki-2015-intros.tsv.xz" \
@@ -173,7 +209,7 @@ stage_check
 for s in "$@"; do
   case "$s" in
     check) ;;
-    tests|sanitize|bench|demo|parity|sweep) "stage_$s" ;;
+    tests|sanitize|bench|dist|demo|parity|sweep) "stage_$s" ;;
     *) fail "unknown stage $s" ;;
   esac
 done

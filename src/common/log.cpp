@@ -12,6 +12,7 @@ namespace tt {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 std::mutex g_mutex;
+std::string g_prefix;  // guarded by g_mutex
 }  // namespace
 
 void set_log_level(LogLevel level) {
@@ -19,6 +20,10 @@ void set_log_level(LogLevel level) {
 }
 LogLevel log_level() {
   return static_cast<LogLevel>(g_level.load());
+}
+void set_log_prefix(std::string prefix) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_prefix = std::move(prefix);
 }
 
 void log_write(LogLevel level, const std::string& msg) {
@@ -31,7 +36,8 @@ void log_write(LogLevel level, const std::string& msg) {
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
   std::lock_guard<std::mutex> lock(g_mutex);
   Progress::clear_line_for_log();  // keep a live progress bar from mixing with log lines
-  std::fprintf(stderr, "[%s %s] %s\n", stamp, names[static_cast<int>(level)], msg.c_str());
+  std::fprintf(stderr, "[%s %s] %s%s\n", stamp, names[static_cast<int>(level)], g_prefix.c_str(),
+               msg.c_str());
   std::fflush(stderr);
 }
 

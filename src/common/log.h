@@ -11,6 +11,8 @@ enum class LogLevel { Debug = 0, Info = 1, Warn = 2, Error = 3, Quiet = 4 };
 
 void set_log_level(LogLevel level);
 LogLevel log_level();
+// Put before every message (e.g. "rank 1: " on the other ranks of a data-parallel run).
+void set_log_prefix(std::string prefix);
 void log_write(LogLevel level, const std::string& msg);
 
 template <class... A>

@@ -191,13 +191,24 @@ class OptionSet {
 // "name=value name=value ..." of a to_json() object, for a log header.
 std::string options_summary(const nlohmann::ordered_json& options_json);
 
+// The declarations of `options` at its current values, for code that filled the struct in.
+template <class Options>
+struct DeclaredOptions {
+  explicit DeclaredOptions(const Options& options) : values(options) { values.declare(set); }
+  Options values;  // a copy: declare() binds to the members it declares
+  OptionSet set;
+};
+
 // The declared rules of `options`, checked on its current values (tt::Error naming the flag).
 template <class Options>
 void check_declared_rules(const Options& options) {
-  Options copy = options;  // declare() binds to the members it declares
-  OptionSet set;
-  copy.declare(set);
-  set.check();
+  DeclaredOptions<Options>(options).set.check();
+}
+
+// OptionSet::to_json() of `options` at its current values (run_info.json's "flags", meta.json's "options").
+template <class Options>
+nlohmann::ordered_json declared_options_json(const Options& options) {
+  return DeclaredOptions<Options>(options).set.to_json();
 }
 
 }  // namespace tt

@@ -266,7 +266,8 @@ CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
   int count = 0;
   CUDA_CHECK(cudaGetDeviceCount(&count));
   TT_CHECK(device >= 0 && device < count)
-      << "CUDA device " << device << " does not exist (" << count << " device(s) present)";
+      << "CUDA device " << device << " does not exist (" << count << " device(s) present)"
+      << hint("a data-parallel run uses one GPU per rank: start at most as many ranks per host as GPUs");
   CUDA_CHECK(cudaSetDevice(device));
   ctx_.device = device;
   cudaDeviceProp prop{};

@@ -75,6 +75,8 @@ class CudaBackend final : public Backend {
   std::string device_name() const;
   // Graph launches by run_recorded so far (the tests check that recorded steps are replayed).
   int64_t graph_launches() const;
+  // The one stream every op is issued on (the NCCL collectives join it: nccl_communicator.cu).
+  cudaStream_t stream() const { return ctx_.stream; }
 
  protected:
   // memory: cuda_backend.cu; convert, fill: elementwise.cu

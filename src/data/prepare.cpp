@@ -44,7 +44,8 @@ void PrepareDataOptions::declare(OptionSet& o) {
       .in_range(0.0, 0.5);
   o.add("--dedup", dedup, "drop exact duplicate paragraphs");
   o.add("--threads", threads, "tokenizer threads (0 = all cores)").in_range(0, 4096);
-  o.add("--tokenizer", tokenizer, "tokenizer directory or tokenizer.json");
+  o.add("--tokenizer", tokenizer,
+        "tokenizer directory or tokenizer.json (default: $TT_TOKENIZER_DIR or assets/qwen3-tokenizer)");
   o.add("--cache_dir", cache_dir,
         "where downloads are kept (\"\" = $TT_CACHE_DIR, else $XDG_CACHE_HOME/tiny-transformer, else "
         "~/.cache/tiny-transformer)");

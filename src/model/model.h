@@ -68,6 +68,8 @@ class ParamTable {
 struct StepStats {
   double loss = 0;       // mean next-token CE of the last forward_backward calls since zero_grads
   double grad_norm = 0;  // before clipping
+  double loss_sum = 0;   // the sum and count behind `loss` (a data-parallel step adds them over ranks)
+  int64_t loss_count = 0;
 };
 
 class Qwen3Model {
@@ -119,7 +121,10 @@ class Qwen3Model {
   // ---- the optimizer state, for checkpoints (checkpoint_io.h) ----
   // Flat [table().total(), 1] device tensors laid out by table(): master weights, AdamW's exp_avg (m)
   // and exp_avg_sq (v). After writing master_weights(), call refresh_compute_weights().
+  // grads() is the gradient buffer (grad_dtype) of the same layout, which a data-parallel step sums over
+  // the ranks between its last forward_backward and optimizer_step.
   Tensor master_weights();
+  Tensor grads();
   Tensor exp_avg();
   Tensor exp_avg_sq();
   void refresh_compute_weights();

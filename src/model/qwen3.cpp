@@ -494,7 +494,9 @@ StepStats Qwen3Model::last_step_stats() {
   StepStats st;
   if (s.loss_slot_count > 0) {
     s.be.sum(s.loss_total, s.loss_slots.first_rows(s.loss_slot_count));
-    st.loss = s.read_stat_scalar(s.loss_total) / double(std::max<int64_t>(1, s.loss_count));
+    st.loss_sum = s.read_stat_scalar(s.loss_total);
+    st.loss_count = s.loss_count;
+    st.loss = st.loss_sum / double(std::max<int64_t>(1, s.loss_count));
   }
   if (s.have_grad_norm) st.grad_norm = std::sqrt(s.read_stat_scalar(s.grad_norm_sq));
   return st;
@@ -562,6 +564,9 @@ void Qwen3Model::set_params(const std::vector<double>& host) {
 
 Tensor Qwen3Model::master_weights() {
   return impl_->master;
+}
+Tensor Qwen3Model::grads() {
+  return impl_->grads;
 }
 Tensor Qwen3Model::exp_avg() {
   return impl_->exp_avg;

@@ -19,6 +19,7 @@
 #include "common/check.h"
 #include "common/cores.h"
 #include "common/fs.h"
+#include "common/paths.h"
 #include "common/sha256.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
@@ -648,9 +649,8 @@ std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int th
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir_or_file) {
   auto t0 = std::chrono::steady_clock::now();
-  fs::path path = dir_or_file;
+  const fs::path path = tokenizer_json_file(dir_or_file.string());
   std::error_code ec;
-  if (fs::is_directory(path, ec)) path /= "tokenizer.json";
   TT_CHECK(fs::exists(path, ec)) << path.string() << ": tokenizer file not found"
                                  << hint(
                                         "run scripts/setup.sh (fetches assets/qwen3-tokenizer) or "

@@ -26,7 +26,8 @@ struct EncodeStats {
 
 class Tokenizer {
  public:
-  // Loads `dir/tokenizer.json` (or a path to the file itself). tt::Error on missing/corrupt files
+  // Loads the tokenizer.json that `dir_or_file` names (tokenizer_json_file: a directory holding it, the file
+  // itself, or "" for the default). tt::Error on missing/corrupt files
   // or unsupported features (naming the feature).
   static std::unique_ptr<Tokenizer> load(const std::filesystem::path& dir_or_file);
   virtual ~Tokenizer() = default;

@@ -4,6 +4,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/sha256.h"
 #include "model/checkpoint_io.h"
 
 namespace tt {
@@ -69,9 +70,20 @@ void remove_stale_checkpoint_temps(const std::filesystem::path& parent) {
 
 std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir,
                                                 const std::string& tokenizer_flag) {
-  if (tokenizer_flag.empty() && std::filesystem::exists(dir / "tokenizer.json"))
-    return dir / "tokenizer.json";
-  return tokenizer_json_file(tokenizer_flag);
+  const std::filesystem::path own = dir / "tokenizer.json";
+  const bool has_own = std::filesystem::exists(own);
+  if (tokenizer_flag.empty()) return has_own ? own : tokenizer_json_file("");
+  const std::filesystem::path given = tokenizer_json_file(tokenizer_flag);
+  TT_CHECK(std::filesystem::is_regular_file(given))
+      << "--tokenizer: " << given.string() << ": tokenizer file not found";
+  if (has_own) {
+    const std::string given_sha = sha256_hex_file(given), own_sha = sha256_hex_file(own);
+    TT_CHECK(given_sha == own_sha) << "--tokenizer: " << given.string() << " (sha256 " << given_sha
+                                   << ") is not the tokenizer of the checkpoint, " << own.string()
+                                   << " (sha256 " << own_sha << ")"
+                                   << hint("use the tokenizer the model was trained with (omit --tokenizer)");
+  }
+  return given;
 }
 
 }  // namespace tt

@@ -5,7 +5,6 @@
 
 #include "common/check.h"
 #include "common/log.h"
-#include "common/paths.h"
 #include "common/sha256.h"
 #include "data/dataset.h"
 #include "model/model.h"
@@ -67,11 +66,11 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
 
   std::fputs(opts.prompt.c_str(), out);
   std::fflush(out);
-  GenerateResult res = generate(model, *tok, prompt, g, rng, g.stop_ids.empty() ? 0 : g.stop_ids[0],
-                                [out](std::string_view piece) {
-                                  std::fwrite(piece.data(), 1, piece.size(), out);
-                                  std::fflush(out);
-                                });
+  GenerateResult res =
+      generate(model, *tok, prompt, g, rng, generation_start_id(g.stop_ids), [out](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), out);
+        std::fflush(out);
+      });
   std::fputs("\n", out);
   std::fflush(out);
   double tps = res.seconds > 0 ? double(res.tokens.size()) / res.seconds : 0;
@@ -102,20 +101,9 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   opts.validate();
   Qwen3Config cfg = load_checkpoint_config(opts.ckpt_dir);
   TokenDataset data = TokenDataset::open(opts.data_dir, opts.split);
-  std::string sha;
-  fs::path ckpt_tok = fs::path(opts.ckpt_dir) / "tokenizer.json";
-  if (fs::exists(ckpt_tok)) sha = sha256_hex_file(ckpt_tok);
-  if (!opts.tokenizer.empty()) {
-    const fs::path file = tokenizer_json_file(opts.tokenizer);
-    TT_CHECK(fs::is_regular_file(file)) << "--tokenizer: " << file.string() << ": tokenizer file not found";
-    const std::string given = sha256_hex_file(file);
-    TT_CHECK(sha.empty() || given == sha)
-        << "--tokenizer: " << file.string() << " (sha256 " << given
-        << ") is not the tokenizer of the checkpoint, " << ckpt_tok.string() << " (sha256 " << sha << ")"
-        << hint("evaluate with the tokenizer the model was trained with (omit --tokenizer)");
-    sha = given;
-  }
-  data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha);
+  const fs::path tokenizer = checkpoint_tokenizer_json(opts.ckpt_dir, opts.tokenizer);
+  TT_CHECK(fs::is_regular_file(tokenizer)) << tokenizer.string() << ": tokenizer file not found";
+  data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha256_hex_file(tokenizer));
   TT_CHECK(data.rows() > 0) << data.path().string() << ": no rows to evaluate";
   auto backend = make_backend_for_device(opts.device, opts.threads);
   const int64_t batch =

@@ -26,7 +26,7 @@ struct SampleOptions {
   uint64_t seed = 0;
   std::string device = "auto";
   int threads = 0;
-  std::string tokenizer;  // empty: the checkpoint's tokenizer.json, else default_tokenizer_dir()
+  std::string tokenizer;  // the rule of checkpoint_tokenizer_json (train/checkpoint.h)
 
   void declare(OptionSet& o);
   void validate() const;  // the declared rules (tt::Error naming the flag)
@@ -44,8 +44,7 @@ struct EvalOptions {
   std::string device = "auto";
   int threads = 0;
   // The tokenizer the data must have been prepared with (its tokenizer.json sha256 is checked against
-  // meta.json). Empty: the checkpoint's tokenizer.json. Given: it must also be the checkpoint's own
-  // tokenizer when the checkpoint carries one (the model's ids mean that tokenizer's tokens).
+  // meta.json), by the rule of checkpoint_tokenizer_json (train/checkpoint.h).
   std::string tokenizer;
 
   void declare(OptionSet& o);

@@ -1,7 +1,8 @@
 // Picking the compute backend from the compute flags of train, eval and sample: --device "cpu", "cuda",
 // or "auto" (= cuda when is_cuda_available(), else cpu), and --threads (the CPU backend's threads; 0 = the
-// cores this process may run on). train's --bf16 selects bf16 mixed precision on the CPU too (the CUDA
-// backend always trains in bf16 mixed precision, fp32 master weights and optimizer state).
+// cores this process may run on, which under mpirun or srun is the cores the rank is bound to). train's
+// --bf16 selects bf16 mixed precision on the CPU too (the CUDA backend always trains in bf16 mixed
+// precision, fp32 master weights and optimizer state).
 #pragma once
 
 #include <memory>
@@ -16,6 +17,8 @@ namespace tt {
 void declare_device_flags(OptionSet& o, std::string& device, int& threads);
 
 // tt::Error naming the flag unless device is auto, cpu or cuda, threads >= 0, and bf16 is possible here.
-std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16 = false);
+// `gpu`: which GPU (a rank's local rank).
+std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16 = false,
+                                                 int gpu = 0);
 
 }  // namespace tt

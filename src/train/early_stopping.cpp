@@ -4,28 +4,20 @@
 
 namespace tt {
 
-bool EarlyStopping::update(double loss) {
+bool EarlyStopping::update(double loss, bool counts) {
   if (!has_best() || best_ - loss > threshold_) {
     best_ = loss;
     bad_evals_ = 0;
     return true;
   }
-  ++bad_evals_;
+  if (counts) ++bad_evals_;
   return false;
 }
 
-nlohmann::json EarlyStopping::state() const {
-  nlohmann::json j;
-  j["best"] = has_best() ? nlohmann::json(best_) : nlohmann::json(nullptr);
-  j["bad_evals"] = bad_evals_;
-  return j;
-}
-
-void EarlyStopping::restore(const nlohmann::json& state) {
-  TT_CHECK(state.is_object() && state.contains("best") && state.contains("bad_evals"))
-      << "early-stopping state is missing \"best\" or \"bad_evals\"";
-  best_ = state["best"].is_null() ? std::numeric_limits<double>::infinity() : state["best"].get<double>();
-  bad_evals_ = state["bad_evals"].get<int64_t>();
+void EarlyStopping::restore(double best, int64_t bad_evals) {
+  TT_CHECK(bad_evals >= 0) << "early-stopping state: bad_evals " << bad_evals << " is negative";
+  best_ = best;
+  bad_evals_ = bad_evals;
 }
 
 }  // namespace tt

@@ -33,7 +33,8 @@ void gather_rows(const TokenDataset& data, const std::vector<int64_t>& rows, int
   }
 }
 
-EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch) {
+EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch,
+                          dist::Communicator* ranks) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t n = max_rows > 0 ? std::min(max_rows, data.rows()) : data.rows();
   TT_CHECK(n > 0) << data.path().string() << ": the " << data.split() << " split has no rows to evaluate";
@@ -42,7 +43,8 @@ EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t m
   int64_t count = 0;
   std::vector<int32_t> tokens;
   std::vector<int64_t> rows;
-  for (int64_t start = 0; start < n; start += batch) {
+  for (int64_t start = 0, k = 0; start < n; start += batch, ++k) {
+    if (ranks != nullptr && k % ranks->size() != ranks->rank()) continue;
     const int64_t b = std::min(batch, n - start);
     rows.resize(static_cast<size_t>(b));
     for (int64_t i = 0; i < b; ++i) rows[i] = start + i;
@@ -50,6 +52,12 @@ EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t m
     auto [s, c] = model.eval_loss_sum(tokens.data(), b, T);
     sum += s;
     count += c;
+  }
+  if (ranks != nullptr) {
+    double totals[2] = {sum, double(count)};
+    ranks->all_reduce(totals, 2, dist::ReduceOp::kSum, "the evaluation's loss sum");
+    sum = totals[0];
+    count = int64_t(totals[1]);
   }
   EvalResult r;
   r.rows = n;

@@ -1,7 +1,8 @@
 // Held-out loss: mean next-token cross-entropy (nats) over the first `max_rows` rows of a split
 // (all rows when max_rows <= 0), in batches of up to `batch` rows, and perplexity = exp(loss).
 // Deterministic: always the same rows in the same order, so evaluations are comparable across
-// steps and across resumed runs.
+// steps and across resumed runs. The ranks of a data-parallel run (`ranks`) share the rows: batch k is
+// evaluated on rank k % size and the sums are added up over the ranks, so each returns the loss of all.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "dist/communicator.h"
 #include "model/model.h"
 
 namespace tt {
@@ -22,7 +24,8 @@ struct EvalResult {
   nlohmann::ordered_json to_json() const;
 };
 
-EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch);
+EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch,
+                          dist::Communicator* ranks = nullptr);
 
 // Copies rows into an int32 batch [rows.size() * seq_len], checking every id < vocab_size
 // (tt::Error naming the file and row otherwise).

@@ -17,6 +17,10 @@ std::vector<int32_t> generation_stop_ids(const Qwen3Config& cfg, const Tokenizer
   return ids;
 }
 
+int32_t generation_start_id(const std::vector<int32_t>& stop_ids) {
+  return stop_ids.empty() ? 0 : stop_ids[0];
+}
+
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
                         const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,
                         const std::function<void(std::string_view)>& on_text) {

@@ -37,8 +37,11 @@ struct GenerateResult {
 
 // The ids generation stops at: Qwen3's <|endoftext|> (151643, the document separator prepare-data
 // writes), the config's eos_token_id and the tokenizer's end-of-text id, each once and only those
-// inside the model's vocab. The first one (when any) is also where an empty prompt starts.
+// inside the model's vocab.
 std::vector<int32_t> generation_stop_ids(const Qwen3Config& cfg, const Tokenizer& tok);
+// Where an empty prompt starts (generate's start_id): the first of `stop_ids` (generation_stop_ids: the
+// document separator), or id 0 when there is none.
+int32_t generation_start_id(const std::vector<int32_t>& stop_ids);
 
 // Empty prompt: generation starts from start_id (the <|endoftext|> document separator).
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,

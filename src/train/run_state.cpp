@@ -32,18 +32,16 @@ void put_progress(const RunState& run, ojson& j) {
   j["last_train_loss"] = number_or_null(run.last_train_loss);
   j["eval_loss"] = number_or_null(run.eval_loss);
   j["eval_step"] = run.eval_step;
+  j["best_eval_loss"] = number_or_null(run.early_stopping.best());
   j["wall_time_s"] = run.wall_time_s;
 }
 
 }  // namespace
 
-bool RunState::record_eval(double loss, double threshold) {
+bool RunState::record_eval(double loss, bool scheduled) {
   eval_loss = loss;
   eval_step = step;
-  const bool improved =
-      best_saved_loss - loss > threshold || best_saved_loss == std::numeric_limits<double>::infinity();
-  if (improved) best_saved_loss = loss;
-  return improved;
+  return early_stopping.update(loss, /*counts=*/scheduled);
 }
 
 ojson RunState::to_json() const {
@@ -55,11 +53,11 @@ ojson RunState::to_json() const {
                      {"epoch", data_order.epoch()},
                      {"position", data_order.position()}};
   s["sampling_rng"] = "mt19937_64 seeded with mix_seed(seed, step) at each sampling step (stateless)";
-  s["early_stopping"] = early_stopping.state();
-  s["best_saved_loss"] = number_or_null(best_saved_loss);
+  s["early_stopping"] = {{"bad_evals", early_stopping.bad_evals()}};
   s["seq_len"] = seq_len;
   s["micro_batch_size"] = micro_batch_size;
   s["grad_accum"] = grad_accum;
+  s["world_size"] = world_size;
   return s;
 }
 
@@ -73,17 +71,19 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
         .seq_len = j.at("seq_len").get<int64_t>(),
         .micro_batch_size = j.at("micro_batch_size").get<int64_t>(),
         .grad_accum = j.at("grad_accum").get<int64_t>(),
+        .world_size = j.value("world_size", int64_t(1)),  // files from before data-parallel runs: one rank
         .step = j.at("step").get<int64_t>(),
         .tokens_seen = j.at("tokens_seen").get<int64_t>(),
         .data_order = DataOrder(order.at("rows").get<int64_t>(), order.at("seed").get<uint64_t>()),
         .early_stopping = early,
-        .best_saved_loss = number_or(j.at("best_saved_loss"), std::numeric_limits<double>::infinity()),
         .last_train_loss = number_or(j.at("last_train_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_loss = number_or(j.at("eval_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_step = j.at("eval_step").get<int64_t>(),
         .wall_time_s = j.at("wall_time_s").get<double>()};
     run.data_order.restore(order.at("epoch").get<int64_t>(), order.at("position").get<int64_t>());
-    run.early_stopping.restore(j.at("early_stopping"));
+    const auto& best = j.contains("best_eval_loss") ? j["best_eval_loss"] : j.at("best_saved_loss");
+    run.early_stopping.restore(number_or(best, std::numeric_limits<double>::infinity()),
+                               j.at("early_stopping").at("bad_evals").get<int64_t>());
     return run;
   } catch (const nlohmann::json::exception& e) {
     TT_FAIL() << file << ": missing or malformed field (" << e.what() << ")";
@@ -102,9 +102,10 @@ ojson run_info_json(const RunFacts& facts, const RunState& run, const SessionRep
   r["num_parameters"] = facts.num_parameters;
   r["flags"] = facts.flags;
   r["data"] = facts.data;
+  r["world_size"] = run.world_size;
+  r["collectives"] = facts.collectives;
   put_progress(run, r);
   r["epoch"] = run.data_order.epoch();
-  r["best_eval_loss"] = number_or_null(run.best_saved_loss);
   r["eval_ppl"] = number_or_null(std::exp(run.eval_loss));
   r["lr"] = session.lr;
   r["tokens_per_s"] = session.tokens_per_s;

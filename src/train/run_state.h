@@ -19,33 +19,38 @@ struct RunState {
   // The run's shape, always this session's flags (a resume warns when they differ from the saved run).
   int64_t steps = 0;  // --steps: the length of the lr schedule
   int64_t seq_len = 0;
-  int64_t micro_batch_size = 0;
+  int64_t micro_batch_size = 0;  // per rank
   int64_t grad_accum = 0;
+  int64_t world_size = 1;  // ranks; a step reads micro_batch_size * world_size * grad_accum rows
+
+  int64_t rows_per_step() const { return micro_batch_size * world_size * grad_accum; }
 
   // Progress.
   int64_t step = 0;  // optimizer steps done
   int64_t tokens_seen = 0;
   DataOrder data_order;          // seed, rows, epoch, position
-  EarlyStopping early_stopping;  // patience and threshold are flags; best and counter are state
-  double best_saved_loss = std::numeric_limits<double>::infinity();  // the eval loss of best/
+  EarlyStopping early_stopping;  // patience and threshold are flags; the best loss (best/'s) and counter
   double last_train_loss = std::numeric_limits<double>::quiet_NaN();
   double eval_loss = std::numeric_limits<double>::quiet_NaN();  // the latest evaluation, at eval_step
   int64_t eval_step = -1;
   double wall_time_s = 0;  // all sessions of the run, up to the latest save
 
-  // Records an evaluation; returns whether it improves on best/ (by more than `threshold`, or the first).
-  bool record_eval(double loss, double threshold);
+  // Records an evaluation (`scheduled`: a periodic one, which counts towards early stopping's patience);
+  // returns whether it improves on best/ (early_stopping's rule).
+  bool record_eval(double loss, bool scheduled);
 
   nlohmann::ordered_json to_json() const;
-  // Reads trainer_state.json (`file` names it in errors); early stopping gets `early`'s patience and
-  // threshold with the saved best and counter. tt::Error for another format or a missing field.
+  // Reads trainer_state.json (`file` names it in errors; files from before best_eval_loss had that name
+  // are read too); early stopping gets `early`'s patience and threshold with the saved best and counter.
+  // tt::Error for another format or a missing field.
   static RunState from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early);
 };
 
 // What run_info.json says besides the run state; fixed for a session.
 struct RunFacts {
-  std::string device;     // the backend's name
-  std::string precision;  // "fp32" or "bf16 mixed (fp32 master weights)"
+  std::string device;       // the backend's name
+  std::string precision;    // "fp32" or "bf16 mixed (fp32 master weights)"
+  std::string collectives;  // how the ranks talk (dist::Communicator::name()), "single process" for one
   nlohmann::ordered_json config;
   int64_t num_parameters = 0;
   nlohmann::ordered_json flags;  // every train flag as resolved (OptionSet::to_json)

@@ -53,6 +53,10 @@ void TrainOptions::declare(OptionSet& o) {
         "(always on CUDA; on the CPU where it has AVX512-BF16 or AMX)");
   o.add("--resume", resume, "continue the run in out_dir from out_dir/last");
   o.add("--overwrite", overwrite, "start afresh even if out_dir already holds a run (deletes it)");
+  o.add("--dist_timeout", dist_timeout,
+        "several ranks (mpirun, srun): seconds a rank waits for the others in a collective before it ends "
+        "the job (a rank that died or hangs); longer than the slowest checkpoint save or sampling")
+      .positive();
 }
 
 void TrainOptions::validate() const {

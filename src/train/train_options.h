@@ -44,6 +44,7 @@ struct TrainOptions {
   bool bf16 = false;
   bool resume = false;
   bool overwrite = false;
+  double dist_timeout = 600;  // seconds a collective between ranks may wait (dist/communicator.h)
 
   void declare(OptionSet& o);
   // tt::Error naming the flag: the declared rules, then the rules that span flags.

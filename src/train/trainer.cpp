@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -15,8 +16,10 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/progress.h"
+#include "common/sha256.h"
 #include "common/stop_signal.h"
 #include "data/dataset.h"
+#include "dist/communicator.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
@@ -28,6 +31,7 @@
 #include "train/rng.h"
 #include "train/run_state.h"
 #include "train/time_budget.h"
+#include "tt_version.h"
 
 namespace tt {
 namespace {
@@ -103,6 +107,13 @@ std::vector<Prompt> fitting_prompts(const TrainOptions& opts, const Tokenizer& t
   return prompts;
 }
 
+// "8 rows per step (2 rank(s) x 4 rows x 1 micro-batch(es))"
+std::string batch_shape(const RunState& run) {
+  return std::to_string(run.rows_per_step()) + " rows per step (" + std::to_string(run.world_size) +
+         " rank(s) x " + std::to_string(run.micro_batch_size) + " rows x " + std::to_string(run.grad_accum) +
+         " micro-batch(es))";
+}
+
 // trainer_state.json of the run being resumed, checked against this session's data and flags; the run
 // continues with this session's shape (--steps, batch).
 RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainOptions& opts,
@@ -116,10 +127,13 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
       << " has " << train.rows() << hint("resume with the same --data_dir");
   TT_CHECK(run.data_order.seed() == fresh.data_order.seed())
       << f << ": the run used --seed " << run.data_order.seed() << ", not " << fresh.data_order.seed();
-  if (run.micro_batch_size != fresh.micro_batch_size || run.grad_accum != fresh.grad_accum)
-    log_warn(
-        "--resume with a different batch shape than the saved run; the result will differ from an "
-        "uninterrupted run");
+  // A run is defined by its rows per step: the same rows over other ranks continue it exactly.
+  if (run.rows_per_step() != fresh.rows_per_step())
+    log_warn("--resume with ", batch_shape(fresh), " instead of the saved run's ", batch_shape(run),
+             ": the result will differ from an uninterrupted run");
+  else if (run.world_size != fresh.world_size || run.micro_batch_size != fresh.micro_batch_size)
+    log_info("--resume with ", batch_shape(fresh), " where the saved run had ", batch_shape(run),
+             ": the same rows per step, so the run continues as it would have");
   if (run.steps != fresh.steps)
     log_warn("--resume with --steps ", fresh.steps, " instead of the run's ", run.steps,
              ": the cosine schedule is stretched from here on (the lr jumps)");
@@ -128,6 +142,7 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
   run.steps = fresh.steps;
   run.micro_batch_size = fresh.micro_batch_size;
   run.grad_accum = fresh.grad_accum;
+  run.world_size = fresh.world_size;
   return run;
 }
 
@@ -152,22 +167,49 @@ void prepare_out_dir(const fs::path& out, const TrainOptions& opts) {
 // The facts run_info.json records besides the run state; `flags` are the flags as finally resolved,
 // from the same declarations as the command line.
 RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backend& backend,
-                   const TokenDataset& train, const TokenDataset& val) {
-  TrainOptions resolved = opts;
-  OptionSet declared;
-  resolved.declare(declared);
+                   const dist::Communicator& ranks, const TokenDataset& train, const TokenDataset& val) {
   RunFacts facts;
   facts.device = backend.name();
+  facts.collectives = ranks.name();
   facts.precision = backend.act_dtype() == DType::BF16 ? "bf16 mixed (fp32 master weights)" : "fp32";
   facts.config = cfg.to_hf_json();
   facts.num_parameters = cfg.num_parameters();
-  facts.flags = declared.to_json();
+  facts.flags = declared_options_json(opts);
   facts.data = {{"data_dir", opts.data_dir},
                 {"seq_len", train.seq_len()},
                 {"train_rows", train.rows()},
                 {"val_rows", val.rows()},
                 {"tokenizer_sha256", train.meta().tokenizer_sha256}};
   return facts;
+}
+
+// What must be the same on every rank of a data-parallel run (dist::check_same_on_every_rank): the
+// flags (paths aside: each host may keep its own copy), the model config, the data and tokenizer by
+// content, the backend, the build and, when resuming, the saved state.
+nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3Config& cfg,
+                                          const Tokenizer& tok, const TokenDataset& train,
+                                          const Backend& backend, const fs::path& state_file) {
+  ojson items;
+  const ojson flags = declared_options_json(opts);
+  for (const auto& [name, value] : flags.items())
+    if (name != "data_dir" && name != "out_dir" && name != "tokenizer") items["--" + name] = value;
+  items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
+  items["data: meta.json (sha256)"] = sha256_hex(train.meta().raw.dump());
+  items["tokenizer (sha256)"] = tok.sha256();
+  items["backend"] = backend.name();
+  items["build"] = std::string(TT_VERSION) + " " + TT_GIT_COMMIT;
+  if (opts.resume) items["resumed trainer_state.json (sha256)"] = sha256_hex_file(state_file);
+  return items;
+}
+
+// The collectives for gradients in `backend`'s memory: MPI works on the CPU backend's host memory; the CUDA
+// backend's need NCCL (also for one rank with TT_DIST_ONE_RANK=1, which checks that path on one GPU).
+std::unique_ptr<dist::Communicator> with_backend_collectives(std::unique_ptr<dist::Communicator> ranks,
+                                                             Backend& backend, double timeout_s) {
+  const char* one_rank = std::getenv("TT_DIST_ONE_RANK");
+  if (!backend.is_cuda() || (ranks->size() == 1 && !(one_rank != nullptr && std::string(one_rank) == "1")))
+    return ranks;
+  return dist::make_nccl_communicator(std::move(ranks), backend, timeout_s);
 }
 
 void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
@@ -177,7 +219,7 @@ void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
 }
 
 TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, const Tokenizer& tok,
-                             const TokenDataset& val, size_t prompts) {
+                             const TokenDataset& val, size_t prompts, int world_size) {
   std::error_code ec;
   const auto tokenizer_bytes = fs::file_size(tok.json_path(), ec);
   return {.cap_s = opts.max_train_minutes * 60.0,
@@ -185,7 +227,9 @@ TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, c
           .sample_steps = opts.sample_steps,
           .grad_accum = opts.grad_accum,
           .rows_per_step = opts.micro_batch_size * opts.grad_accum,
-          .eval_rows = opts.eval_rows > 0 ? std::min(opts.eval_rows, val.rows()) : val.rows(),
+          .eval_rows =  // each rank evaluates its share
+          ((opts.eval_rows > 0 ? std::min(opts.eval_rows, val.rows()) : val.rows()) + world_size - 1) /
+          world_size,
           .weight_bytes = double(cfg.num_parameters()) * 4.0,
           .tokenizer_bytes = ec ? 0.0 : double(tokenizer_bytes),
           .sample_tokens = int64_t(prompts) * 2 * opts.sample_tokens};
@@ -215,12 +259,91 @@ std::string sample_text(Qwen3Model& model, const Tokenizer& tok, const std::vect
       g.stop_ids = stop_ids;
       g.max_seq = T;
       std::mt19937_64 rng(mix_seed(opts.seed, uint64_t(step)));
-      GenerateResult res = generate(model, tok, prompt.ids, g, rng, stop_ids.empty() ? 0 : stop_ids[0]);
+      GenerateResult res = generate(model, tok, prompt.ids, g, rng, generation_start_id(stop_ids));
       out << "[step " << step << " " << (greedy ? "greedy " : "sampled") << "] " << prompt.text << res.text
           << (res.stopped_at_eos ? " <|endoftext|>" : "") << "\n";
     }
   }
   return out.str();
+}
+
+// The samples of `step` on stdout and appended to samples.log. A sample is a side product: a failure
+// there (e.g. a token the tokenizer cannot decode) is a warning, never the end of a run that may be
+// hours in.
+void write_samples(Qwen3Model& model, const Tokenizer& tok, const std::vector<Prompt>& prompts,
+                   const std::vector<int32_t>& stop_ids, const TrainOptions& opts, int64_t T, int64_t step) {
+  try {
+    const std::string text = sample_text(model, tok, prompts, stop_ids, opts, T, step);
+    if (text.empty()) return;
+    Progress::clear_line_for_log();
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+    std::ofstream(fs::path(opts.out_dir) / "samples.log", std::ios::app) << text;
+  } catch (const std::exception& e) {
+    Progress::clear_line_for_log();
+    log_warn("sampling at step ", step, " failed; training goes on: ", e.what());
+  }
+}
+
+// Why the run stops before its next step ("" while it goes on), in this order of precedence. `signal`: the
+// signal any rank received (0: none); `overruns`: one more step would end past --max_train_minutes.
+std::string stop_reason_for(const RunState& run, const TrainOptions& opts, int64_t start_step, int signal,
+                            bool overruns) {
+  if (run.step >= opts.steps) return "completed";
+  if (run.early_stopping.should_stop()) return "early_stopping";
+  if (signal != 0) return signal == SIGTERM ? "signal_sigterm" : "signal_sigint";
+  if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps) return "stop_after_steps";
+  if (overruns) return "max_train_minutes";
+  return "";
+}
+
+nlohmann::ordered_json train_record(const RunState& run, const StepStats& s, double lr,
+                                    const SpeedWindow::Speed& speed, double elapsed_s) {
+  return {{"type", "train"},
+          {"step", run.step},
+          {"loss", s.loss},
+          {"lr", lr},
+          {"grad_norm", s.grad_norm},
+          {"tokens_seen", run.tokens_seen},
+          {"tokens_per_s", speed.tokens_per_s},
+          {"step_time_s", speed.step_time_s},
+          {"elapsed_s", elapsed_s}};
+}
+
+std::string train_log_line(const RunState& run, const StepStats& s, double lr,
+                           const SpeedWindow::Speed& speed) {
+  return "step " + std::to_string(run.step) + "/" + std::to_string(run.steps) + " | loss " +
+         fmt_num("%.4f", s.loss) + " | lr " + fmt_num("%.2e", lr) + " | grad_norm " +
+         fmt_num("%.3f", s.grad_norm) + " | " + fmt_rate(speed.tokens_per_s) + " tok/s | " +
+         fmt_num("%.3f", speed.step_time_s) + " s/step";
+}
+
+// The metrics.jsonl record and the log line of an evaluation that run.record_eval() has recorded.
+void log_evaluation(MetricsLog& metrics, const RunState& run, const EvalResult& r, bool improved,
+                    bool scheduled, double elapsed_s) {
+  metrics.append({{"type", "eval"},
+                  {"step", run.step},
+                  {"eval_loss", r.loss},
+                  {"eval_ppl", r.ppl},
+                  {"eval_rows", r.rows},
+                  {"eval_tokens", r.tokens},
+                  {"eval_time_s", r.seconds},
+                  {"best_eval_loss", run.early_stopping.best()},
+                  {"elapsed_s", elapsed_s}});
+  const EarlyStopping& early = run.early_stopping;
+  Progress::clear_line_for_log();
+  log_info("eval step ", run.step, ": loss ", fmt_num("%.4f", r.loss), " ppl ", fmt_num("%.2f", r.ppl), " (",
+           r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", improved ? " - new best" : "",
+           scheduled && early.patience() > 0 ? " | no improvement for " + std::to_string(early.bad_evals()) +
+                                                   "/" + std::to_string(early.patience()) + " evals"
+                                             : "");
+}
+
+void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Config& cfg) {
+  write_file_atomic(out / "loss.svg",
+                    loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
+                                   "tiny-transformer: " + out.filename().string() + " (" +
+                                       std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
 }
 
 }  // namespace
@@ -236,6 +359,10 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   // ---- setup: every check before any work; out_dir is touched last ----
   TrainOptions opts = options;
   opts.validate();
+  // The ranks of a data-parallel run (one, unless launched by mpirun or srun); rank 0 alone writes.
+  std::unique_ptr<dist::Communicator> ranks = dist::connect_ranks(opts.dist_timeout);
+  const bool writer = ranks->is_root();
+  if (!writer) set_log_level(std::max(log_level(), LogLevel::Warn));
   const fs::path out = opts.out_dir, last_dir = out / "last", best_dir = out / "best";
   if (opts.resume) {
     TT_CHECK(fs::exists(last_dir / "trainer_state.json"))
@@ -249,12 +376,15 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   const TokenDataset train = TokenDataset::open(opts.data_dir, "train");
   const TokenDataset val = TokenDataset::open(opts.data_dir, "val");
   check_data(opts, cfg, *tok, train, val);
-  const int64_t T = train.seq_len(), B = opts.micro_batch_size;
-  const int64_t tokens_per_step = opts.grad_accum * B * T;
+  const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = ranks->size();
+  const int64_t tokens_per_step = opts.grad_accum * B * world * T;
 
-  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16);
+  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16, ranks->local_rank());
+  ranks = with_backend_collectives(std::move(ranks), *backend, opts.dist_timeout);
+  dist::check_same_on_every_rank(
+      *ranks, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
   warn_about_precision(opts, *backend);
-  const RunFacts facts = run_facts(opts, cfg, *backend, train, val);
+  const RunFacts facts = run_facts(opts, cfg, *backend, *ranks, train, val);
 
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
@@ -264,15 +394,16 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
                .seq_len = T,
                .micro_batch_size = B,
                .grad_accum = opts.grad_accum,
+               .world_size = world,
                .data_order = DataOrder(train.rows(), opts.seed),
                .early_stopping = EarlyStopping(opts.early_stopping_patience, opts.early_stopping_threshold)};
   if (opts.resume) run = resumed_state(run, last_dir / "trainer_state.json", opts, train);
 
-  prepare_out_dir(out, opts);
+  if (writer) prepare_out_dir(out, opts);
   MetricsLog metrics(out / "metrics.jsonl");
   if (opts.resume) {
     load_checkpoint_weights(model, last_dir, /*with_optimizer=*/true);
-    metrics.keep_up_to(run.step);  // drops what a killed session logged after the checkpoint
+    if (writer) metrics.keep_up_to(run.step);  // drops what a killed session logged after the checkpoint
     log_info("resumed ", last_dir.string(), " at step ", run.step, " (epoch ", run.data_order.epoch(),
              ", row ", run.data_order.position(), " of ", train.rows(), ")");
   } else {
@@ -281,10 +412,10 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
 
   const int64_t start_step = run.step;
   const double earlier_sessions_s = run.wall_time_s;
-  TimeBudget budget(budget_work(opts, cfg, *tok, val, prompts.size()));
+  TimeBudget budget(budget_work(opts, cfg, *tok, val, prompts.size(), ranks->size()));
   AdamWArgs adamw = adamw_args(opts);  // lr and step are set at each step
-  const float loss_scale =
-      1.0f / float(double(opts.grad_accum) * double(B) * double(T - 1));  // mean over the step
+  // The mean over the step's rows on all ranks: each rank's gradient is scaled, then they are summed.
+  const float loss_scale = 1.0f / float(double(opts.grad_accum) * double(B) * double(world) * double(T - 1));
   std::vector<int32_t> batch;
   double lr = 0;             // of the latest step
   SpeedWindow window;        // since the latest log line
@@ -293,32 +424,25 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
 
   // ---- what the loop does once in a while ----
   auto log_train = [&](Progress* bar) {
-    const StepStats s = model.last_step_stats();  // synchronises
+    StepStats s = model.last_step_stats();  // synchronises
+    double loss[2] = {s.loss_sum, double(s.loss_count)};
+    ranks->all_reduce(loss, 2, dist::ReduceOp::kSum, "the train loss of step " + std::to_string(run.step));
+    s.loss = loss[0] / std::max(1.0, loss[1]);
     speed = window.close();
     budget.window_speed(speed.step_time_s);
     run.last_train_loss = s.loss;
     TT_CHECK(std::isfinite(s.loss)) << "training diverged: loss is " << s.loss << " at step " << run.step
                                     << hint("lower --lr or raise --warmup_steps");
-    metrics.append({{"type", "train"},
-                    {"step", run.step},
-                    {"loss", s.loss},
-                    {"lr", lr},
-                    {"grad_norm", s.grad_norm},
-                    {"tokens_seen", run.tokens_seen},
-                    {"tokens_per_s", speed.tokens_per_s},
-                    {"step_time_s", speed.step_time_s},
-                    {"elapsed_s", elapsed_s()}});
-    const std::string line = "step " + std::to_string(run.step) + "/" + std::to_string(opts.steps) +
-                             " | loss " + fmt_num("%.4f", s.loss) + " | lr " + fmt_num("%.2e", lr) +
-                             " | grad_norm " + fmt_num("%.3f", s.grad_norm) + " | " +
-                             fmt_rate(speed.tokens_per_s) + " tok/s | " + fmt_num("%.3f", speed.step_time_s) +
-                             " s/step";
+    if (!writer) return;
+    metrics.append(train_record(run, s, lr, speed, elapsed_s()));
+    const std::string line = train_log_line(run, s, lr, speed);
     if (bar)
       bar->update(uint64_t(run.step - start_step), line);
     else
       log_info(line, " | ETA ", Progress::format_duration(double(opts.steps - run.step) * speed.step_time_s));
   };
   auto save = [&](const fs::path& dir, bool with_optimizer) {
+    if (!writer) return;
     const auto t0 = Clock::now();
     run.wall_time_s = earlier_sessions_s + elapsed_s();
     const SessionReport session{.lr = lr,
@@ -339,86 +463,51 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
     Progress::clear_line_for_log();
     log_info("saved ", dir.string(), " at step ", run.step, " (", fmt_num("%.1f", s), " s)");
   };
-  auto write_plot = [&] {
-    write_file_atomic(out / "loss.svg",
-                      loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
-                                     "tiny-transformer: " + out.filename().string() + " (" +
-                                         std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
-  };
-  // After an evaluation: the record, the plot and, when it improves on best/, a new best/.
-  auto keep_evaluation = [&](const EvalResult& r, bool scheduled) {
+  // An evaluation over all ranks, recorded (metrics.jsonl, the log); returns whether it improves on best/.
+  auto evaluate = [&](bool scheduled) {
+    const EvalResult r = evaluate_split(model, val, opts.eval_rows, B, ranks.get());
     budget.eval_took(r.seconds);
-    const bool improved = run.record_eval(r.loss, opts.early_stopping_threshold);
-    metrics.append({{"type", "eval"},
-                    {"step", run.step},
-                    {"eval_loss", r.loss},
-                    {"eval_ppl", r.ppl},
-                    {"eval_rows", r.rows},
-                    {"eval_tokens", r.tokens},
-                    {"eval_time_s", r.seconds},
-                    {"best_eval_loss", run.best_saved_loss},
-                    {"elapsed_s", elapsed_s()}});
-    const EarlyStopping& early = run.early_stopping;
-    Progress::clear_line_for_log();
-    log_info("eval step ", run.step, ": loss ", fmt_num("%.4f", r.loss), " ppl ", fmt_num("%.2f", r.ppl),
-             " (", r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", improved ? " - new best" : "",
-             scheduled && early.patience() > 0
-                 ? " | no improvement for " + std::to_string(early.bad_evals()) + "/" +
-                       std::to_string(early.patience()) + " evals"
-                 : "");
-    write_plot();
-    if (improved) save(best_dir, /*with_optimizer=*/false);
+    const bool improved = run.record_eval(r.loss, scheduled);
+    if (writer) log_evaluation(metrics, run, r, improved, scheduled, elapsed_s());
+    return improved;
   };
-  // A sample is a side product: a failure there (e.g. a token the tokenizer cannot decode) is a warning,
-  // never the end of a run that may be hours in.
-  auto write_samples = [&] {
-    const auto t0 = Clock::now();
-    try {
-      const std::string text = sample_text(model, *tok, prompts, stop_ids, opts, T, run.step);
-      if (!text.empty()) {
-        Progress::clear_line_for_log();
-        std::fputs(text.c_str(), stdout);
-        std::fflush(stdout);
-        std::ofstream(out / "samples.log", std::ios::app) << text;
-      }
-    } catch (const std::exception& e) {
-      Progress::clear_line_for_log();
-      log_warn("sampling at step ", run.step, " failed; training goes on: ", e.what());
-    }
-    budget.samples_took(seconds_since(t0));
-  };
-  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows).
+  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows): on rank
+  // 0, which has the clock of the wall-time cap, for every rank, so that all stop after the same step.
   StopSignal signals(
       "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n");
-  auto stop_reason_now = [&](bool save_due) -> std::string {
-    if (run.step >= opts.steps) return "completed";
-    if (run.early_stopping.should_stop()) return "early_stopping";
-    if (signals.requested()) return signals.signal_number() == SIGTERM ? "signal_sigterm" : "signal_sigint";
-    if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps)
-      return "stop_after_steps";
-    if (opts.max_train_minutes > 0 && budget.one_more_step_overruns(elapsed_s(), run.step, save_due))
-      return "max_train_minutes";
-    return "";
+  auto stop_reason_now = [&](bool save_due) {
+    const std::string what = "the stop decision after step " + std::to_string(run.step);
+    double signal = signals.requested() ? signals.signal_number() : 0;  // a signal to any rank stops all
+    ranks->all_reduce(&signal, 1, dist::ReduceOp::kMax, what);
+    const bool overruns =
+        opts.max_train_minutes > 0 && budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
+    return dist::broadcast_string(*ranks, stop_reason_for(run, opts, start_step, int(signal), overruns),
+                                  what);
   };
+  auto every = [&](int64_t n) { return n > 0 && run.step % n == 0; };
 
   // ---- the loop ----
   log_info("train: ", cfg.num_parameters(), " parameters, ", backend->name(), ", seq_len ", T, ", ",
-           opts.grad_accum * B, " rows (", tokens_per_step, " tokens) per step, ", train.rows(),
+           batch_shape(run), ", ", tokens_per_step, " tokens per step, ", ranks->name(), ", ", train.rows(),
            " train rows, ", val.rows(), " val rows");
   log_info("flags: ", options_summary(facts.flags));
   std::unique_ptr<Progress> bar;
-  if (isatty(fileno(stderr)))
+  if (writer && isatty(fileno(stderr)))
     bar = std::make_unique<Progress>("train", uint64_t(opts.steps - start_step), Progress::Unit::Count, 1e9);
   window = SpeedWindow();
   stop_reason = stop_reason_now(/*save_due=*/false);
   while (stop_reason.empty()) {
-    // One optimizer step: grad_accum micro-batches of B rows in the data order, then AdamW.
+    // One optimizer step: grad_accum micro-batches, each B rows per rank, this rank's slice of the next
+    // B * world rows in the data order; the gradients summed over the ranks; then AdamW.
     const auto step_start = Clock::now();
     model.zero_grads();
     for (int64_t a = 0; a < opts.grad_accum; ++a) {
-      gather_rows(train, run.data_order.next(B), cfg.vocab_size, batch);
+      const std::vector<int64_t> rows = run.data_order.next(B * world);
+      const auto mine = rows.begin() + ranks->rank() * B;
+      gather_rows(train, std::vector<int64_t>(mine, mine + B), cfg.vocab_size, batch);
       model.forward_backward(batch.data(), B, T, loss_scale);
     }
+    ranks->all_reduce_sum(model.grads(), "the gradient all-reduce of step " + std::to_string(run.step + 1));
     ++run.step;
     lr = schedule.lr_at(run.step - 1);
     adamw.lr = float(lr);
@@ -428,32 +517,41 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
     window.add_step(tokens_per_step);
     budget.step_took(seconds_since(step_start));
 
-    if (run.step % opts.logging_steps == 0 || run.step == opts.steps) log_train(bar.get());
+    // Once in a while: the training log line (metrics.jsonl, the progress bar or a log line).
+    if (every(opts.logging_steps) || run.step == opts.steps) log_train(bar.get());
     const auto side_start = Clock::now();  // evaluation, samples and saves stay out of the speed window
-    if (opts.eval_steps > 0 && run.step % opts.eval_steps == 0) {
-      const EvalResult r = evaluate_split(model, val, opts.eval_rows, B);
-      run.early_stopping.update(r.loss);
-      keep_evaluation(r, /*scheduled=*/true);
+    // Once in a while: an evaluation, the plot and, when it improves, best/.
+    if (every(opts.eval_steps)) {
+      const bool improved = evaluate(/*scheduled=*/true);
+      if (writer) write_plot(out, metrics, cfg);
+      if (improved) save(best_dir, /*with_optimizer=*/false);
     }
-    if (opts.sample_steps > 0 && run.step % opts.sample_steps == 0) write_samples();
-    const bool save_due = opts.save_steps > 0 && run.step % opts.save_steps == 0;
+    // Once in a while: samples (stdout, samples.log).
+    if (writer && every(opts.sample_steps)) {
+      const auto t0 = Clock::now();
+      write_samples(model, *tok, prompts, stop_ids, opts, T, run.step);
+      budget.samples_took(seconds_since(t0));
+    }
+    // The stop decision; once in a while, a save of last/ (resumable).
+    const bool save_due = every(opts.save_steps);
     stop_reason = stop_reason_now(save_due);
     if (stop_reason.empty() && save_due) save(last_dir, /*with_optimizer=*/true);
     window.leave_out(Clock::now() - side_start);
   }
   if (bar) bar->finish("stopped: " + stop_reason);
 
-  // ---- the stop: the final evaluation (unless this step has one) and the save of last/ ----
+  // ---- the stop: the last log line, the final evaluation (unless this step has one), last/, the plot ----
   log_info("stopping at step ", run.step, ": ", stop_reason);
   if (!window.empty() && run.step > start_step) log_train(nullptr);
-  if (run.eval_step != run.step || std::isnan(run.eval_loss))
-    keep_evaluation(evaluate_split(model, val, opts.eval_rows, B), /*scheduled=*/false);
+  if (run.eval_step != run.step || std::isnan(run.eval_loss)) {
+    if (evaluate(/*scheduled=*/false)) save(best_dir, /*with_optimizer=*/false);
+  }
   save(last_dir, /*with_optimizer=*/true);
-  write_plot();
+  if (writer) write_plot(out, metrics, cfg);
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
-           fmt_num("%.4f", run.best_saved_loss), "), ", fmt_num("%.1f", elapsed_s()), " s; checkpoints in ",
-           out.string());
-  return TrainResult{run.step, stop_reason, run.eval_loss, run.best_saved_loss};
+           fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),
+           " s; checkpoints in ", out.string());
+  return TrainResult{run.step, stop_reason, run.eval_loss, run.early_stopping.best()};
 }
 
 }  // namespace tt

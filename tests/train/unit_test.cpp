@@ -86,13 +86,23 @@ TEST(EarlyStopping, PatienceZeroNeverStopsAndStateRoundTrips) {
   EarlyStopping a(3, 0.0), b(3, 0.0);
   a.update(2.0);
   a.update(2.5);
-  b.restore(a.state());
+  b.restore(a.best(), a.bad_evals());
   EXPECT_EQ(b.bad_evals(), 1);
   EXPECT_DOUBLE_EQ(b.best(), 2.0);
   EarlyStopping fresh(3, 0.0), c(3, 0.0);
-  c.restore(fresh.state());
+  c.restore(fresh.best(), fresh.bad_evals());
   EXPECT_FALSE(c.has_best());
-  EXPECT_THROW(c.restore(nlohmann::json::object()), tt::Error);
+  EXPECT_THROW(c.restore(2.0, -1), tt::Error);
+}
+
+TEST(EarlyStopping, TheFinalEvaluationImprovesButNeverCounts) {
+  EarlyStopping es(1, 0.0);
+  EXPECT_TRUE(es.update(3.0));
+  EXPECT_FALSE(es.update(3.5, /*counts=*/false));
+  EXPECT_EQ(es.bad_evals(), 0);
+  EXPECT_TRUE(es.update(2.5, /*counts=*/false));
+  EXPECT_DOUBLE_EQ(es.best(), 2.5);
+  EXPECT_FALSE(es.should_stop());
 }
 
 // ---- data order --------------------------------------------------------------------------------
@@ -517,16 +527,15 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   run.step = 7;
   run.tokens_seen = 7 * 4 * 2 * 16;
   run.last_train_loss = 2.5;
-  run.early_stopping.update(3.0);
-  run.early_stopping.update(3.1);
-  EXPECT_TRUE(run.record_eval(3.0, 0.01));
-  EXPECT_FALSE(run.record_eval(2.995, 0.01));  // not better by more than the threshold
+  EXPECT_TRUE(run.record_eval(3.0, /*scheduled=*/true));
+  EXPECT_FALSE(run.record_eval(3.1, /*scheduled=*/true));
+  EXPECT_FALSE(run.record_eval(2.995, /*scheduled=*/false));  // not better by more than the threshold
   run.wall_time_s = 12.5;
   const nlohmann::ordered_json saved = run.to_json();
   EXPECT_EQ(saved["format"], "tiny-transformer-trainer-state/1");
   EXPECT_EQ(saved["data_order"]["epoch"], 1);
   EXPECT_EQ(saved["data_order"]["position"], 10);
-  EXPECT_EQ(saved["best_saved_loss"], 3.0);
+  EXPECT_EQ(saved["best_eval_loss"], 3.0);
   EXPECT_EQ(saved["eval_loss"], 2.995);
 
   RunState back =
@@ -539,19 +548,19 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   RunState fresh{
       .steps = 1, .seq_len = 2, .micro_batch_size = 1, .grad_accum = 1, .data_order = DataOrder(3, 1)};
   EXPECT_TRUE(fresh.to_json()["eval_loss"].is_null());
-  EXPECT_TRUE(fresh.to_json()["best_saved_loss"].is_null());
+  EXPECT_TRUE(fresh.to_json()["best_eval_loss"].is_null());
   RunState fresh_back =
       RunState::from_json(nlohmann::json::parse(fresh.to_json().dump()), "s", EarlyStopping());
   EXPECT_TRUE(std::isnan(fresh_back.eval_loss));
-  EXPECT_EQ(fresh_back.best_saved_loss, std::numeric_limits<double>::infinity());
+  EXPECT_EQ(fresh_back.early_stopping.best(), std::numeric_limits<double>::infinity());
 
   RunFacts facts;
   facts.device = "cpu-f32";
   SessionReport session;
   session.stop_reason = "completed";
   const auto info = run_info_json(facts, run, session);
-  for (const char* k :
-       {"step", "steps", "tokens_seen", "last_train_loss", "eval_loss", "eval_step", "wall_time_s"})
+  for (const char* k : {"step", "steps", "tokens_seen", "last_train_loss", "eval_loss", "eval_step",
+                        "best_eval_loss", "wall_time_s"})
     EXPECT_EQ(info[k], saved[k]) << k;
   EXPECT_EQ(info["epoch"], 1);
   EXPECT_EQ(info["best_eval_loss"], 3.0);
@@ -573,6 +582,14 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   missing.erase("tokens_seen");
   EXPECT_NE(error_of(missing).find("runs/last/trainer_state.json: missing or malformed field"),
             std::string::npos);
+
+  // A trainer_state.json from before the best loss had one name (best_saved_loss, and a second copy in
+  // early_stopping) reads the same.
+  nlohmann::json legacy = nlohmann::json::parse(saved.dump());
+  legacy["best_saved_loss"] = legacy["best_eval_loss"];
+  legacy.erase("best_eval_loss");
+  legacy["early_stopping"]["best"] = 3.1;
+  EXPECT_EQ(RunState::from_json(legacy, "s", EarlyStopping(3, 0.01)).to_json(), saved);
 }
 
 TEST(MetricsLog, ResumeKeepsRecordsUpToTheCheckpointAndReadsTheCurvesBack) {

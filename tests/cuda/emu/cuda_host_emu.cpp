@@ -68,6 +68,7 @@ constexpr CodeText<cudaError_t> kCudaErrors[] = {
     {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
+    {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
     {cudaErrorIllegalState, "cudaErrorIllegalState",
      "the operation cannot be performed in the present state"},
@@ -184,15 +185,24 @@ using tt::emu::record_error;
 
 // ---- device, errors ---------------------------------------------------------------------------------
 
+// TT_EMU_DEVICES=n: n devices (default 1), all the same host memory, for one "GPU" per rank of a
+// data-parallel test on one host.
+static int device_count() {
+  static const int n = [] {
+    const char* v = std::getenv("TT_EMU_DEVICES");
+    return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1;
+  }();
+  return n;
+}
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = device_count();
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-  return device == 0 ? cudaSuccess : record_error(cudaErrorInvalidDevice);
+  return device >= 0 && device < device_count() ? cudaSuccess : record_error(cudaErrorInvalidDevice);
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device != 0) return record_error(cudaErrorInvalidDevice);
+  if (device < 0 || device >= device_count()) return record_error(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
   std::strncpy(prop->name, "CUDA emulator on the CPU (tests/cuda/emu)", sizeof(prop->name) - 1);
   prop->totalGlobalMem = memory().capacity();
@@ -324,6 +334,10 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;
+}
+cudaError_t cudaEventQuery(cudaEvent_t) {
   if (tt::emu::refused_by_capture()) return record_error(cudaErrorStreamCaptureUnsupported);
   return cudaSuccess;
 }

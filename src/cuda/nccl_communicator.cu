@@ -1,0 +1,137 @@
+// The NCCL communicator (dist/communicator.h): collectives on GPU memory, issued on the CUDA backend's
+// stream, so that they are ordered with the ops around them without a host round trip. Between the
+// recorded parts of a step (Backend::run_recorded: the micro-batches' graphs, then the optimizer's) the
+// gradient all-reduce is issued as a plain stream operation: recorded ones are replayed with the same
+// pointers, and a collective left outside the graphs keeps NCCL's error and timeout handling below simple.
+//
+// Connection: rank 0 makes the unique id, the host communicator (MPI, or the single process) broadcasts
+// it, every rank joins with ncclCommInitRank on the GPU of its local rank (the backend's).
+// Bounded waiting: after issuing a collective the host waits for it (an event on the stream) and polls
+// ncclCommGetAsyncError meanwhile; an error or the timeout aborts the NCCL communicator
+// (ncclCommAbort) and ends the job through the host communicator. The wait costs the overlap of the
+// host's next enqueue with the GPU's all-reduce (the optimizer step is one graph launch, a few us).
+#include <nccl.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "common/check.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
+#include "dist/communicator.h"
+#include "dist/poll.h"
+
+namespace tt {
+namespace cuda {
+namespace {
+
+ncclDataType_t nccl_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return ncclFloat;
+    case DType::F64:
+      return ncclDouble;
+    case DType::BF16:
+      return ncclBfloat16;
+    default:
+      break;
+  }
+  TT_ASSERT(false) << "NCCL collective of " << dtype_name(dtype);
+  return ncclFloat;
+}
+
+class NcclCommunicator final : public dist::Communicator {
+ public:
+  NcclCommunicator(std::unique_ptr<dist::Communicator> host, CudaBackend& backend, double timeout_s)
+      : host_(std::move(host)), stream_(backend.stream()), timeout_s_(timeout_s) {
+    ncclUniqueId id{};
+    if (host_->is_root()) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    host_->broadcast(&id, sizeof id, "the broadcast of the NCCL unique id");
+    check(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+    CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    int version = 0;
+    ncclGetVersion(&version);
+    name_ = "NCCL " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+            std::to_string(version % 100) + " over " + host_->name();
+  }
+  ~NcclCommunicator() override {
+    if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (done_ != nullptr) cudaEventDestroy(done_);
+  }
+
+  int rank() const override { return host_->rank(); }
+  int size() const override { return host_->size(); }
+  int local_rank() const override { return host_->local_rank(); }
+  std::string name() const override { return name_; }
+  void broadcast(void* data, size_t bytes, const std::string& what) override {
+    host_->broadcast(data, bytes, what);
+  }
+  void all_reduce(double* data, size_t n, dist::ReduceOp op, const std::string& what) override {
+    host_->all_reduce(data, n, op, what);
+  }
+  std::vector<std::string> all_gather(const std::string& mine, const std::string& what) override {
+    return host_->all_gather(mine, what);
+  }
+
+  void all_reduce_sum(Tensor t, const std::string& what) override {
+    const ncclResult_t rc =
+        ncclAllReduce(t.ptr, t.ptr, size_t(t.numel()), nccl_type(t.dtype), ncclSum, comm_, stream_);
+    if (rc != ncclSuccess) fail(what, rc);
+    wait(what);
+  }
+
+  [[noreturn]] void abort(const std::string& message) override {
+    if (comm_ != nullptr) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    host_->abort(message);
+    std::abort();  // not reached: the host communicator's abort does not return
+  }
+
+ private:
+  void check(ncclResult_t rc, const char* call) {
+    TT_CHECK(rc == ncclSuccess) << call << " failed: " << ncclGetErrorString(rc) << " ("
+                                << (comm_ != nullptr ? ncclGetLastError(comm_) : ncclGetLastError(nullptr))
+                                << ")";
+  }
+
+  [[noreturn]] void fail(const std::string& what, ncclResult_t rc) {
+    abort("rank " + std::to_string(rank()) + ": " + what + ": NCCL " + ncclGetErrorString(rc) + " (" +
+          ncclGetLastError(comm_) + ")");
+  }
+
+  // Waits for the collective just issued on the stream, at most the timeout, watching NCCL's errors.
+  void wait(const std::string& what) {
+    CUDA_CHECK(cudaEventRecord(done_, stream_));
+    const bool done = dist::poll_until(
+        [&] {
+          const cudaError_t e = cudaEventQuery(done_);
+          if (e == cudaSuccess) return true;
+          if (e != cudaErrorNotReady) CUDA_CHECK(e);
+          ncclResult_t async = ncclSuccess;
+          ncclCommGetAsyncError(comm_, &async);
+          if (async != ncclSuccess && async != ncclInProgress) fail(what, async);
+          return false;
+        },
+        timeout_s_);
+    if (!done) abort(dist::timeout_message(rank(), size(), what, timeout_s_));
+  }
+
+  std::unique_ptr<dist::Communicator> host_;
+  cudaStream_t stream_;
+  double timeout_s_;
+  ncclComm_t comm_ = nullptr;
+  cudaEvent_t done_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace
+}  // namespace cuda
+
+std::unique_ptr<dist::Communicator> dist::make_nccl_communicator(std::unique_ptr<Communicator> host,
+                                                                 Backend& backend, double timeout_s) {
+  auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
+  TT_ASSERT(cuda != nullptr) << "NCCL collectives need the CUDA backend, got " << backend.name();
+  return std::make_unique<cuda::NcclCommunicator>(std::move(host), *cuda, timeout_s);
+}
+
+}  // namespace tt
