@@ -57,6 +57,26 @@ inline double clip_coefficient(double grad_norm_sq, double max_grad_norm) {
   return std::min(1.0, max_grad_norm / (std::sqrt(grad_norm_sq) + 1e-6));
 }
 
+// Elements [b, e) of the update below. A function of its own, so the pointers and constants are locals and
+// the loops vectorise (through a lambda's captured references GCC must reload them after every store).
+template <class T, class A>
+void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, int64_t b, int64_t e, T clip, T b1, T b2,
+                 T step_size, T bc2_sqrt, T eps, T wd_mul) {
+  auto update = [=](int64_t i) {
+    const T g = grad[i] * clip;
+    const T mi = b1 * m[i] + (T(1) - b1) * g;
+    const T vi = b2 * v[i] + (T(1) - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    return p[i] = p[i] * wd_mul - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
+  };
+  if (compute) {
+    for (int64_t i = b; i < e; ++i) compute[i] = A(update(i));
+  } else {
+    for (int64_t i = b; i < e; ++i) update(i);
+  }
+}
+
 template <class T, class A = T>
 void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t n, const AdamWArgs& a,
                   bool decay, A* compute = nullptr) {
@@ -69,15 +89,7 @@ void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t 
   const T decay_mul = T(1) - lr * T(a.weight_decay);
   const T wd_mul = decay ? decay_mul : T(1);
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T g = grad[i] * clip;
-      const T mi = b1 * m[i] + (T(1) - b1) * g;
-      const T vi = b2 * v[i] + (T(1) - b2) * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = p[i] * wd_mul - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
-      if (compute) compute[i] = A(p[i]);
-    }
+    adamw_range(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
   });
 }
 

@@ -161,6 +161,17 @@ void gemm_dnnl(const GemmShape& shape, const void* A, const void* B, void* C) {
   s.threads = omp_in_parallel() || flops < kParallelGemmFlops || std::max(s.M, s.N) < kParallelGemmWidth
                   ? 1
                   : num_threads();
+  if (s.in == DType::F32 && s.out == DType::F32) {
+    // fp32: oneDNN's BLAS-style sgemm (its JIT GEMM kernels), 5-30% faster than the matmul primitive at the
+    // LM head's shapes (bench_gemm). It takes its team size from the calling thread's OpenMP setting.
+    if (omp_get_max_threads() != s.threads) omp_set_num_threads(s.threads);
+    const dnnl_status_t status = dnnl_sgemm(
+        s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N', s.M, s.N, s.K, s.alpha, static_cast<const float*>(A),
+        s.lda, static_cast<const float*>(B), s.ldb, s.beta, static_cast<float*>(C), s.ldc);
+    TT_ASSERT(status == dnnl_success) << "dnnl_sgemm failed (status " << int(status) << ") for [" << s.M
+                                      << " x " << s.K << "] @ [" << s.K << " x " << s.N << "]";
+    return;
+  }
   Engine& e = Engine::get();
   const Plan& p = e.plan(s);
   thread_local std::vector<char> scratch;
@@ -213,13 +224,10 @@ std::string gemm_kernel_description(bool bf16) {
   std::ostringstream s;
   s << "oneDNN " << v->major << "." << v->minor << "." << v->patch << ", ISA "
     << isa_name(dnnl::get_effective_cpu_isa()) << ", " << num_threads() << " threads; ";
-  // a layer GEMM of typical size: 512 x 1024 @ 1024 x 1024
-  const GemmShape f32{false, true, 512, 1024,       1024,       1024,         1024,
-                      1024,  1,    0,   DType::F32, DType::F32, num_threads()};
-  s << "f32 GEMM: " << Engine::get().plan(f32).impl;
-  if (bf16) {
-    GemmShape b = f32;
-    b.in = b.out = DType::BF16;
+  s << "f32 GEMM: dnnl_sgemm";
+  if (bf16) {  // the kernel of a layer GEMM of typical size, 512 x 1024 @ 1024 x 1024
+    const GemmShape b{false, true, 512, 1024,        1024,        1024,         1024,
+                      1024,  1,    0,   DType::BF16, DType::BF16, num_threads()};
     s << ", bf16 GEMM: " << Engine::get().plan(b).impl;
   }
   return s.str();

@@ -2,14 +2,16 @@
 //
 //   C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C      op(X) = X or X^T (trans_a, trans_b)
 //
-// In / Out: float / float, bf16 / bf16 or bf16 / float (bf16 inputs always accumulate in fp32) through
-// oneDNN's matmul; double / double through OpenBLAS (the f64 reference for the tests).
+// In / Out: float / float through oneDNN's sgemm; bf16 / bf16 or bf16 / float (bf16 inputs always
+// accumulate in fp32) through oneDNN's matmul primitive; double / double through OpenBLAS (the f64
+// reference for the tests).
 // Why oneDNN: it picks its kernels from the CPU's features (AVX2, AVX-512, AVX512-BF16, AMX) at run
 // time, where Debian's OpenBLAS 0.3.21 chooses by CPU model and falls back to SSE3 kernels on models it
 // does not know (a 5x slower sgemm), and has no bf16 GEMM. Measured side by side in bench_gemm
 // (BENCHMARKS.md, "CPU backend").
 // Threads: all of the backend's threads (parallel.h), or only the calling thread inside a parallel
-// region (the attention tasks). Results do not depend on which of the two ran.
+// region (the attention tasks) and for small products. A shape gives the same bits run to run for a given
+// thread count (a resumed run must use the same --threads to continue bit for bit).
 #pragma once
 
 #include <algorithm>
