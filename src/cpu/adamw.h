@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/bf16.h"
 #include "cpu/parallel.h"
 #include "model/backend.h"
 
@@ -58,10 +59,11 @@ inline double clip_coefficient(double grad_norm_sq, double max_grad_norm) {
 }
 
 // Elements [b, e) of the update below. A function of its own, so the pointers and constants are locals and
-// the loops vectorise (through a lambda's captured references GCC must reload them after every store).
+// the loops vectorise (through a lambda's captured references GCC must reload them after every store);
+// per ISA for float (kernels_f32.cpp).
 template <class T, class A>
-void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, int64_t b, int64_t e, T clip, T b1, T b2,
-                 T step_size, T bc2_sqrt, T eps, T wd_mul) {
+TT_ALWAYS_INLINE void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, int64_t b, int64_t e, T clip,
+                                  T b1, T b2, T step_size, T bc2_sqrt, T eps, T wd_mul) {
   auto update = [=](int64_t i) {
     const T g = grad[i] * clip;
     const T mi = b1 * m[i] + (T(1) - b1) * g;
@@ -76,6 +78,11 @@ void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, int64_t b, int64_t
     for (int64_t i = b; i < e; ++i) update(i);
   }
 }
+
+void adamw_range(float* p, const float* grad, float* m, float* v, float* compute, int64_t b, int64_t e,
+                 float clip, float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd_mul);
+void adamw_range(float* p, const float* grad, float* m, float* v, bf16* compute, int64_t b, int64_t e,
+                 float clip, float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd_mul);
 
 template <class T, class A = T>
 void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t n, const AdamWArgs& a,

@@ -44,6 +44,17 @@ void grow(Scratch<T, A>& scratch, size_t values, size_t act) {
   if (scratch.act.size() < act * workers) scratch.act.resize(act * workers);
 }
 
+// One row of the backward: p[j] = exp(s[j] - lse) recomputed over the scores s (in p), then
+// dS[j] = p[j] (dP[j] - D) stored over dP, for j < n; per ISA for float (kernels_f32.cpp).
+template <class T>
+TT_ALWAYS_INLINE void softmax_backward_row(T* p, T* dp, int64_t n, T lse, T D) {
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] = exp_fast(p[j] - lse);
+    dp[j] = p[j] * (dp[j] - D);
+  }
+}
+void softmax_backward_row(float* p, float* dp, int64_t n, float lse, float D);
+
 template <class T, class A>
 void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64_t B, int64_t T_, int64_t Hq,
                        int64_t Hkv, int64_t D, Scratch<T, A>& scratch) {
@@ -113,11 +124,7 @@ void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const 
         for (int64_t d = 0; d < D; ++d) Di += T(dO[i * ldq + d]) * T(O[i * ldq + d]);
         T* p = P + i * T_;
         T* dp = dP + i * T_;
-        const T Li = L[i];
-        for (int64_t j = 0; j <= i; ++j) {
-          p[j] = exp_fast(p[j] - Li);
-          dp[j] = p[j] * (dp[j] - Di);  // dS, stored over dP
-        }
+        softmax_backward_row(p, dp, i + 1, L[i], Di);
         for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);
       }
       const A* dS = as_gemm_input(dP, dS_act, T_ * T_);

@@ -21,6 +21,10 @@ struct bf16 {
 };
 static_assert(sizeof(bf16) == 2);
 
+// For the per-ISA kernels (kernels_f32.cpp): a template body marked so is compiled into each ISA's copy
+// of the non-template function that calls it, instead of once for baseline x86-64.
+#define TT_ALWAYS_INLINE inline __attribute__((always_inline))
+
 // The type an op computes in for values stored as A: float for bf16, else A itself.
 template <class A>
 using compute_t = std::conditional_t<std::is_same_v<A, bf16>, float, A>;
@@ -33,9 +37,11 @@ struct Scratch {
   std::vector<A> act;
 };
 
-// dst[i] = To(src[i]) for n elements (a plain copy when the types agree).
+// dst[i] = To(src[i]) for n elements (a plain copy when the types agree); float <-> bf16 per ISA.
+void convert_n(bf16* dst, const float* src, int64_t n);
+void convert_n(float* dst, const bf16* src, int64_t n);
 template <class To, class From>
-void convert_n(To* dst, const From* src, int64_t n) {
+TT_ALWAYS_INLINE void convert_n(To* dst, const From* src, int64_t n) {
   if constexpr (std::is_same_v<To, From>) {
     std::copy_n(src, n, dst);
   } else {

@@ -127,19 +127,25 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
     parallel_for(rows, std::max<int64_t>(1, (1 << 16) / V), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* l = logits + r * V;
+        A* dl = dlogits + r * V;
         const int32_t tgt = targets[n0 + r];
         if (tgt < 0) {
           losses[n0 + r] = T(0);
-          std::fill_n(l, V, T(0));
-        } else {
-          const T mx = row_max(l, V);
-          const T target_logit = l[tgt];
-          const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
-          losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
-          scale_inplace(l, V, T(loss_scale / sum));
-          l[tgt] -= T(loss_scale);
+          std::fill_n(dl, V, A(0.0f));
+          continue;
         }
-        if constexpr (!std::is_same_v<A, T>) convert_n(dlogits + r * V, l, V);
+        const T mx = row_max(l, V);
+        const T target_logit = l[tgt];
+        const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
+        losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
+        const T s = T(loss_scale / sum);
+        if constexpr (std::is_same_v<A, T>) {
+          scale_inplace(l, V, s);
+          l[tgt] -= T(loss_scale);
+        } else {  // rounded straight into the GEMMs' input: one pass, no fp32 write-back
+          scale_to(dl, l, V, s);
+          dl[tgt] = A(l[tgt] * s - T(loss_scale));
+        }
       }
     });
     gemm(false, false, rows, C, V, 1.0, dlogits, V, table, C, 0.0, dhidden + n0 * C, C);

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu/bf16.h"
+
 namespace tt::cpu {
 
 inline float exp_fast(float x) {
@@ -80,13 +82,15 @@ void scale_inplace(T* x, int64_t n, T s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-// fp32 versions of the row kernels, in kernels_f32.cpp: compiled for AVX-512, AVX2 and baseline
-// x86-64 (GCC target_clones, picked at load time), since the project builds without -march.
+// fp32 versions of the row kernels, in kernels_f32.cpp: compiled for x86-64-v4 (AVX-512), v3 (AVX2) and
+// baseline x86-64 (GCC target_clones, picked at load time), since the project builds without -march.
 // Non-template overloads, so float calls resolve here. Measured on the LM-head rows (256 x 151,936):
 // exp+sum 0.284 s baseline two-pass vs 0.062 s fused AVX-512.
 float row_max(const float* x, int64_t n);
 double row_sum(const float* x, int64_t n);
 double exp_shift_sum(float* x, int64_t n, float shift);
 void scale_inplace(float* x, int64_t n, float s);
+// out[i] = bf16(x[i] * s): the cross-entropy's dlogits rounded for the backward GEMMs in one pass.
+void scale_to(bf16* out, const float* x, int64_t n, float s);
 
 }  // namespace tt::cpu

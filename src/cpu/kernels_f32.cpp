@@ -1,11 +1,18 @@
-// fp32 row kernels of the softmax / cross-entropy loops, compiled per ISA with GCC target_clones
-// (ifunc dispatch at load time) because the project is built for baseline x86-64. See fast_math.h.
+// The CPU backend's hot loops on fp32 and bf16 storage, compiled per ISA with GCC target_clones (ifunc
+// dispatch at load time) because the project is built for baseline x86-64: the softmax / cross-entropy
+// rows (fast_math.h) and attention's backward rows, decoding's GEMV (gemm.h), float <-> bf16 conversion
+// (bf16.h), AdamW (adamw.h) and SwiGLU (swiglu.h). Where an op header has the loop as a TT_ALWAYS_INLINE
+// template, its body is inlined into each ISA's copy here, so the reference and the fast path are the same
+// code.
+#include "cpu/adamw.h"
+#include "cpu/attention.h"
 #include "cpu/bf16.h"
 #include "cpu/fast_math.h"
 #include "cpu/gemm.h"
+#include "cpu/swiglu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define TT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TT_CLONES
 #endif
@@ -100,6 +107,47 @@ TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const b
 TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W,
                          int64_t ldw, float beta, bf16* y) {
   gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+}
+
+TT_CLONES void softmax_backward_row(float* p, float* dp, int64_t n, float lse, float D) {
+  softmax_backward_row<float>(p, dp, n, lse, D);
+}
+
+TT_CLONES void convert_n(bf16* dst, const float* src, int64_t n) {
+  convert_n<bf16, float>(dst, src, n);
+}
+TT_CLONES void convert_n(float* dst, const bf16* src, int64_t n) {
+  convert_n<float, bf16>(dst, src, n);
+}
+
+TT_CLONES void scale_to(bf16* out, const float* x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16(x[i] * s);
+}
+
+TT_CLONES void adamw_range(float* p, const float* grad, float* m, float* v, float* compute, int64_t b,
+                           int64_t e, float clip, float b1, float b2, float step_size, float bc2_sqrt,
+                           float eps, float wd_mul) {
+  adamw_range<float, float>(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
+}
+TT_CLONES void adamw_range(float* p, const float* grad, float* m, float* v, bf16* compute, int64_t b,
+                           int64_t e, float clip, float b1, float b2, float step_size, float bc2_sqrt,
+                           float eps, float wd_mul) {
+  adamw_range<float, bf16>(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
+}
+
+TT_CLONES void swiglu_forward_rows(float* out, const float* gate_up, int64_t b, int64_t e, int64_t I) {
+  swiglu_forward_rows<float>(out, gate_up, b, e, I);
+}
+TT_CLONES void swiglu_forward_rows(bf16* out, const bf16* gate_up, int64_t b, int64_t e, int64_t I) {
+  swiglu_forward_rows<bf16>(out, gate_up, b, e, I);
+}
+TT_CLONES void swiglu_backward_rows(float* dgate_up, const float* dout, const float* gate_up, int64_t b,
+                                    int64_t e, int64_t I) {
+  swiglu_backward_rows<float>(dgate_up, dout, gate_up, b, e, I);
+}
+TT_CLONES void swiglu_backward_rows(bf16* dgate_up, const bf16* dout, const bf16* gate_up, int64_t b,
+                                    int64_t e, int64_t I) {
+  swiglu_backward_rows<bf16>(dgate_up, dout, gate_up, b, e, I);
 }
 
 }  // namespace tt::cpu
