@@ -15,14 +15,33 @@
 // plan: matmul descriptor, the four layouts and an algorithm, made once and cached, so a training step does
 // no descriptor creation and no heuristic query after warm-up (plans are made before a step is recorded
 // into a CUDA graph: CudaBackend::run_recorded issues the ops once eagerly first).
-// The algorithm: the heuristic's best kAlgoCandidates, each run on the call's own operands when the plan is
-// made; the fastest (kTimedRuns back to back, CUDA events) wins among those whose output is bit-identical
-// to the heuristic's first choice (a device hash of the output). cuBLASLt is deterministic for a given
-// algorithm, but two algorithms may sum in different orders (split-K, other tiles): restricting the choice
-// to candidates that agree with the first keeps results independent of timing noise, so a resumed run
-// computes what an uninterrupted one does. Where D is also the accumulated input (beta = 1, C == D), D is
-// saved to the host before the candidates run and restored after. During a stream capture (no timing
-// possible) the first candidate is taken. TT_CUDA_GEMM_LOG=1 prints each plan's candidates and times.
+// The algorithm: the heuristic's best kAlgoCandidates, of which only those that sum every output in the order
+// the heuristic's first choice does may replace it, so that results do not depend on timing noise and a
+// resumed run (which makes its plans again, on other operands) computes what an uninterrupted one does.
+// cuBLASLt is deterministic for a given algorithm, but two algorithms may sum in different orders. Which
+// candidates qualify, in two steps:
+//  1. By their attributes (cublasLt.h): with CUBLASLT_ALGO_CONFIG_SPLITK_NUM > 1, parts of each dot product
+//     are computed in parallel and added per CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, at split points the
+//     kernel picks; with one part and REDUCTION_SCHEME_NONE "the dot-product shall be performed in one
+//     sequence". CUBLASLT_ALGO_CAP_NUMERICAL_IMPL_FLAGS names the instruction family, accumulator and
+//     input types ("details that affect numerical behavior"). A first choice that splits K is kept
+//     without trying the others; otherwise only candidates in one sequence with the first's numerical flags
+//     are tried.
+//  2. By their results, since the attributes do not pin everything (a tensor-core instruction's internal
+//     grouping, a kernel's own schedule): each candidate runs on the call's own operands and again on random
+//     ones (A and B saved to the host, filled with full-mantissa values of spread exponents, restored), and
+//     stays only if both output hashes equal the first's. The call's operands alone would not do: on zeros,
+//     or sums that are exact in any order, every order agrees, and a resumed process plans on other operands.
+//     On random operands a sum's rounding depends on its order, and two orders' fp32 sums differ in most
+//     outputs (K >= 64) by a few fp32 ulps: an fp32 output shows that about every other time, a bf16 output
+//     only where the two sums straddle a bf16 rounding point, ~(a few 2^-23) / 2^-8, a few in 10^5 (an
+//     estimate). So plans with fewer than kMinComparedOutputs (2^12 fp32, 2^22 bf16: ~100 expected
+//     differences or more) keep the first candidate untried. At the seed shape that leaves out only
+//     attention's per-block bf16 products (0.5M-1.6M outputs, ~2% of the step's GEMM FLOPs).
+// Among those, the fastest (kTimedRuns back to back on the call's operands, CUDA events) wins. Where D is
+// also the accumulated input (beta = 1, C == D), D is saved to the host and restored before every trial run.
+// During a stream capture (no timing, no host copies) the first candidate is taken untried.
+// TT_CUDA_GEMM_LOG=1 prints each plan's candidates and times.
 // If the heuristic has no algorithm (odd leading dimensions), the plan falls back to cublasGemmEx
 // with the same column-major parameters (fp32 compute).
 #include <algorithm>
@@ -31,6 +50,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -79,6 +99,9 @@ int alignment_of(const void* p) {
 
 constexpr int kAlgoCandidates = 8;  // heuristic results timed per plan
 constexpr int kTimedRuns = 3;       // back-to-back runs per candidate
+// The fewest outputs whose bits on random operands tell another order of summation (see the header).
+constexpr int64_t kMinComparedOutputsF32 = int64_t(1) << 12;
+constexpr int64_t kMinComparedOutputsBf16 = int64_t(1) << 22;
 
 // The heuristic's best algorithms (up to kAlgoCandidates, best first) for operands with the given
 // alignments; empty when it has none (status in *st).
@@ -145,11 +168,78 @@ unsigned long long device_hash(Ctx& ctx, const void* p, size_t bytes) {
   return host;
 }
 
-// The output of one GEMM call, for choose_algo: d_bytes at d, which is also an input (C == D, beta = 1) when
-// d_is_input.
-struct GemmOutput {
-  void* d;
-  size_t d_bytes;
+// How an algorithm sums each output's K products, from its attributes (see the header).
+struct SumOrder {
+  int32_t splitk_num = 1;
+  uint32_t reduction_scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+  uint64_t numerical_flags = 0;
+  bool one_sequence() const { return splitk_num == 1 && reduction_scheme == CUBLASLT_REDUCTION_SCHEME_NONE; }
+  bool operator==(const SumOrder& o) const {
+    return splitk_num == o.splitk_num && reduction_scheme == o.reduction_scheme &&
+           numerical_flags == o.numerical_flags;
+  }
+};
+
+SumOrder sum_order_of(const cublasLtMatmulAlgo_t& algo) {
+  SumOrder o;
+  size_t written = 0;
+  CUBLAS_CHECK(cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &o.splitk_num,
+                                                    sizeof(o.splitk_num), &written));
+  CUBLAS_CHECK(cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME,
+                                                    &o.reduction_scheme, sizeof(o.reduction_scheme),
+                                                    &written));
+  CUBLAS_CHECK(cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_NUMERICAL_IMPL_FLAGS,
+                                                 &o.numerical_flags, sizeof(o.numerical_flags), &written));
+  return o;
+}
+
+// The n 16-bit words at w become bf16 values of random sign, mantissa and exponent (magnitudes in [2^-8, 1)):
+// products of two span 16 binary orders, so their fp32 sums round, and how depends on the order of summation.
+__global__ void fill_random_bf16_kernel(uint16_t* w, int64_t n, unsigned long long seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const unsigned long long r = mix64(seed + static_cast<unsigned long long>(i));
+    const unsigned sign = unsigned(r >> 63) << 15;
+    const unsigned exponent = 119u + unsigned((r >> 32) & 7u);  // biased: 2^-8 .. 2^-1
+    w[i] = uint16_t(sign | (exponent << 7) | unsigned(r & 0x7fu));
+  }
+}
+
+// A device range: where a GEMM operand's elements lie.
+struct DeviceRange {
+  void* p;
+  size_t bytes;
+};
+
+void fill_random_bf16(Ctx& ctx, DeviceRange r, unsigned long long seed) {
+  const int64_t n = int64_t(r.bytes / 2);
+  const int blocks = std::min(grid_for(n, 256, ctx), 4 * ctx.sm_count);
+  fill_random_bf16_kernel<<<blocks, 256, 0, ctx.stream>>>(static_cast<uint16_t*>(r.p), n, seed);
+  CUDA_CHECK_LAUNCH();
+}
+
+// A device range's bytes kept on the host until restore() puts them back (stream-ordered).
+class SavedRange {
+ public:
+  SavedRange(Ctx& ctx, DeviceRange r) : range_(r), host_(r.bytes) {
+    CUDA_CHECK(cudaMemcpyAsync(host_.data(), r.p, r.bytes, cudaMemcpyDeviceToHost, ctx.stream));
+    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  }
+  void restore(Ctx& ctx) const {
+    CUDA_CHECK(cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx.stream));
+  }
+
+ private:
+  DeviceRange range_;
+  std::vector<char> host_;
+};
+
+// The operands of one GEMM call, for choose_algo: the ranges A's and B's elements lie in (bf16), and D's
+// (`outputs` elements of d_dtype), which is also an input (C == D, beta = 1) when d_is_input.
+struct GemmOperands {
+  DeviceRange a, b, d;
+  int64_t outputs;
+  DType d_dtype;
   bool d_is_input;
 };
 
@@ -165,39 +255,56 @@ bool gemm_log() {
 // Index of the algorithm a plan keeps (see the header): `run` makes the call with a candidate; `what` names
 // the problem in the log.
 size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
-                   const std::function<cublasStatus_t(const cublasLtMatmulAlgo_t&)>& run, GemmOutput out,
+                   const std::function<cublasStatus_t(const cublasLtMatmulAlgo_t&)>& run, GemmOperands ops,
                    const std::string& what) {
   if (algos.size() < 2) return 0;
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &capture));
   if (capture != cudaStreamCaptureStatusNone) return 0;
-  std::vector<char> saved;
-  auto restore = [&] {
-    if (out.d_is_input)
-      CUDA_CHECK(cudaMemcpyAsync(out.d, saved.data(), out.d_bytes, cudaMemcpyHostToDevice, ctx.stream));
+  std::ostringstream log;
+  auto chosen = [&](size_t best) {
+    if (gemm_log()) std::fprintf(stderr, "gemm %s:%s -> [%zu]\n", what.c_str(), log.str().c_str(), best);
+    return best;
   };
-  if (out.d_is_input) {
-    saved.resize(out.d_bytes);
-    CUDA_CHECK(cudaMemcpyAsync(saved.data(), out.d, out.d_bytes, cudaMemcpyDeviceToHost, ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  if (ops.outputs < (ops.d_dtype == DType::F32 ? kMinComparedOutputsF32 : kMinComparedOutputsBf16)) {
+    log << " " << ops.outputs << " outputs, too few to compare: [0] kept untried";
+    return chosen(0);
   }
+  // Step 1: the attributes.
+  const SumOrder order = sum_order_of(algos[0]);
+  if (!order.one_sequence()) {
+    log << " [0] splits K in " << order.splitk_num << ": kept untried";
+    return chosen(0);
+  }
+  std::vector<size_t> tried{0};
+  for (size_t i = 1; i < algos.size(); ++i) {
+    if (sum_order_of(algos[i]) == order)
+      tried.push_back(i);
+    else
+      log << " [" << i << "] splits K or other numerics";
+  }
+  if (tried.size() < 2) return chosen(0);
+  // Step 2: the results on the call's operands (timed too), then on random ones.
+  std::optional<SavedRange> d_saved;
+  if (ops.d_is_input) d_saved.emplace(ctx, ops.d);
+  auto restore_d = [&] {
+    if (d_saved) d_saved->restore(ctx);
+  };
   cudaEvent_t start = nullptr, stop = nullptr;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
-  size_t best = 0;
-  float best_ms = 0.0f;
+  std::vector<std::pair<size_t, float>> agreed;  // candidate, total ms of its timed runs
   unsigned long long reference = 0;
-  std::ostringstream log;
-  for (size_t i = 0; i < algos.size(); ++i) {
-    restore();
+  for (size_t i : tried) {
+    restore_d();
     if (run(algos[i]) != CUBLAS_STATUS_SUCCESS) {  // the first failing is left to the caller's fallback
       log << " [" << i << "] refused";
       if (i == 0) break;
       continue;
     }
-    const unsigned long long hash = device_hash(ctx, out.d, out.d_bytes);
+    const unsigned long long hash = device_hash(ctx, ops.d.p, ops.d.bytes);
     if (i == 0) reference = hash;
-    if (hash != reference) {  // another summation order: not interchangeable with the first
+    if (hash != reference) {
       log << " [" << i << "] other bits";
       continue;
     }
@@ -208,23 +315,45 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
     float ms = 0.0f;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     log << " [" << i << "] " << ms / kTimedRuns << " ms";
+    agreed.emplace_back(i, ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (agreed.size() > 1) {
+    const SavedRange a_saved(ctx, ops.a), b_saved(ctx, ops.b);  // before either is filled: they may overlap
+    fill_random_bf16(ctx, ops.a, 0x5eed0a11ull);
+    fill_random_bf16(ctx, ops.b, 0x5eed0b22ull);
+    std::vector<std::pair<size_t, float>> kept;
+    for (const auto& [i, ms] : agreed) {
+      restore_d();
+      CUBLAS_CHECK(run(algos[i]));
+      const unsigned long long hash = device_hash(ctx, ops.d.p, ops.d.bytes);
+      if (i == 0) reference = hash;
+      if (hash == reference)
+        kept.emplace_back(i, ms);
+      else
+        log << " [" << i << "] other bits on random operands";
+    }
+    a_saved.restore(ctx);
+    b_saved.restore(ctx);
+    agreed = kept;
+  }
+  restore_d();
+  size_t best = 0;
+  float best_ms = 0.0f;
+  for (const auto& [i, ms] : agreed)
     if (i == 0 || ms < best_ms) {
       best = i;
       best_ms = ms;
     }
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  restore();
-  if (gemm_log()) std::fprintf(stderr, "gemm %s:%s -> [%zu]\n", what.c_str(), log.str().c_str(), best);
-  return best;
+  return chosen(best);
 }
 
 // Sets a new plan's algorithm (Plan or BatchedPlan: desc, layouts a, b, c, algo) by choose_algo, `run`
 // making the call with a plan. Returns the heuristic's status, NOT_SUPPORTED when it offered nothing.
 template <class PlanT>
 cublasStatus_t set_algo(Ctx& ctx, PlanT& p, int align_a, int align_b, int align_c,
-                        const std::function<cublasStatus_t(const PlanT&)>& run, GemmOutput out, int64_t m,
+                        const std::function<cublasStatus_t(const PlanT&)>& run, GemmOperands ops, int64_t m,
                         int64_t n, int64_t k, int64_t batch) {
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
   const std::vector<cublasLtMatmulAlgo_t> algos =
@@ -237,7 +366,7 @@ cublasStatus_t set_algo(Ctx& ctx, PlanT& p, int align_a, int align_b, int align_
   };
   const std::string what = "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
                            " batch=" + std::to_string(batch);
-  p.algo = algos[choose_algo(ctx, algos, trial, out, what)];
+  p.algo = algos[choose_algo(ctx, algos, trial, ops, what)];
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -253,7 +382,7 @@ void destroy_plan(Plan& p) {
 }
 
 Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm,
-               const std::function<cublasStatus_t(const Plan&)>& run, GemmOutput out) {
+               const std::function<cublasStatus_t(const Plan&)>& run, GemmOperands ops) {
   auto it = plans().find(key);
   if (it != plans().end()) return it->second;
   Plan p;
@@ -270,7 +399,7 @@ Plan& get_plan(Ctx& ctx, const PlanKey& key, const ColMajorGemm& cm,
       cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(cm.b_rows), uint64_t(cm.b_cols), cm.ldb));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, ct, uint64_t(cm.m), uint64_t(cm.n), cm.ldc));
   const cublasStatus_t st =
-      set_algo(ctx, p, key.align_a, key.align_b, key.align_c, run, out, key.m, key.n, key.k, 1);
+      set_algo(ctx, p, key.align_a, key.align_b, key.align_c, run, ops, key.m, key.n, key.k, 1);
   if (st != CUBLAS_STATUS_SUCCESS) {
     // E.g. odd leading dimensions (2-byte alignment). Classic cuBLAS handles every layout.
     destroy_plan(p);
@@ -316,7 +445,14 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
     return cublasLtMatmul(ctx.lt, p.desc, &alpha, b, p.a, a, p.b, &beta, c_in, p.c, c, p.c, &p.algo,
                           ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream);
   };
-  Plan& p = get_plan(ctx, key, cm, run, GemmOutput{c, c_bytes, accumulate && c_in == c});
+  // The candidates may write random values into A and B (restored before the plan is returned).
+  const GemmOperands ops{{const_cast<void*>(a), size_t(M * K) * 2},
+                         {const_cast<void*>(b), size_t(K * N) * 2},
+                         {c, c_bytes},
+                         M * N,
+                         c_dtype,
+                         accumulate && c_in == c};
+  Plan& p = get_plan(ctx, key, cm, run, ops);
   if (!p.fallback) {
     const cublasStatus_t st = run(p);
     if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
@@ -399,7 +535,8 @@ int entries_alignment_of(const void* p, int64_t stride, size_t elem_bytes) {
 }
 
 BatchedPlan& get_batched_plan(Ctx& ctx, const BatchedPlanKey& key, const ColMajorGemm& cm,
-                              const std::function<cublasStatus_t(const BatchedPlan&)>& run, GemmOutput out) {
+                              const std::function<cublasStatus_t(const BatchedPlan&)>& run,
+                              GemmOperands ops) {
   auto it = batched_plans().find(key);
   if (it != batched_plans().end()) return it->second;
   BatchedPlan p;
@@ -412,7 +549,7 @@ BatchedPlan& get_batched_plan(Ctx& ctx, const BatchedPlanKey& key, const ColMajo
   p.b = batched_layout(CUDA_R_16BF, cm.b_rows, cm.b_cols, key.ldb, key.batch, key.stride_b);
   p.c = batched_layout(cudaDataType_t(key.c_type), cm.m, cm.n, key.ldc, key.batch, key.stride_c);
   const cublasStatus_t st =
-      set_algo(ctx, p, key.align_a, key.align_b, key.align_c, run, out, key.m, key.n, key.k, key.batch);
+      set_algo(ctx, p, key.align_a, key.align_b, key.align_c, run, ops, key.m, key.n, key.k, key.batch);
   if (st != CUBLAS_STATUS_SUCCESS) {
     destroy_batched_plan(p);
     TT_FAIL() << "cuBLASLt found no algorithm for a strided-batched GEMM m=" << key.m << " n=" << key.n
@@ -455,9 +592,18 @@ void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stri
     return cublasLtMatmul(ctx.lt, p.desc, &alpha, b.ptr, p.a, a.ptr, p.b, &beta, c, p.c, c, p.c, &p.algo,
                           ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream);
   };
-  // The output's extent: the last entry's last row ends the range the candidates write.
-  const size_t c_elems = size_t((batch - 1) * stride_c + (M - 1) * ldc + N);
-  BatchedPlan& p = get_batched_plan(ctx, key, cm, run, GemmOutput{c, c_elems * dtype_size(c_dtype), false});
+  // Each operand's extent: its last entry's last row ends it (the candidates may write random values into A's
+  // and B's, restored before the plan is returned).
+  auto range = [batch](const void* p, int64_t rows, int64_t cols, int64_t ld, int64_t stride, size_t elem) {
+    return DeviceRange{const_cast<void*>(p), size_t((batch - 1) * stride + (rows - 1) * ld + cols) * elem};
+  };
+  const GemmOperands ops{range(a.ptr, trans_a ? K : M, trans_a ? M : K, a.ld, a.stride, 2),
+                         range(b.ptr, trans_b ? N : K, trans_b ? K : N, b.ld, b.stride, 2),
+                         range(c, M, N, ldc, stride_c, dtype_size(c_dtype)),
+                         batch * M * N,
+                         c_dtype,
+                         false};
+  BatchedPlan& p = get_batched_plan(ctx, key, cm, run, ops);
   CUBLAS_CHECK(run(p));
 }
 

@@ -677,51 +677,160 @@ TEST_P(HarnessSelfCheck, CpuBf16MatchesCpuF64) {
 INSTANTIATE_TEST_SUITE_P(Ops, HarnessSelfCheck, ::testing::ValuesIn(case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-// ---- cuBLASLt algorithm choice (emulator only: it offers several candidates and can slow one down) -----
+// ---- cuBLASLt algorithm choice (emulator only: each test sets its candidates and slows some down) ----
 #ifdef TT_CUDA_EMULATION
-// Restores the emulated candidates' speeds when a test ends.
-struct AlgoDelays {
-  explicit AlgoDelays(std::initializer_list<int> us) {
+using emu::GemmAlgo;
+
+// The emulated heuristic's candidates and their delays for one test; one undelayed candidate again after it.
+struct Candidates {
+  Candidates(std::initializer_list<GemmAlgo> algos, std::initializer_list<int> delay_us) {
+    emu::set_gemm_candidates(algos);
     int i = 0;
-    for (int d : us) emu::set_gemm_algo_delay_us(i++, d);
+    for (int d : delay_us) emu::set_gemm_algo_delay_us(i++, d);
   }
-  ~AlgoDelays() {
+  ~Candidates() {
+    emu::set_gemm_candidates({GemmAlgo::kOneSequence});
     for (int i = 0; i < emu::kGemmAlgos; ++i) emu::set_gemm_algo_delay_us(i, 0);
   }
 };
 
-// A plan keeps the fastest candidate among those whose output matches the heuristic's first: here candidate
-// 2 (0 and 1 are slowed down; 3, the fastest, sums in another order). The timing runs leave no trace: an
-// accumulating GEMM (dweight += ..., D is also C) still adds exactly once.
-TEST(CudaGemmAlgorithm, FastestCandidateThatAgreesWithTheFirst) {
-  AlgoDelays delays({20000, 20000, 0, 0});
-  auto cpu = make_cpu_backend(DType::F32);
-  auto gpu = make_cuda_backend(0);
-  Harness h(*cpu, *gpu, 0x5eed1234u);
-  const int64_t M = 41, K = 24, N = 56;  // shapes no other test uses: fresh plans
-  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), dout = h.random(Kind::Act, M, N);
-  Pair out = h.sentinel(Kind::Act, M, N);
-  Pair dinp = h.sentinel(Kind::Act, M, K), dw = h.prefilled(Kind::Grad, N, K);
+// A CUDA backend with its CPU reference (plans are made per backend).
+class CudaGemmAlgorithm : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> cpu = make_cpu_backend(DType::F32), gpu = make_cuda_backend(0);
+  Harness h{*cpu, *gpu, 0x5eed1234u};
+};
+
+// cublasLtMatmul calls of candidate `algo` between two counts.
+long calls(const emu::GemmCounts& before, const emu::GemmCounts& after, int algo) {
+  return after.by_algo[algo] - before.by_algo[algo];
+}
+
+// The three GEMMs of a linear layer (forward, dinp, dweight +=) on both backends, twice: the first call makes
+// the plans (check_planned sees the calls it made), the second uses them (check_cached). The results must
+// match the CPU, dweight having accumulated twice, and the inputs must come back unchanged (the candidates
+// ran on random operands written over them).
+void linear_twice(Harness& h, int64_t M, int64_t K, int64_t N, bool integers,
+                  const std::function<void(const emu::GemmCounts&, const emu::GemmCounts&)>& check_planned,
+                  const std::function<void(const emu::GemmCounts&, const emu::GemmCounts&)>& check_cached) {
+  // Small integers: every product and sum is exact in fp32, whatever the order of summation.
+  auto values = [&](int64_t rows, int64_t cols) {
+    std::vector<float> v = h.uniform(size_t(rows * cols), -1.0f, 1.0f);
+    if (integers)
+      for (float& x : v) x = std::round(3.0f * x);
+    return h.from_host(Kind::Act, rows, cols, v);
+  };
+  Pair inp = values(M, K), w = values(N, K), dout = values(M, N);
+  Pair out = h.sentinel(Kind::Act, M, N), dinp = h.sentinel(Kind::Act, M, K);
+  Pair dw = h.prefilled(Kind::Grad, N, K);
   const std::vector<float> dw_prefill = h.gpu_values(dw);
-  for (int rep = 0; rep < 2; ++rep) {  // the first call makes the plans, the second uses them
+  const std::vector<std::vector<float>> inputs = {h.gpu_values(inp), h.gpu_values(w), h.gpu_values(dout)};
+  for (int rep = 0; rep < 2; ++rep) {
     SCOPED_TRACE(rep == 0 ? "plans made" : "plans cached");
     const emu::GemmCounts before = emu::gemm_counts();
     h.gpu().matmul_forward(out.g, inp.g, w.g);
     h.gpu().matmul_backward(dinp.g, dw.g, dout.g, inp.g, w.g, false);
-    const emu::GemmCounts after = emu::gemm_counts();
-    if (rep == 0) {
-      for (int a = 0; a < emu::kGemmAlgos; ++a)
-        EXPECT_GT(after.by_algo[a] - before.by_algo[a], 0) << "candidate " << a << " was never tried";
-    } else {
-      EXPECT_EQ(after.by_algo[2] - before.by_algo[2], 3) << "the cached plans do not use candidate 2";
-      EXPECT_EQ(after.lt - before.lt, 3) << "a cached plan ran another candidate";
-    }
+    (rep == 0 ? check_planned : check_cached)(before, emu::gemm_counts());
   }
+  EXPECT_EQ(inputs, (std::vector<std::vector<float>>{h.gpu_values(inp), h.gpu_values(w), h.gpu_values(dout)}))
+      << "an input differs after its GEMM plans were made";
   h.cpu().matmul_forward(out.c, inp.c, w.c);
-  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
-  h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
+  for (int rep = 0; rep < 2; ++rep) h.cpu().matmul_backward(dinp.c, dw.c, dout.c, inp.c, w.c, false);
   h.expect_close("matmul out", out, kTolBf16);
   h.expect_close("matmul dinp", dinp, kTolBf16);
+  h.expect_close_delta("matmul dweight after two accumulations", dw, dw_prefill, 1e-4);
+}
+
+// A plan keeps the fastest candidate among those that sum in the first's order: for the fp32 dweight
+// product (72 x 64 outputs, enough to compare) candidate 2, as 0 and 1 are slowed down. 3 reports split-K in
+// its attributes and is never run; 4, whose attributes say one sequence, is tried and refused for its other
+// bits. The bf16 products (under 2^22 outputs) keep the first untried. The trials leave no trace: an
+// accumulating GEMM (dweight += ..., D is also C) still adds exactly once per call.
+TEST_F(CudaGemmAlgorithm, FastestCandidateThatSumsInTheFirstsOrder) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kOneSequence, GemmAlgo::kOneSequence,
+                         GemmAlgo::kSplitK, GemmAlgo::kOtherOrder},
+                        {20000, 20000, 0, 0, 0});
+  linear_twice(
+      h, 41, 64, 72, false,
+      [](const emu::GemmCounts& before, const emu::GemmCounts& after) {
+        for (int a : {1, 2, 4})
+          EXPECT_GT(calls(before, after, a), 0) << "candidate " << a << " was never tried";
+        EXPECT_EQ(calls(before, after, 3), 0) << "the split-K candidate was run";
+      },
+      [](const emu::GemmCounts& before, const emu::GemmCounts& after) {
+        EXPECT_EQ(calls(before, after, 0), 2) << "the bf16 products' plans do not keep candidate 0";
+        EXPECT_EQ(calls(before, after, 2), 1) << "the dweight plan does not use candidate 2";
+        EXPECT_EQ(after.lt - before.lt, 3) << "a cached plan ran another candidate";
+      });
+}
+
+// On operands whose sums are exact in any order (a fresh model's zeros, small integers) a candidate summing
+// in another order matches the first bit for bit; the trial on random operands still refuses it, so a
+// process that plans on other operands (a resumed run) cannot make another choice.
+TEST_F(CudaGemmAlgorithm, ExactSumsDoNotHideAnotherOrder) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kOtherOrder}, {20000, 0});
+  linear_twice(
+      h, 40, 64, 80, true,
+      [](const emu::GemmCounts& before, const emu::GemmCounts& after) {
+        EXPECT_GT(calls(before, after, 1), 0) << "the other-order candidate was never tried";
+      },
+      [](const emu::GemmCounts& before, const emu::GemmCounts& after) {
+        EXPECT_EQ(calls(before, after, 0), 3) << "a cached plan uses the other-order candidate";
+      });
+}
+
+// A first choice that splits K is kept without trying the others: not even one with the same split-K
+// attributes (its split points may differ) or one in one sequence.
+TEST_F(CudaGemmAlgorithm, FirstCandidateThatSplitsKIsKeptUntried) {
+  Candidates candidates({GemmAlgo::kSplitK, GemmAlgo::kSplitK, GemmAlgo::kOneSequence}, {20000, 0, 0});
+  auto only_first = [](const emu::GemmCounts& before, const emu::GemmCounts& after) {
+    EXPECT_EQ(calls(before, after, 0), 3);
+    EXPECT_EQ(after.lt - before.lt, 3) << "another candidate was run";
+  };
+  linear_twice(h, 24, 64, 64, false, only_first, only_first);
+}
+
+// A bf16 output under 2^22 elements could hide another order (few differences survive rounding to bf16):
+// such a plan keeps the first candidate untried, however slow it is.
+TEST_F(CudaGemmAlgorithm, SmallBf16OutputKeepsTheFirstCandidateUntried) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kOneSequence}, {20000, 0});
+  Pair inp = h.random(Kind::Act, 64, 64), w = h.random(Kind::Act, 128, 64),
+       out = h.sentinel(Kind::Act, 64, 128);
+  const emu::GemmCounts before = emu::gemm_counts();
+  h.gpu().matmul_forward(out.g, inp.g, w.g);
+  const emu::GemmCounts after = emu::gemm_counts();
+  EXPECT_EQ(calls(before, after, 0), 1);
+  EXPECT_EQ(after.lt - before.lt, 1) << "another candidate was run";
+  h.cpu().matmul_forward(out.c, inp.c, w.c);
+  h.expect_close("matmul out", out, kTolBf16);
+}
+
+// A plan made while the stream is being captured into a graph takes the first candidate untried (events and
+// host copies cannot be captured), and the graph computes the product: dweight [64 x 64] += dout^T inp, fp32.
+TEST_F(CudaGemmAlgorithm, PlanMadeDuringACaptureTakesTheFirstCandidateUntried) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kOneSequence}, {20000, 0});
+  const int64_t M = 24, K = 64, N = 64;
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), dout = h.random(Kind::Act, M, N);
+  Pair dw = h.prefilled(Kind::Grad, N, K);
+  const std::vector<float> dw_prefill = h.gpu_values(dw);
+  const cudaStream_t stream = as_cuda(*gpu)->stream();
+  const emu::GemmCounts before = emu::gemm_counts();
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  EXPECT_NO_THROW(h.gpu().matmul_backward(Tensor{}, dw.g, dout.g, inp.g, w.g, false));
+  cudaGraph_t graph = nullptr;  // the capture ends here even after a failure
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  const emu::GemmCounts captured = emu::gemm_counts();
+  EXPECT_EQ(calls(before, captured, 0), 1);
+  EXPECT_EQ(captured.lt - before.lt, 1) << "a candidate was tried during the capture";
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  h.gpu().synchronize();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  h.gpu().matmul_backward(Tensor{}, dw.g, dout.g, inp.g, w.g, false);  // eagerly now: the plan stays as made
+  EXPECT_EQ(calls(captured, emu::gemm_counts(), 0), 1);
+  for (int rep = 0; rep < 2; ++rep) h.cpu().matmul_backward(Tensor{}, dw.c, dout.c, inp.c, w.c, false);
   h.expect_close_delta("matmul dweight after two accumulations", dw, dw_prefill, 1e-4);
 }
 #endif

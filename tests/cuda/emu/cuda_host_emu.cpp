@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -422,8 +423,8 @@ constexpr CodeText<cublasStatus_t> kCublasStatuses[] = {
 
 tt::emu::GemmCounts g_gemm_counts;
 int g_algo_delay_us[tt::emu::kGemmAlgos] = {};
-// The candidate whose sums come in another order (see cublasLt.h).
-constexpr int kOtherOrderAlgo = tt::emu::kGemmAlgos - 1;
+// The candidates the heuristic offers, best first (cublasLt.h).
+std::vector<tt::emu::GemmAlgo> g_candidates{tt::emu::GemmAlgo::kOneSequence};
 
 // The largest power of two (at most 256) dividing the address.
 uint64_t alignment(const void* p) {
@@ -477,8 +478,42 @@ uint64_t entries_alignment(const void* p, cublasLtMatrixLayout_t l) {
   return std::min(alignment(p), alignment(stride_bytes));
 }
 
+// For the m x n sums of K products (column-major A and B as cblas_sgemm takes them): how much each changes
+// when the two halves of K are summed apart and then added, in fp32; 0 where the sum is exact in both orders.
+std::vector<float> other_order_shift(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                     const std::vector<float>& a, int64_t lda, const std::vector<float>& b,
+                                     int64_t ldb) {
+  const int64_t k1 = k / 2;
+  std::vector<float> whole(size_t(m * n)), first(size_t(m * n), 0.0f), second(size_t(m * n));
+  auto sgemm = [&](int64_t kk, const float* pa, const float* pb, float* out) {
+    if (kk > 0)
+      cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+                  int(n), int(kk), 1.0f, pa, int(lda), pb, int(ldb), 0.0f, out, int(m));
+  };
+  sgemm(k, a.data(), b.data(), whole.data());
+  sgemm(k1, a.data(), b.data(), first.data());
+  sgemm(k - k1, a.data() + (ta ? k1 : k1 * lda), b.data() + (tb ? k1 * ldb : k1), second.data());
+  for (size_t i = 0; i < whole.size(); ++i) whole[i] = (first[i] + second[i]) - whole[i];
+  return whole;
+}
+
+// Writes `value` to buf as cuBLASLt's attribute getters do: sizes must match; size 0 asks for the size.
+template <class T>
+cublasStatus_t get_attribute(T value, void* buf, size_t size, size_t* written) {
+  if (size == 0) {
+    if (written == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+    *written = sizeof(T);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  if (buf == nullptr || size != sizeof(T)) return CUBLAS_STATUS_INVALID_VALUE;
+  std::memcpy(buf, &value, sizeof(T));
+  if (written != nullptr) *written = sizeof(T);
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 // D = alpha op(A) op(B) + beta C, column-major, fp32 accumulation; C and D share shape and type. With
-// other_order, the last bit of every output is flipped: an algorithm that sums in another order.
+// other_order, an algorithm that sums in another order: each output moves by alpha times its sum's
+// other_order_shift before it is stored.
 cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* A,
                     cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
                     cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
@@ -496,19 +531,18 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
     std::vector<float> c = beta != 0.0f ? load(C, ct, m, n, ldc) : std::vector<float>(size_t(m * n), 0.0f);
     cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
                 int(k), alpha, a.data(), int(a_rows), b.data(), int(b_rows), beta, c.data(), int(m));
+    if (other_order) {
+      const std::vector<float> shift = other_order_shift(ta, tb, m, n, k, a, a_rows, b, b_rows);
+      for (size_t i = 0; i < c.size(); ++i)
+        if (shift[i] != 0.0f) c[i] += alpha * shift[i];
+    }
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < m; ++i) {
         const float v = c[size_t(i + j * m)];
-        if (ct == CUDA_R_16BF) {
-          __nv_bfloat16 r = __float2bfloat16_rn(v);
-          r.bits ^= uint16_t(other_order);
-          static_cast<__nv_bfloat16*>(D)[i + j * ldc] = r;
-        } else {
-          uint32_t bits;
-          std::memcpy(&bits, &v, 4);
-          bits ^= uint32_t(other_order);
-          std::memcpy(static_cast<float*>(D) + i + j * ldc, &bits, 4);
-        }
+        if (ct == CUDA_R_16BF)
+          static_cast<__nv_bfloat16*>(D)[i + j * ldc] = __float2bfloat16_rn(v);
+        else
+          static_cast<float*>(D)[i + j * ldc] = v;
       }
   });
   return CUBLAS_STATUS_SUCCESS;
@@ -522,6 +556,14 @@ GemmCounts gemm_counts() {
 }
 void set_gemm_algo_delay_us(int algo, int us) {
   g_algo_delay_us[algo] = us;
+}
+void set_gemm_candidates(std::initializer_list<GemmAlgo> algos) {
+  if (algos.size() < 1 || algos.size() > size_t(kGemmAlgos)) {
+    std::fprintf(stderr, "tt::emu::set_gemm_candidates: 1 to %d candidates, not %zu\n", kGemmAlgos,
+                 algos.size());
+    std::abort();
+  }
+  g_candidates.assign(algos.begin(), algos.end());
 }
 }  // namespace tt::emu
 
@@ -622,7 +664,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
   for (auto* l : {a, b, c, d})  // batch entries less than 16-byte aligned, like columns
     if (l->batch_count > 1 && l->batch_stride * int64_t(type_bytes(l->type)) % 16 != 0)
       return CUBLAS_STATUS_NOT_SUPPORTED;
-  *returned = std::min(requested, tt::emu::kGemmAlgos);
+  *returned = std::min(requested, int(g_candidates.size()));
   for (int r = 0; r < *returned; ++r) {
     results[r] = cublasLtMatmulHeuristicResult_t{};
     results[r].state = CUBLAS_STATUS_SUCCESS;
@@ -631,8 +673,31 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     for (int i = 0; i < 4; ++i) results[r].algo.data[i] = pref->min_align[i];
     results[r].algo.data[4] = pref->max_workspace;
     results[r].algo.data[5] = uint64_t(r);  // which candidate
+    results[r].algo.data[6] = uint64_t(g_candidates[size_t(r)]);
   }
   return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t* algo,
+                                                    cublasLtMatmulAlgoConfigAttributes_t attr, void* buf,
+                                                    size_t size, size_t* written) {
+  if (algo == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool split = tt::emu::GemmAlgo(algo->data[6]) == tt::emu::GemmAlgo::kSplitK;
+  if (attr == CUBLASLT_ALGO_CONFIG_SPLITK_NUM)
+    return get_attribute(int32_t(split ? 2 : 1), buf, size, written);
+  if (attr == CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME)
+    return get_attribute(
+        uint32_t(split ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE : CUBLASLT_REDUCTION_SCHEME_NONE), buf, size,
+        written);
+  return CUBLAS_STATUS_INVALID_VALUE;  // not emulated
+}
+cublasStatus_t cublasLtMatmulAlgoCapGetAttribute(const cublasLtMatmulAlgo_t* algo,
+                                                 cublasLtMatmulAlgoCapAttributes_t attr, void* buf,
+                                                 size_t size, size_t* written) {
+  if (algo == nullptr || attr != CUBLASLT_ALGO_CAP_NUMERICAL_IMPL_FLAGS) return CUBLAS_STATUS_INVALID_VALUE;
+  return get_attribute(
+      uint64_t(CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F |
+               CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16BF),
+      buf, size, written);
 }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha,
                               const void* A, cublasLtMatrixLayout_t al, const void* B,
@@ -675,6 +740,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
       return CUBLAS_STATUS_INVALID_VALUE;
   const uint64_t which = algo->data[5];
   if (which >= uint64_t(tt::emu::kGemmAlgos)) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool other_order = tt::emu::GemmAlgo(algo->data[6]) != tt::emu::GemmAlgo::kOneSequence;
   ++g_gemm_counts.lt;
   ++g_gemm_counts.by_algo[which];
   if (const int us = g_algo_delay_us[which]; us > 0)
@@ -684,7 +750,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, alpha_f, batch_entry(A, al, e), al->type,
              int64_t(al->rows), int64_t(al->cols), al->ld, batch_entry(B, bl, e), bl->type, int64_t(bl->rows),
              int64_t(bl->cols), bl->ld, beta_f, batch_entry(C, cl, e), batch_entry(D, dl, e), dl->type,
-             dl->ld, stream, which == kOtherOrderAlgo);
+             dl->ld, stream, other_order);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }
   return CUBLAS_STATUS_SUCCESS;

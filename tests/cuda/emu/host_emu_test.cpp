@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cub/device/device_radix_sort.cuh>
 #include <vector>
 
@@ -267,6 +268,84 @@ TEST_F(EmulatedCublasLtPlan, MatmulRefusesPointersLessAlignedThanItsAlgorithmWas
   cublasLtMatrixLayoutDestroy(c);
 }
 
+// The candidates' attributes tell their order of summation, and the two that sum in another order differ from
+// the first exactly where a sum rounds: D[8x8] = A[8x64] B[64x8] in fp32.
+TEST_F(EmulatedCublasLtPlan, CandidatesReportSplitKAndOtherOrdersDifferWhereSumsRound) {
+  using tt::emu::GemmAlgo;
+  tt::emu::set_gemm_candidates({GemmAlgo::kOneSequence, GemmAlgo::kSplitK, GemmAlgo::kOtherOrder});
+  cublasLtMatrixLayout_t al = nullptr, bl = nullptr, dl = nullptr;
+  cublasLtMatrixLayoutCreate(&al, CUDA_R_16BF, 8, 64, 8);
+  cublasLtMatrixLayoutCreate(&bl, CUDA_R_16BF, 64, 8, 64);
+  cublasLtMatrixLayoutCreate(&dl, CUDA_R_32F, 8, 8, 8);
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasLtMatmulPreferenceCreate(&pref);
+  cublasLtMatmulHeuristicResult_t r[tt::emu::kGemmAlgos] = {};
+  int returned = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(lt, desc, al, bl, dl, dl, pref, tt::emu::kGemmAlgos, r, &returned);
+  tt::emu::set_gemm_candidates({GemmAlgo::kOneSequence});  // the algorithms already made keep their kinds
+  ASSERT_EQ(st, CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(returned, 3);
+  for (int i = 0; i < 3; ++i) {
+    int32_t splits = 0;
+    uint32_t scheme = 99;
+    uint64_t flags = 0;
+    size_t written = 0;
+    ASSERT_EQ(cublasLtMatmulAlgoConfigGetAttribute(&r[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits,
+                                                   sizeof(splits), &written),
+              CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(written, sizeof(splits));
+    ASSERT_EQ(cublasLtMatmulAlgoConfigGetAttribute(&r[i].algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                                   sizeof(scheme), nullptr),
+              CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatmulAlgoCapGetAttribute(&r[i].algo, CUBLASLT_ALGO_CAP_NUMERICAL_IMPL_FLAGS, &flags,
+                                                sizeof(flags), nullptr),
+              CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(splits, i == 1 ? 2 : 1) << "candidate " << i;
+    EXPECT_EQ(scheme, i == 1 ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE : CUBLASLT_REDUCTION_SCHEME_NONE);
+    EXPECT_EQ(flags, CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F |
+                         CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16BF);
+  }
+  int64_t wide = 0;
+  size_t needed = 0;
+  EXPECT_EQ(cublasLtMatmulAlgoConfigGetAttribute(&r[0].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &wide,
+                                                 sizeof(wide), nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);  // an int32_t attribute read into 8 bytes
+  EXPECT_EQ(
+      cublasLtMatmulAlgoConfigGetAttribute(&r[0].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, nullptr, 0, &needed),
+      CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(needed, sizeof(int32_t));
+  // Each candidate's D for A and B from `value(i)`.
+  auto products = [&](float (*value)(int)) {
+    std::vector<__nv_bfloat16> ha(8 * 64), hb(64 * 8);
+    for (size_t i = 0; i < ha.size(); ++i) ha[i] = __float2bfloat16_rn(value(int(i)));
+    for (size_t i = 0; i < hb.size(); ++i) hb[i] = __float2bfloat16_rn(value(int(i) + 7919));
+    __nv_bfloat16 *a = to_device(ha), *b = to_device(hb);
+    float* d = device_floats(64);
+    std::vector<std::vector<float>> out;
+    const float alpha = 1, beta = 0;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(cublasLtMatmul(lt, desc, &alpha, a, al, b, bl, &beta, d, dl, d, dl, &r[i].algo, nullptr, 0,
+                               nullptr),
+                CUBLAS_STATUS_SUCCESS);
+      out.push_back(to_host(d, 64));
+    }
+    for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d)}) cudaFree(p);
+    return out;
+  };
+  const auto exact = products([](int i) { return float(i % 7 - 3); });
+  EXPECT_EQ(exact[1], exact[0]);
+  EXPECT_EQ(exact[2], exact[0]);
+  // Magnitudes from 2^-8 to 1: the fp32 sums round, and the rounding depends on the order.
+  const auto rounded = products([](int i) {
+    return std::ldexp(1.0f + float(i * 37 % 128) / 128.0f, -(i % 9)) * (i % 3 == 0 ? -1.0f : 1.0f);
+  });
+  EXPECT_NE(rounded[1], rounded[0]);
+  EXPECT_NE(rounded[2], rounded[0]);
+  cublasLtMatmulPreferenceDestroy(pref);
+  for (auto* l : {al, bl, dl}) cublasLtMatrixLayoutDestroy(l);
+}
+
 // Strided batches: D_e = A_e B_e for e < 3, column-major A_e [2x3] (ld 8, 24 elements apart), B_e [3x2]
 // (ld 8, 16 apart), D_e [2x2] fp32 (ld 4, 8 apart); small integers, so bf16 and fp32 are exact.
 class EmulatedCublasLtBatch : public EmulatedCublasLtPlan {
@@ -382,7 +461,7 @@ TEST(EmulatedBackend, OddShapesTakeTheCublasGemmExFallbackAndAlignedOnesCublasLt
   const int64_t M = 3, K = 8, N = 16;
   tt::Tensor out = be->alloc(M, N, tt::DType::BF16), inp = be->alloc(M, K, tt::DType::BF16);
   tt::Tensor w = be->alloc(N, K, tt::DType::BF16);
-  be->matmul_forward(out, inp, w);  // leading dimensions 16 and 32 bytes; the plan times its candidates
+  be->matmul_forward(out, inp, w);  // leading dimensions 16 and 32 bytes
   const tt::emu::GemmCounts planned = tt::emu::gemm_counts();
   EXPECT_GT(planned.lt, before.lt);
   be->matmul_forward(out, inp, w);  // the cached plan: one call
