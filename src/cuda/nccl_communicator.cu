@@ -7,12 +7,14 @@
 // Connection: rank 0 makes the unique id, the host communicator (MPI, or the single process) broadcasts
 // it, every rank joins with ncclCommInitRank on the GPU of its local rank (the backend's).
 // Bounded waiting: after issuing a collective the host waits for it (an event on the stream) and polls
-// ncclCommGetAsyncError meanwhile; an error or the timeout aborts the NCCL communicator
-// (ncclCommAbort) and ends the job through the host communicator. The wait costs the overlap of the
-// host's next enqueue with the GPU's all-reduce (the optimizer step is one graph launch, a few us).
+// ncclCommGetAsyncError meanwhile; an error or the timeout ends the job through the host communicator
+// (MPI_Abort; the process's end frees NCCL: ncclCommAbort would wait for the other ranks' abort). The
+// wait costs the overlap of the host's next enqueue with the GPU's all-reduce (the optimizer step is one
+// graph launch, a few us).
 #include <nccl.h>
 
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "common/check.h"
@@ -42,35 +44,38 @@ ncclDataType_t nccl_type(DType dtype) {
 
 class NcclCommunicator final : public dist::Communicator {
  public:
-  NcclCommunicator(std::unique_ptr<dist::Communicator> host, CudaBackend& backend, double timeout_s)
-      : host_(std::move(host)), stream_(backend.stream()), timeout_s_(timeout_s) {
+  NcclCommunicator(dist::Communicator& host, CudaBackend& backend, double timeout_s)
+      : host_(host), stream_(backend.stream()), timeout_s_(timeout_s) {
     ncclUniqueId id{};
-    if (host_->is_root()) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    host_->broadcast(&id, sizeof id, "the broadcast of the NCCL unique id");
-    check(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+    if (host_.is_root()) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    host_.broadcast(&id, sizeof id, "the broadcast of the NCCL unique id");
+    check(ncclCommInitRank(&comm_, host_.size(), id, host_.rank()), "ncclCommInitRank");
     CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
     int version = 0;
     ncclGetVersion(&version);
     name_ = "NCCL " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
-            std::to_string(version % 100) + " over " + host_->name();
+            std::to_string(version % 100) + " over " + host_.name();
   }
   ~NcclCommunicator() override {
-    if (comm_ != nullptr) ncclCommDestroy(comm_);
+    // ncclCommDestroy is collective: while an exception unwinds the stack, this rank is on its way to end
+    // the job (run_training) and the others are not here, so it would wait for them forever; the process's
+    // end frees NCCL instead.
+    if (comm_ != nullptr && std::uncaught_exceptions() == 0) ncclCommDestroy(comm_);
     if (done_ != nullptr) cudaEventDestroy(done_);
   }
 
-  int rank() const override { return host_->rank(); }
-  int size() const override { return host_->size(); }
-  int local_rank() const override { return host_->local_rank(); }
+  int rank() const override { return host_.rank(); }
+  int size() const override { return host_.size(); }
+  int local_rank() const override { return host_.local_rank(); }
   std::string name() const override { return name_; }
   void broadcast(void* data, size_t bytes, const std::string& what) override {
-    host_->broadcast(data, bytes, what);
+    host_.broadcast(data, bytes, what);
   }
   void all_reduce(double* data, size_t n, dist::ReduceOp op, const std::string& what) override {
-    host_->all_reduce(data, n, op, what);
+    host_.all_reduce(data, n, op, what);
   }
   std::vector<std::string> all_gather(const std::string& mine, const std::string& what) override {
-    return host_->all_gather(mine, what);
+    return host_.all_gather(mine, what);
   }
 
   void all_reduce_sum(Tensor t, const std::string& what) override {
@@ -81,9 +86,7 @@ class NcclCommunicator final : public dist::Communicator {
   }
 
   [[noreturn]] void abort(const std::string& message) override {
-    if (comm_ != nullptr) ncclCommAbort(comm_);
-    comm_ = nullptr;
-    host_->abort(message);
+    host_.abort(message);
     std::abort();  // not reached: the host communicator's abort does not return
   }
 
@@ -116,7 +119,7 @@ class NcclCommunicator final : public dist::Communicator {
     if (!done) abort(dist::timeout_message(rank(), size(), what, timeout_s_));
   }
 
-  std::unique_ptr<dist::Communicator> host_;
+  dist::Communicator& host_;
   cudaStream_t stream_;
   double timeout_s_;
   ncclComm_t comm_ = nullptr;
@@ -127,11 +130,11 @@ class NcclCommunicator final : public dist::Communicator {
 }  // namespace
 }  // namespace cuda
 
-std::unique_ptr<dist::Communicator> dist::make_nccl_communicator(std::unique_ptr<Communicator> host,
-                                                                 Backend& backend, double timeout_s) {
+std::unique_ptr<dist::Communicator> dist::make_nccl_communicator(Communicator& host, Backend& backend,
+                                                                 double timeout_s) {
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
   TT_ASSERT(cuda != nullptr) << "NCCL collectives need the CUDA backend, got " << backend.name();
-  return std::make_unique<cuda::NcclCommunicator>(std::move(host), *cuda, timeout_s);
+  return std::make_unique<cuda::NcclCommunicator>(host, *cuda, timeout_s);
 }
 
 }  // namespace tt

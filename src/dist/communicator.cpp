@@ -36,7 +36,7 @@ void check_same_on_every_rank(Communicator& comm, const nlohmann::ordered_json& 
 }
 
 #ifndef TT_HAVE_CUDA
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator>, Backend&, double) {
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator&, Backend&, double) {
   TT_FAIL() << "this build has no CUDA backend, so no NCCL";
 }
 #endif

@@ -11,7 +11,10 @@
 // Every rank calls the same collectives in the same order. No collective waits forever: each has the
 // timeout given to connect_ranks(); a rank that waits longer (another rank died or hangs) ends the whole job
 // with a message naming itself and the operation (`what`), through MPI_Abort, so that the launcher stops
-// every rank. A rank that dies outright is noticed by the launcher itself, which then ends the job.
+// every rank. A rank that dies outright is noticed by the launcher itself, which then ends the job. A rank
+// that fails (an exception) ends the job through abort() with its message, from a scope where the host
+// communicator still lives (run_training); NCCL's teardown is skipped on the way, since it would wait for
+// the other ranks.
 #pragma once
 
 #include <cstddef>
@@ -71,10 +74,10 @@ class SingleProcess final : public Communicator {
 // finalized at exit. `timeout_s` bounds every collective.
 std::unique_ptr<Communicator> connect_ranks(double timeout_s);
 
-// NCCL over `host` for a model on the CUDA `backend` (created on the GPU of host->local_rank()); defined
-// by the CUDA backend (src/cuda/nccl_communicator.cu). tt::Error when this build has no CUDA backend.
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host, Backend& backend,
-                                                     double timeout_s);
+// NCCL over `host` (which must outlive it) for a model on the CUDA `backend` (created on the GPU of
+// host.local_rank()); defined by the CUDA backend (src/cuda/nccl_communicator.cu). tt::Error when this
+// build has no CUDA backend.
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, Backend& backend, double timeout_s);
 
 // Rank 0's string on every rank.
 std::string broadcast_string(Communicator& comm, const std::string& s, const std::string& what);
@@ -83,10 +86,5 @@ std::string broadcast_string(Communicator& comm, const std::string& s, const std
 // `mine` ({name: value}: flags, hashes of the config and the data, ...); the message names each item
 // that differs with rank 0's value and the other ranks'.
 void check_same_on_every_rank(Communicator& comm, const nlohmann::ordered_json& mine);
-
-// For an error that ends this rank (the CLI's last resort): when this process is one of several MPI
-// ranks, ends the whole job with `message` (the other ranks would otherwise wait for this one until their
-// collectives time out); otherwise returns.
-void end_job_if_ranks(const std::string& message);
 
 }  // namespace tt::dist

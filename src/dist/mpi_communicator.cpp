@@ -178,11 +178,4 @@ std::unique_ptr<Communicator> connect_ranks(double timeout_s) {
   return std::make_unique<MpiCommunicator>(launch, timeout_s);
 }
 
-void end_job_if_ranks(const std::string& message) {
-  if (!mpi_running()) return;
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1) abort_world(message);
-}
-
 }  // namespace tt::dist

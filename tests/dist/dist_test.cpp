@@ -228,6 +228,7 @@ class TwoRanks : public ::testing::Test {
   static constexpr const char* kSchedule =
       " --steps 12 --eval_steps 6 --save_steps 6 --sample_steps 6 --sample_tokens 4 --sample_prompts a "
       "--device cpu";
+  static constexpr const char* kBinary = TT_BINARY_DIR "/tiny-transformer";
   static constexpr const char* kEndless =
       " --steps 100000 --eval_steps 0 --sample_steps 0 --save_steps 0 --device cpu";
 
@@ -252,17 +253,16 @@ class TwoRanks : public ::testing::Test {
 
   // The run's flags; `schedule` is the length and what happens once in a while.
   static std::string train_cmd(int ranks, const std::string& out, const std::string& extra,
-                               const std::string& schedule = kSchedule,
-                               const std::string& binary = TT_BINARY_DIR "/tiny-transformer") {
+                               const std::string& schedule = kSchedule, const std::string& binary = kBinary) {
     return (ranks > 1 ? mpirun(ranks) : std::string()) + binary + " train --config " +
            (dir_ / "tiny.json").string() + " --data_dir " + (dir_ / "data").string() + " --out_dir " +
            (dir_ / out).string() + " --tokenizer " + tok_.string() +
            " --lr 3e-3 --warmup_steps 2 --logging_steps 3 --seed 5" + schedule + extra;
   }
   static Finished train(int ranks, const std::string& out, const std::string& extra,
-                        const std::string& schedule = kSchedule,
-                        const std::string& binary = TT_BINARY_DIR "/tiny-transformer") {
-    return Job(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log")).wait(300);
+                        const std::string& schedule = kSchedule, const std::string& binary = kBinary,
+                        double timeout_s = 300) {
+    return Job(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log")).wait(timeout_s);
   }
   static double final_eval_loss(const std::string& out) {
     return json_file(dir_ / out / "last" / "run_info.json")["eval_loss"].get<double>();
@@ -350,6 +350,16 @@ TEST_F(TwoRanks, RanksStartedDifferentlyAreRefused) {
   EXPECT_FALSE(fs::exists(dir_ / "mismatch" / "last"));
 }
 
+TEST_F(TwoRanks, AnErrorOnOneRankEndsTheJobAtOnceWithItsMessage) {
+  ASSERT_EQ(one_.rc, 0) << one_.log;
+  // Rank 0 alone prepares out_dir, and refuses one that holds a run; rank 1 goes on to its next collective.
+  const Finished f = train(2, "one", " --micro_batch_size 4", kSchedule, kBinary, /*timeout_s=*/60);
+  std::printf("an error on rank 0 ended the job in %.1f s with status %d\n", f.seconds, f.rc);
+  EXPECT_NE(f.rc, 0) << f.log;
+  EXPECT_NE(f.rc, -1) << "the job did not end within 60 s (--dist_timeout is 600 s):\n" << f.log;
+  EXPECT_NE(f.log.find("already holds a run"), std::string::npos) << f.log;
+}
+
 // A long run of two ranks (`cmd`); once they train, `signal` goes to rank 1. The time is counted from then.
 Finished disturb_rank_one(const std::string& cmd, const fs::path& log, int signal, double timeout_s) {
   Job job(cmd, log);
@@ -419,6 +429,12 @@ TEST_F(TwoRanks, TheGpuPathOnTheEmulatorTrainsLikeOneProcess) {
               b, c);
   EXPECT_EQ(b, a);
   EXPECT_NEAR(c, a, 1e-3 * a);
+  // An error on one rank ends the job at once: NCCL's teardown, collective, is left alone on the way out.
+  const Finished error = train(2, "emu_two", " --micro_batch_size 4", schedule,
+                               "env TT_EMU_DEVICES=2 " TT_EMU_BINARY, /*timeout_s=*/60);
+  EXPECT_NE(error.rc, 0) << error.log;
+  EXPECT_NE(error.rc, -1) << "the job did not end within 60 s (--dist_timeout is 600 s):\n" << error.log;
+  EXPECT_NE(error.log.find("already holds a run"), std::string::npos) << error.log;
   const auto one_records = metrics(dir_ / "emu_one"), two_records = metrics(dir_ / "emu_two");
   ASSERT_EQ(one_records.size(), two_records.size());
   for (size_t i = 0; i < one_records.size();

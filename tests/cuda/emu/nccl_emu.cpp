@@ -62,16 +62,15 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int ra
   return ncclSuccess;
 }
 
+// Collective, as NCCL's is among the ranks of a host: returns when every rank has called it.
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (comm->mpi != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm->mpi);
+  if (comm->mpi != MPI_COMM_NULL && !finalized) {
+    MPI_Barrier(comm->mpi);
+    MPI_Comm_free(&comm->mpi);
+  }
   delete comm;
-  return ncclSuccess;
-}
-
-ncclResult_t ncclCommAbort(ncclComm_t comm) {
-  delete comm;  // its MPI communicator goes with the job
   return ncclSuccess;
 }
 
