@@ -5,12 +5,14 @@
 // pointers, and a collective left outside the graphs keeps NCCL's error and timeout handling below simple.
 //
 // Connection: rank 0 makes the unique id, the host communicator (MPI, or the single process) broadcasts
-// it, every rank joins with ncclCommInitRank on the GPU of its local rank (the backend's).
-// Bounded waiting: after issuing a collective the host waits for it (an event on the stream) and polls
-// ncclCommGetAsyncError meanwhile; an error or the timeout ends the job through the host communicator
-// (MPI_Abort; the process's end frees NCCL: ncclCommAbort would wait for the other ranks' abort). The
-// wait costs the overlap of the host's next enqueue with the GPU's all-reduce (the optimizer step is one
-// graph launch, a few us).
+// it, every rank joins with ncclCommInitRankConfig on the GPU of its local rank (the backend's).
+// Bounded waiting: the communicator is non-blocking (config.blocking = 0), so joining, enqueueing and
+// ncclCommFinalize return at once (ncclInProgress) and are polled to completion with
+// ncclCommGetAsyncError under the timeout; after issuing a collective the host waits for it (an event
+// on the stream), polling ncclCommGetAsyncError meanwhile. An error or the timeout ends the job through
+// the host communicator (MPI_Abort; the process's end frees NCCL: ncclCommAbort involves the other ranks
+// and can itself hang). The wait costs the overlap of the host's next enqueue with the GPU's all-reduce (the
+// optimizer step is one graph launch, a few us).
 #include <nccl.h>
 
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "dist/communicator.h"
@@ -47,9 +50,15 @@ class NcclCommunicator final : public dist::Communicator {
   NcclCommunicator(dist::Communicator& host, CudaBackend& backend, double timeout_s)
       : host_(host), stream_(backend.stream()), timeout_s_(timeout_s) {
     ncclUniqueId id{};
-    if (host_.is_root()) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    if (host_.is_root()) {
+      const ncclResult_t rc = ncclGetUniqueId(&id);
+      if (rc != ncclSuccess) fail("ncclGetUniqueId", rc);
+    }
     host_.broadcast(&id, sizeof id, "the broadcast of the NCCL unique id");
-    check(ncclCommInitRank(&comm_, host_.size(), id, host_.rank()), "ncclCommInitRank");
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    settle(ncclCommInitRankConfig(&comm_, size(), id, rank(), &config),
+           "the NCCL connection of the ranks (ncclCommInitRankConfig)");
     CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
     int version = 0;
     ncclGetVersion(&version);
@@ -57,10 +66,17 @@ class NcclCommunicator final : public dist::Communicator {
             std::to_string(version % 100) + " over " + host_.name();
   }
   ~NcclCommunicator() override {
-    // ncclCommDestroy is collective: while an exception unwinds the stack, this rank is on its way to end
-    // the job (run_training) and the others are not here, so it would wait for them forever; the process's
-    // end frees NCCL instead.
-    if (comm_ != nullptr && std::uncaught_exceptions() == 0) ncclCommDestroy(comm_);
+    // ncclCommFinalize is collective: while an exception unwinds the stack, this rank is on its way to end
+    // the job (run_training) and the others are not here, so it would wait for them until the timeout;
+    // the process's end frees NCCL instead.
+    if (comm_ != nullptr && std::uncaught_exceptions() == 0) {
+      try {
+        settle(ncclCommFinalize(comm_), "the NCCL disconnection of the ranks (ncclCommFinalize)");
+        ncclCommDestroy(comm_);            // local once finalized
+      } catch (const std::exception& e) {  // one rank (no MPI to end): the run is over anyway
+        log_warn(e.what());
+      }
+    }
     if (done_ != nullptr) cudaEventDestroy(done_);
   }
 
@@ -78,10 +94,10 @@ class NcclCommunicator final : public dist::Communicator {
     return host_.all_gather(mine, what);
   }
 
+  void barrier(const std::string& what) override { host_.barrier(what); }
+
   void all_reduce_sum(Tensor t, const std::string& what) override {
-    const ncclResult_t rc =
-        ncclAllReduce(t.ptr, t.ptr, size_t(t.numel()), nccl_type(t.dtype), ncclSum, comm_, stream_);
-    if (rc != ncclSuccess) fail(what, rc);
+    settle(ncclAllReduce(t.ptr, t.ptr, size_t(t.numel()), nccl_type(t.dtype), ncclSum, comm_, stream_), what);
     wait(what);
   }
 
@@ -91,15 +107,23 @@ class NcclCommunicator final : public dist::Communicator {
   }
 
  private:
-  void check(ncclResult_t rc, const char* call) {
-    TT_CHECK(rc == ncclSuccess) << call << " failed: " << ncclGetErrorString(rc) << " ("
-                                << (comm_ != nullptr ? ncclGetLastError(comm_) : ncclGetLastError(nullptr))
-                                << ")";
-  }
-
   [[noreturn]] void fail(const std::string& what, ncclResult_t rc) {
     abort("rank " + std::to_string(rank()) + ": " + what + ": NCCL " + ncclGetErrorString(rc) + " (" +
           ncclGetLastError(comm_) + ")");
+  }
+
+  // Waits until NCCL has done the call that returned `rc` (on the non-blocking communicator,
+  // ncclInProgress while it goes on), at most the timeout.
+  void settle(ncclResult_t rc, const std::string& what) {
+    const bool done = dist::poll_until(
+        [&] {
+          if (rc == ncclInProgress && ncclCommGetAsyncError(comm_, &rc) != ncclSuccess)
+            rc = ncclInternalError;
+          return rc != ncclInProgress;
+        },
+        timeout_s_);
+    if (!done) abort(dist::timeout_message(rank(), size(), what, timeout_s_));
+    if (rc != ncclSuccess) fail(what, rc);
   }
 
   // Waits for the collective just issued on the stream, at most the timeout, watching NCCL's errors.

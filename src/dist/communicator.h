@@ -45,6 +45,8 @@ class Communicator {
   virtual void all_reduce(double* data, size_t n, ReduceOp op, const std::string& what) = 0;
   // Every rank's string, by rank.
   virtual std::vector<std::string> all_gather(const std::string& mine, const std::string& what) = 0;
+  // Returns when every rank has called it.
+  virtual void barrier(const std::string& what) = 0;
 
   // ---- the backend's memory ----------------------------------------------------------------------------
   // t += the other ranks' t, in place (the gradients of a data-parallel step). F32 or F64.
@@ -65,6 +67,7 @@ class SingleProcess final : public Communicator {
   void broadcast(void*, size_t, const std::string&) override {}
   void all_reduce(double*, size_t, ReduceOp, const std::string&) override {}
   std::vector<std::string> all_gather(const std::string& mine, const std::string&) override { return {mine}; }
+  void barrier(const std::string&) override {}
   void all_reduce_sum(Tensor, const std::string&) override {}
   [[noreturn]] void abort(const std::string& message) override;
 };

@@ -126,6 +126,11 @@ class MpiCommunicator final : public Communicator {
     return out;
   }
 
+  void barrier(const std::string& what) override {
+    MPI_Request req;
+    finish(MPI_Ibarrier(comm_, &req), req, what);
+  }
+
   void all_reduce_sum(Tensor t, const std::string& what) override {
     reduce_in_place(t.ptr, size_t(t.numel()), mpi_type(t.dtype), MPI_SUM, what);
   }

@@ -372,11 +372,11 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   const int64_t tokens_per_step = opts.grad_accum * B * world * T;
 
   const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16, host.local_rank());
+  dist::check_same_on_every_rank(
+      host, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
   const std::unique_ptr<dist::Communicator> nccl =
       with_backend_collectives(host, *backend, opts.dist_timeout);
   dist::Communicator& ranks = nccl != nullptr ? *nccl : host;
-  dist::check_same_on_every_rank(
-      ranks, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
   warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
@@ -544,6 +544,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
            fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),
            " s; checkpoints in ", out.string());
+  // A bounded wait for rank 0's final save, so that the teardown that follows, collective too (NCCL's, and
+  // MPI_Finalize, which has no timeout), finds every rank there at once.
+  ranks.barrier("the end of the run (rank 0's final save)");
   return TrainResult{run.step, stop_reason, run.eval_loss, run.early_stopping.best()};
 }
 

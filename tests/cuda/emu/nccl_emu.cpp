@@ -10,9 +10,27 @@
 struct ncclComm {
   MPI_Comm mpi = MPI_COMM_NULL;  // MPI_COMM_NULL: a communicator of one rank
   int rank = 0, size = 1;
+  bool blocking = true;
+  bool finalized = false;
+  MPI_Request pending = MPI_REQUEST_NULL;  // the joining or the finalizing while it goes on
 };
 
 namespace {
+
+// ncclSuccess once the joining or finalizing is done, else ncclInProgress.
+ncclResult_t progress(ncclComm* c) {
+  if (c->pending != MPI_REQUEST_NULL) {
+    int done = 0;
+    MPI_Test(&c->pending, &done, MPI_STATUS_IGNORE);
+  }
+  return c->pending == MPI_REQUEST_NULL ? ncclSuccess : ncclInProgress;
+}
+
+// What a call that started `c->pending` returns: a blocking communicator waits for it.
+ncclResult_t started(ncclComm* c) {
+  if (c->blocking) MPI_Wait(&c->pending, MPI_STATUS_IGNORE);
+  return progress(c);
+}
 
 MPI_Datatype mpi_type(ncclDataType_t t) {
   switch (t) {
@@ -44,11 +62,13 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
   return ncclSuccess;
 }
 
-ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int rank) {
+ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId, int rank,
+                                    ncclConfig_t* config) {
   if (nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
   auto* c = new ncclComm;
   c->rank = rank;
   c->size = nranks;
+  c->blocking = config == nullptr || config->blocking != 0;
   if (nranks > 1) {
     int running = 0, size = 0, mpi_rank = 0;
     MPI_Initialized(&running);
@@ -56,26 +76,33 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int ra
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
     if (size != nranks || mpi_rank != rank) return delete c, ncclInvalidUsage;
-    MPI_Comm_dup(MPI_COMM_WORLD, &c->mpi);
+    MPI_Comm_idup(MPI_COMM_WORLD, &c->mpi, &c->pending);
   }
   *comm = c;
-  return ncclSuccess;
+  return started(c);
 }
 
-// Collective, as NCCL's is among the ranks of a host: returns when every rank has called it.
+ncclResult_t ncclCommFinalize(ncclComm_t comm) {
+  if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
+  comm->finalized = true;
+  if (comm->mpi != MPI_COMM_NULL) MPI_Ibarrier(comm->mpi, &comm->pending);
+  return started(comm);
+}
+
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  if (progress(comm) != ncclSuccess) return ncclInvalidUsage;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (comm->mpi != MPI_COMM_NULL && !finalized) {
-    MPI_Barrier(comm->mpi);
+    if (!comm->finalized) MPI_Barrier(comm->mpi);  // NCCL finalizes it first, waiting for every rank
     MPI_Comm_free(&comm->mpi);
   }
   delete comm;
   return ncclSuccess;
 }
 
-ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t* async_error) {
-  *async_error = ncclSuccess;
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error) {
+  *async_error = progress(comm);
   return ncclSuccess;
 }
 
@@ -103,6 +130,7 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
     return ncclInvalidArgument;  // NCCL would fault on host memory
   if (op != ncclSum || (comm->size > 1 && mpi_type(datatype) == MPI_DATATYPE_NULL))
     return ncclInvalidArgument;
+  if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
   tt::emu::enqueue(stream, [=] {
     if (comm->size == 1) {
       if (sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, bytes);
@@ -111,5 +139,5 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
     MPI_Allreduce(sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff, recvbuff, int(count), mpi_type(datatype),
                   MPI_SUM, comm->mpi);
   });
-  return ncclSuccess;
+  return comm->blocking ? ncclSuccess : ncclInProgress;  // a non-blocking enqueue may say so; done here
 }
