@@ -36,8 +36,6 @@ ncclDataType_t nccl_type(DType dtype) {
       return ncclFloat;
     case DType::F64:
       return ncclDouble;
-    case DType::BF16:
-      return ncclBfloat16;
     default:
       break;
   }

@@ -82,9 +82,6 @@ std::unique_ptr<Communicator> connect_ranks(double timeout_s);
 // build has no CUDA backend.
 std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, Backend& backend, double timeout_s);
 
-// Rank 0's string on every rank.
-std::string broadcast_string(Communicator& comm, const std::string& s, const std::string& what);
-
 // Refuses, with the same tt::Error on every rank, a start in which the ranks differ in any item of
 // `mine` ({name: value}: flags, hashes of the config and the data, ...); the message names each item
 // that differs with rank 0's value and the other ranks'.

@@ -286,16 +286,50 @@ void write_samples(Qwen3Model& model, const Tokenizer& tok, const std::vector<Pr
   }
 }
 
-// Why the run stops before its next step ("" while it goes on), in this order of precedence. `signal`: the
-// signal any rank received (0: none); `overruns`: one more step would end past --max_train_minutes.
-std::string stop_reason_for(const RunState& run, const TrainOptions& opts, int64_t start_step, int signal,
-                            bool overruns) {
-  if (run.step >= opts.steps) return "completed";
-  if (run.early_stopping.should_stop()) return "early_stopping";
-  if (signal != 0) return signal == SIGTERM ? "signal_sigterm" : "signal_sigint";
-  if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps) return "stop_after_steps";
-  if (overruns) return "max_train_minutes";
+// Why the run stops before its next step, in rising precedence: the ranks' reasons combine by their max.
+enum class StopReason {
+  kNone,
+  kMaxTrainMinutes,
+  kStopAfterSteps,
+  kSigint,
+  kSigterm,
+  kEarlyStopping,
+  kCompleted
+};
+
+// As run_info.json and TrainResult say it ("" while the run goes on).
+std::string stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kNone:
+      return "";
+    case StopReason::kMaxTrainMinutes:
+      return "max_train_minutes";
+    case StopReason::kStopAfterSteps:
+      return "stop_after_steps";
+    case StopReason::kSigint:
+      return "signal_sigint";
+    case StopReason::kSigterm:
+      return "signal_sigterm";
+    case StopReason::kEarlyStopping:
+      return "early_stopping";
+    case StopReason::kCompleted:
+      return "completed";
+  }
+  TT_ASSERT(false) << "stop reason " << int(r);
   return "";
+}
+
+// The strongest reason to stop before the next step (kNone: go on). `signal`: the signal received (0:
+// none); `overruns`: one more step would end past --max_train_minutes.
+StopReason stop_reason_for(const RunState& run, const TrainOptions& opts, int64_t start_step, int signal,
+                           bool overruns) {
+  if (run.step >= opts.steps) return StopReason::kCompleted;
+  if (run.early_stopping.should_stop()) return StopReason::kEarlyStopping;
+  if (signal != 0) return signal == SIGTERM ? StopReason::kSigterm : StopReason::kSigint;
+  if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps)
+    return StopReason::kStopAfterSteps;
+  if (overruns) return StopReason::kMaxTrainMinutes;
+  return StopReason::kNone;
 }
 
 nlohmann::ordered_json train_record(const RunState& run, const StepStats& s, double lr,
@@ -465,17 +499,20 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     if (writer) log_evaluation(metrics, run, r, improved, scheduled, elapsed_s());
     return improved;
   };
-  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows): on rank
-  // 0, which has the clock of the wall-time cap, for every rank, so that all stop after the same step.
+  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows), the
+  // same on every rank so that all stop after the same step: each rank's reason from its own signal (a
+  // signal to any rank stops all) and, on rank 0 alone, the clock of the wall-time cap (the rest is the
+  // same on every rank); the strongest over the ranks, one all-reduce, is the decision.
   StopSignal signals(
       "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n");
   auto stop_reason_now = [&](bool save_due) {
-    const std::string what = "the stop decision after step " + std::to_string(run.step);
-    double signal = signals.requested() ? signals.signal_number() : 0;  // a signal to any rank stops all
-    ranks.all_reduce(&signal, 1, dist::ReduceOp::kMax, what);
-    const bool overruns =
-        opts.max_train_minutes > 0 && budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
-    return dist::broadcast_string(ranks, stop_reason_for(run, opts, start_step, int(signal), overruns), what);
+    const bool overruns = writer && opts.max_train_minutes > 0 &&
+                          budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
+    double reason = double(
+        stop_reason_for(run, opts, start_step, signals.requested() ? signals.signal_number() : 0, overruns));
+    ranks.all_reduce(&reason, 1, dist::ReduceOp::kMax,
+                     "the stop decision after step " + std::to_string(run.step));
+    return stop_reason_name(StopReason(int(reason)));
   };
   auto every = [&](int64_t n) { return n > 0 && run.step % n == 0; };
 

@@ -389,6 +389,15 @@ TEST_F(TwoRanks, ARankThatDiesEndsTheJob) {
   EXPECT_NE(f.log.find("rank 1"), std::string::npos) << f.log;  // mpirun names the rank that died
 }
 
+TEST_F(TwoRanks, ASignalToOneRankStopsEveryRankCleanly) {
+  const Finished f = disturb_rank_one(train_cmd(2, "sigterm", " --micro_batch_size 4", kEndless),
+                                      dir_ / "sigterm.log", SIGTERM, 120);
+  EXPECT_EQ(f.rc, 128 + SIGTERM) << f.log;  // every rank exits as the signal would, after the final save
+  const auto info = json_file(dir_ / "sigterm" / "last" / "run_info.json");
+  EXPECT_EQ(info["stop_reason"], "signal_sigterm");
+  EXPECT_TRUE(info["eval_loss"].is_number());
+}
+
 TEST_F(TwoRanks, ARankThatHangsEndsTheJobAfterTheTimeout) {
   const Finished f =
       disturb_rank_one(train_cmd(2, "hung", " --micro_batch_size 4 --dist_timeout 8", kEndless),

@@ -33,20 +33,11 @@ ncclResult_t started(ncclComm* c) {
 }
 
 MPI_Datatype mpi_type(ncclDataType_t t) {
-  switch (t) {
-    case ncclInt32:
-      return MPI_INT;
-    case ncclFloat:
-      return MPI_FLOAT;
-    case ncclDouble:
-      return MPI_DOUBLE;
-    default:
-      return MPI_DATATYPE_NULL;  // bf16: MPI has no such type; unused by the project
-  }
+  return t == ncclFloat ? MPI_FLOAT : t == ncclDouble ? MPI_DOUBLE : MPI_DATATYPE_NULL;
 }
 
 size_t type_bytes(ncclDataType_t t) {
-  return t == ncclDouble ? 8 : t == ncclBfloat16 ? 2 : 4;
+  return t == ncclDouble ? 8 : 4;
 }
 
 }  // namespace
@@ -128,8 +119,7 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
   const size_t bytes = count * type_bytes(datatype);
   if (!tt::emu::device_range(sendbuff, bytes) || !tt::emu::device_range(recvbuff, bytes))
     return ncclInvalidArgument;  // NCCL would fault on host memory
-  if (op != ncclSum || (comm->size > 1 && mpi_type(datatype) == MPI_DATATYPE_NULL))
-    return ncclInvalidArgument;
+  if (op != ncclSum || mpi_type(datatype) == MPI_DATATYPE_NULL) return ncclInvalidArgument;
   if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
   tt::emu::enqueue(stream, [=] {
     if (comm->size == 1) {
