@@ -1,8 +1,10 @@
 // Data-parallel training on the CPU: the real binary under `mpirun --oversubscribe -np 2` (Open MPI) on a
 // tiny model and synthetic data, against one process with the whole batch. Checks the equivalence the
 // batch semantics promise (same rows per step, same losses), that rank 0 alone writes, resume at the same
-// and at another world size, that ranks started differently are refused, and that a rank that dies or
-// hangs ends the job with a message in bounded time. The launch environment is checked without MPI.
+// and at another world size, that ranks started differently are refused, that a signal to one rank stops
+// all, and that a rank that fails, dies or hangs ends the job with a message in bounded time. The launch
+// environment is checked without MPI. Each rank runs one thread (--threads 1): the ranks are not bound to
+// cores, and an OpenMP team per rank over all cores would oversubscribe them.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -239,9 +241,13 @@ class TwoRanks : public ::testing::Test {
     test_data::write_synthetic_data(dir_ / "data", test_data::SyntheticData{},
                                     sha256_hex_file(tok_ / "tokenizer.json"));
     test_data::write_tiny_config(dir_ / "tiny.json", 128);
-    // The same 12 steps of 8 rows: one process with the whole batch, and two ranks with half each.
+    // The same 12 steps of 8 rows: one process with the whole batch, and two ranks with half each; rank 1
+    // is given an out_dir of its own (paths may differ between ranks), which it must leave alone.
     one_ = train(1, "one", " --micro_batch_size 8");
-    two_ = train(2, "two", " --micro_batch_size 4");
+    two_ = Job(mpmd(train_cmd(1, "two", " --micro_batch_size 4"),
+                    train_cmd(1, "two_rank1", " --micro_batch_size 4")),
+               dir_ / "two.log")
+               .wait(300);
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) fs::remove_all(dir_);
@@ -257,7 +263,11 @@ class TwoRanks : public ::testing::Test {
     return (ranks > 1 ? mpirun(ranks) : std::string()) + binary + " train --config " +
            (dir_ / "tiny.json").string() + " --data_dir " + (dir_ / "data").string() + " --out_dir " +
            (dir_ / out).string() + " --tokenizer " + tok_.string() +
-           " --lr 3e-3 --warmup_steps 2 --logging_steps 3 --seed 5" + schedule + extra;
+           " --lr 3e-3 --warmup_steps 2 --logging_steps 3 --seed 5 --threads 1" + schedule + extra;
+  }
+  // Two ranks in Open MPI's MPMD form: rank 0 runs `rank0`, rank 1 `rank1` (train_cmd(1, ...) lines).
+  static std::string mpmd(const std::string& rank0, const std::string& rank1) {
+    return mpirun(1) + rank0 + " : -np 1 " + rank1;
   }
   static Finished train(int ranks, const std::string& out, const std::string& extra,
                         const std::string& schedule = kSchedule, const std::string& binary = kBinary,
@@ -291,6 +301,11 @@ TEST_F(TwoRanks, TrainOnTheSameRowsAndReachTheSameLossesAsOneProcess) {
           << key << " at step " << a[i]["step"];
     }
     if (a[i]["type"] == "train") EXPECT_EQ(a[i]["tokens_seen"], b[i]["tokens_seen"]);
+    // Each eval row on one rank: a row evaluated on both would leave the mean as it is, not the count.
+    if (a[i]["type"] == "eval") {
+      EXPECT_EQ(a[i]["eval_tokens"], b[i]["eval_tokens"]) << "at step " << a[i]["step"];
+      EXPECT_EQ(a[i]["eval_rows"], b[i]["eval_rows"]) << "at step " << a[i]["step"];
+    }
   }
   const auto info = json_file(dir_ / "two" / "last" / "run_info.json");
   EXPECT_EQ(info["world_size"], 2);
@@ -301,8 +316,9 @@ TEST_F(TwoRanks, TrainOnTheSameRowsAndReachTheSameLossesAsOneProcess) {
 
 TEST_F(TwoRanks, RankZeroAloneWritesAndLogs) {
   ASSERT_EQ(two_.rc, 0) << two_.log;
-  // The same files as one process writes, each record once.
+  // The same files as one process writes, each record once; nothing in rank 1's own out_dir.
   EXPECT_EQ(tree(dir_ / "two"), tree(dir_ / "one"));
+  EXPECT_FALSE(fs::exists(dir_ / "two_rank1"));
   EXPECT_EQ(metrics(dir_ / "two").size(), metrics(dir_ / "one").size());
   EXPECT_EQ(count(read_file(dir_ / "two" / "samples.log"), "\n"), 4u);  // steps 6, 12: greedy and sampled
   EXPECT_EQ(count(two_.log, "[step 6 greedy ] a"), 1u) << two_.log;
@@ -320,7 +336,10 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
   fs::copy(dir_ / "part", dir_ / "part_on_one", fs::copy_options::recursive);
   const Finished resumed = train(2, "part", " --micro_batch_size 4 --resume");
   ASSERT_EQ(resumed.rc, 0) << resumed.log;
-  EXPECT_NEAR(final_eval_loss("part"), final_eval_loss("two"), 1e-6 * final_eval_loss("two"));
+  // fp32 on the CPU is deterministic: the same weights, bit for bit.
+  EXPECT_EQ(final_eval_loss("part"), final_eval_loss("two"));
+  EXPECT_EQ(sha256_hex_file(dir_ / "part" / "last" / "model.safetensors"),
+            sha256_hex_file(dir_ / "two" / "last" / "model.safetensors"));
 
   // On one process with the same 8 rows per step the run continues as it would have, and says so.
   const Finished one = train(1, "part_on_one", " --micro_batch_size 8 --resume");
@@ -340,10 +359,9 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
 }
 
 TEST_F(TwoRanks, RanksStartedDifferentlyAreRefused) {
-  // Open MPI's MPMD form: rank 1 with another --weight_decay than rank 0 (0.1, the default).
+  // Rank 1 with another --weight_decay than rank 0 (0.1, the default).
   const std::string one = train_cmd(1, "mismatch", " --micro_batch_size 4");
-  const Finished f =
-      Job(mpirun(1) + one + " : -np 1 " + one + " --weight_decay 0.2", dir_ / "mismatch.log").wait(120);
+  const Finished f = Job(mpmd(one, one + " --weight_decay 0.2"), dir_ / "mismatch.log").wait(120);
   EXPECT_NE(f.rc, 0) << f.log;
   EXPECT_NE(f.log.find("the ranks were not started alike"), std::string::npos) << f.log;
   EXPECT_NE(f.log.find("--weight_decay: 0.1 on rank 0, 0.2 on rank 1"), std::string::npos) << f.log;
@@ -415,7 +433,11 @@ TEST_F(TwoRanks, ARankThatHangsEndsTheJobAfterTheTimeout) {
 // The CUDA backend's data-parallel path (NCCL on the backend's stream, between the recorded graphs) on the
 // CPU emulator, whose NCCL runs over MPI (tests/cuda/emu/nccl_emu.cpp): two ranks against one process with
 // the whole batch (bf16: close, not equal), and NCCL with one rank (TT_DIST_ONE_RANK=1, the GPU machine's
-// smoke test) against no NCCL at all (equal).
+// smoke test) against no NCCL at all (equal). What they cannot show: the emulator runs each stream
+// operation when it is issued, so an all-reduce racing the backward kernels on a GPU (wrong stream, wrong
+// point between the graphs) would pass here; and a sum over one rank is the identity, so the one-rank run
+// (on the GPU machine too) checks the plumbing (connection, bounded wait, teardown), not where in the step
+// the all-reduce runs. Only the two-rank run compares summed gradients with one process's.
 TEST_F(TwoRanks, TheGpuPathOnTheEmulatorTrainsLikeOneProcess) {
   const std::string schedule =
       " --steps 4 --eval_steps 4 --save_steps 4 --sample_steps 0 --device cuda --bf16";
