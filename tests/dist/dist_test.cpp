@@ -5,12 +5,8 @@
 // all, and that a rank that fails, dies or hangs ends the job with a message in bounded time. The launch
 // environment is checked without MPI. Each rank runs one thread (--threads 1): the ranks are not bound to
 // cores, and an OpenMP team per rank over all cores would oversubscribe them.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -26,9 +22,8 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "dist/launch.h"
+#include "subprocess.h"
 #include "synthetic_data.h"
-
-extern char** environ;
 
 namespace tt::dist {
 namespace {
@@ -92,107 +87,27 @@ TEST(Launch, RefusesValuesThatAreNoRank) {
 
 // mpirun as root (CI) on a machine with fewer cores than ranks, ranks not bound to cores.
 std::string mpirun(int ranks) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
          "OMPI_MCA_btl_vader_single_copy_mechanism=none "
          "mpirun --oversubscribe --bind-to none -np " +
          std::to_string(ranks) + " ";
 }
 
 struct Finished {
-  int rc = -1;
+  int rc = -1;      // -1: it did not end within the timeout (it was killed then)
   std::string log;  // stdout and stderr
   double seconds = 0;
 };
 
-// The processes below `root` (children, grandchildren, ...), from /proc.
-std::vector<pid_t> descendants(pid_t root) {
-  std::map<pid_t, pid_t> parent;
-  DIR* proc = opendir("/proc");
-  for (dirent* e; proc != nullptr && (e = readdir(proc)) != nullptr;) {
-    const pid_t pid = pid_t(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const size_t end = line.rfind(')');  // "pid (comm) state ppid ..."; comm may hold spaces
-    if (end == std::string::npos) continue;
-    std::istringstream rest(line.substr(end + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    parent[pid] = ppid;
-  }
-  if (proc != nullptr) closedir(proc);
-  std::vector<pid_t> out;
-  for (const auto& [pid, ppid] : parent)
-    for (pid_t p = ppid; p > 1; p = parent.count(p) ? parent[p] : 0)
-      if (p == root) {
-        out.push_back(pid);
-        break;
-      }
-  return out;
+// `cmd` (a shell command line) to its end, at most `timeout_s`; its output in `log`.
+Finished run(const std::string& cmd, const fs::path& log, double timeout_s) {
+  const test::Exit e = test::Subprocess::shell(cmd, log).wait(timeout_s);
+  return {e.rc, read_file(log), e.seconds};
 }
-
-// A command in the background (sh -c), its output in `log`. Whatever it started is killed with it.
-class Job {
- public:
-  Job(const std::string& cmd, const fs::path& log) : log_(log) {
-    const std::string line = cmd + " > " + log.string() + " 2>&1";
-    const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    TT_CHECK(posix_spawn(&pid_, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ) == 0)
-        << "cannot start " << cmd;
-    posix_spawnattr_destroy(&attr);
-    start_ = Clock::now();
-  }
-  ~Job() {
-    if (pid_ > 0) kill_all();
-  }
-  pid_t pid() const { return pid_; }
-  bool running() const {  // without reaping it (wait() does)
-    siginfo_t info{};
-    return pid_ > 0 && waitid(P_PID, id_t(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
-  }
-
-  // Waits at most timeout_s; rc -1 when it did not end by then (it is then killed).
-  Finished wait(double timeout_s) {
-    Finished f;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::duration<double>(Clock::now() - start_).count() > timeout_s) {
-        kill_all();
-        f.log = read_file(log_);
-        f.seconds = timeout_s;
-        return f;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    pid_ = 0;
-    f.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    f.log = read_file(log_);
-    f.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    return f;
-  }
-
- private:
-  void kill_all() {
-    for (pid_t p : descendants(pid_)) ::kill(p, SIGKILL);
-    ::kill(-pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-
-  pid_t pid_ = 0;
-  fs::path log_;
-  Clock::time_point start_;
-};
 
 // The process below `root` whose environment says OMPI_COMM_WORLD_RANK=<rank>; 0 if none yet.
 pid_t rank_process(pid_t root, int rank) {
-  for (pid_t pid : descendants(root)) {
+  for (pid_t pid : test::descendants(root)) {
     std::ifstream env("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
     for (std::string var; std::getline(env, var, '\0');)
       if (var == "OMPI_COMM_WORLD_RANK=" + std::to_string(rank)) return pid;
@@ -244,10 +159,9 @@ class TwoRanks : public ::testing::Test {
     // The same 12 steps of 8 rows: one process with the whole batch, and two ranks with half each; rank 1
     // is given an out_dir of its own (paths may differ between ranks), which it must leave alone.
     one_ = train(1, "one", " --micro_batch_size 8");
-    two_ = Job(mpmd(train_cmd(1, "two", " --micro_batch_size 4"),
+    two_ = run(mpmd(train_cmd(1, "two", " --micro_batch_size 4"),
                     train_cmd(1, "two_rank1", " --micro_batch_size 4")),
-               dir_ / "two.log")
-               .wait(300);
+               dir_ / "two.log", 300);
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) fs::remove_all(dir_);
@@ -272,7 +186,7 @@ class TwoRanks : public ::testing::Test {
   static Finished train(int ranks, const std::string& out, const std::string& extra,
                         const std::string& schedule = kSchedule, const std::string& binary = kBinary,
                         double timeout_s = 300) {
-    return Job(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log")).wait(timeout_s);
+    return run(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log"), timeout_s);
   }
   static double final_eval_loss(const std::string& out) {
     return json_file(dir_ / out / "last" / "run_info.json")["eval_loss"].get<double>();
@@ -361,7 +275,7 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
 TEST_F(TwoRanks, RanksStartedDifferentlyAreRefused) {
   // Rank 1 with another --weight_decay than rank 0 (0.1, the default).
   const std::string one = train_cmd(1, "mismatch", " --micro_batch_size 4");
-  const Finished f = Job(mpmd(one, one + " --weight_decay 0.2"), dir_ / "mismatch.log").wait(120);
+  const Finished f = run(mpmd(one, one + " --weight_decay 0.2"), dir_ / "mismatch.log", 120);
   EXPECT_NE(f.rc, 0) << f.log;
   EXPECT_NE(f.log.find("the ranks were not started alike"), std::string::npos) << f.log;
   EXPECT_NE(f.log.find("--weight_decay: 0.1 on rank 0, 0.2 on rank 1"), std::string::npos) << f.log;
@@ -380,7 +294,7 @@ TEST_F(TwoRanks, AnErrorOnOneRankEndsTheJobAtOnceWithItsMessage) {
 
 // A long run of two ranks (`cmd`); once they train, `signal` goes to rank 1. The time is counted from then.
 Finished disturb_rank_one(const std::string& cmd, const fs::path& log, int signal, double timeout_s) {
-  Job job(cmd, log);
+  test::Subprocess job = test::Subprocess::shell(cmd, log);
   pid_t victim = 0;
   const auto t0 = Clock::now();
   while (victim == 0 || read_file(log).find("step 3/") == std::string::npos) {  // a log line: training
@@ -391,10 +305,9 @@ Finished disturb_rank_one(const std::string& cmd, const fs::path& log, int signa
   EXPECT_NE(victim, 0) << "rank 1 never started:\n" << read_file(log);
   if (victim != 0) ::kill(victim, signal);
   const auto t_signal = Clock::now();
-  Finished f = job.wait(timeout_s);
-  f.seconds = std::chrono::duration<double>(Clock::now() - t_signal).count();
+  const test::Exit e = job.wait(timeout_s);
   if (victim != 0) ::kill(victim, SIGKILL);  // a stopped rank the launcher left behind
-  return f;
+  return {e.rc, read_file(log), std::chrono::duration<double>(Clock::now() - t_signal).count()};
 }
 
 TEST_F(TwoRanks, ARankThatDiesEndsTheJob) {
