@@ -2,7 +2,6 @@
 #include <csignal>
 
 #include "cli/subcommands.h"
-#include "dist/communicator.h"
 #include "train/process_clock.h"
 #include "train/trainer.h"
 
@@ -12,13 +11,7 @@ RunFn setup_train(CLI::App& app) {
   auto opts = declare_options<TrainOptions>(app);
   return [opts] {
     // The cap counts from process start (start-up included), not from here.
-    TrainResult r;
-    try {
-      r = run_training(*opts, seconds_since_process_start());
-    } catch (const std::exception& e) {
-      dist::end_job_if_ranks(e.what());  // one of several ranks: the others must not wait for this one
-      throw;
-    }
+    const TrainResult r = run_training(*opts, seconds_since_process_start());
     // A clean stop on a signal still exits like the signal would (128 + signo), for scripts.
     if (r.stop_reason == "signal_sigint") return 128 + SIGINT;
     if (r.stop_reason == "signal_sigterm") return 128 + SIGTERM;

@@ -8,14 +8,6 @@ void SingleProcess::abort(const std::string& message) {
   TT_FAIL() << message;
 }
 
-std::string broadcast_string(Communicator& comm, const std::string& s, const std::string& what) {
-  uint64_t n = s.size();
-  comm.broadcast(&n, sizeof n, what);
-  std::string out = comm.is_root() ? s : std::string(n, '\0');
-  comm.broadcast(out.data(), n, what);
-  return out;
-}
-
 void check_same_on_every_rank(Communicator& comm, const nlohmann::ordered_json& mine) {
   std::vector<nlohmann::ordered_json> ranks;
   for (const std::string& s : comm.all_gather(mine.dump(), "the start-up check that all ranks run alike"))
@@ -36,7 +28,7 @@ void check_same_on_every_rank(Communicator& comm, const nlohmann::ordered_json& 
 }
 
 #ifndef TT_HAVE_CUDA
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator>, Backend&, double) {
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator&, Backend&, double) {
   TT_FAIL() << "this build has no CUDA backend, so no NCCL";
 }
 #endif

@@ -11,7 +11,10 @@
 // Every rank calls the same collectives in the same order. No collective waits forever: each has the
 // timeout given to connect_ranks(); a rank that waits longer (another rank died or hangs) ends the whole job
 // with a message naming itself and the operation (`what`), through MPI_Abort, so that the launcher stops
-// every rank. A rank that dies outright is noticed by the launcher itself, which then ends the job.
+// every rank. A rank that dies outright is noticed by the launcher itself, which then ends the job. A rank
+// that fails (an exception) ends the job through abort() with its message, from a scope where the host
+// communicator still lives (run_training); NCCL's teardown is skipped on the way, since it would wait for
+// the other ranks.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +45,8 @@ class Communicator {
   virtual void all_reduce(double* data, size_t n, ReduceOp op, const std::string& what) = 0;
   // Every rank's string, by rank.
   virtual std::vector<std::string> all_gather(const std::string& mine, const std::string& what) = 0;
+  // Returns when every rank has called it.
+  virtual void barrier(const std::string& what) = 0;
 
   // ---- the backend's memory ----------------------------------------------------------------------------
   // t += the other ranks' t, in place (the gradients of a data-parallel step). F32 or F64.
@@ -62,6 +67,7 @@ class SingleProcess final : public Communicator {
   void broadcast(void*, size_t, const std::string&) override {}
   void all_reduce(double*, size_t, ReduceOp, const std::string&) override {}
   std::vector<std::string> all_gather(const std::string& mine, const std::string&) override { return {mine}; }
+  void barrier(const std::string&) override {}
   void all_reduce_sum(Tensor, const std::string&) override {}
   [[noreturn]] void abort(const std::string& message) override;
 };
@@ -71,22 +77,14 @@ class SingleProcess final : public Communicator {
 // finalized at exit. `timeout_s` bounds every collective.
 std::unique_ptr<Communicator> connect_ranks(double timeout_s);
 
-// NCCL over `host` for a model on the CUDA `backend` (created on the GPU of host->local_rank()); defined
-// by the CUDA backend (src/cuda/nccl_communicator.cu). tt::Error when this build has no CUDA backend.
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host, Backend& backend,
-                                                     double timeout_s);
-
-// Rank 0's string on every rank.
-std::string broadcast_string(Communicator& comm, const std::string& s, const std::string& what);
+// NCCL over `host` (which must outlive it) for a model on the CUDA `backend` (created on the GPU of
+// host.local_rank()); defined by the CUDA backend (src/cuda/nccl_communicator.cu). tt::Error when this
+// build has no CUDA backend.
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, Backend& backend, double timeout_s);
 
 // Refuses, with the same tt::Error on every rank, a start in which the ranks differ in any item of
 // `mine` ({name: value}: flags, hashes of the config and the data, ...); the message names each item
 // that differs with rank 0's value and the other ranks'.
 void check_same_on_every_rank(Communicator& comm, const nlohmann::ordered_json& mine);
-
-// For an error that ends this rank (the CLI's last resort): when this process is one of several MPI
-// ranks, ends the whole job with `message` (the other ranks would otherwise wait for this one until their
-// collectives time out); otherwise returns.
-void end_job_if_ranks(const std::string& message);
 
 }  // namespace tt::dist

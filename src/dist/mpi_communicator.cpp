@@ -126,6 +126,11 @@ class MpiCommunicator final : public Communicator {
     return out;
   }
 
+  void barrier(const std::string& what) override {
+    MPI_Request req;
+    finish(MPI_Ibarrier(comm_, &req), req, what);
+  }
+
   void all_reduce_sum(Tensor t, const std::string& what) override {
     reduce_in_place(t.ptr, size_t(t.numel()), mpi_type(t.dtype), MPI_SUM, what);
   }
@@ -176,13 +181,6 @@ std::unique_ptr<Communicator> connect_ranks(double timeout_s) {
   const Launch launch = launch_from_environment();
   if (!launch.as_ranks || launch.size == 1) return std::make_unique<SingleProcess>();
   return std::make_unique<MpiCommunicator>(launch, timeout_s);
-}
-
-void end_job_if_ranks(const std::string& message) {
-  if (!mpi_running()) return;
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1) abort_world(message);
 }
 
 }  // namespace tt::dist

@@ -202,14 +202,15 @@ nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3C
   return items;
 }
 
-// The collectives for gradients in `backend`'s memory: MPI works on the CPU backend's host memory; the CUDA
-// backend's need NCCL (also for one rank with TT_DIST_ONE_RANK=1, which checks that path on one GPU).
-std::unique_ptr<dist::Communicator> with_backend_collectives(std::unique_ptr<dist::Communicator> ranks,
-                                                             Backend& backend, double timeout_s) {
+// The collectives for gradients in `backend`'s memory where `host`'s will not do (nullptr: they will): MPI
+// works on the CPU backend's host memory; the CUDA backend's needs NCCL (also for one rank with
+// TT_DIST_ONE_RANK=1, which checks that path on one GPU).
+std::unique_ptr<dist::Communicator> with_backend_collectives(dist::Communicator& host, Backend& backend,
+                                                             double timeout_s) {
   const char* one_rank = std::getenv("TT_DIST_ONE_RANK");
-  if (!backend.is_cuda() || (ranks->size() == 1 && !(one_rank != nullptr && std::string(one_rank) == "1")))
-    return ranks;
-  return dist::make_nccl_communicator(std::move(ranks), backend, timeout_s);
+  if (!backend.is_cuda() || (host.size() == 1 && !(one_rank != nullptr && std::string(one_rank) == "1")))
+    return nullptr;
+  return dist::make_nccl_communicator(host, backend, timeout_s);
 }
 
 void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
@@ -285,16 +286,50 @@ void write_samples(Qwen3Model& model, const Tokenizer& tok, const std::vector<Pr
   }
 }
 
-// Why the run stops before its next step ("" while it goes on), in this order of precedence. `signal`: the
-// signal any rank received (0: none); `overruns`: one more step would end past --max_train_minutes.
-std::string stop_reason_for(const RunState& run, const TrainOptions& opts, int64_t start_step, int signal,
-                            bool overruns) {
-  if (run.step >= opts.steps) return "completed";
-  if (run.early_stopping.should_stop()) return "early_stopping";
-  if (signal != 0) return signal == SIGTERM ? "signal_sigterm" : "signal_sigint";
-  if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps) return "stop_after_steps";
-  if (overruns) return "max_train_minutes";
+// Why the run stops before its next step, in rising precedence: the ranks' reasons combine by their max.
+enum class StopReason {
+  kNone,
+  kMaxTrainMinutes,
+  kStopAfterSteps,
+  kSigint,
+  kSigterm,
+  kEarlyStopping,
+  kCompleted
+};
+
+// As run_info.json and TrainResult say it ("" while the run goes on).
+std::string stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kNone:
+      return "";
+    case StopReason::kMaxTrainMinutes:
+      return "max_train_minutes";
+    case StopReason::kStopAfterSteps:
+      return "stop_after_steps";
+    case StopReason::kSigint:
+      return "signal_sigint";
+    case StopReason::kSigterm:
+      return "signal_sigterm";
+    case StopReason::kEarlyStopping:
+      return "early_stopping";
+    case StopReason::kCompleted:
+      return "completed";
+  }
+  TT_ASSERT(false) << "stop reason " << int(r);
   return "";
+}
+
+// The strongest reason to stop before the next step (kNone: go on). `signal`: the signal received (0:
+// none); `overruns`: one more step would end past --max_train_minutes.
+StopReason stop_reason_for(const RunState& run, const TrainOptions& opts, int64_t start_step, int signal,
+                           bool overruns) {
+  if (run.step >= opts.steps) return StopReason::kCompleted;
+  if (run.early_stopping.should_stop()) return StopReason::kEarlyStopping;
+  if (signal != 0) return signal == SIGTERM ? StopReason::kSigterm : StopReason::kSigint;
+  if (opts.stop_after_steps > 0 && run.step - start_step >= opts.stop_after_steps)
+    return StopReason::kStopAfterSteps;
+  if (overruns) return StopReason::kMaxTrainMinutes;
+  return StopReason::kNone;
 }
 
 nlohmann::ordered_json train_record(const RunState& run, const StepStats& s, double lr,
@@ -346,22 +381,13 @@ void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Confi
                                        std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
 }
 
-}  // namespace
-
-TrainResult run_training(const TrainOptions& options, double already_elapsed_s) {
-  StopSignal::reset();
-  // --max_train_minutes counts from the start of the command, before this function was called.
-  const Clock::time_point start =
-      Clock::now() - std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(std::max(0.0, already_elapsed_s)));
+// The run on this process's rank of `host` (the host communicator; rank 0 alone writes). `opts` are
+// validated; `start` is the start of the command.
+TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Communicator& host) {
   auto elapsed_s = [&] { return seconds_since(start); };
 
   // ---- setup: every check before any work; out_dir is touched last ----
-  TrainOptions opts = options;
-  opts.validate();
-  // The ranks of a data-parallel run (one, unless launched by mpirun or srun); rank 0 alone writes.
-  std::unique_ptr<dist::Communicator> ranks = dist::connect_ranks(opts.dist_timeout);
-  const bool writer = ranks->is_root();
+  const bool writer = host.is_root();
   if (!writer) set_log_level(std::max(log_level(), LogLevel::Warn));
   const fs::path out = opts.out_dir, last_dir = out / "last", best_dir = out / "best";
   if (opts.resume) {
@@ -376,15 +402,17 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   const TokenDataset train = TokenDataset::open(opts.data_dir, "train");
   const TokenDataset val = TokenDataset::open(opts.data_dir, "val");
   check_data(opts, cfg, *tok, train, val);
-  const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = ranks->size();
+  const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
   const int64_t tokens_per_step = opts.grad_accum * B * world * T;
 
-  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16, ranks->local_rank());
-  ranks = with_backend_collectives(std::move(ranks), *backend, opts.dist_timeout);
+  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16, host.local_rank());
   dist::check_same_on_every_rank(
-      *ranks, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
+      host, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
+  const std::unique_ptr<dist::Communicator> nccl =
+      with_backend_collectives(host, *backend, opts.dist_timeout);
+  dist::Communicator& ranks = nccl != nullptr ? *nccl : host;
   warn_about_precision(opts, *backend);
-  const RunFacts facts = run_facts(opts, cfg, *backend, *ranks, train, val);
+  const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
@@ -412,7 +440,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
 
   const int64_t start_step = run.step;
   const double earlier_sessions_s = run.wall_time_s;
-  TimeBudget budget(budget_work(opts, cfg, *tok, val, prompts.size(), ranks->size()));
+  TimeBudget budget(budget_work(opts, cfg, *tok, val, prompts.size(), ranks.size()));
   AdamWArgs adamw = adamw_args(opts);  // lr and step are set at each step
   // The mean over the step's rows on all ranks: each rank's gradient is scaled, then they are summed.
   const float loss_scale = 1.0f / float(double(opts.grad_accum) * double(B) * double(world) * double(T - 1));
@@ -426,7 +454,7 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   auto log_train = [&](Progress* bar) {
     StepStats s = model.last_step_stats();  // synchronises
     double loss[2] = {s.loss_sum, double(s.loss_count)};
-    ranks->all_reduce(loss, 2, dist::ReduceOp::kSum, "the train loss of step " + std::to_string(run.step));
+    ranks.all_reduce(loss, 2, dist::ReduceOp::kSum, "the train loss of step " + std::to_string(run.step));
     s.loss = loss[0] / std::max(1.0, loss[1]);
     speed = window.close();
     budget.window_speed(speed.step_time_s);
@@ -465,30 +493,32 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   };
   // An evaluation over all ranks, recorded (metrics.jsonl, the log); returns whether it improves on best/.
   auto evaluate = [&](bool scheduled) {
-    const EvalResult r = evaluate_split(model, val, opts.eval_rows, B, ranks.get());
+    const EvalResult r = evaluate_split(model, val, opts.eval_rows, B, &ranks);
     budget.eval_took(r.seconds);
     const bool improved = run.record_eval(r.loss, scheduled);
     if (writer) log_evaluation(metrics, run, r, improved, scheduled, elapsed_s());
     return improved;
   };
-  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows): on rank
-  // 0, which has the clock of the wall-time cap, for every rank, so that all stop after the same step.
+  // The one place the run decides to stop, before each step (`save_due`: a periodic save follows), the
+  // same on every rank so that all stop after the same step: each rank's reason from its own signal (a
+  // signal to any rank stops all) and, on rank 0 alone, the clock of the wall-time cap (the rest is the
+  // same on every rank); the strongest over the ranks, one all-reduce, is the decision.
   StopSignal signals(
       "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n");
   auto stop_reason_now = [&](bool save_due) {
-    const std::string what = "the stop decision after step " + std::to_string(run.step);
-    double signal = signals.requested() ? signals.signal_number() : 0;  // a signal to any rank stops all
-    ranks->all_reduce(&signal, 1, dist::ReduceOp::kMax, what);
-    const bool overruns =
-        opts.max_train_minutes > 0 && budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
-    return dist::broadcast_string(*ranks, stop_reason_for(run, opts, start_step, int(signal), overruns),
-                                  what);
+    const bool overruns = writer && opts.max_train_minutes > 0 &&
+                          budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
+    double reason = double(
+        stop_reason_for(run, opts, start_step, signals.requested() ? signals.signal_number() : 0, overruns));
+    ranks.all_reduce(&reason, 1, dist::ReduceOp::kMax,
+                     "the stop decision after step " + std::to_string(run.step));
+    return stop_reason_name(StopReason(int(reason)));
   };
   auto every = [&](int64_t n) { return n > 0 && run.step % n == 0; };
 
   // ---- the loop ----
   log_info("train: ", cfg.num_parameters(), " parameters, ", backend->name(), ", seq_len ", T, ", ",
-           batch_shape(run), ", ", tokens_per_step, " tokens per step, ", ranks->name(), ", ", train.rows(),
+           batch_shape(run), ", ", tokens_per_step, " tokens per step, ", ranks.name(), ", ", train.rows(),
            " train rows, ", val.rows(), " val rows");
   log_info("flags: ", options_summary(facts.flags));
   std::unique_ptr<Progress> bar;
@@ -503,11 +533,11 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
     model.zero_grads();
     for (int64_t a = 0; a < opts.grad_accum; ++a) {
       const std::vector<int64_t> rows = run.data_order.next(B * world);
-      const auto mine = rows.begin() + ranks->rank() * B;
+      const auto mine = rows.begin() + ranks.rank() * B;
       gather_rows(train, std::vector<int64_t>(mine, mine + B), cfg.vocab_size, batch);
       model.forward_backward(batch.data(), B, T, loss_scale);
     }
-    ranks->all_reduce_sum(model.grads(), "the gradient all-reduce of step " + std::to_string(run.step + 1));
+    ranks.all_reduce_sum(model.grads(), "the gradient all-reduce of step " + std::to_string(run.step + 1));
     ++run.step;
     lr = schedule.lr_at(run.step - 1);
     adamw.lr = float(lr);
@@ -551,7 +581,34 @@ TrainResult run_training(const TrainOptions& options, double already_elapsed_s) 
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
            fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),
            " s; checkpoints in ", out.string());
+  // A bounded wait for rank 0's final save, so that the teardown that follows, collective too (NCCL's, and
+  // MPI_Finalize, which has no timeout), finds every rank there at once.
+  ranks.barrier("the end of the run (rank 0's final save)");
   return TrainResult{run.step, stop_reason, run.eval_loss, run.early_stopping.best()};
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& options, double already_elapsed_s) {
+  StopSignal::reset();
+  // --max_train_minutes counts from the start of the command, before this function was called.
+  const Clock::time_point start =
+      Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(std::max(0.0, already_elapsed_s)));
+  TrainOptions opts = options;
+  opts.validate();
+  // The ranks of a data-parallel run (one, unless launched by mpirun or srun).
+  const std::unique_ptr<dist::Communicator> host = dist::connect_ranks(opts.dist_timeout);
+  try {
+    return train_on_ranks(std::move(opts), start, *host);
+  } catch (const std::exception& e) {
+    // One of several ranks failed: the others would wait for it in their next collective until the
+    // timeout. This ends them all at once with its message, from here, where the host communicator
+    // still lives (the run's NCCL communicator was left alone on the way: its teardown would wait for
+    // the other ranks).
+    if (host->size() > 1) host->abort(e.what());
+    throw;
+  }
 }
 
 }  // namespace tt

@@ -9,6 +9,8 @@
 // The wall-time cap covers all of it: the loop stops early enough that setup, the final evaluation and
 // both final saves end within --max_train_minutes (time_budget.h). A failing periodic sample is a
 // warning only. Files: run_state.h (trainer_state.json, run_info.json), metrics_log.h (metrics.jsonl).
+// Data-parallel (launched as several ranks, src/dist): rank 0 alone writes; an error on any rank ends every
+// rank at once, with that rank's message.
 #pragma once
 
 #include <cstdint>

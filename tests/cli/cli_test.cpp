@@ -3,10 +3,8 @@
 // out_dir and that bad input gives a non-zero exit with a message naming the problem.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -15,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "subprocess.h"
 #include "synthetic_data.h"
 
 namespace fs = std::filesystem;
@@ -29,19 +28,18 @@ struct CliRun {
 
 CliRun run_cli(const std::string& args) {
   static int counter = 0;
-  fs::path err_file = fs::temp_directory_path() /
-                      ("tt_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + args + " 2>" + err_file.string();
+  const std::string base =
+      (fs::temp_directory_path() / ("tt_cli_" + std::to_string(getpid()) + "_" + std::to_string(counter++)))
+          .string();
+  const fs::path out = base + ".out", err = base + ".err";
   CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.err = tt::read_file(err_file);
-  fs::remove(err_file);
+  r.rc = tt::test::Subprocess::shell(std::string(TT_BINARY_DIR) + "/tiny-transformer " + args, out, err)
+             .wait(600)
+             .rc;
+  r.out = tt::read_file(out);
+  r.err = tt::read_file(err);
+  fs::remove(out);
+  fs::remove(err);
   return r;
 }
 
@@ -254,22 +252,17 @@ TEST_F(CliTrainEvalSample, ResumeContinuesToTheTargetStep) {
 TEST_F(CliTrainEvalSample, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   const fs::path out = dir_ / "sigint";
-  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("sigint") +
-                    " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  tt::test::Subprocess train =
+      tt::test::Subprocess::shell(std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("sigint") +
+                                      " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0",
+                                  "/dev/null");
   // Wait until training is under way (first metrics line), then interrupt once.
   for (int i = 0; i < 600 && !fs::exists(out / "metrics.jsonl"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  kill(train.pid(), SIGINT);
+  const tt::test::Exit e = train.wait(600);
+  ASSERT_FALSE(e.signalled);
+  EXPECT_EQ(e.rc, 130);
   auto info = nlohmann::json::parse(tt::read_file(out / "last" / "run_info.json"));
   EXPECT_EQ(info["stop_reason"], "signal_sigint");
   EXPECT_TRUE(info["eval_loss"].is_number());
@@ -283,23 +276,18 @@ TEST_F(CliTrainEvalSample, SecondSignalExitsAtOnceWithoutFinishing) {
   big_val.val_rows = 40000;
   tt::test_data::write_synthetic_data(dir_ / "bigval", big_val, tt::sha256_hex_file(tok_ / "tokenizer.json"));
   const fs::path out = dir_ / "twice", err = dir_ / "twice.err";
-  std::string cmd = std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("twice", "bigval") +
-                    " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0 2>" + err.string();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  tt::test::Subprocess train = tt::test::Subprocess::shell(
+      std::string(TT_BINARY_DIR) + "/tiny-transformer " + train_args("twice", "bigval") +
+          " --steps 1000000 --eval_steps 0 --save_steps 0 --sample_steps 0",
+      "/dev/null", err);
   for (int i = 0; i < 600 && !fs::exists(out / "metrics.jsonl"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  kill(pid, SIGINT);
+  kill(train.pid(), SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  kill(train.pid(), SIGINT);
+  const tt::test::Exit e = train.wait(600);
+  ASSERT_FALSE(e.signalled);
+  EXPECT_EQ(e.rc, 130);
   std::string log = tt::read_file(err);
   EXPECT_NE(log.find("stop requested"), std::string::npos) << log;
   EXPECT_EQ(log.find("done: step"), std::string::npos) << log;  // exited before the clean stop finished

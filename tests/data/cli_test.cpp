@@ -3,12 +3,8 @@
 // tokenizer and the shared intros file (~8 s of work, so there is time to signal it mid-run); the
 // signal is sent as soon as the temporary directory holds data, and the run stops within a
 // document, so the test takes ~2 s.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -16,9 +12,8 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "subprocess.h"
 #include "test_util.h"
-
-extern char** environ;
 
 using namespace tt::data::test;
 
@@ -49,41 +44,27 @@ TEST(Pipeline, CliSigtermRemovesTempDirAndExits143) {
   ScratchDir dir;
   const fs::path out = dir.path / "out", log = dir.path / "log.txt";
   const std::string bin = std::string(TT_BINARY_DIR) + "/tiny-transformer";
-  std::vector<std::string> args = {bin,          "prepare-data", "--source", src.string(),  "--out_dir",
-                                   out.string(), "--seq_len",    "512",      "--tokenizer", tok_dir.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0) << bin;
-  posix_spawn_file_actions_destroy(&fa);
+  tt::test::Subprocess prepare({bin, "prepare-data", "--source", src.string(), "--out_dir", out.string(),
+                                "--seq_len", "512", "--tokenizer", tok_dir.string()},
+                               log);
 
   // Wait until the run has written some output into its temporary directory (or has ended).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool writing = false;
-  int status = 0;
-  bool exited = false;
-  while (!writing && std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      exited = true;
-      break;
-    }
+  while (!writing && prepare.running() && std::chrono::steady_clock::now() < deadline) {
     for (const auto& t : temp_dirs(dir.path)) writing = writing || bytes_under(t) > (1u << 20);
     if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_FALSE(exited) << "prepare-data ended before it could be signalled:\n" << tt::read_file(log);
+  ASSERT_TRUE(prepare.running()) << "prepare-data ended before it could be signalled:\n"
+                                 << tt::read_file(log);
   ASSERT_TRUE(writing) << "no temporary output after 60 s:\n" << tt::read_file(log);
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(kill(prepare.pid(), SIGTERM), 0);
+  const tt::test::Exit e = prepare.wait(600);
   const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string text = tt::read_file(log);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping cleanly:\n" << text;
-  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << text;
+  ASSERT_FALSE(e.signalled) << "killed by the signal instead of stopping cleanly:\n" << text;
+  EXPECT_EQ(e.rc, 128 + SIGTERM) << text;
   EXPECT_NE(text.find("interrupted by SIGTERM"), std::string::npos) << text;
   EXPECT_TRUE(temp_dirs(dir.path).empty()) << temp_dirs(dir.path)[0];
   EXPECT_FALSE(fs::exists(out));

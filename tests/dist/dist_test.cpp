@@ -1,14 +1,12 @@
 // Data-parallel training on the CPU: the real binary under `mpirun --oversubscribe -np 2` (Open MPI) on a
 // tiny model and synthetic data, against one process with the whole batch. Checks the equivalence the
 // batch semantics promise (same rows per step, same losses), that rank 0 alone writes, resume at the same
-// and at another world size, that ranks started differently are refused, and that a rank that dies or
-// hangs ends the job with a message in bounded time. The launch environment is checked without MPI.
-#include <dirent.h>
+// and at another world size, that ranks started differently are refused, that a signal to one rank stops
+// all, and that a rank that fails, dies or hangs ends the job with a message in bounded time. The launch
+// environment is checked without MPI. Each rank runs one thread (--threads 1): the ranks are not bound to
+// cores, and an OpenMP team per rank over all cores would oversubscribe them.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -24,9 +22,8 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "dist/launch.h"
+#include "subprocess.h"
 #include "synthetic_data.h"
-
-extern char** environ;
 
 namespace tt::dist {
 namespace {
@@ -90,107 +87,27 @@ TEST(Launch, RefusesValuesThatAreNoRank) {
 
 // mpirun as root (CI) on a machine with fewer cores than ranks, ranks not bound to cores.
 std::string mpirun(int ranks) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
          "OMPI_MCA_btl_vader_single_copy_mechanism=none "
          "mpirun --oversubscribe --bind-to none -np " +
          std::to_string(ranks) + " ";
 }
 
 struct Finished {
-  int rc = -1;
+  int rc = -1;      // -1: it did not end within the timeout (it was killed then)
   std::string log;  // stdout and stderr
   double seconds = 0;
 };
 
-// The processes below `root` (children, grandchildren, ...), from /proc.
-std::vector<pid_t> descendants(pid_t root) {
-  std::map<pid_t, pid_t> parent;
-  DIR* proc = opendir("/proc");
-  for (dirent* e; proc != nullptr && (e = readdir(proc)) != nullptr;) {
-    const pid_t pid = pid_t(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const size_t end = line.rfind(')');  // "pid (comm) state ppid ..."; comm may hold spaces
-    if (end == std::string::npos) continue;
-    std::istringstream rest(line.substr(end + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    parent[pid] = ppid;
-  }
-  if (proc != nullptr) closedir(proc);
-  std::vector<pid_t> out;
-  for (const auto& [pid, ppid] : parent)
-    for (pid_t p = ppid; p > 1; p = parent.count(p) ? parent[p] : 0)
-      if (p == root) {
-        out.push_back(pid);
-        break;
-      }
-  return out;
+// `cmd` (a shell command line) to its end, at most `timeout_s`; its output in `log`.
+Finished run(const std::string& cmd, const fs::path& log, double timeout_s) {
+  const test::Exit e = test::Subprocess::shell(cmd, log).wait(timeout_s);
+  return {e.rc, read_file(log), e.seconds};
 }
-
-// A command in the background (sh -c), its output in `log`. Whatever it started is killed with it.
-class Job {
- public:
-  Job(const std::string& cmd, const fs::path& log) : log_(log) {
-    const std::string line = cmd + " > " + log.string() + " 2>&1";
-    const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    TT_CHECK(posix_spawn(&pid_, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ) == 0)
-        << "cannot start " << cmd;
-    posix_spawnattr_destroy(&attr);
-    start_ = Clock::now();
-  }
-  ~Job() {
-    if (pid_ > 0) kill_all();
-  }
-  pid_t pid() const { return pid_; }
-  bool running() const {  // without reaping it (wait() does)
-    siginfo_t info{};
-    return pid_ > 0 && waitid(P_PID, id_t(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
-  }
-
-  // Waits at most timeout_s; rc -1 when it did not end by then (it is then killed).
-  Finished wait(double timeout_s) {
-    Finished f;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::duration<double>(Clock::now() - start_).count() > timeout_s) {
-        kill_all();
-        f.log = read_file(log_);
-        f.seconds = timeout_s;
-        return f;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    pid_ = 0;
-    f.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    f.log = read_file(log_);
-    f.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    return f;
-  }
-
- private:
-  void kill_all() {
-    for (pid_t p : descendants(pid_)) ::kill(p, SIGKILL);
-    ::kill(-pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-
-  pid_t pid_ = 0;
-  fs::path log_;
-  Clock::time_point start_;
-};
 
 // The process below `root` whose environment says OMPI_COMM_WORLD_RANK=<rank>; 0 if none yet.
 pid_t rank_process(pid_t root, int rank) {
-  for (pid_t pid : descendants(root)) {
+  for (pid_t pid : test::descendants(root)) {
     std::ifstream env("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
     for (std::string var; std::getline(env, var, '\0');)
       if (var == "OMPI_COMM_WORLD_RANK=" + std::to_string(rank)) return pid;
@@ -228,6 +145,7 @@ class TwoRanks : public ::testing::Test {
   static constexpr const char* kSchedule =
       " --steps 12 --eval_steps 6 --save_steps 6 --sample_steps 6 --sample_tokens 4 --sample_prompts a "
       "--device cpu";
+  static constexpr const char* kBinary = TT_BINARY_DIR "/tiny-transformer";
   static constexpr const char* kEndless =
       " --steps 100000 --eval_steps 0 --sample_steps 0 --save_steps 0 --device cpu";
 
@@ -238,9 +156,12 @@ class TwoRanks : public ::testing::Test {
     test_data::write_synthetic_data(dir_ / "data", test_data::SyntheticData{},
                                     sha256_hex_file(tok_ / "tokenizer.json"));
     test_data::write_tiny_config(dir_ / "tiny.json", 128);
-    // The same 12 steps of 8 rows: one process with the whole batch, and two ranks with half each.
+    // The same 12 steps of 8 rows: one process with the whole batch, and two ranks with half each; rank 1
+    // is given an out_dir of its own (paths may differ between ranks), which it must leave alone.
     one_ = train(1, "one", " --micro_batch_size 8");
-    two_ = train(2, "two", " --micro_batch_size 4");
+    two_ = run(mpmd(train_cmd(1, "two", " --micro_batch_size 4"),
+                    train_cmd(1, "two_rank1", " --micro_batch_size 4")),
+               dir_ / "two.log", 300);
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) fs::remove_all(dir_);
@@ -252,17 +173,20 @@ class TwoRanks : public ::testing::Test {
 
   // The run's flags; `schedule` is the length and what happens once in a while.
   static std::string train_cmd(int ranks, const std::string& out, const std::string& extra,
-                               const std::string& schedule = kSchedule,
-                               const std::string& binary = TT_BINARY_DIR "/tiny-transformer") {
+                               const std::string& schedule = kSchedule, const std::string& binary = kBinary) {
     return (ranks > 1 ? mpirun(ranks) : std::string()) + binary + " train --config " +
            (dir_ / "tiny.json").string() + " --data_dir " + (dir_ / "data").string() + " --out_dir " +
            (dir_ / out).string() + " --tokenizer " + tok_.string() +
-           " --lr 3e-3 --warmup_steps 2 --logging_steps 3 --seed 5" + schedule + extra;
+           " --lr 3e-3 --warmup_steps 2 --logging_steps 3 --seed 5 --threads 1" + schedule + extra;
+  }
+  // Two ranks in Open MPI's MPMD form: rank 0 runs `rank0`, rank 1 `rank1` (train_cmd(1, ...) lines).
+  static std::string mpmd(const std::string& rank0, const std::string& rank1) {
+    return mpirun(1) + rank0 + " : -np 1 " + rank1;
   }
   static Finished train(int ranks, const std::string& out, const std::string& extra,
-                        const std::string& schedule = kSchedule,
-                        const std::string& binary = TT_BINARY_DIR "/tiny-transformer") {
-    return Job(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log")).wait(300);
+                        const std::string& schedule = kSchedule, const std::string& binary = kBinary,
+                        double timeout_s = 300) {
+    return run(train_cmd(ranks, out, extra, schedule, binary), dir_ / (out + ".log"), timeout_s);
   }
   static double final_eval_loss(const std::string& out) {
     return json_file(dir_ / out / "last" / "run_info.json")["eval_loss"].get<double>();
@@ -291,6 +215,11 @@ TEST_F(TwoRanks, TrainOnTheSameRowsAndReachTheSameLossesAsOneProcess) {
           << key << " at step " << a[i]["step"];
     }
     if (a[i]["type"] == "train") EXPECT_EQ(a[i]["tokens_seen"], b[i]["tokens_seen"]);
+    // Each eval row on one rank: a row evaluated on both would leave the mean as it is, not the count.
+    if (a[i]["type"] == "eval") {
+      EXPECT_EQ(a[i]["eval_tokens"], b[i]["eval_tokens"]) << "at step " << a[i]["step"];
+      EXPECT_EQ(a[i]["eval_rows"], b[i]["eval_rows"]) << "at step " << a[i]["step"];
+    }
   }
   const auto info = json_file(dir_ / "two" / "last" / "run_info.json");
   EXPECT_EQ(info["world_size"], 2);
@@ -301,8 +230,9 @@ TEST_F(TwoRanks, TrainOnTheSameRowsAndReachTheSameLossesAsOneProcess) {
 
 TEST_F(TwoRanks, RankZeroAloneWritesAndLogs) {
   ASSERT_EQ(two_.rc, 0) << two_.log;
-  // The same files as one process writes, each record once.
+  // The same files as one process writes, each record once; nothing in rank 1's own out_dir.
   EXPECT_EQ(tree(dir_ / "two"), tree(dir_ / "one"));
+  EXPECT_FALSE(fs::exists(dir_ / "two_rank1"));
   EXPECT_EQ(metrics(dir_ / "two").size(), metrics(dir_ / "one").size());
   EXPECT_EQ(count(read_file(dir_ / "two" / "samples.log"), "\n"), 4u);  // steps 6, 12: greedy and sampled
   EXPECT_EQ(count(two_.log, "[step 6 greedy ] a"), 1u) << two_.log;
@@ -320,7 +250,10 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
   fs::copy(dir_ / "part", dir_ / "part_on_one", fs::copy_options::recursive);
   const Finished resumed = train(2, "part", " --micro_batch_size 4 --resume");
   ASSERT_EQ(resumed.rc, 0) << resumed.log;
-  EXPECT_NEAR(final_eval_loss("part"), final_eval_loss("two"), 1e-6 * final_eval_loss("two"));
+  // fp32 on the CPU is deterministic: the same weights, bit for bit.
+  EXPECT_EQ(final_eval_loss("part"), final_eval_loss("two"));
+  EXPECT_EQ(sha256_hex_file(dir_ / "part" / "last" / "model.safetensors"),
+            sha256_hex_file(dir_ / "two" / "last" / "model.safetensors"));
 
   // On one process with the same 8 rows per step the run continues as it would have, and says so.
   const Finished one = train(1, "part_on_one", " --micro_batch_size 8 --resume");
@@ -340,19 +273,28 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
 }
 
 TEST_F(TwoRanks, RanksStartedDifferentlyAreRefused) {
-  // Open MPI's MPMD form: rank 1 with another --weight_decay than rank 0 (0.1, the default).
+  // Rank 1 with another --weight_decay than rank 0 (0.1, the default).
   const std::string one = train_cmd(1, "mismatch", " --micro_batch_size 4");
-  const Finished f =
-      Job(mpirun(1) + one + " : -np 1 " + one + " --weight_decay 0.2", dir_ / "mismatch.log").wait(120);
+  const Finished f = run(mpmd(one, one + " --weight_decay 0.2"), dir_ / "mismatch.log", 120);
   EXPECT_NE(f.rc, 0) << f.log;
   EXPECT_NE(f.log.find("the ranks were not started alike"), std::string::npos) << f.log;
   EXPECT_NE(f.log.find("--weight_decay: 0.1 on rank 0, 0.2 on rank 1"), std::string::npos) << f.log;
   EXPECT_FALSE(fs::exists(dir_ / "mismatch" / "last"));
 }
 
+TEST_F(TwoRanks, AnErrorOnOneRankEndsTheJobAtOnceWithItsMessage) {
+  ASSERT_EQ(one_.rc, 0) << one_.log;
+  // Rank 0 alone prepares out_dir, and refuses one that holds a run; rank 1 goes on to its next collective.
+  const Finished f = train(2, "one", " --micro_batch_size 4", kSchedule, kBinary, /*timeout_s=*/60);
+  std::printf("an error on rank 0 ended the job in %.1f s with status %d\n", f.seconds, f.rc);
+  EXPECT_NE(f.rc, 0) << f.log;
+  EXPECT_NE(f.rc, -1) << "the job did not end within 60 s (--dist_timeout is 600 s):\n" << f.log;
+  EXPECT_NE(f.log.find("already holds a run"), std::string::npos) << f.log;
+}
+
 // A long run of two ranks (`cmd`); once they train, `signal` goes to rank 1. The time is counted from then.
 Finished disturb_rank_one(const std::string& cmd, const fs::path& log, int signal, double timeout_s) {
-  Job job(cmd, log);
+  test::Subprocess job = test::Subprocess::shell(cmd, log);
   pid_t victim = 0;
   const auto t0 = Clock::now();
   while (victim == 0 || read_file(log).find("step 3/") == std::string::npos) {  // a log line: training
@@ -363,10 +305,9 @@ Finished disturb_rank_one(const std::string& cmd, const fs::path& log, int signa
   EXPECT_NE(victim, 0) << "rank 1 never started:\n" << read_file(log);
   if (victim != 0) ::kill(victim, signal);
   const auto t_signal = Clock::now();
-  Finished f = job.wait(timeout_s);
-  f.seconds = std::chrono::duration<double>(Clock::now() - t_signal).count();
+  const test::Exit e = job.wait(timeout_s);
   if (victim != 0) ::kill(victim, SIGKILL);  // a stopped rank the launcher left behind
-  return f;
+  return {e.rc, read_file(log), std::chrono::duration<double>(Clock::now() - t_signal).count()};
 }
 
 TEST_F(TwoRanks, ARankThatDiesEndsTheJob) {
@@ -377,6 +318,15 @@ TEST_F(TwoRanks, ARankThatDiesEndsTheJob) {
   EXPECT_NE(f.rc, -1) << "the job did not end within 120 s of the kill:\n" << f.log;
   EXPECT_LT(f.seconds, 60);
   EXPECT_NE(f.log.find("rank 1"), std::string::npos) << f.log;  // mpirun names the rank that died
+}
+
+TEST_F(TwoRanks, ASignalToOneRankStopsEveryRankCleanly) {
+  const Finished f = disturb_rank_one(train_cmd(2, "sigterm", " --micro_batch_size 4", kEndless),
+                                      dir_ / "sigterm.log", SIGTERM, 120);
+  EXPECT_EQ(f.rc, 128 + SIGTERM) << f.log;  // every rank exits as the signal would, after the final save
+  const auto info = json_file(dir_ / "sigterm" / "last" / "run_info.json");
+  EXPECT_EQ(info["stop_reason"], "signal_sigterm");
+  EXPECT_TRUE(info["eval_loss"].is_number());
 }
 
 TEST_F(TwoRanks, ARankThatHangsEndsTheJobAfterTheTimeout) {
@@ -396,7 +346,11 @@ TEST_F(TwoRanks, ARankThatHangsEndsTheJobAfterTheTimeout) {
 // The CUDA backend's data-parallel path (NCCL on the backend's stream, between the recorded graphs) on the
 // CPU emulator, whose NCCL runs over MPI (tests/cuda/emu/nccl_emu.cpp): two ranks against one process with
 // the whole batch (bf16: close, not equal), and NCCL with one rank (TT_DIST_ONE_RANK=1, the GPU machine's
-// smoke test) against no NCCL at all (equal).
+// smoke test) against no NCCL at all (equal). What they cannot show: the emulator runs each stream
+// operation when it is issued, so an all-reduce racing the backward kernels on a GPU (wrong stream, wrong
+// point between the graphs) would pass here; and a sum over one rank is the identity, so the one-rank run
+// (on the GPU machine too) checks the plumbing (connection, bounded wait, teardown), not where in the step
+// the all-reduce runs. Only the two-rank run compares summed gradients with one process's.
 TEST_F(TwoRanks, TheGpuPathOnTheEmulatorTrainsLikeOneProcess) {
   const std::string schedule =
       " --steps 4 --eval_steps 4 --save_steps 4 --sample_steps 0 --device cuda --bf16";
@@ -419,6 +373,12 @@ TEST_F(TwoRanks, TheGpuPathOnTheEmulatorTrainsLikeOneProcess) {
               b, c);
   EXPECT_EQ(b, a);
   EXPECT_NEAR(c, a, 1e-3 * a);
+  // An error on one rank ends the job at once: NCCL's teardown, collective, is left alone on the way out.
+  const Finished error = train(2, "emu_two", " --micro_batch_size 4", schedule,
+                               "env TT_EMU_DEVICES=2 " TT_EMU_BINARY, /*timeout_s=*/60);
+  EXPECT_NE(error.rc, 0) << error.log;
+  EXPECT_NE(error.rc, -1) << "the job did not end within 60 s (--dist_timeout is 600 s):\n" << error.log;
+  EXPECT_NE(error.log.find("already holds a run"), std::string::npos) << error.log;
   const auto one_records = metrics(dir_ / "emu_one"), two_records = metrics(dir_ / "emu_two");
   ASSERT_EQ(one_records.size(), two_records.size());
   for (size_t i = 0; i < one_records.size();

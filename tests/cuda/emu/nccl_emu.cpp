@@ -10,25 +10,34 @@
 struct ncclComm {
   MPI_Comm mpi = MPI_COMM_NULL;  // MPI_COMM_NULL: a communicator of one rank
   int rank = 0, size = 1;
+  bool blocking = true;
+  bool finalized = false;
+  MPI_Request pending = MPI_REQUEST_NULL;  // the joining or the finalizing while it goes on
 };
 
 namespace {
 
-MPI_Datatype mpi_type(ncclDataType_t t) {
-  switch (t) {
-    case ncclInt32:
-      return MPI_INT;
-    case ncclFloat:
-      return MPI_FLOAT;
-    case ncclDouble:
-      return MPI_DOUBLE;
-    default:
-      return MPI_DATATYPE_NULL;  // bf16: MPI has no such type; unused by the project
+// ncclSuccess once the joining or finalizing is done, else ncclInProgress.
+ncclResult_t progress(ncclComm* c) {
+  if (c->pending != MPI_REQUEST_NULL) {
+    int done = 0;
+    MPI_Test(&c->pending, &done, MPI_STATUS_IGNORE);
   }
+  return c->pending == MPI_REQUEST_NULL ? ncclSuccess : ncclInProgress;
+}
+
+// What a call that started `c->pending` returns: a blocking communicator waits for it.
+ncclResult_t started(ncclComm* c) {
+  if (c->blocking) MPI_Wait(&c->pending, MPI_STATUS_IGNORE);
+  return progress(c);
+}
+
+MPI_Datatype mpi_type(ncclDataType_t t) {
+  return t == ncclFloat ? MPI_FLOAT : t == ncclDouble ? MPI_DOUBLE : MPI_DATATYPE_NULL;
 }
 
 size_t type_bytes(ncclDataType_t t) {
-  return t == ncclDouble ? 8 : t == ncclBfloat16 ? 2 : 4;
+  return t == ncclDouble ? 8 : 4;
 }
 
 }  // namespace
@@ -44,11 +53,13 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
   return ncclSuccess;
 }
 
-ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int rank) {
+ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId, int rank,
+                                    ncclConfig_t* config) {
   if (nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
   auto* c = new ncclComm;
   c->rank = rank;
   c->size = nranks;
+  c->blocking = config == nullptr || config->blocking != 0;
   if (nranks > 1) {
     int running = 0, size = 0, mpi_rank = 0;
     MPI_Initialized(&running);
@@ -56,27 +67,33 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int ra
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
     if (size != nranks || mpi_rank != rank) return delete c, ncclInvalidUsage;
-    MPI_Comm_dup(MPI_COMM_WORLD, &c->mpi);
+    MPI_Comm_idup(MPI_COMM_WORLD, &c->mpi, &c->pending);
   }
   *comm = c;
-  return ncclSuccess;
+  return started(c);
+}
+
+ncclResult_t ncclCommFinalize(ncclComm_t comm) {
+  if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
+  comm->finalized = true;
+  if (comm->mpi != MPI_COMM_NULL) MPI_Ibarrier(comm->mpi, &comm->pending);
+  return started(comm);
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  if (progress(comm) != ncclSuccess) return ncclInvalidUsage;
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (comm->mpi != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm->mpi);
+  if (comm->mpi != MPI_COMM_NULL && !finalized) {
+    if (!comm->finalized) MPI_Barrier(comm->mpi);  // NCCL finalizes it first, waiting for every rank
+    MPI_Comm_free(&comm->mpi);
+  }
   delete comm;
   return ncclSuccess;
 }
 
-ncclResult_t ncclCommAbort(ncclComm_t comm) {
-  delete comm;  // its MPI communicator goes with the job
-  return ncclSuccess;
-}
-
-ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t* async_error) {
-  *async_error = ncclSuccess;
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error) {
+  *async_error = progress(comm);
   return ncclSuccess;
 }
 
@@ -102,8 +119,8 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
   const size_t bytes = count * type_bytes(datatype);
   if (!tt::emu::device_range(sendbuff, bytes) || !tt::emu::device_range(recvbuff, bytes))
     return ncclInvalidArgument;  // NCCL would fault on host memory
-  if (op != ncclSum || (comm->size > 1 && mpi_type(datatype) == MPI_DATATYPE_NULL))
-    return ncclInvalidArgument;
+  if (op != ncclSum || mpi_type(datatype) == MPI_DATATYPE_NULL) return ncclInvalidArgument;
+  if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
   tt::emu::enqueue(stream, [=] {
     if (comm->size == 1) {
       if (sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, bytes);
@@ -112,5 +129,5 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
     MPI_Allreduce(sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff, recvbuff, int(count), mpi_type(datatype),
                   MPI_SUM, comm->mpi);
   });
-  return ncclSuccess;
+  return comm->blocking ? ncclSuccess : ncclInProgress;  // a non-blocking enqueue may say so; done here
 }

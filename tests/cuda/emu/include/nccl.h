@@ -6,6 +6,7 @@
 // in nccl_emu.cpp.
 #pragma once
 
+#include <climits>
 #include <cstddef>
 
 #include "cuda_runtime.h"
@@ -32,20 +33,26 @@ typedef enum {
 } ncclResult_t;
 
 typedef enum { ncclSum = 0, ncclProd = 1, ncclMax = 2, ncclMin = 3 } ncclRedOp_t;
-typedef enum {
-  ncclInt32 = 2,
-  ncclFloat32 = 7,
-  ncclFloat = 7,
-  ncclFloat64 = 8,
-  ncclDouble = 8,
-  ncclBfloat16 = 9
-} ncclDataType_t;
+
+// The one attribute used; NCCL_CONFIG_INITIALIZER leaves it undefined (NCCL's default: blocking).
+typedef struct {
+  int blocking;
+} ncclConfig_t;
+#define NCCL_CONFIG_UNDEF_INT INT_MIN
+#define NCCL_CONFIG_INITIALIZER \
+  { NCCL_CONFIG_UNDEF_INT }
+typedef enum { ncclFloat32 = 7, ncclFloat = 7, ncclFloat64 = 8, ncclDouble = 8 } ncclDataType_t;
 
 ncclResult_t ncclGetVersion(int* version);
 ncclResult_t ncclGetUniqueId(ncclUniqueId* id);
-ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank);
+// Non-blocking (config->blocking == 0) as NCCL's: joining, ncclCommFinalize and a collective's enqueue
+// return ncclInProgress, and ncclCommGetAsyncError says ncclInProgress until they are done; a collective
+// on a communicator still joining is refused (ncclInvalidUsage). Joining, finalizing and destroying an
+// unfinalized communicator are collective: done when every rank has called them.
+ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank,
+                                    ncclConfig_t* config);
+ncclResult_t ncclCommFinalize(ncclComm_t comm);
 ncclResult_t ncclCommDestroy(ncclComm_t comm);
-ncclResult_t ncclCommAbort(ncclComm_t comm);
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error);
 const char* ncclGetErrorString(ncclResult_t result);
 const char* ncclGetLastError(ncclComm_t comm);
