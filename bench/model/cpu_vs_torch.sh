@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The CPU backend's training step against PyTorch eager on the same box, in one run:
+#   bench_model (fp32, and bf16 where the CPU has it) and bench/model/torch_step.py (fp32, bf16 autocast)
+#   at the seed config (B·T = 2×512) and at qwen3_cpu_small (4×256).
+# PyTorch "at its best": Debian's torch runs fp32 matmuls on OpenBLAS, whose kernels follow the CPU model
+# (SSE3 on models it does not know), so each torch measurement is taken with OpenBLAS's own choice and with
+# every core type the CPU can run (OPENBLAS_CORETYPE=Haswell / SkylakeX / Cooperlake), and the best counts.
+#   bench/model/cpu_vs_torch.sh [build dir] [steps]       (defaults: build 3)
+# Prints one line per measurement and a summary table (whole step with the optimizer, tokens/s).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+STEPS=${2:-3}
+PY=/usr/bin/python3
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+has() { [[ " $flags " == *" $1 "* ]]; }
+coretypes=("")
+has avx2 && coretypes+=(Haswell)
+has avx512f && coretypes+=(SkylakeX)
+has avx512_bf16 && coretypes+=(Cooperlake)
+bf16=0
+"$BUILD/bench/model/bench_model" configs/qwen3_test_tiny.json 1 8 1 bf16 >/dev/null 2>&1 && bf16=1
+
+echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
+  "load $(cut -d' ' -f1 /proc/loadavg), commit $(git rev-parse --short HEAD)"
+summary=()
+for spec in "configs/qwen3_demo.json 2 512" "configs/qwen3_cpu_small.json 4 256"; do
+  read -r cfg B T <<<"$spec"
+  ours32=$("$BUILD/bench/model/bench_model" "$cfg" "$B" "$T" "$STEPS" f32 | sed -n 's/.*with optimizer: \([0-9]*\) tokens\/s.*/\1/p')
+  echo "ours fp32  $cfg ${B}x$T: $ours32 tokens/s"
+  ours16=n/a
+  if [[ $bf16 == 1 ]]; then
+    ours16=$("$BUILD/bench/model/bench_model" "$cfg" "$B" "$T" "$STEPS" bf16 | sed -n 's/.*with optimizer: \([0-9]*\) tokens\/s.*/\1/p')
+    echo "ours bf16  $cfg ${B}x$T: $ours16 tokens/s"
+  fi
+  best32=0 best16=0 best32_at="" best16_at=""
+  for ct in "${coretypes[@]}"; do
+    out=$(OPENBLAS_CORETYPE=$ct $PY bench/model/torch_step.py --config "$cfg" --batch "$B" --seq "$T" \
+      --steps "$STEPS" --bf16 2>/dev/null | tail -1)
+    t32=$($PY -c 'import json,sys; print(int(json.loads(sys.argv[1])["fp32"]["tokens_per_s"]))' "$out")
+    t16=$($PY -c 'import json,sys; print(int(json.loads(sys.argv[1])["bf16_autocast"]["tokens_per_s"]))' "$out")
+    echo "torch fp32 / bf16 autocast $cfg ${B}x$T, OPENBLAS_CORETYPE=${ct:-auto}: $t32 / $t16 tokens/s"
+    ((t32 > best32)) && best32=$t32 best32_at=${ct:-auto}
+    ((t16 > best16)) && best16=$t16 best16_at=${ct:-auto}
+  done
+  ratio() { $PY -c "import sys; a, b = sys.argv[1:]; print('n/a' if 'n/a' in (a, b) else f'{float(a) / float(b):.2f}x')" "$1" "$2"; }
+  summary+=("| $cfg, ${B}×$T | $ours32 | $ours16 | $best32 ($best32_at) | $best16 ($best16_at) | $(ratio "$ours32" "$best32") | $(ratio "$ours16" "$ours32") |")
+done
+echo
+echo "| config, B×T | ours fp32 | ours bf16 | PyTorch fp32 (core type) | PyTorch bf16 autocast | ours fp32 / PyTorch fp32 | ours bf16 / ours fp32 |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${summary[@]}"
