@@ -5,6 +5,7 @@
 # PyTorch "at its best": Debian's torch runs fp32 matmuls on OpenBLAS, whose kernels follow the CPU model
 # (SSE3 on models it does not know), so each torch measurement is taken with OpenBLAS's own choice and with
 # every core type the CPU can run (OPENBLAS_CORETYPE=Haswell / SkylakeX / Cooperlake), and the best counts.
+# Ours: the median of three runs (a run's steps vary by a few % on a shared VM, and whole runs by up to 20 %).
 #   bench/model/cpu_vs_torch.sh [build dir] [steps]       (defaults: build 3)
 # Prints one line per measurement and a summary table (whole step with the optimizer, tokens/s).
 set -euo pipefail
@@ -24,13 +25,19 @@ bf16=0
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
   "load $(cut -d' ' -f1 /proc/loadavg), commit $(git rev-parse --short HEAD)"
 summary=()
+# The median over three runs of bench_model's whole-step tokens/s.
+ours() {
+  for _ in 1 2 3; do
+    "$BUILD/bench/model/bench_model" "$@" | sed -n 's/.*with optimizer: \([0-9]*\) tokens\/s.*/\1/p'
+  done | sort -n | sed -n 2p
+}
 for spec in "configs/qwen3_demo.json 2 512" "configs/qwen3_cpu_small.json 4 256"; do
   read -r cfg B T <<<"$spec"
-  ours32=$("$BUILD/bench/model/bench_model" "$cfg" "$B" "$T" "$STEPS" f32 | sed -n 's/.*with optimizer: \([0-9]*\) tokens\/s.*/\1/p')
+  ours32=$(ours "$cfg" "$B" "$T" "$STEPS" f32)
   echo "ours fp32  $cfg ${B}x$T: $ours32 tokens/s"
   ours16=n/a
   if [[ $bf16 == 1 ]]; then
-    ours16=$("$BUILD/bench/model/bench_model" "$cfg" "$B" "$T" "$STEPS" bf16 | sed -n 's/.*with optimizer: \([0-9]*\) tokens\/s.*/\1/p')
+    ours16=$(ours "$cfg" "$B" "$T" "$STEPS" bf16)
     echo "ours bf16  $cfg ${B}x$T: $ours16 tokens/s"
   fi
   best32=0 best16=0 best32_at="" best16_at=""
