@@ -1,7 +1,7 @@
 // bench_gemm: the CPU backend's GEMM candidates side by side at the model's shapes, in one run:
 //   oneDNN f32 and bf16 (bf16 inputs, fp32 accumulation) through tt::cpu::gemm — what the backend uses;
 //   OpenBLAS sgemm the way the backend used it before oneDNN: one single-threaded call per core on a
-//   block of the output (OpenBLAS's own threads busy-wait; see gemm.h).
+//   block of the output (OpenBLAS's own threads busy-wait between calls).
 //
 //   bench_gemm [config.json] [rows = B*T] [seconds per measurement]
 //   defaults: configs/qwen3_demo.json 1024 1.0

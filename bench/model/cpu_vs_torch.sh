@@ -5,7 +5,8 @@
 # PyTorch "at its best": Debian's torch runs fp32 matmuls on OpenBLAS, whose kernels follow the CPU model
 # (SSE3 on models it does not know), so each torch measurement is taken with OpenBLAS's own choice and with
 # every core type the CPU can run (OPENBLAS_CORETYPE=Haswell / SkylakeX / Cooperlake), and the best counts.
-# Ours: the median of three runs (a run's steps vary by a few % on a shared VM, and whole runs by up to 20 %).
+# Ours: the median of three runs (a run's steps vary by a few % on a shared VM, and whole runs by up to 20 %)
+# of the mean over a run's timed steps; PyTorch's figure is its fastest single step, which favours it.
 #   bench/model/cpu_vs_torch.sh [build dir] [steps]       (defaults: build 3)
 # Prints one line per measurement and a summary table (whole step with the optimizer, tokens/s).
 set -euo pipefail

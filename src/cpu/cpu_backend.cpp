@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/cores.h"
 #include "common/log.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
@@ -184,7 +185,13 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(DType act, int threads) {
-  if (threads > 0) cpu::set_num_threads(threads);
+  cpu::set_num_threads(threads > 0 ? threads : available_cores());
+  if (act == DType::BF16) {
+    TT_CHECK(cpu::cpu_has_bf16()) << "bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX), "
+                                     "which this CPU lacks ("
+                                  << cpu::gemm_kernel_description(false) << ")"
+                                  << hint("train without --bf16: fp32 runs on every CPU");
+  }
   if (log_level() <= LogLevel::Debug)
     log_debug("CPU backend ", dtype_name(act), ": ", cpu::gemm_kernel_description(act == DType::BF16));
   switch (act) {
@@ -193,10 +200,6 @@ std::unique_ptr<Backend> make_cpu_backend(DType act, int threads) {
     case DType::F64:
       return std::make_unique<CpuBackend<double, double>>();
     case DType::BF16:
-      TT_CHECK(cpu::cpu_has_bf16()) << "bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX), "
-                                       "which this CPU lacks ("
-                                    << cpu::gemm_kernel_description(false) << ")"
-                                    << hint("train without --bf16: fp32 runs on every CPU");
       return std::make_unique<CpuBackend<float, bf16>>();
     default:
       TT_CHECK(false) << "the CPU backend computes in F32, F64 or BF16, not " << dtype_name(act);

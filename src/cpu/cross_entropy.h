@@ -40,10 +40,9 @@ inline int64_t chunk_rows(int64_t V) {
 // (max, sum of exp) per row straight away (the online log-sum-exp). The vocab is split into one
 // contiguous range per core, each with its own running statistics, merged at the end:
 //   lse = M + log(sum_t s_t exp(m_t - M)),  M = max_t m_t.
-// Why: the chunked path writes a [256 x V] logits block (155 MB at V = 151,936) to memory and reads
-// it back twice (max, then exp); at ~12-25 GB/s that traffic, not the GEMM, was most of the eval
-// time. Here the table is re-read once per row tile instead (N / 256 times), e.g. 8 x 78 MB for 2048
-// rows at hidden 128.
+// Why: the chunked path writes a chunk's logits (up to 1 GiB) to memory and reads them back twice (max,
+// then exp); at ~12-25 GB/s that traffic, not the GEMM, would be most of the eval time. Here the table
+// is re-read once per row tile instead (N / 256 times), e.g. 8 x 78 MB for 2048 rows at hidden 128.
 constexpr int64_t kLossTileRows = 256, kLossTileCols = 512;
 
 template <class T, class A>
@@ -99,6 +98,7 @@ template <class T, class A>
 void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* table, const int32_t* targets,
                   int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch,
                   int64_t max_chunk_rows = 0) {
+  if (N == 0) return;
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
                              << " is outside the vocabulary [0, " << V << ")";

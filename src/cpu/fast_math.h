@@ -40,8 +40,10 @@ inline double exp_fast(double x) {
 // Max and sum over a row with 16 independent lanes: GCC does not vectorise a plain floating-point
 // reduction without -ffast-math (it would reorder the additions), so the lanes are explicit. The
 // sum adds each block of 1024 lane-sums into a double, keeping fp32 rounding error negligible.
+// TT_ALWAYS_INLINE: the fp32 overloads below are these bodies compiled per ISA (kernels_f32.cpp).
+// n >= 1.
 template <class T>
-T row_max(const T* x, int64_t n) {
+TT_ALWAYS_INLINE T row_max(const T* x, int64_t n) {
   constexpr int W = 16;
   T lane[W];
   for (int k = 0; k < W; ++k) lane[k] = x[0];
@@ -55,7 +57,7 @@ T row_max(const T* x, int64_t n) {
 }
 
 template <class T>
-double row_sum(const T* x, int64_t n) {
+TT_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
   constexpr int W = 16;
   double total = 0;
   int64_t i = 0;
@@ -70,15 +72,32 @@ double row_sum(const T* x, int64_t n) {
   return total;
 }
 
-// x[i] = exp(x[i] - shift) in place; returns the sum (lanes folded into double as in row_sum).
+// x[i] = exp(x[i] - shift) in place; returns the sum, added as row_sum adds (one pass over x).
 template <class T>
-double exp_shift_sum(T* x, int64_t n, T shift) {
-  for (int64_t i = 0; i < n; ++i) x[i] = exp_fast(x[i] - shift);
-  return row_sum(x, n);
+TT_ALWAYS_INLINE double exp_shift_sum(T* x, int64_t n, T shift) {
+  constexpr int W = 16;
+  double total = 0;
+  int64_t i = 0;
+  while (i + W <= n) {
+    T lane[W] = {};
+    const int64_t end = std::min<int64_t>(n - (n - i) % W, i + 1024);
+    for (; i < end; i += W)
+      for (int k = 0; k < W; ++k) {
+        const T e = exp_fast(x[i + k] - shift);
+        x[i + k] = e;
+        lane[k] += e;
+      }
+    for (int k = 0; k < W; ++k) total += double(lane[k]);
+  }
+  for (; i < n; ++i) {
+    x[i] = exp_fast(x[i] - shift);
+    total += double(x[i]);
+  }
+  return total;
 }
 
 template <class T>
-void scale_inplace(T* x, int64_t n, T s) {
+TT_ALWAYS_INLINE void scale_inplace(T* x, int64_t n, T s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 

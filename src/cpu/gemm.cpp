@@ -132,6 +132,11 @@ void dgemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
                       int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (K == 0) {  // no products: C = beta * C (OpenBLAS refuses lda < 1)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = beta == 0 ? 0.0 : beta * C[m * ldc + n];
+    return;
+  }
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
               int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
@@ -191,7 +196,7 @@ void gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, doubl
   std::call_once(once, [] { openblas_set_num_threads(1); });  // threads come from parallel_for
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int64_t threads = omp_in_parallel() ? 1 : num_threads();
-  if (threads <= 1 || flops < 4e7 || std::max(M, N) < 64) {
+  if (threads <= 1 || flops < kParallelGemmFlops || std::max(M, N) < kParallelGemmWidth) {
     dgemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

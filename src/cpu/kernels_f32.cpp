@@ -1,9 +1,10 @@
 // The CPU backend's hot loops on fp32 and bf16 storage, compiled per ISA with GCC target_clones (ifunc
 // dispatch at load time) because the project is built for baseline x86-64: the softmax / cross-entropy
 // rows (fast_math.h) and attention's backward rows, decoding's GEMV (gemm.h), float <-> bf16 conversion
-// (bf16.h), AdamW (adamw.h) and SwiGLU (swiglu.h). Where an op header has the loop as a TT_ALWAYS_INLINE
-// template, its body is inlined into each ISA's copy here, so the reference and the fast path are the same
-// code.
+// (bf16.h), AdamW (adamw.h) and SwiGLU (swiglu.h). Each is the op header's TT_ALWAYS_INLINE template, inlined
+// into each ISA's copy here, so the reference and the fast path are the same source. The AVX2 and AVX-512
+// copies may fuse multiplies and adds (GCC contracts them by default), so fp32 results can differ in the
+// last bits between CPUs, as oneDNN's GEMM kernels do; never between runs on one CPU.
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
 #include "cpu/bf16.h"
@@ -19,67 +20,26 @@
 
 namespace tt::cpu {
 
-namespace {
-constexpr int W = 16;         // lanes
-constexpr int kBlock = 1024;  // lane sums are folded into double every kBlock elements
-}  // namespace
-
 TT_CLONES float row_max(const float* x, int64_t n) {
-  float lane[W];
-  for (int k = 0; k < W; ++k) lane[k] = x[0];
-  int64_t i = 0;
-  for (; i + W <= n; i += W)
-    for (int k = 0; k < W; ++k) lane[k] = lane[k] > x[i + k] ? lane[k] : x[i + k];
-  float m = lane[0];
-  for (int k = 1; k < W; ++k) m = m > lane[k] ? m : lane[k];
-  for (; i < n; ++i) m = m > x[i] ? m : x[i];
-  return m;
+  return row_max<float>(x, n);
 }
-
 TT_CLONES double row_sum(const float* x, int64_t n) {
-  double total = 0;
-  int64_t i = 0;
-  while (i + W <= n) {
-    float lane[W] = {};
-    const int64_t end = std::min<int64_t>(n - (n - i) % W, i + kBlock);
-    for (; i < end; i += W)
-      for (int k = 0; k < W; ++k) lane[k] += x[i + k];
-    for (int k = 0; k < W; ++k) total += double(lane[k]);
-  }
-  for (; i < n; ++i) total += double(x[i]);
-  return total;
+  return row_sum<float>(x, n);
 }
-
 TT_CLONES double exp_shift_sum(float* x, int64_t n, float shift) {
-  double total = 0;
-  int64_t i = 0;
-  while (i + W <= n) {
-    float lane[W] = {};
-    const int64_t end = std::min<int64_t>(n - (n - i) % W, i + kBlock);
-    for (; i < end; i += W)
-      for (int k = 0; k < W; ++k) {
-        const float e = exp_fast(x[i + k] - shift);
-        x[i + k] = e;
-        lane[k] += e;
-      }
-    for (int k = 0; k < W; ++k) total += double(lane[k]);
-  }
-  for (; i < n; ++i) {
-    x[i] = exp_fast(x[i] - shift);
-    total += double(x[i]);
-  }
-  return total;
+  return exp_shift_sum<float>(x, n, shift);
 }
-
 TT_CLONES void scale_inplace(float* x, int64_t n, float s) {
-  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+  scale_inplace<float>(x, n, s);
 }
 
 namespace {
+constexpr int W = 16;  // lanes
+
 // y[n] = alpha * dot(x, rows[n, :]) + beta * y[n] for n in [n0, n1): rows row-major [N, K] with leading
 // dimension ldw; 16 fp32 lanes per dot product.
 template <class In, class Out>
-inline void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const In* x, const In* rows,
+TT_ALWAYS_INLINE void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const In* x, const In* rows,
                            int64_t ldw, float beta, Out* y) {
   for (int64_t n = n0; n < n1; ++n) {
     const In* w = rows + n * ldw;
@@ -96,17 +56,17 @@ inline void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const
 }
 }  // namespace
 
-TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const float* W,
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const float* rows,
                          int64_t ldw, float beta, float* y) {
-  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+  gemv_rows_impl(n0, n1, K, alpha, x, rows, ldw, beta, y);
 }
-TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W,
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* rows,
                          int64_t ldw, float beta, float* y) {
-  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+  gemv_rows_impl(n0, n1, K, alpha, x, rows, ldw, beta, y);
 }
-TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* W,
+TT_CLONES void gemv_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const bf16* x, const bf16* rows,
                          int64_t ldw, float beta, bf16* y) {
-  gemv_rows_impl(n0, n1, K, alpha, x, W, ldw, beta, y);
+  gemv_rows_impl(n0, n1, K, alpha, x, rows, ldw, beta, y);
 }
 
 TT_CLONES void softmax_backward_row(float* p, float* dp, int64_t n, float lse, float D) {

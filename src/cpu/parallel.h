@@ -6,12 +6,17 @@
 // the work is small (below `min_per_thread` items per thread) or when already inside a parallel region
 // (no nested teams: a GEMM called from an attention task runs on that task's thread). Each range and
 // each task runs on one thread with a fixed assignment, so results do not depend on scheduling.
+// An exception thrown by fn on any thread is rethrown on the calling thread after the team has finished
+// (one escaping an OpenMP region would end the process without its message).
+// Every region names its team size (num_threads): oneDNN's GEMMs set the calling thread's OpenMP default
+// to the size they run with (gemm.cpp), so a region relying on that default would get a stale one.
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 
 namespace tt::cpu {
 
@@ -29,11 +34,18 @@ void parallel_for(int64_t n, int64_t min_per_thread, Fn&& fn) {
     return;
   }
   const int64_t chunk = (n + threads - 1) / threads;
+  std::exception_ptr error;
 #pragma omp parallel for num_threads(int(threads)) schedule(static, 1)
   for (int64_t t = 0; t < threads; ++t) {
     const int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) fn(b, e);
+    try {
+      if (b < e) fn(b, e);
+    } catch (...) {
+#pragma omp critical(tt_parallel_for_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 // Workers parallel_tasks may use at most (the size of per-worker scratch).

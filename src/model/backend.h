@@ -217,8 +217,8 @@ struct RopeTables {
 RopeTables rope_tables(int64_t positions, int64_t head_dim, double theta);
 
 // Factories. make_cpu_backend(act, threads): F32 or F64 (every dtype that one), or BF16 (bf16 activations,
-// fp32 otherwise: the CUDA policy; throws tt::Error on a CPU without native bf16); threads > 0 sets the
-// CPU backend's thread count for the process (default: the cores it may run on). A debug-level log line
+// fp32 otherwise: the CUDA policy; throws tt::Error on a CPU without native bf16); threads sets the CPU
+// backend's thread count for the process, 0 the cores it may run on. A debug-level log line
 // names the GEMM kernels in use. make_cuda_backend() throws tt::Error when
 // the binary has no CUDA backend or no GPU is present (is_cuda_available() tells without throwing).
 std::unique_ptr<Backend> make_cpu_backend(DType act = DType::F32, int threads = 0);

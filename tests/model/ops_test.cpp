@@ -12,6 +12,7 @@
 #include "cpu/embedding.h"
 #include "cpu/fast_math.h"
 #include "cpu/matmul.h"
+#include "cpu/parallel.h"
 #include "cpu/qk_norm_rope.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
@@ -307,6 +308,11 @@ TEST(CpuOps, CrossEntropyChunkingMatchesRowByRow) {
   Vec logits(N * V);
   tt::cpu::lm_head_logits(logits.data(), h.data(), E.data(), N, C, V);
   EXPECT_NEAR(logits[5 * V + 3], h[20] * E[12] + h[21] * E[13] + h[22] * E[14] + h[23] * E[15], 1e-14);
+  // no rows: nothing to do, dtable untouched
+  const Vec dE_before = dE1;
+  tt::cpu::lm_head_loss(loss1.data(), dh1.data(), dE1.data(), h.data(), E.data(), tg.data(), 0, C, V, 0.5,
+                        scratch);
+  EXPECT_EQ(dE1, dE_before);
 }
 
 TEST(CpuOps, CrossEntropyForwardOnlyTilesMatchTheGradientPath) {
@@ -407,11 +413,38 @@ TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
   EXPECT_EQ(tt::cpu::row_max(row.data() + 5, 3), std::max({row[5], row[6], row[7]}));
 }
 
+TEST(CpuOps, ParallelLoopsRethrowAWorkersErrorOnTheCaller) {
+  // An exception escaping an OpenMP region ends the process; parallel_for hands it to the caller instead,
+  // whichever thread threw, and the team is usable afterwards.
+  const int before = tt::cpu::num_threads();
+  tt::cpu::set_num_threads(2);
+  for (int64_t bad : {0, 999}) {
+    try {
+      tt::cpu::parallel_for(1000, 1, [&](int64_t b, int64_t e) {
+        if (bad >= b && bad < e) TT_CHECK(false) << "row " << bad << " is bad";
+      });
+      ADD_FAILURE() << "no error for row " << bad;
+    } catch (const tt::Error& err) {
+      EXPECT_NE(std::string(err.what()).find("row " + std::to_string(bad) + " is bad"), std::string::npos)
+          << err.what();
+    }
+  }
+  std::vector<int> seen(1000, 0);
+  tt::cpu::parallel_for(1000, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) ++seen[size_t(i)];
+  });
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 1000);
+  tt::cpu::set_num_threads(before);
+}
+
 TEST(CpuOps, ThreadedGemmSplitsMatchNaive) {
   // double (OpenBLAS): large enough that cpu::gemm splits the output over the cores (along M, then
-  // along N), and one-row products, with padded leading dimensions.
-  for (auto [M, N, K] :
-       {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400}, {100, 333, 700}, {1, 5000, 300}, {1, 37, 20}})
+  // along N), one-row products and an empty reduction (C = beta * C), with padded leading dimensions.
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{301, 200, 400},
+                         {100, 333, 700},
+                         {1, 5000, 300},
+                         {1, 37, 20},
+                         {7, 9, 0}})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         const int64_t lda = ta ? M + 2 : K + 1, ldb = tb ? K + 3 : N + 1;
