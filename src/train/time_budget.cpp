@@ -41,7 +41,7 @@ double TimeBudget::step_s() const {
 double TimeBudget::eval_s() const {
   if (eval_s_ > 0) return kMargin * eval_s_;
   // Not evaluated yet: a forward pass over the rows costs about a third of a training step over as many
-  // rows (forward + backward + optimizer; 0.26-0.30 measured on the CPU: BENCHMARKS.md, "eval vs train step").
+  // rows (forward + backward + optimizer; 0.26-0.30 measured on the CPU, BENCHMARKS.md "eval vs train").
   return step_s() * double(work_.eval_rows) / double(work_.rows_per_step) / 3.0;
 }
 
