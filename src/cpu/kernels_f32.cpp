@@ -39,8 +39,8 @@ constexpr int W = 16;  // lanes
 // y[n] = alpha * dot(x, rows[n, :]) + beta * y[n] for n in [n0, n1): rows row-major [N, K] with leading
 // dimension ldw; 16 fp32 lanes per dot product.
 template <class In, class Out>
-TT_ALWAYS_INLINE void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const In* x, const In* rows,
-                           int64_t ldw, float beta, Out* y) {
+TT_ALWAYS_INLINE void gemv_rows_impl(int64_t n0, int64_t n1, int64_t K, float alpha, const In* x,
+                                     const In* rows, int64_t ldw, float beta, Out* y) {
   for (int64_t n = n0; n < n1; ++n) {
     const In* w = rows + n * ldw;
     float lane[W] = {};
