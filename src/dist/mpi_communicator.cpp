@@ -40,10 +40,15 @@ void start_mpi() {
   int provided = 0;
   const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   TT_CHECK(rc == MPI_SUCCESS) << "MPI_Init_thread failed: " << mpi_error_text(rc);
+  if (provided < MPI_THREAD_FUNNELED)
+    log_warn("MPI provides thread level ", provided, ", below MPI_THREAD_FUNNELED (",
+             int(MPI_THREAD_FUNNELED),
+             "), while the CPU backend runs OpenMP threads; only the main thread calls MPI");
   std::atexit(finalize_mpi);
 }
 
 [[noreturn]] void abort_world(const std::string& message) {
+  if (message.rfind("rank ", 0) == 0) set_log_prefix("");  // it names the rank itself
   log_error(message);
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);  // MPI_Abort does not return; should it, this rank still ends

@@ -56,7 +56,8 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--dist_timeout", dist_timeout,
         "several ranks (mpirun, srun): seconds a rank waits for the others in a collective before it ends "
         "the job (a rank that died or hangs); longer than the slowest checkpoint save or sampling")
-      .positive();
+      .positive()
+      .at_most(1e7);  // ~116 days: a larger deadline would overflow the clock's nanoseconds
 }
 
 void TrainOptions::validate() const {

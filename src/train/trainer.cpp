@@ -117,7 +117,7 @@ std::string batch_shape(const RunState& run) {
 // trainer_state.json of the run being resumed, checked against this session's data and flags; the run
 // continues with this session's shape (--steps, batch).
 RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainOptions& opts,
-                       const TokenDataset& train) {
+                       const TokenDataset& train, bool writer) {
   RunState run = RunState::from_json(load_json_file(file), file.string(), fresh.early_stopping);
   const std::string f = file.string();
   TT_CHECK(run.seq_len == fresh.seq_len) << f << ": the run used seq_len " << run.seq_len << " but "
@@ -128,13 +128,14 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
   TT_CHECK(run.data_order.seed() == fresh.data_order.seed())
       << f << ": the run used --seed " << run.data_order.seed() << ", not " << fresh.data_order.seed();
   // A run is defined by its rows per step: the same rows over other ranks continue it exactly.
-  if (run.rows_per_step() != fresh.rows_per_step())
+  // The messages below are the same on every rank: rank 0 alone says them.
+  if (writer && run.rows_per_step() != fresh.rows_per_step())
     log_warn("--resume with ", batch_shape(fresh), " instead of the saved run's ", batch_shape(run),
              ": the result will differ from an uninterrupted run");
-  else if (run.world_size != fresh.world_size || run.micro_batch_size != fresh.micro_batch_size)
+  else if (writer && (run.world_size != fresh.world_size || run.micro_batch_size != fresh.micro_batch_size))
     log_info("--resume with ", batch_shape(fresh), " where the saved run had ", batch_shape(run),
              ": the same rows per step, so the run continues as it would have");
-  if (run.steps != fresh.steps)
+  if (writer && run.steps != fresh.steps)
     log_warn("--resume with --steps ", fresh.steps, " instead of the run's ", run.steps,
              ": the cosine schedule is stretched from here on (the lr jumps)");
   TT_CHECK(run.step <= fresh.steps) << "--resume: the run is already at step " << run.step
@@ -184,15 +185,17 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
 }
 
 // What must be the same on every rank of a data-parallel run (dist::check_same_on_every_rank): the
-// flags (paths aside: each host may keep its own copy), the model config, the data and tokenizer by
-// content, the backend, the build and, when resuming, the saved state.
+// flags (paths aside: each host may keep its own copy), the model config, the data (its meta.json, whose
+// sizes TokenDataset checks the files against) and tokenizer by content, the backend, the build and, when
+// resuming, the saved state.
 nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3Config& cfg,
                                           const Tokenizer& tok, const TokenDataset& train,
                                           const Backend& backend, const fs::path& state_file) {
   ojson items;
   const ojson flags = declared_options_json(opts);
   for (const auto& [name, value] : flags.items())
-    if (name != "data_dir" && name != "out_dir" && name != "tokenizer") items["--" + name] = value;
+    if (name != "data_dir" && name != "out_dir" && name != "tokenizer" && name != "config")
+      items["--" + name] = value;
   items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
   items["data: meta.json (sha256)"] = sha256_hex(train.meta().raw.dump());
   items["tokenizer (sha256)"] = tok.sha256();
@@ -219,6 +222,14 @@ void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
         "the CUDA backend always trains in bf16 mixed precision (fp32 master weights); --bf16 is implied");
 }
 
+// The evaluation rows rank 0 takes: batches of --micro_batch_size go to the ranks in turn (evaluate.cpp),
+// so rank 0 gets the most.
+int64_t eval_rows_on_rank0(const TrainOptions& opts, const TokenDataset& val, int world_size) {
+  const int64_t rows = opts.eval_rows > 0 ? std::min(opts.eval_rows, val.rows()) : val.rows();
+  const int64_t B = opts.micro_batch_size, batches = (rows + B - 1) / B;
+  return std::min(rows, (batches + world_size - 1) / world_size * B);
+}
+
 TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, const Tokenizer& tok,
                              const TokenDataset& val, size_t prompts, int world_size) {
   std::error_code ec;
@@ -228,9 +239,7 @@ TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, c
           .sample_steps = opts.sample_steps,
           .grad_accum = opts.grad_accum,
           .rows_per_step = opts.micro_batch_size * opts.grad_accum,
-          .eval_rows =  // each rank evaluates its share
-          ((opts.eval_rows > 0 ? std::min(opts.eval_rows, val.rows()) : val.rows()) + world_size - 1) /
-          world_size,
+          .eval_rows = eval_rows_on_rank0(opts, val, world_size),
           .weight_bytes = double(cfg.num_parameters()) * 4.0,
           .tokenizer_bytes = ec ? 0.0 : double(tokenizer_bytes),
           .sample_tokens = int64_t(prompts) * 2 * opts.sample_tokens};
@@ -405,13 +414,19 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
   const int64_t tokens_per_step = opts.grad_accum * B * world * T;
 
-  const auto backend = make_backend_for_device(opts.device, opts.threads, opts.bf16, host.local_rank());
+  // One GPU per rank: the local rank's among the host's, or the only one this rank sees when the launcher
+  // gives each rank its own (CUDA_VISIBLE_DEVICES naming one device, e.g. srun --gpus-per-task=1).
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  const bool own_gpu =
+      visible != nullptr && *visible != '\0' && std::string(visible).find(',') == std::string::npos;
+  const auto backend =
+      make_backend_for_device(opts.device, opts.threads, opts.bf16, own_gpu ? 0 : host.local_rank());
   dist::check_same_on_every_rank(
       host, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
   const std::unique_ptr<dist::Communicator> nccl =
       with_backend_collectives(host, *backend, opts.dist_timeout);
   dist::Communicator& ranks = nccl != nullptr ? *nccl : host;
-  warn_about_precision(opts, *backend);
+  if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
   Qwen3Model model(cfg, *backend, B, T);
@@ -425,7 +440,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                .world_size = world,
                .data_order = DataOrder(train.rows(), opts.seed),
                .early_stopping = EarlyStopping(opts.early_stopping_patience, opts.early_stopping_threshold)};
-  if (opts.resume) run = resumed_state(run, last_dir / "trainer_state.json", opts, train);
+  if (opts.resume) run = resumed_state(run, last_dir / "trainer_state.json", opts, train, writer);
 
   if (writer) prepare_out_dir(out, opts);
   MetricsLog metrics(out / "metrics.jsonl");
@@ -515,6 +530,11 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     return stop_reason_name(StopReason(int(reason)));
   };
   auto every = [&](int64_t n) { return n > 0 && run.step % n == 0; };
+  // After rank 0's writing, the other ranks wait for it here, so that a save or sampling that outlasts
+  // --dist_timeout is named as such, not as the next collective. The same condition on every rank.
+  auto wait_for_rank0 = [&](const std::string& what) {
+    if (world > 1) ranks.barrier("rank 0's " + what + " at step " + std::to_string(run.step));
+  };
 
   // ---- the loop ----
   log_info("train: ", cfg.num_parameters(), " parameters, ", backend->name(), ", seq_len ", T, ", ",
@@ -554,18 +574,27 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     if (every(opts.eval_steps)) {
       const bool improved = evaluate(/*scheduled=*/true);
       if (writer) write_plot(out, metrics, cfg);
-      if (improved) save(best_dir, /*with_optimizer=*/false);
+      if (improved) {
+        save(best_dir, /*with_optimizer=*/false);
+        wait_for_rank0("save of best/");
+      }
     }
     // Once in a while: samples (stdout, samples.log).
-    if (writer && every(opts.sample_steps)) {
-      const auto t0 = Clock::now();
-      write_samples(model, *tok, prompts, stop_ids, opts, T, run.step);
-      budget.samples_took(seconds_since(t0));
+    if (every(opts.sample_steps)) {
+      if (writer) {
+        const auto t0 = Clock::now();
+        write_samples(model, *tok, prompts, stop_ids, opts, T, run.step);
+        budget.samples_took(seconds_since(t0));
+      }
+      wait_for_rank0("samples");
     }
     // The stop decision; once in a while, a save of last/ (resumable).
     const bool save_due = every(opts.save_steps);
     stop_reason = stop_reason_now(save_due);
-    if (stop_reason.empty() && save_due) save(last_dir, /*with_optimizer=*/true);
+    if (stop_reason.empty() && save_due) {
+      save(last_dir, /*with_optimizer=*/true);
+      wait_for_rank0("save of last/");
+    }
     window.leave_out(Clock::now() - side_start);
   }
   if (bar) bar->finish("stopped: " + stop_reason);

@@ -336,7 +336,7 @@ TEST_F(TwoRanks, ARankThatHangsEndsTheJobAfterTheTimeout) {
   std::printf("after rank 1 stopped the job ended in %.1f s with status %d\n", f.seconds, f.rc);
   EXPECT_NE(f.rc, 0) << f.log;
   EXPECT_NE(f.rc, -1) << "the job did not end within 120 s of the stop:\n" << f.log;
-  EXPECT_GE(f.seconds, 7.5);
+  EXPECT_GE(f.seconds, 5);  // the timeout's own message (below) shows which wait ended it
   EXPECT_LT(f.seconds, 60);
   EXPECT_NE(f.log.find("rank 0 of 2: "), std::string::npos) << f.log;
   EXPECT_NE(f.log.find("did not complete within 8 s (--dist_timeout)"), std::string::npos) << f.log;

@@ -1,6 +1,7 @@
 // Emulated NCCL over MPI (include/nccl.h).
 #include <mpi.h>
 
+#include <climits>
 #include <cstring>
 #include <random>
 
@@ -120,6 +121,7 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
   if (!tt::emu::device_range(sendbuff, bytes) || !tt::emu::device_range(recvbuff, bytes))
     return ncclInvalidArgument;  // NCCL would fault on host memory
   if (op != ncclSum || mpi_type(datatype) == MPI_DATATYPE_NULL) return ncclInvalidArgument;
+  if (count > size_t(INT_MAX)) return ncclInvalidArgument;  // the one MPI call below takes an int count
   if (progress(comm) != ncclSuccess || comm->finalized) return ncclInvalidUsage;
   tt::emu::enqueue(stream, [=] {
     if (comm->size == 1) {
