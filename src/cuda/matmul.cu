@@ -205,16 +205,30 @@ __global__ void fill_random_bf16_kernel(uint16_t* w, int64_t n, unsigned long lo
   }
 }
 
+// The same magnitudes in fp32 (an accumulated output: fp32 gradients).
+__global__ void fill_random_f32_kernel(uint32_t* w, int64_t n, unsigned long long seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const unsigned long long r = mix64(seed + static_cast<unsigned long long>(i));
+    const unsigned sign = unsigned(r >> 63) << 31;
+    const unsigned exponent = 119u + unsigned((r >> 32) & 7u);
+    w[i] = sign | (exponent << 23) | unsigned(r & 0x7fffffu);
+  }
+}
+
 // A device range: where a GEMM operand's elements lie.
 struct DeviceRange {
   void* p;
   size_t bytes;
 };
 
-void fill_random_bf16(Ctx& ctx, DeviceRange r, unsigned long long seed) {
-  const int64_t n = int64_t(r.bytes / 2);
+void fill_random(Ctx& ctx, DeviceRange r, DType dtype, unsigned long long seed) {
+  const int64_t n = int64_t(r.bytes / dtype_size(dtype));
   const int blocks = std::min(grid_for(n, 256, ctx), 4 * ctx.sm_count);
-  fill_random_bf16_kernel<<<blocks, 256, 0, ctx.stream>>>(static_cast<uint16_t*>(r.p), n, seed);
+  if (dtype == DType::F32)
+    fill_random_f32_kernel<<<blocks, 256, 0, ctx.stream>>>(static_cast<uint32_t*>(r.p), n, seed);
+  else
+    fill_random_bf16_kernel<<<blocks, 256, 0, ctx.stream>>>(static_cast<uint16_t*>(r.p), n, seed);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -235,12 +249,14 @@ class SavedRange {
 };
 
 // The operands of one GEMM call, for choose_algo: the ranges A's and B's elements lie in (bf16), and D's
-// (`outputs` elements of d_dtype), which is also an input (C == D, beta = 1) when d_is_input.
+// (`outputs` elements of d_dtype), which is also an input (C == D, beta = 1) when d_is_input; c_in, a
+// separate C (a residual added in the epilogue, D's dtype), when there is one.
 struct GemmOperands {
   DeviceRange a, b, d;
   int64_t outputs;
   DType d_dtype;
   bool d_is_input;
+  DeviceRange c_in{nullptr, 0};
 };
 
 // TT_CUDA_GEMM_LOG=1: one line per plan on stderr with every candidate's time (for the GPU's first runs).
@@ -320,12 +336,22 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   if (agreed.size() > 1) {
-    const SavedRange a_saved(ctx, ops.a), b_saved(ctx, ops.b);  // before either is filled: they may overlap
-    fill_random_bf16(ctx, ops.a, 0x5eed0a11ull);
-    fill_random_bf16(ctx, ops.b, 0x5eed0b22ull);
+    // Random A and B, and a random C where the call adds one: candidates that add C at another point of the
+    // sum agree wherever C is zero (the first plans of a run are made on zeroed gradients).
+    const SavedRange a_saved(ctx, ops.a), b_saved(ctx, ops.b);  // before any is filled: they may overlap
+    std::optional<SavedRange> c_saved;
+    if (ops.c_in.bytes > 0) c_saved.emplace(ctx, ops.c_in);
+    fill_random(ctx, ops.a, DType::BF16, 0x5eed0a11ull);
+    fill_random(ctx, ops.b, DType::BF16, 0x5eed0b22ull);
+    if (c_saved) fill_random(ctx, ops.c_in, ops.d_dtype, 0x5eed0c33ull);
+    std::optional<SavedRange> d_random;
+    if (ops.d_is_input) {
+      fill_random(ctx, ops.d, ops.d_dtype, 0x5eed0d44ull);
+      d_random.emplace(ctx, ops.d);
+    }
     std::vector<std::pair<size_t, float>> kept;
     for (const auto& [i, ms] : agreed) {
-      restore_d();
+      if (d_random) d_random->restore(ctx);
       CUBLAS_CHECK(run(algos[i]));
       const unsigned long long hash = device_hash(ctx, ops.d.p, ops.d.bytes);
       if (i == 0) reference = hash;
@@ -336,6 +362,7 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
     }
     a_saved.restore(ctx);
     b_saved.restore(ctx);
+    if (c_saved) c_saved->restore(ctx);
     agreed = kept;
   }
   restore_d();
@@ -446,12 +473,14 @@ void gemm_rm(Ctx& ctx, void* c, DType c_dtype, const void* a, bool trans_a, cons
                           ctx.lt_workspace, ctx.lt_workspace_bytes, ctx.stream);
   };
   // The candidates may write random values into A and B (restored before the plan is returned).
-  const GemmOperands ops{{const_cast<void*>(a), size_t(M * K) * 2},
-                         {const_cast<void*>(b), size_t(K * N) * 2},
-                         {c, c_bytes},
-                         M * N,
-                         c_dtype,
-                         accumulate && c_in == c};
+  const GemmOperands ops{
+      {const_cast<void*>(a), size_t(M * K) * 2},
+      {const_cast<void*>(b), size_t(K * N) * 2},
+      {c, c_bytes},
+      M * N,
+      c_dtype,
+      accumulate && c_in == c,
+      accumulate && c_in != c ? DeviceRange{const_cast<void*>(c_in), c_bytes} : DeviceRange{nullptr, 0}};
   Plan& p = get_plan(ctx, key, cm, run, ops);
   if (!p.fallback) {
     const cublasStatus_t st = run(p);

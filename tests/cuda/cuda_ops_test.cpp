@@ -779,6 +779,27 @@ TEST_F(CudaGemmAlgorithm, ExactSumsDoNotHideAnotherOrder) {
       });
 }
 
+// A candidate that adds C to the products in another rounding agrees with the first wherever C is zero, as
+// an accumulated gradient is when a run makes its first plans; the trial on random operands, C included,
+// refuses it, so a resumed run (planning on gradients that are not zero) cannot choose otherwise.
+TEST_F(CudaGemmAlgorithm, ZeroAccumulatorDoesNotHideWhereCIsAdded) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kCApart}, {20000, 0});
+  const int64_t M = 40, K = 64, N = 80;  // dweight [80 x 64] += dout^T inp: 5120 fp32 outputs
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), dout = h.random(Kind::Act, M, N);
+  Pair dw = h.from_host(Kind::Grad, N, K, std::vector<float>(size_t(N * K), 0.0f));
+  for (int rep = 0; rep < 2; ++rep) {
+    const emu::GemmCounts before = emu::gemm_counts();
+    h.gpu().matmul_backward(Tensor{}, dw.g, dout.g, inp.g, w.g, false);
+    const emu::GemmCounts after = emu::gemm_counts();
+    if (rep == 0)
+      EXPECT_GT(calls(before, after, 1), 0) << "the candidate adding C apart was never tried";
+    else
+      EXPECT_EQ(calls(before, after, 0), 1) << "the plan made on a zero dweight uses the other candidate";
+    h.cpu().matmul_backward(Tensor{}, dw.c, dout.c, inp.c, w.c, false);
+  }
+  h.expect_close("matmul dweight after two accumulations", dw, 1e-4);
+}
+
 // A first choice that splits K is kept without trying the others: not even one with the same split-K
 // attributes (its split points may differ) or one in one sequence.
 TEST_F(CudaGemmAlgorithm, FirstCandidateThatSplitsKIsKeptUntried) {

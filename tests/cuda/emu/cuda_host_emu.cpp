@@ -517,7 +517,8 @@ cublasStatus_t get_attribute(T value, void* buf, size_t size, size_t* written) {
 cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* A,
                     cudaDataType_t at, int64_t a_rows, int64_t a_cols, int64_t lda, const void* B,
                     cudaDataType_t bt, int64_t b_rows, int64_t b_cols, int64_t ldb, float beta, const void* C,
-                    void* D, cudaDataType_t ct, int64_t ldc, cudaStream_t stream, bool other_order = false) {
+                    void* D, cudaDataType_t ct, int64_t ldc, cudaStream_t stream, bool other_order = false,
+                    bool c_apart = false) {
   if (at != CUDA_R_16BF || bt != CUDA_R_16BF) return CUBLAS_STATUS_INVALID_VALUE;  // not emulated
   if ((ta ? a_cols : a_rows) != m || (ta ? a_rows : a_cols) != k || (tb ? b_cols : b_rows) != k ||
       (tb ? b_rows : b_cols) != n)
@@ -535,6 +536,14 @@ cublasStatus_t gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
       const std::vector<float> shift = other_order_shift(ta, tb, m, n, k, a, a_rows, b, b_rows);
       for (size_t i = 0; i < c.size(); ++i)
         if (shift[i] != 0.0f) c[i] += alpha * shift[i];
+    }
+    if (c_apart && beta != 0.0f) {  // t = alpha * AB as the reference sums it; then (beta C + t/2) + t/2
+      const std::vector<float> c0 = load(C, ct, m, n, ldc);
+      std::vector<float> t(size_t(m * n), 0.0f);
+      cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+                  int(n), int(k), alpha, a.data(), int(a_rows), b.data(), int(b_rows), 0.0f, t.data(),
+                  int(m));
+      for (size_t i = 0; i < c.size(); ++i) c[i] = (beta * c0[i] + 0.5f * t[i]) + 0.5f * t[i];
     }
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < m; ++i) {
@@ -740,7 +749,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
       return CUBLAS_STATUS_INVALID_VALUE;
   const uint64_t which = algo->data[5];
   if (which >= uint64_t(tt::emu::kGemmAlgos)) return CUBLAS_STATUS_INVALID_VALUE;
-  const bool other_order = tt::emu::GemmAlgo(algo->data[6]) != tt::emu::GemmAlgo::kOneSequence;
+  const auto kind = tt::emu::GemmAlgo(algo->data[6]);
+  const bool other_order = kind == tt::emu::GemmAlgo::kSplitK || kind == tt::emu::GemmAlgo::kOtherOrder;
+  const bool c_apart = kind == tt::emu::GemmAlgo::kCApart;
   ++g_gemm_counts.lt;
   ++g_gemm_counts.by_algo[which];
   if (const int us = g_algo_delay_us[which]; us > 0)
@@ -750,7 +761,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         gemm(ta, tb, int64_t(dl->rows), int64_t(dl->cols), k, alpha_f, batch_entry(A, al, e), al->type,
              int64_t(al->rows), int64_t(al->cols), al->ld, batch_entry(B, bl, e), bl->type, int64_t(bl->rows),
              int64_t(bl->cols), bl->ld, beta_f, batch_entry(C, cl, e), batch_entry(D, dl, e), dl->type,
-             dl->ld, stream, other_order);
+             dl->ld, stream, other_order, c_apart);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }
   return CUBLAS_STATUS_SUCCESS;

@@ -133,6 +133,8 @@ enum class GemmAlgo {
   kOneSequence,  // SPLITK_NUM 1, REDUCTION_SCHEME_NONE; the reference sums
   kSplitK,       // SPLITK_NUM 2, REDUCTION_SCHEME_COMPUTE_TYPE; sums in another order
   kOtherOrder,   // attributes as kOneSequence; sums in another order
+  kCApart,       // attributes as kOneSequence; the products summed as the reference sums them, but C added
+                 // in another rounding: the same bits as the reference wherever C is zero
 };
 constexpr int kGemmAlgos = 8;  // the most candidates the heuristic offers
 // The candidates offered from now on, best first (at most kGemmAlgos; {kOneSequence} at start).
