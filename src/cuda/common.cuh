@@ -56,10 +56,10 @@ __device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
          (unsigned(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
 }
 
-// kN consecutive values of T loaded or stored as one aligned object: with kN = 8 and a 2- or 4-byte T, one
-// or two 16-byte accesses (the memory-bound kernels' unit); with kN = 1, a plain scalar access (the path
-// for rows whose length is not a multiple of 8, and for the tails of flat arrays). Element e of the object
-// is element kN * u + e of the array read as Pack units u.
+// kN consecutive values of T loaded or stored as one aligned object: with kN = 8, 16-byte accesses (one for
+// a 2-byte T, two for 4 bytes, four for double: the memory-bound kernels' unit); with kN = 1, a plain
+// scalar access (the path for rows whose length is not a multiple of 8, and for the tails of flat arrays).
+// Element e of the object is element kN * u + e of the array read as Pack units u.
 template <class T, int kN>
 struct alignas(kN * sizeof(T) >= 16 ? 16 : sizeof(T)) Pack {
   T v[kN];

@@ -21,7 +21,7 @@ namespace tt::cuda {
 
 enum class Slot : int {
   kReducePartials,  // sum / grad_norm_sq block partials
-  kNormPartials,    // rmsnorm dweight column partials
+  kNormPartials,    // norm weight-gradient column partials (rmsnorm, qk_norm_rope)
   kAttnDelta,       // attention backward D_i = dO_i . O_i
   kAttnHeads,       // attention q, k, v, out and their gradients regrouped per kv head
   // The step's largest transients, never live at once, share one buffer: the lm_head chunk's logits /
