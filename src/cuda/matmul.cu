@@ -232,20 +232,53 @@ void fill_random(Ctx& ctx, DeviceRange r, DType dtype, unsigned long long seed) 
   CUDA_CHECK_LAUNCH();
 }
 
-// A device range's bytes kept on the host until restore() puts them back (stream-ordered).
+// A device range's bytes kept on the host until restore() puts them back (stream-ordered). A range saved
+// with `restore_on_exit` is also put back if the scope ends without restore() (an error in a trial): a
+// trial's random values must never stay in the caller's weights or gradients.
 class SavedRange {
  public:
-  SavedRange(Ctx& ctx, DeviceRange r) : range_(r), host_(r.bytes) {
+  SavedRange(Ctx& ctx, DeviceRange r, bool restore_on_exit)
+      : ctx_(ctx), range_(r), host_(r.bytes), armed_(restore_on_exit) {
     CUDA_CHECK(cudaMemcpyAsync(host_.data(), r.p, r.bytes, cudaMemcpyDeviceToHost, ctx.stream));
     CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   }
-  void restore(Ctx& ctx) const {
-    CUDA_CHECK(cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx.stream));
+  SavedRange(const SavedRange&) = delete;
+  SavedRange& operator=(const SavedRange&) = delete;
+  ~SavedRange() {
+    if (armed_) {  // on the way out of an error: best effort, the error on its way says what went wrong
+      (void)cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx_.stream);
+      (void)cudaStreamSynchronize(ctx_.stream);
+    }
+  }
+  void restore() {
+    CUDA_CHECK(cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx_.stream));
+    armed_ = false;
+  }
+  // Puts the bytes back and keeps them for another restore().
+  void restore_again() {
+    CUDA_CHECK(cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx_.stream));
   }
 
  private:
+  Ctx& ctx_;
   DeviceRange range_;
   std::vector<char> host_;
+  bool armed_;
+};
+
+// Two timing events, destroyed however the scope ends.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+  ~EventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
 };
 
 // The operands of one GEMM call, for choose_algo: the ranges A's and B's elements lie in (bf16), and D's
@@ -302,15 +335,13 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
   if (tried.size() < 2) return chosen(0);
   // Step 2: the results on the call's operands (timed too), then on random ones.
   std::optional<SavedRange> d_saved;
-  if (ops.d_is_input) d_saved.emplace(ctx, ops.d);
+  if (ops.d_is_input) d_saved.emplace(ctx, ops.d, /*restore_on_exit=*/true);
   auto restore_d = [&] {
-    if (d_saved) d_saved->restore(ctx);
+    if (d_saved) d_saved->restore_again();
   };
-  cudaEvent_t start = nullptr, stop = nullptr;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
   std::vector<std::pair<size_t, float>> agreed;  // candidate, total ms of its timed runs
   unsigned long long reference = 0;
+  EventPair events;
   for (size_t i : tried) {
     restore_d();
     if (run(algos[i]) != CUBLAS_STATUS_SUCCESS) {  // the first failing is left to the caller's fallback
@@ -324,34 +355,32 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
       log << " [" << i << "] other bits";
       continue;
     }
-    CUDA_CHECK(cudaEventRecord(start, ctx.stream));
+    CUDA_CHECK(cudaEventRecord(events.start, ctx.stream));
     for (int r = 0; r < kTimedRuns; ++r) CUBLAS_CHECK(run(algos[i]));
-    CUDA_CHECK(cudaEventRecord(stop, ctx.stream));
-    CUDA_CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventRecord(events.stop, ctx.stream));
+    CUDA_CHECK(cudaEventSynchronize(events.stop));
     float ms = 0.0f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
     log << " [" << i << "] " << ms / kTimedRuns << " ms";
     agreed.emplace_back(i, ms);
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   if (agreed.size() > 1) {
     // Random A and B, and a random C where the call adds one: candidates that add C at another point of the
     // sum agree wherever C is zero (the first plans of a run are made on zeroed gradients).
-    const SavedRange a_saved(ctx, ops.a), b_saved(ctx, ops.b);  // before any is filled: they may overlap
+    SavedRange a_saved(ctx, ops.a, true), b_saved(ctx, ops.b, true);  // before any is filled: may overlap
     std::optional<SavedRange> c_saved;
-    if (ops.c_in.bytes > 0) c_saved.emplace(ctx, ops.c_in);
+    if (ops.c_in.bytes > 0) c_saved.emplace(ctx, ops.c_in, /*restore_on_exit=*/true);
     fill_random(ctx, ops.a, DType::BF16, 0x5eed0a11ull);
     fill_random(ctx, ops.b, DType::BF16, 0x5eed0b22ull);
     if (c_saved) fill_random(ctx, ops.c_in, ops.d_dtype, 0x5eed0c33ull);
     std::optional<SavedRange> d_random;
     if (ops.d_is_input) {
       fill_random(ctx, ops.d, ops.d_dtype, 0x5eed0d44ull);
-      d_random.emplace(ctx, ops.d);
+      d_random.emplace(ctx, ops.d, /*restore_on_exit=*/false);
     }
     std::vector<std::pair<size_t, float>> kept;
     for (const auto& [i, ms] : agreed) {
-      if (d_random) d_random->restore(ctx);
+      if (d_random) d_random->restore_again();
       CUBLAS_CHECK(run(algos[i]));
       const unsigned long long hash = device_hash(ctx, ops.d.p, ops.d.bytes);
       if (i == 0) reference = hash;
@@ -360,12 +389,12 @@ size_t choose_algo(Ctx& ctx, const std::vector<cublasLtMatmulAlgo_t>& algos,
       else
         log << " [" << i << "] other bits on random operands";
     }
-    a_saved.restore(ctx);
-    b_saved.restore(ctx);
-    if (c_saved) c_saved->restore(ctx);
+    a_saved.restore();
+    b_saved.restore();
+    if (c_saved) c_saved->restore();
     agreed = kept;
   }
-  restore_d();
+  if (d_saved) d_saved->restore();
   size_t best = 0;
   float best_ms = 0.0f;
   for (const auto& [i, ms] : agreed)

@@ -54,19 +54,20 @@ __global__ void rmsnorm_forward_kernel(bf16* out, float* rstd, const bf16* inp, 
 
 // Block b owns rows [b * rows_per_block, ...); partial [gridDim.x, C] receives its dweight column sums.
 // Lane l of every warp owns the same columns (units l, l + 32, ...), so its shared-memory sums need no
-// synchronisation until the block's final reduction.
+// synchronisation until the block's final reduction. A warp's sums lie element-major ([kN][units]: column
+// u * kN + e at e * units + u), so the 32 lanes touch 32 consecutive floats, one per bank.
 template <int kN>
 __global__ void rmsnorm_backward_kernel(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                         const bf16* weight, const float* rstd, int64_t R, int64_t C,
                                         int64_t rows_per_block) {
   using U = Bf16s<kN>;
-  TT_DYNAMIC_SHARED(float, smem);  // [kWarps][C] per-warp dweight sums
+  TT_DYNAMIC_SHARED(float, smem);  // [kWarps][kN][C / kN] per-warp dweight sums
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t units = C / kN;
   float* dw = smem + warp * C;
   for (int64_t u = lane; u < units; u += 32)
 #pragma unroll
-    for (int e = 0; e < kN; ++e) dw[u * kN + e] = 0.0f;
+    for (int e = 0; e < kN; ++e) dw[e * units + u] = 0.0f;
   const U* w = reinterpret_cast<const U*>(weight);
   const int64_t r0 = blockIdx.x * rows_per_block, r1 = min(R, r0 + rows_per_block);
   for (int64_t r = r0 + warp; r < r1; r += kWarps) {
@@ -89,15 +90,16 @@ __global__ void rmsnorm_backward_kernel(bf16* dinp, float* partial, const bf16* 
       for (int e = 0; e < kN; ++e) {
         const float xe = to_f32(xv.v[e]), dye = to_f32(dyv.v[e]);
         dxv.v[e] = __float2bfloat16_rn(to_f32(dxv.v[e]) + rs * dye * to_f32(wv.v[e]) - xe * k);
-        dw[u * kN + e] += dye * xe * rs;
+        dw[e * units + u] += dye * xe * rs;
       }
       dx[u] = dxv;
     }
   }
   __syncthreads();
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    const int64_t at = (c % kN) * units + c / kN;
     float total = 0.0f;
-    for (int wi = 0; wi < kWarps; ++wi) total += smem[wi * C + c];
+    for (int wi = 0; wi < kWarps; ++wi) total += smem[wi * C + at];
     partial[blockIdx.x * C + c] = total;
   }
 }

@@ -477,11 +477,14 @@ void case_lm_head(Harness& h) {
   };
   // The softmax kernel keeps up to ~227 KiB of a row on chip: the seed vocabulary (151936, 16-byte units)
   // and 120001 (odd, one element at a time) have rows longer than that, re-read past the cached head.
-  for (S s : {S{1, 8, 11, false}, S{37, 64, 1001, false}, S{64, 128, 4096, false}, S{300, 64, 4096, true},
-              S{77, 96, 3003, true}, S{2, 32, 151936, false}, S{2, 16, 120001, false}}) {
+  // With a 1 MiB budget of bf16 logits a chunk holds at most 128 rows at V = 4096 (300 rows: three of 100;
+  // 301: 101, 101 and a shorter last one, as at the seed shape) and 174 at V = 3003 (77 rows: one chunk).
+  for (S s :
+       {S{1, 8, 11, false}, S{37, 64, 1001, false}, S{64, 128, 4096, false}, S{300, 64, 4096, true},
+        S{301, 64, 4096, true}, S{77, 96, 3003, true}, S{2, 32, 151936, false}, S{2, 16, 120001, false}}) {
     SCOPED_TRACE(shape({{"N", s.N}, {"C", s.C}, {"V", s.V}, {"small_chunks", s.small_chunks}}));
     std::unique_ptr<ChunkBudget> budget;
-    if (s.small_chunks) budget = std::make_unique<ChunkBudget>("1");  // 1 MiB: 128..256 rows per chunk
+    if (s.small_chunks) budget = std::make_unique<ChunkBudget>("1");  // 1 MiB
     Pair hidden = h.random(Kind::Act, s.N, s.C, -2.f, 2.f);
     Pair table = h.random(Kind::Act, s.V, s.C, -0.5f, 0.5f);
     std::vector<int32_t> t(size_t(s.N));
