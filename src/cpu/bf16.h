@@ -24,6 +24,7 @@ static_assert(sizeof(bf16) == 2);
 // For the per-ISA kernels (kernels_f32.cpp): a template body marked so is compiled into each ISA's copy
 // of the non-template function that calls it, instead of once for baseline x86-64.
 #define TT_ALWAYS_INLINE inline __attribute__((always_inline))
+#define TT_LAMBDA_INLINE __attribute__((always_inline))  // after a lambda's parameter list
 
 // The type an op computes in for values stored as A: float for bf16, else A itself.
 template <class A>

@@ -56,8 +56,9 @@ TT_ALWAYS_INLINE T row_max(const T* x, int64_t n) {
   return m;
 }
 
-template <class T>
-TT_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
+// The sum of value(i) over [0, n), in the lanes and blocks described above.
+template <class T, class Value>
+TT_ALWAYS_INLINE double lane_sum(int64_t n, Value&& value) {
   constexpr int W = 16;
   double total = 0;
   int64_t i = 0;
@@ -65,35 +66,26 @@ TT_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
     T lane[W] = {};
     const int64_t end = std::min<int64_t>(n - (n - i) % W, i + 1024);
     for (; i < end; i += W)
-      for (int k = 0; k < W; ++k) lane[k] += x[i + k];
+      for (int k = 0; k < W; ++k) lane[k] += value(i + k);
     for (int k = 0; k < W; ++k) total += double(lane[k]);
   }
-  for (; i < n; ++i) total += double(x[i]);
+  for (; i < n; ++i) total += double(value(i));
   return total;
+}
+
+template <class T>
+TT_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
+  return lane_sum<T>(n, [x](int64_t i) TT_LAMBDA_INLINE { return x[i]; });
 }
 
 // x[i] = exp(x[i] - shift) in place; returns the sum, added as row_sum adds (one pass over x).
 template <class T>
 TT_ALWAYS_INLINE double exp_shift_sum(T* x, int64_t n, T shift) {
-  constexpr int W = 16;
-  double total = 0;
-  int64_t i = 0;
-  while (i + W <= n) {
-    T lane[W] = {};
-    const int64_t end = std::min<int64_t>(n - (n - i) % W, i + 1024);
-    for (; i < end; i += W)
-      for (int k = 0; k < W; ++k) {
-        const T e = exp_fast(x[i + k] - shift);
-        x[i + k] = e;
-        lane[k] += e;
-      }
-    for (int k = 0; k < W; ++k) total += double(lane[k]);
-  }
-  for (; i < n; ++i) {
-    x[i] = exp_fast(x[i] - shift);
-    total += double(x[i]);
-  }
-  return total;
+  return lane_sum<T>(n, [x, shift](int64_t i) TT_LAMBDA_INLINE {
+    const T e = exp_fast(x[i] - shift);
+    x[i] = e;
+    return e;
+  });
 }
 
 template <class T>
