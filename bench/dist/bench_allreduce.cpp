@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   comm->all_reduce_sum(t, "the benchmark's check");
   const float want = float(comm->size() * (comm->size() + 1) / 2);
   if (std::count(grads.begin(), grads.end(), want) != n) {
-    std::fprintf(stderr, "rank %d: the all-reduce did not sum to %g everywhere\n", comm->rank(), double(want));
+    std::fprintf(stderr, "rank %d: the all-reduce did not sum to %g everywhere\n", comm->rank(),
+                 double(want));
     return 1;
   }
   const double polled = median_s(reps, [&] { comm->all_reduce_sum(t, "the benchmark's all-reduce"); });
@@ -62,8 +63,9 @@ int main(int argc, char** argv) {
     }
   });
   if (comm->is_root())
-    std::printf("%d ranks, %.1f MB of fp32: all_reduce_sum (polled) %.3f s = %.2f GB/s; blocking MPI_Allreduce "
-                "%.3f s = %.2f GB/s (medians of %d)\n",
-                comm->size(), mb, polled, mb / 1e3 / polled, blocking, mb / 1e3 / blocking, reps);
+    std::printf(
+        "%d ranks, %.1f MB of fp32: all_reduce_sum (polled) %.3f s = %.2f GB/s; blocking MPI_Allreduce "
+        "%.3f s = %.2f GB/s (medians of %d)\n",
+        comm->size(), mb, polled, mb / 1e3 / polled, blocking, mb / 1e3 / blocking, reps);
   return 0;
 }
