@@ -816,6 +816,40 @@ TEST_F(CudaGemmAlgorithm, ZeroAccumulatorDoesNotHideWhereCIsAdded) {
   h.expect_close("matmul dweight after two accumulations", dw, 1e-4);
 }
 
+// The trials write random values over the operands they read (A, B, a separate C, an accumulated D) and put
+// them back. With several candidates on offer, the linear-layer, attention (strided batches: q and k in one
+// buffer, P inside S) and LM-head cases still match the CPU; and a residual GEMM with enough bf16 outputs to
+// be tried (2^22) leaves its inputs and residual as they were.
+TEST_F(CudaGemmAlgorithm, TrialsPutEveryOperandBack) {
+  Candidates candidates({GemmAlgo::kOneSequence, GemmAlgo::kOneSequence, GemmAlgo::kOtherOrder},
+                        {20000, 0, 0});
+  const emu::GemmCounts start = emu::gemm_counts();
+  {
+    SCOPED_TRACE("matmul");
+    case_matmul(h);
+  }
+  {
+    SCOPED_TRACE("attention");
+    case_attention(h);
+  }
+  {
+    SCOPED_TRACE("lm_head");
+    case_lm_head(h);
+  }
+  EXPECT_GT(calls(start, emu::gemm_counts(), 2), 0) << "no plan tried the other candidates";
+  const int64_t M = 2048, K = 64, N = 2048;
+  Pair inp = h.random(Kind::Act, M, K), w = h.random(Kind::Act, N, K), res = h.random(Kind::Act, M, N);
+  Pair out = h.sentinel(Kind::Act, M, N);
+  const std::vector<std::vector<float>> inputs = {h.gpu_values(inp), h.gpu_values(w), h.gpu_values(res)};
+  const emu::GemmCounts before = emu::gemm_counts();
+  h.gpu().matmul_forward(out.g, inp.g, w.g, res.g);
+  EXPECT_GT(calls(before, emu::gemm_counts(), 1), 0) << "the residual GEMM's plan tried no other candidate";
+  EXPECT_EQ(inputs, (std::vector<std::vector<float>>{h.gpu_values(inp), h.gpu_values(w), h.gpu_values(res)}))
+      << "an input or the residual differs after the GEMM's plan was made";
+  h.cpu().matmul_forward(out.c, inp.c, w.c, res.c);
+  h.expect_close("residual matmul", out, kTolBf16);
+}
+
 // A first choice that splits K is kept without trying the others: not even one with the same split-K
 // attributes (its split points may differ) or one in one sequence.
 TEST_F(CudaGemmAlgorithm, FirstCandidateThatSplitsKIsKeptUntried) {
