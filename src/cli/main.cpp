@@ -6,6 +6,7 @@
 #include "cli/subcommands.h"
 #include "common/check.h"
 #include "common/log.h"
+#include "common/stop_signal.h"
 #include "tt_version.h"
 
 namespace {
@@ -48,6 +49,7 @@ int report(const char* message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tt::route_stop_signals();  // before any thread starts: see common/stop_signal.h
   CLI::App app{"tiny-transformer: train a small Qwen3-style language model from scratch, end to end."};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line());

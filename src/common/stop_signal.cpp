@@ -1,9 +1,12 @@
 #include "common/stop_signal.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 namespace tt {
 namespace {
@@ -19,9 +22,34 @@ void on_signal(int signo) {
   (void)ignored;
 }
 
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
 }  // namespace
 
+void route_stop_signals() {
+  // Once per process: a child made by fork() has no "tt-signals" thread, so it starts its own.
+  static std::mutex mu;
+  static pid_t routed = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  if (routed == getpid()) return;
+  routed = getpid();
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    pthread_setname_np(pthread_self(), "tt-signals");  // as top, gdb and /proc/<pid>/task show it
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    for (;;) pause();  // the handlers run here; with none installed, the default action ends the process
+  }).detach();
+}
+
 StopSignal::StopSignal(const char* message) {
+  route_stop_signals();
   g_signal = 0;
   g_message = message;
   struct sigaction sa {};
@@ -37,7 +65,7 @@ StopSignal::~StopSignal() {
   sigaction(SIGTERM, &old_term_, nullptr);
 }
 
-int StopSignal::signal_number() const {
+int StopSignal::received() {
   return g_signal.load(std::memory_order_relaxed);
 }
 

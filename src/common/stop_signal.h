@@ -4,11 +4,22 @@
 // (train: evaluate and save; prepare-data: remove the partial output). A second signal exits the process
 // at once with _exit(128 + signo), for when the clean stop takes too long. Construction clears any
 // earlier request; destruction restores the previous handlers.
+//
+// Which thread runs the handler: never one that runs GEMMs. route_stop_signals() blocks SIGINT and SIGTERM
+// in the calling thread, and so in every thread started after it (a thread inherits its creator's mask:
+// OpenMP's team, oneDNN's), and starts one thread, "tt-signals", that accepts them and only waits. Why:
+// oneDNN 2.6's JIT f32 GEMM kernels point rsp into a heap buffer while they run, so a signal handled on
+// such a thread gets its frame written by the kernel over the heap (oneDNN issue 4845, fixed in 3.x): Ctrl-C
+// during CPU training aborted with "corrupted size vs. prev_size" in about 1 try in 40.
 #pragma once
 
 #include <csignal>
 
 namespace tt {
+
+// Call first thing in main(), before any thread starts; later calls do nothing. StopSignal calls it too,
+// which protects the threads started after that point.
+void route_stop_signals();
 
 class StopSignal {
  public:
@@ -19,8 +30,9 @@ class StopSignal {
   StopSignal& operator=(const StopSignal&) = delete;
 
   bool requested() const { return signal_number() != 0; }
-  int signal_number() const;  // 0 while no signal arrived
-  static void reset();        // forget a previous request
+  int signal_number() const { return received(); }  // 0 while no signal arrived
+  static int received();                            // the same, for code that holds no StopSignal
+  static void reset();                              // forget a previous request
 
  private:
   struct sigaction old_int_ {

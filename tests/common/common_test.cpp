@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
+#include <thread>
 
 #include "common/check.h"
 #include "common/cores.h"
@@ -13,6 +16,8 @@
 #include "common/options.h"
 #include "common/progress.h"
 #include "common/sha256.h"
+#include "common/stop_signal.h"
+#include "subprocess.h"
 
 namespace fs = std::filesystem;
 
@@ -249,4 +254,32 @@ TEST(Cores, FollowTheAffinityMask) {
   const int pinned = tt::available_cores();
   ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
   EXPECT_EQ(pinned, 1);
+}
+
+namespace {
+bool blocks_stop_signals() {  // in the calling thread
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, SIGINT) == 1 && sigismember(&mask, SIGTERM) == 1;
+}
+}  // namespace
+
+// common/stop_signal.h: SIGINT and SIGTERM never interrupt a thread that may run oneDNN's GEMMs. Blocked in
+// the thread that routes them and in every thread started after; accepted by "tt-signals" alone of those;
+// a StopSignal still sees them.
+TEST(StopSignal, IsHandledOnAThreadOfItsOwn) {
+  tt::route_stop_signals();
+  EXPECT_TRUE(blocks_stop_signals()) << "the routing thread";
+  bool later_blocks = false;
+  std::thread([&] { later_blocks = blocks_stop_signals(); }).join();
+  EXPECT_TRUE(later_blocks) << "a thread started after the routing";
+  int accepting = 0;
+  for (const tt::test::ThreadInfo& t : tt::test::threads_of(::getpid()))
+    if (t.name == "tt-signals" && !t.blocks(SIGINT) && !t.blocks(SIGTERM)) ++accepting;
+  EXPECT_EQ(accepting, 1);
+  tt::StopSignal stop("");
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  for (int i = 0; i < 500 && !stop.requested(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(stop.signal_number(), SIGTERM);
 }

@@ -40,8 +40,17 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const fs::path& out
     posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // a group of its own: killable as a whole
+  // A group of its own (killable as a whole); no signal blocked and SIGINT/SIGTERM at their defaults,
+  // whatever this test process did with them (tt::route_stop_signals() blocks them in the calling thread).
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
   const int rc = posix_spawn(&pid_, argp[0], &files, &attr, argp.data(), envp.data());
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
@@ -112,6 +121,22 @@ std::vector<pid_t> descendants(pid_t root) {
         out.push_back(pid);
         break;
       }
+  return out;
+}
+
+std::vector<ThreadInfo> threads_of(pid_t pid) {
+  std::vector<ThreadInfo> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    ThreadInfo t;
+    t.tid = pid_t(std::atoi(task.path().filename().c_str()));
+    std::ifstream comm(task.path() / "comm");
+    std::getline(comm, t.name);
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("SigBlk:", 0) == 0) t.blocked = std::stoull(line.substr(7), nullptr, 16);
+    out.push_back(t);
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -46,5 +47,15 @@ class Subprocess {
 
 // The processes below `root` (children, grandchildren, ...), from /proc.
 std::vector<pid_t> descendants(pid_t root);
+
+// A thread of a process, from /proc/<pid>/task/<tid>: its name (comm) and blocked signals (SigBlk: bit
+// signo - 1).
+struct ThreadInfo {
+  pid_t tid = 0;
+  std::string name;
+  uint64_t blocked = 0;
+  bool blocks(int signo) const { return (blocked >> (signo - 1)) & 1; }
+};
+std::vector<ThreadInfo> threads_of(pid_t pid);
 
 }  // namespace tt::test

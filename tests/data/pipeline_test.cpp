@@ -7,16 +7,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "byte_tokenizer.h"
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/stop_signal.h"
 #include "data/dataset.h"
 #include "data/interrupt.h"
 #include "data/prepare.h"
@@ -209,18 +212,22 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
   EXPECT_FALSE(fs::exists(dir.path / "x"));
 }
 
-// Sends itself `signals` SIGTERMs from inside the first encode_batch call, as a user pressing
-// Ctrl-C / a scheduler's kill would, at a point where the run has written part of its output.
-// raise() (not kill(getpid())) so that each signal is handled before the next is sent: two pending
-// process-directed SIGTERMs would merge into one, and the handler has run before the batch's
-// tokens are handed back, so the pipeline's next poll sees it (deterministic).
+// Sends its process `signals` SIGTERMs from inside the first encode_batch call, as a user pressing
+// Ctrl-C / a scheduler's kill would, at a point where the run has written part of its output. Each is
+// waited for until the handler has seen it (on the "tt-signals" thread: common/stop_signal.h), so that
+// two never merge into one pending signal and the pipeline's next poll sees the first (deterministic).
 class SignallingTokenizer : public ByteTokenizer {
  public:
   explicit SignallingTokenizer(int signals) : signals_(signals) {}
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
                                                  tt::EncodeStats* stats = nullptr) const override {
     if (!sent_.exchange(true))
-      for (int i = 0; i < signals_; ++i) raise(SIGTERM);
+      for (int i = 0; i < signals_; ++i) {
+        kill(getpid(), SIGTERM);
+        if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(60));  // ended by it long before
+        for (int t = 0; t < 1000 && tt::StopSignal::received() != SIGTERM; ++t)
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
     return ByteTokenizer::encode_batch(texts, threads, stats);
   }
 
