@@ -161,8 +161,10 @@ void CudaBackend::lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable
   // 16-byte units when every row is 16-byte aligned (V % 8 == 0; the scratch buffer is 256-byte aligned).
   const bool vec = V % 8 == 0;
   const int64_t unit_bytes = vec ? 16 : 2, units = vec ? V / 8 : V;
-  // On-chip row cache: the opt-in shared memory less the kernel's static arrays.
-  const int64_t cached = std::min<int64_t>(units, (int64_t(ctx_.max_smem_per_block) - 1024) / unit_bytes);
+  // On-chip row cache for pass 2: the opt-in shared memory less the kernel's static arrays; none for the
+  // loss alone (evaluation), which reads each row once.
+  const int64_t cached =
+      grad ? std::min<int64_t>(units, (int64_t(ctx_.max_smem_per_block) - 1024) / unit_bytes) : 0;
   const size_t smem = size_t(std::max<int64_t>(cached, 1) * unit_bytes);
   const auto kernel = vec ? softmax_ce_kernel<8> : softmax_ce_kernel<1>;
   allow_dynamic_smem(kernel, smem);
