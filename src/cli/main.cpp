@@ -49,7 +49,6 @@ int report(const char* message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tt::route_stop_signals();  // before any thread starts: see common/stop_signal.h
   CLI::App app{"tiny-transformer: train a small Qwen3-style language model from scratch, end to end."};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line());
@@ -66,6 +65,7 @@ int main(int argc, char** argv) {
 
   // Flag values outside their declared range are tt::Errors from parse(), reported like any other.
   try {
+    tt::route_stop_signals();  // before any thread starts: see common/stop_signal.h
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -38,14 +39,18 @@ void route_stop_signals() {
   static pid_t routed = 0;
   std::lock_guard<std::mutex> lock(mu);
   if (routed == getpid()) return;
-  routed = getpid();
   const sigset_t set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
+  std::promise<void> accepting;
+  std::future<void> ready = accepting.get_future();
+  std::thread([set, accepting = std::move(accepting)]() mutable {
     pthread_setname_np(pthread_self(), "tt-signals");  // as top, gdb and /proc/<pid>/task show it
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    accepting.set_value();
     for (;;) pause();  // the handlers run here; with none installed, the default action ends the process
-  }).detach();
+  }).detach();         // a thread that cannot start throws here, before anything is blocked
+  ready.wait();        // returns once the thread accepts the signals: none is left without a taker
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  routed = getpid();
 }
 
 StopSignal::StopSignal(const char* message) {
