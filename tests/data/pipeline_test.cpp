@@ -224,9 +224,13 @@ class SignallingTokenizer : public ByteTokenizer {
     if (!sent_.exchange(true))
       for (int i = 0; i < signals_; ++i) {
         kill(getpid(), SIGTERM);
-        if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(60));  // ended by it long before
-        for (int t = 0; t < 1000 && tt::StopSignal::received() != SIGTERM; ++t)
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (i > 0) {
+          std::this_thread::sleep_for(
+              std::chrono::seconds(60));  // a second signal ends the process long before
+        } else {
+          for (int t = 0; t < 1000 && tt::StopSignal::received() != SIGTERM; ++t)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
       }
     return ByteTokenizer::encode_batch(texts, threads, stats);
   }
