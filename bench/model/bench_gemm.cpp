@@ -2,6 +2,8 @@
 //   oneDNN f32 and bf16 (bf16 inputs, fp32 accumulation) through tt::cpu::gemm — what the backend uses;
 //   OpenBLAS sgemm the way the backend used it before oneDNN: one single-threaded call per core on a
 //   block of the output (OpenBLAS's own threads busy-wait between calls).
+// The last two rows run the LM head's vocab-wide products in slices of the vocabulary, as the bf16 backend
+// does (cpu/cross_entropy.h), in f32 and bf16.
 //
 //   bench_gemm [config.json] [rows = B*T] [seconds per measurement]
 //   defaults: configs/qwen3_demo.json 1024 1.0
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/cross_entropy.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "model/model.h"
@@ -29,6 +32,7 @@ struct Shape {
   std::string name;
   int64_t M, N, K;
   bool ta, tb;
+  int64_t slice = 0;  // > 0: run as GEMMs of `slice` vocab entries (N for the logits, M for dtable)
 };
 
 double seconds_now() {
@@ -86,27 +90,44 @@ int main(int argc, char** argv) {
   std::printf("config %s, %lld rows, %d threads\nopenblas core %s\n%s\n\n", cfg_path.c_str(), (long long)rows,
               threads, openblas_get_corename(), tt::cpu::gemm_kernel_description(bf16).c_str());
   const std::vector<Shape> shapes = {
-      {"LM head logits", rows, V, C, false, true},         {"LM head dhidden", rows, C, V, false, false},
-      {"LM head dtable", V, C, rows, true, false},         {"q|k|v projection", rows, QKV, C, false, true},
-      {"gate|up projection", rows, 2 * I, C, false, true}, {"down projection", rows, C, I, false, true},
+      {"LM head logits", rows, V, C, false, true},
+      {"LM head dhidden", rows, C, V, false, false},
+      {"LM head dtable", V, C, rows, true, false},
+      {"q|k|v projection", rows, QKV, C, false, true},
+      {"gate|up projection", rows, 2 * I, C, false, true},
+      {"down projection", rows, C, I, false, true},
       {"down dweight", C, I, rows, true, false},
+      // as the bf16 backend runs them (cpu/cross_entropy.h): in slices of the vocabulary
+      {"logits, sliced", rows, V, C, false, true, tt::cpu::kBf16VocabSlice},
+      {"dtable, sliced", V, C, rows, true, false, tt::cpu::kBf16VocabSlice},
   };
   std::printf("%-20s %22s %12s %12s %12s\n", "GFLOP/s", "M x N x K", "OpenBLAS", "oneDNN f32", "oneDNN bf16");
   for (const Shape& s : shapes) {
     const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
     std::vector<float> A(size_t(s.M * s.K), 0.01f), B(size_t(s.K * s.N), 0.02f), Cm(size_t(s.M * s.N));
     std::vector<tt::cpu::bf16> A16(A.size(), tt::cpu::bf16(0.01f)), B16(B.size(), tt::cpu::bf16(0.02f));
-    const double blas = gflops(s, budget, [&] { openblas_split(s, A.data(), B.data(), Cm.data(), threads); });
-    const double f32 = gflops(s, budget, [&] {
-      tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, A.data(), lda, B.data(), ldb, 0.0, Cm.data(), s.N);
-    });
+    // the product, or its slices: the logits' columns are B's rows, dtable's rows are A's columns
+    auto run = [&](const auto* a, const auto* b) {
+      const int64_t len = s.slice == 0 ? 1 : (s.M == V ? s.M : s.N), step = s.slice == 0 ? 1 : s.slice;
+      for (int64_t v0 = 0; v0 < len; v0 += step) {
+        const int64_t w = s.slice == 0 ? 0 : std::min(step, len - v0);
+        if (s.slice == 0)
+          tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, a, lda, b, ldb, 0.0, Cm.data(), s.N);
+        else if (s.M == V)
+          tt::cpu::gemm(s.ta, s.tb, w, s.N, s.K, 1.0, a + v0, lda, b, ldb, 0.0, Cm.data() + v0 * s.N, s.N);
+        else
+          tt::cpu::gemm(s.ta, s.tb, s.M, w, s.K, 1.0, a, lda, b + v0 * ldb, ldb, 0.0, Cm.data() + v0, s.N);
+      }
+    };
+    const double blas =
+        s.slice ? 0 : gflops(s, budget, [&] { openblas_split(s, A.data(), B.data(), Cm.data(), threads); });
+    const double f32 = gflops(s, budget, [&] { run(A.data(), B.data()); });
     double b16 = 0;
-    if (bf16)
-      b16 = gflops(s, budget, [&] {
-        tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, A16.data(), lda, B16.data(), ldb, 0.0, Cm.data(), s.N);
-      });
+    if (bf16) b16 = gflops(s, budget, [&] { run(A16.data(), B16.data()); });
     const std::string dims = std::to_string(s.M) + " x " + std::to_string(s.N) + " x " + std::to_string(s.K);
-    std::printf("%-20s %22s %12.1f %12.1f %12s\n", s.name.c_str(), dims.c_str(), blas, f32,
+    char blas_text[32] = "-";  // OpenBLAS: the whole product only
+    if (!s.slice) std::snprintf(blas_text, sizeof blas_text, "%.1f", blas);
+    std::printf("%-20s %22s %12s %12.1f %12s\n", s.name.c_str(), dims.c_str(), blas_text, f32,
                 bf16 ? std::to_string(int(b16 + 0.5)).c_str() : "n/a");
   }
   return 0;

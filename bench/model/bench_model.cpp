@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/cross_entropy.h"
@@ -284,28 +285,35 @@ int main(int argc, char** argv) {
     for (auto& [k, v] : be.seconds)
       std::printf("  %-22s %8.3f s/step  %5.1f%%\n", k.c_str(), v / steps, 100 * v / sum);
 
-    // The GEMMs inside lm_head_loss, timed alone with the same chunking (logits, dhidden, dtable).
+    // The GEMMs inside lm_head_loss, timed alone as it runs them: the same row chunks and vocab slices, fp32
+    // logits, dlogits in the activation type (logits, dhidden, dtable).
     tt::Backend& ib = *inner;
     const int64_t N = B * T, C = cfg.hidden_size, V = cfg.vocab_size;
     const int64_t max_rows = tt::cpu::chunk_rows(V), chunks = (N + max_rows - 1) / max_rows;
     const int64_t R = (N + chunks - 1) / chunks;
-    const tt::DType d = ib.act_dtype();
-    tt::Tensor h = ib.alloc(R, C, d), E = ib.alloc(V, C, d), L = ib.alloc(R, V, d);
-    tt::Tensor dh = ib.alloc(R, C, d), dE = ib.alloc(V, C, ib.grad_dtype());
-    ib.fill(h, 0.01);
-    ib.fill(E, 0.02);
-    ib.fill(L, 0.001);
-    double gemm_s = 0;
-    for (int s = 0; s <= steps; ++s) {
-      const auto t0 = Clock::now();
-      for (int64_t n0 = 0; n0 < N; n0 += R) {
-        const int64_t rows = std::min(R, N - n0);
-        ib.matmul_forward(L.first_rows(rows), h.first_rows(rows), E);
-        ib.matmul_backward(dh.first_rows(rows), dE, L.first_rows(rows), h.first_rows(rows), E, false);
+    auto time_lm_head_gemms = [&](auto act) {
+      using A = decltype(act);
+      using T = std::conditional_t<std::is_same_v<A, double>, double, float>;
+      std::vector<A> h(size_t(R * C), A(0.01f)), E(size_t(V * C), A(0.02f)), dl(size_t(R * V), A(0.001f));
+      std::vector<A> dh(size_t(R * C));
+      std::vector<T> L(size_t(R * V)), dE(size_t(V * C));
+      double seconds = 0;
+      for (int s = 0; s <= steps; ++s) {
+        const auto t0 = Clock::now();
+        for (int64_t n0 = 0; n0 < N; n0 += R) {
+          const int64_t rows = std::min(R, N - n0);
+          tt::cpu::logits_gemm(L.data(), V, h.data(), E.data(), rows, C, V);
+          tt::cpu::gemm(false, false, rows, C, V, 1.0, dl.data(), V, E.data(), C, 0.0, dh.data(), C);
+          tt::cpu::dtable_gemm(dE.data(), dl.data(), V, h.data(), rows, C, V);
+        }
+        if (s > 0) seconds += std::chrono::duration<double>(Clock::now() - t0).count();
       }
-      if (s > 0) gemm_s += std::chrono::duration<double>(Clock::now() - t0).count();
-    }
-    for (tt::Tensor t : {h, E, L, dh, dE}) ib.free(t);
+      return seconds;
+    };
+    const tt::DType act_dtype = ib.act_dtype();
+    const double gemm_s = act_dtype == tt::DType::BF16  ? time_lm_head_gemms(tt::cpu::bf16(0.0f))
+                          : act_dtype == tt::DType::F64 ? time_lm_head_gemms(0.0)
+                                                        : time_lm_head_gemms(0.0f);
     const double lm = be.seconds["lm_head_loss"] / steps, lin = be.seconds["gemm (linear layers)"] / steps;
     std::printf("LM-head GEMMs alone: %.3f s/step (%.0f%% of lm_head_loss; %.1f GFLOP/s)\n", gemm_s / steps,
                 100 * gemm_s / steps / lm, 6.0 * double(N) * double(V) * double(C) / (gemm_s / steps) / 1e9);

@@ -13,6 +13,10 @@
 // A: the type of hidden, table and dhidden; T: of losses, logits and dtable. With bf16 activations the
 // logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
 // (`scratch.act`), as the CUDA backend does.
+// The bf16 GEMMs whose output spans the vocabulary (logits, dtable) run in slices of kBf16VocabSlice
+// vocab entries: oneDNN 2.6's bf16 matmul runs them at 250-350 GFLOP/s as one call and at 330-430 in
+// slices (AVX512-BF16, hidden 128 and 384); its f32 sgemm gains nothing from slicing (bench_gemm,
+// BENCHMARKS.md).
 #pragma once
 
 #include <cmath>
@@ -33,6 +37,29 @@ namespace tt::cpu {
 // seed shape), while a chunk's logits outgrow the caches long before 1 GiB anyway.
 inline int64_t chunk_rows(int64_t V) {
   return std::max<int64_t>(1, (int64_t(1) << 28) / V);
+}
+
+constexpr int64_t kBf16VocabSlice = 8192;
+
+// logits[:, v] = hidden @ table[v]^T for every v in [0, V) (overwrite; ldl: the logits' row stride).
+// One row (decoding) is a GEMV over the table, memory-bound and threaded within one call: not sliced.
+template <class T, class A>
+void logits_gemm(T* logits, int64_t ldl, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V,
+                 int64_t slice = kBf16VocabSlice) {
+  if (!std::is_same_v<A, bf16> || N == 1) slice = V;
+  for (int64_t v0 = 0; v0 < V; v0 += slice)
+    gemm(false, true, N, std::min(slice, V - v0), C, 1.0, hidden, C, table + v0 * C, C, 0.0, logits + v0,
+         ldl);
+}
+
+// dtable += dlogits^T @ hidden (dlogits [N, V] with row stride ldd; ACCUMULATES).
+template <class T, class A>
+void dtable_gemm(T* dtable, const A* dlogits, int64_t ldd, const A* hidden, int64_t N, int64_t C, int64_t V,
+                 int64_t slice = kBf16VocabSlice) {
+  if (!std::is_same_v<A, bf16>) slice = V;
+  for (int64_t v0 = 0; v0 < V; v0 += slice)
+    gemm(true, false, std::min(slice, V - v0), C, N, 1.0, dlogits + v0, ldd, hidden, C, 1.0, dtable + v0 * C,
+         C);
 }
 
 // Forward-only loss (evaluation): the logits are produced tile by tile, [rows <= kLossTileRows] x
@@ -97,7 +124,7 @@ void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int3
 template <class T, class A>
 void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* table, const int32_t* targets,
                   int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch,
-                  int64_t max_chunk_rows = 0) {
+                  int64_t max_chunk_rows = 0, int64_t bf16_vocab_slice = kBf16VocabSlice) {
   if (N == 0) return;
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
@@ -123,7 +150,7 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
   }
   for (int64_t n0 = 0; n0 < N; n0 += R) {
     const int64_t rows = std::min(R, N - n0);
-    gemm(false, true, rows, V, C, 1.0, hidden + n0 * C, C, table, C, 0.0, logits, V);
+    logits_gemm(logits, V, hidden + n0 * C, table, rows, C, V, bf16_vocab_slice);
     parallel_for(rows, std::max<int64_t>(1, (1 << 16) / V), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* l = logits + r * V;
@@ -149,14 +176,15 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
       }
     });
     gemm(false, false, rows, C, V, 1.0, dlogits, V, table, C, 0.0, dhidden + n0 * C, C);
-    if (dtable) gemm(true, false, V, C, rows, 1.0, dlogits, V, hidden + n0 * C, C, 1.0, dtable, C);
+    if (dtable) dtable_gemm(dtable, dlogits, V, hidden + n0 * C, rows, C, V, bf16_vocab_slice);
   }
 }
 
 // logits [N,V] = hidden [N,C] @ table^T (overwrite).
 template <class T, class A>
-void lm_head_logits(T* logits, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V) {
-  gemm(false, true, N, V, C, 1.0, hidden, C, table, C, 0.0, logits, V);
+void lm_head_logits(T* logits, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V,
+                    int64_t bf16_vocab_slice = kBf16VocabSlice) {
+  logits_gemm(logits, V, hidden, table, N, C, V, bf16_vocab_slice);
 }
 
 }  // namespace tt::cpu

@@ -576,6 +576,70 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
   for (size_t i = 0; i < l.size(); ++i) ASSERT_NEAR(lf[i], l[i], 1e-5);
 }
 
+TEST(CpuOps, Bf16LmHeadAgreesWithDouble) {
+  // The bf16 path (bf16 hidden, table and dhidden; fp32 logits, losses and dtable; dlogits rounded to bf16)
+  // against the double reference on the same bf16-rounded inputs. The vocab-wide GEMMs run in slices of 128
+  // here (8 slices, the last partial) and the rows in two chunks. Each gradient is allowed what rounding
+  // dlogits (and dhidden) to bf16 can cost: 2^-8 of the sum of its terms' magnitudes.
+  if (!tt::cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  using tt::cpu::bf16;
+  const int64_t N = 7, C = 24, V = 1003, slice = 128;
+  const std::vector<int32_t> tg = {5, 1002, -1, 0, 129, 640, 3};
+  Vec h = random_vec(N * C, 120, -2, 2), E = random_vec(V * C, 121, -1, 1);
+  std::vector<bf16> h16(h.size()), E16(E.size()), dh16(N * C);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = float(h16[i] = bf16(float(h[i])));
+  for (size_t i = 0; i < E.size(); ++i) E[i] = float(E16[i] = bf16(float(E[i])));
+  const Vec prior = random_vec(V * C, 122);
+  Vec loss(N), dh(N * C), dE = prior;
+  tt::cpu::Scratch<double> scratch;
+  tt::cpu::lm_head_loss(loss.data(), dh.data(), dE.data(), h.data(), E.data(), tg.data(), N, C, V, 0.25,
+                        scratch);
+  std::vector<float> loss16(N), dE16(prior.begin(), prior.end());
+  tt::cpu::Scratch<float, bf16> scratch16;
+  tt::cpu::lm_head_loss(loss16.data(), dh16.data(), dE16.data(), h16.data(), E16.data(), tg.data(), N, C, V,
+                        0.25, scratch16, /*max_chunk_rows=*/4, slice);
+  // dlogits from the definition, for the error bounds
+  Vec logits(N * V), dl(N * V, 0.0);
+  tt::cpu::lm_head_logits(logits.data(), h.data(), E.data(), N, C, V);
+  for (int64_t n = 0; n < N; ++n) {
+    if (tg[n] < 0) continue;
+    double mx = -1e300, sum = 0;
+    for (int64_t v = 0; v < V; ++v) mx = std::max(mx, logits[n * V + v]);
+    for (int64_t v = 0; v < V; ++v) sum += std::exp(logits[n * V + v] - mx);
+    for (int64_t v = 0; v < V; ++v) dl[n * V + v] = 0.25 * std::exp(logits[n * V + v] - mx) / sum;
+    dl[n * V + tg[n]] -= 0.25;
+  }
+  for (int64_t n = 0; n < N; ++n) EXPECT_NEAR(loss16[n], loss[n], 1e-4 * (1 + loss[n])) << n;
+  EXPECT_EQ(loss16[2], 0.0f);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      double terms = 0;
+      for (int64_t v = 0; v < V; ++v) terms += std::abs(dl[n * V + v] * E[v * C + c]);
+      const double want = dh[n * C + c];
+      ASSERT_NEAR(float(dh16[n * C + c]), want, std::ldexp(terms + std::abs(want), -8) + 1e-7)
+          << "dhidden row " << n << " column " << c;
+    }
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t c = 0; c < C; ++c) {
+      double terms = 0;
+      for (int64_t n = 0; n < N; ++n) terms += std::abs(dl[n * V + v] * h[n * C + c]);
+      ASSERT_NEAR(dE16[v * C + c], dE[v * C + c], std::ldexp(terms, -8) + 1e-6)
+          << "dtable row " << v << " (slice " << v / slice << ") column " << c;
+    }
+  // the logits alone (sampling): sliced for several rows, one GEMV for one row
+  std::vector<float> logits16(N * V);
+  tt::cpu::lm_head_logits(logits16.data(), h16.data(), E16.data(), N, C, V, slice);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t v = 0; v < V; ++v) {
+      double terms = 0;
+      for (int64_t c = 0; c < C; ++c) terms += std::abs(h[n * C + c] * E[v * C + c]);
+      ASSERT_NEAR(logits16[n * V + v], logits[n * V + v], 1e-5 * terms + 1e-6) << n << ", " << v;
+    }
+  std::vector<float> row16(V);
+  tt::cpu::lm_head_logits(row16.data(), h16.data() + 3 * C, E16.data(), 1, C, V, slice);
+  for (int64_t v = 0; v < V; ++v) ASSERT_NEAR(row16[v], logits16[3 * V + v], 1e-4) << v;
+}
+
 // backend.h: either output of matmul_backward may be empty() to skip it; the CPU backend honours that
 // and computes the other one exactly as when both are requested.
 TEST(CpuBackend, MatmulBackwardSkipsEmptyOutputs) {
