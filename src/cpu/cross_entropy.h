@@ -14,7 +14,7 @@
 // logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
 // (`scratch.act`), as the CUDA backend does.
 // The bf16 GEMMs whose output spans the vocabulary (logits, dtable) run in slices of kBf16VocabSlice
-// vocab entries: oneDNN 2.6's bf16 matmul runs them at 250-350 GFLOP/s as one call and at 330-430 in
+// vocab entries: oneDNN 2.6's bf16 matmul runs them at 258-343 GFLOP/s as one call and at 384-415 in
 // slices (AVX512-BF16, hidden 128 and 384); its f32 sgemm gains nothing from slicing (bench_gemm,
 // BENCHMARKS.md).
 #pragma once
@@ -46,6 +46,7 @@ constexpr int64_t kBf16VocabSlice = 8192;
 template <class T, class A>
 void logits_gemm(T* logits, int64_t ldl, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V,
                  int64_t slice = kBf16VocabSlice) {
+  TT_ASSERT(slice > 0) << "vocab slice " << slice;
   if (!std::is_same_v<A, bf16> || N == 1) slice = V;
   for (int64_t v0 = 0; v0 < V; v0 += slice)
     gemm(false, true, N, std::min(slice, V - v0), C, 1.0, hidden, C, table + v0 * C, C, 0.0, logits + v0,
@@ -56,6 +57,7 @@ void logits_gemm(T* logits, int64_t ldl, const A* hidden, const A* table, int64_
 template <class T, class A>
 void dtable_gemm(T* dtable, const A* dlogits, int64_t ldd, const A* hidden, int64_t N, int64_t C, int64_t V,
                  int64_t slice = kBf16VocabSlice) {
+  TT_ASSERT(slice > 0) << "vocab slice " << slice;
   if (!std::is_same_v<A, bf16>) slice = V;
   for (int64_t v0 = 0; v0 < V; v0 += slice)
     gemm(true, false, std::min(slice, V - v0), C, N, 1.0, dlogits + v0, ldd, hidden, C, 1.0, dtable + v0 * C,
