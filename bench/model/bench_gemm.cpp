@@ -106,14 +106,17 @@ int main(int argc, char** argv) {
     const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
     std::vector<float> A(size_t(s.M * s.K), 0.01f), B(size_t(s.K * s.N), 0.02f), Cm(size_t(s.M * s.N));
     std::vector<tt::cpu::bf16> A16(A.size(), tt::cpu::bf16(0.01f)), B16(B.size(), tt::cpu::bf16(0.02f));
-    // the product, or its slices: the logits' columns are B's rows, dtable's rows are A's columns
+    // The whole product, or its slices of the vocabulary: the logits' columns (rows of B, the table) or
+    // dtable's rows (columns of A, the transposed dlogits).
     auto run = [&](const auto* a, const auto* b) {
-      const int64_t len = s.slice == 0 ? 1 : (s.M == V ? s.M : s.N), step = s.slice == 0 ? 1 : s.slice;
-      for (int64_t v0 = 0; v0 < len; v0 += step) {
-        const int64_t w = s.slice == 0 ? 0 : std::min(step, len - v0);
-        if (s.slice == 0)
-          tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, a, lda, b, ldb, 0.0, Cm.data(), s.N);
-        else if (s.M == V)
+      if (s.slice == 0) {
+        tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, a, lda, b, ldb, 0.0, Cm.data(), s.N);
+        return;
+      }
+      const bool vocab_rows = s.M == V;
+      for (int64_t v0 = 0; v0 < V; v0 += s.slice) {
+        const int64_t w = std::min(s.slice, V - v0);
+        if (vocab_rows)
           tt::cpu::gemm(s.ta, s.tb, w, s.N, s.K, 1.0, a + v0, lda, b, ldb, 0.0, Cm.data() + v0 * s.N, s.N);
         else
           tt::cpu::gemm(s.ta, s.tb, s.M, w, s.K, 1.0, a, lda, b + v0 * ldb, ldb, 0.0, Cm.data() + v0, s.N);
