@@ -32,7 +32,8 @@ struct Shape {
   std::string name;
   int64_t M, N, K;
   bool ta, tb;
-  int64_t slice = 0;  // > 0: run as GEMMs of `slice` vocab entries (N for the logits, M for dtable)
+  int64_t slice = 0;        // > 0: run as GEMMs of `slice` vocab entries, along N (the logits) or M (dtable)
+  bool vocab_rows = false;  // the vocabulary is M (dtable), not N
 };
 
 double seconds_now() {
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
       {"down dweight", C, I, rows, true, false},
       // as the bf16 backend runs them (cpu/cross_entropy.h): in slices of the vocabulary
       {"logits, sliced", rows, V, C, false, true, tt::cpu::kBf16VocabSlice},
-      {"dtable, sliced", V, C, rows, true, false, tt::cpu::kBf16VocabSlice},
+      {"dtable, sliced", V, C, rows, true, false, tt::cpu::kBf16VocabSlice, true},
   };
   std::printf("%-20s %22s %12s %12s %12s\n", "GFLOP/s", "M x N x K", "OpenBLAS", "oneDNN f32", "oneDNN bf16");
   for (const Shape& s : shapes) {
@@ -113,10 +114,9 @@ int main(int argc, char** argv) {
         tt::cpu::gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0, a, lda, b, ldb, 0.0, Cm.data(), s.N);
         return;
       }
-      const bool vocab_rows = s.M == V;
       for (int64_t v0 = 0; v0 < V; v0 += s.slice) {
         const int64_t w = std::min(s.slice, V - v0);
-        if (vocab_rows)
+        if (s.vocab_rows)
           tt::cpu::gemm(s.ta, s.tb, w, s.N, s.K, 1.0, a + v0, lda, b, ldb, 0.0, Cm.data() + v0 * s.N, s.N);
         else
           tt::cpu::gemm(s.ta, s.tb, s.M, w, s.K, 1.0, a, lda, b + v0 * ldb, ldb, 0.0, Cm.data() + v0, s.N);

@@ -14,9 +14,9 @@
 // logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
 // (`scratch.act`), as the CUDA backend does.
 // The bf16 GEMMs whose output spans the vocabulary (logits, dtable) run in slices of kBf16VocabSlice
-// vocab entries: oneDNN 2.6's bf16 matmul runs them at 258-343 GFLOP/s as one call and at 384-415 in
-// slices (AVX512-BF16, hidden 128 and 384); its f32 sgemm gains nothing from slicing (bench_gemm,
-// BENCHMARKS.md).
+// vocab entries: at hidden 128 oneDNN 2.6's bf16 matmul runs them at 233-306 GFLOP/s as one call and at
+// 384-408 in slices; at 384 the gain is smaller (329-373 whole, 396-415 sliced); its f32 sgemm changes
+// within noise, so f32 runs them whole (bench_gemm, BENCHMARKS.md).
 #pragma once
 
 #include <cmath>
@@ -41,13 +41,23 @@ inline int64_t chunk_rows(int64_t V) {
 
 constexpr int64_t kBf16VocabSlice = 8192;
 
+// The vocab slice of a product over N rows at hidden C: kBf16VocabSlice for bf16, unless a slice would be
+// too small to run on all cores (gemm.h: kParallelGemmFlops); the whole vocabulary (one GEMM) otherwise and
+// for one row (decoding's GEMV). requested > 0 forces that slice on a bf16 product of several rows (tests).
+template <class A>
+int64_t vocab_slice(int64_t requested, int64_t N, int64_t C, int64_t V) {
+  TT_ASSERT(requested >= 0) << "vocab slice " << requested;
+  if (!std::is_same_v<A, bf16> || N <= 1) return V;
+  if (requested > 0) return requested;
+  const double slice_flops = 2.0 * double(N) * double(std::min(kBf16VocabSlice, V)) * double(C);
+  return slice_flops >= kParallelGemmFlops ? kBf16VocabSlice : V;
+}
+
 // logits[:, v] = hidden @ table[v]^T for every v in [0, V) (overwrite; ldl: the logits' row stride).
-// One row (decoding) is a GEMV over the table, memory-bound and threaded within one call: not sliced.
 template <class T, class A>
 void logits_gemm(T* logits, int64_t ldl, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V,
-                 int64_t slice = kBf16VocabSlice) {
-  TT_ASSERT(slice > 0) << "vocab slice " << slice;
-  if (!std::is_same_v<A, bf16> || N == 1) slice = V;
+                 int64_t slice = 0) {
+  slice = vocab_slice<A>(slice, N, C, V);
   for (int64_t v0 = 0; v0 < V; v0 += slice)
     gemm(false, true, N, std::min(slice, V - v0), C, 1.0, hidden, C, table + v0 * C, C, 0.0, logits + v0,
          ldl);
@@ -56,9 +66,8 @@ void logits_gemm(T* logits, int64_t ldl, const A* hidden, const A* table, int64_
 // dtable += dlogits^T @ hidden (dlogits [N, V] with row stride ldd; ACCUMULATES).
 template <class T, class A>
 void dtable_gemm(T* dtable, const A* dlogits, int64_t ldd, const A* hidden, int64_t N, int64_t C, int64_t V,
-                 int64_t slice = kBf16VocabSlice) {
-  TT_ASSERT(slice > 0) << "vocab slice " << slice;
-  if (!std::is_same_v<A, bf16>) slice = V;
+                 int64_t slice = 0) {
+  slice = vocab_slice<A>(slice, N, C, V);
   for (int64_t v0 = 0; v0 < V; v0 += slice)
     gemm(true, false, std::min(slice, V - v0), C, N, 1.0, dlogits + v0, ldd, hidden, C, 1.0, dtable + v0 * C,
          C);
@@ -126,7 +135,7 @@ void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int3
 template <class T, class A>
 void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* table, const int32_t* targets,
                   int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch,
-                  int64_t max_chunk_rows = 0, int64_t bf16_vocab_slice = kBf16VocabSlice) {
+                  int64_t max_chunk_rows = 0, int64_t bf16_vocab_slice = 0) {
   if (N == 0) return;
   for (int64_t n = 0; n < N; ++n)
     TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
@@ -185,7 +194,7 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
 // logits [N,V] = hidden [N,C] @ table^T (overwrite).
 template <class T, class A>
 void lm_head_logits(T* logits, const A* hidden, const A* table, int64_t N, int64_t C, int64_t V,
-                    int64_t bf16_vocab_slice = kBf16VocabSlice) {
+                    int64_t bf16_vocab_slice = 0) {
   logits_gemm(logits, V, hidden, table, N, C, V, bf16_vocab_slice);
 }
 

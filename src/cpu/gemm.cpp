@@ -143,11 +143,6 @@ void dgemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
 
 }  // namespace
 
-// Products below this many FLOPs (or this narrow) run on one thread: forking a team costs more than it
-// saves there, and on a loaded machine every team's barrier can wait for a descheduled thread.
-constexpr double kParallelGemmFlops = 4e7;
-constexpr int64_t kParallelGemmWidth = 64;
-
 void gemm_dnnl(const GemmShape& shape, const void* A, const void* B, void* C) {
   if (shape.M == 0 || shape.N == 0) return;
   if (shape.K == 0) {  // no products: C = beta * C (oneDNN refuses empty reductions)

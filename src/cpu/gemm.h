@@ -24,6 +24,11 @@
 
 namespace tt::cpu {
 
+// Products below this many FLOPs (or this narrow) run on one thread: forking a team costs more than it
+// saves there, and on a loaded machine every team's barrier can wait for a descheduled thread.
+constexpr double kParallelGemmFlops = 4e7;
+constexpr int64_t kParallelGemmWidth = 64;
+
 // The oneDNN path: A, B of dtype `in`; C of dtype `out`.
 struct GemmShape {
   bool trans_a = false, trans_b = false;

@@ -579,8 +579,8 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
 TEST(CpuOps, Bf16LmHeadAgreesWithDouble) {
   // The bf16 path (bf16 hidden, table and dhidden; fp32 logits, losses and dtable; dlogits rounded to bf16)
   // against the double reference on the same bf16-rounded inputs. The vocab-wide GEMMs run in slices of 128
-  // here (8 slices, the last partial) and the rows in two chunks. Each gradient is allowed what rounding
-  // dlogits (and dhidden) to bf16 can cost: 2^-8 of the sum of its terms' magnitudes.
+  // here (forced: 8 slices, the last partial) and the rows in two chunks. Each gradient is allowed what
+  // rounding dlogits (and dhidden) to bf16 can cost: 2^-8 of the sum of its terms' magnitudes.
   if (!tt::cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
   using tt::cpu::bf16;
   const int64_t N = 7, C = 24, V = 1003, slice = 128;
@@ -638,6 +638,13 @@ TEST(CpuOps, Bf16LmHeadAgreesWithDouble) {
   std::vector<float> row16(V);
   tt::cpu::lm_head_logits(row16.data(), h16.data() + 3 * C, E16.data(), 1, C, V, slice);
   for (int64_t v = 0; v < V; ++v) ASSERT_NEAR(row16[v], logits16[3 * V + v], 1e-4) << v;
+  // Without a forced slice: bf16 products of many rows are sliced; few rows (slices too small to thread),
+  // one row (decoding) and other types are one GEMM.
+  const int64_t Vq = 151936;
+  EXPECT_EQ(tt::cpu::vocab_slice<bf16>(0, 1024, 128, Vq), tt::cpu::kBf16VocabSlice);
+  EXPECT_EQ(tt::cpu::vocab_slice<bf16>(0, 4, 128, Vq), Vq);
+  EXPECT_EQ(tt::cpu::vocab_slice<bf16>(slice, 1, 128, Vq), Vq);
+  EXPECT_EQ(tt::cpu::vocab_slice<float>(slice, 1024, 128, Vq), Vq);
 }
 
 // backend.h: either output of matmul_backward may be empty() to skip it; the CPU backend honours that
