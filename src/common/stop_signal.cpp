@@ -70,7 +70,7 @@ StopSignal::~StopSignal() {
   sigaction(SIGTERM, &old_term_, nullptr);
 }
 
-int StopSignal::received() {
+int StopSignal::signal_number() {
   return g_signal.load(std::memory_order_relaxed);
 }
 

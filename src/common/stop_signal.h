@@ -33,9 +33,8 @@ class StopSignal {
   StopSignal& operator=(const StopSignal&) = delete;
 
   bool requested() const { return signal_number() != 0; }
-  int signal_number() const { return received(); }  // 0 while no signal arrived
-  static int received();                            // the same, for code that holds no StopSignal
-  static void reset();                              // forget a previous request
+  static int signal_number();  // 0 while no signal arrived (static: also for code that holds no StopSignal)
+  static void reset();         // forget a previous request
 
  private:
   struct sigaction old_int_ {

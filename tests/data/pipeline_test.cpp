@@ -218,20 +218,19 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
 // two never merge into one pending signal and the pipeline's next poll sees the first (deterministic).
 class SignallingTokenizer : public ByteTokenizer {
  public:
-  explicit SignallingTokenizer(int signals) : signals_(signals) {}
+  explicit SignallingTokenizer(int signals) : signals_(signals) { TT_CHECK(signals == 1 || signals == 2); }
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
                                                  tt::EncodeStats* stats = nullptr) const override {
-    if (!sent_.exchange(true))
-      for (int i = 0; i < signals_; ++i) {
+    if (!sent_.exchange(true)) {
+      kill(getpid(), SIGTERM);
+      for (int t = 0; t < 1000 && tt::StopSignal::signal_number() != SIGTERM; ++t)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (signals_ > 1) {
         kill(getpid(), SIGTERM);
-        if (i > 0) {
-          std::this_thread::sleep_for(
-              std::chrono::seconds(60));  // a second signal ends the process long before
-        } else {
-          for (int t = 0; t < 1000 && tt::StopSignal::received() != SIGTERM; ++t)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
+        std::this_thread::sleep_for(
+            std::chrono::seconds(60));  // the second signal ends the process long before
       }
+    }
     return ByteTokenizer::encode_batch(texts, threads, stats);
   }
 
