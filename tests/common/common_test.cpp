@@ -273,10 +273,7 @@ TEST(StopSignal, IsHandledOnAThreadOfItsOwn) {
   bool later_blocks = false;
   std::thread([&] { later_blocks = blocks_stop_signals(); }).join();
   EXPECT_TRUE(later_blocks) << "a thread started after the routing";
-  int accepting = 0;
-  for (const tt::test::ThreadInfo& t : tt::test::threads_of(::getpid()))
-    if (t.name == "tt-signals" && !t.blocks(SIGINT) && !t.blocks(SIGTERM)) ++accepting;
-  EXPECT_EQ(accepting, 1);
+  EXPECT_EQ(tt::test::stop_signal_takers(::getpid()), 1);
   tt::StopSignal stop("");
   ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
   for (int i = 0; i < 500 && !stop.requested(); ++i)

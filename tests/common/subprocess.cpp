@@ -140,4 +140,11 @@ std::vector<ThreadInfo> threads_of(pid_t pid) {
   return out;
 }
 
+int stop_signal_takers(pid_t pid) {
+  int takers = 0;
+  for (const ThreadInfo& t : threads_of(pid))
+    if (t.name == "tt-signals" && !t.blocks(SIGINT) && !t.blocks(SIGTERM)) ++takers;
+  return takers;
+}
+
 }  // namespace tt::test

@@ -57,5 +57,7 @@ struct ThreadInfo {
   bool blocks(int signo) const { return (blocked >> (signo - 1)) & 1; }
 };
 std::vector<ThreadInfo> threads_of(pid_t pid);
+// How many threads of `pid` are the "tt-signals" thread accepting SIGINT and SIGTERM (common/stop_signal.h).
+int stop_signal_takers(pid_t pid);
 
 }  // namespace tt::test
