@@ -3,7 +3,9 @@
 //   OpenBLAS sgemm the way the backend used it before oneDNN: one single-threaded call per core on a
 //   block of the output (OpenBLAS's own threads busy-wait between calls).
 // The last two rows run the LM head's vocab-wide products in slices of the vocabulary, as the bf16 backend
-// does (cpu/cross_entropy.h), in f32 and bf16.
+// does (cpu/cross_entropy.h), in f32 and bf16. The closing "peak" line is the cores' own ceiling on the
+// same threads: back-to-back independent fp32 FMAs and bf16 dot products (vdpbf16ps) on registers, so each
+// GEMM's figure reads as a share of what the CPU can do, and bf16's over fp32's as the most --bf16 can gain.
 //
 //   bench_gemm [config.json] [rows = B*T] [seconds per measurement]
 //   defaults: configs/qwen3_demo.json 1024 1.0
@@ -11,7 +13,9 @@
 // OpenBLAS chooses its kernels by CPU model: the line "openblas core" names them. Run with
 // OPENBLAS_CORETYPE=<name> (e.g. Prescott, SkylakeX, Cooperlake) to see what another choice gives.
 #include <cblas.h>
+#include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +80,54 @@ void openblas_split(const Shape& s, const float* A, const float* B, float* C, in
   for (auto& th : pool) th.join();
 }
 
+// Peak FLOP rate: 24 independent accumulators (enough to cover the FMA latency on two pipes) per thread.
+constexpr int kAccumulators = 24;
+constexpr long kPeakIters = 20000000;
+
+__attribute__((target("avx512f,fma"))) float fma_loop_avx512() {
+  __m512 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(float(i));
+  __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-9f);
+  for (long it = 0; it < kPeakIters; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+    asm volatile("" : "+v"(a));  // keeps the loop from being folded
+  }
+  float sum = 0;
+  for (int i = 0; i < kAccumulators; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  return sum;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) float bf16_dot_loop_avx512() {
+  __m512 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(float(i));
+  __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
+  for (long it = 0; it < kPeakIters; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    asm volatile("" : "+v"(a));
+  }
+  float sum = 0;
+  for (int i = 0; i < kAccumulators; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  return sum;
+}
+
+// GFLOP/s of `loop` run on `threads` threads at once, the best of three runs (a shared VM's clock and
+// neighbours vary); flops_per_op: per vector instruction.
+double peak_gflops(float (*loop)(), int threads, double flops_per_op) {
+  double best = 0;
+  for (int run = 0; run < 3; ++run) {
+    std::vector<std::thread> pool;
+    std::vector<float> sink(static_cast<size_t>(threads));
+    const double t0 = seconds_now();
+    for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink[size_t(t)] = loop(); });
+    for (auto& th : pool) th.join();
+    best = std::max(best, double(threads) * double(kPeakIters) * kAccumulators * flops_per_op /
+                              (seconds_now() - t0) / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +184,15 @@ int main(int argc, char** argv) {
     if (!s.slice) std::snprintf(blas_text, sizeof blas_text, "%.1f", blas);
     std::printf("%-20s %22s %12s %12.1f %12s\n", s.name.c_str(), dims.c_str(), blas_text, f32,
                 bf16 ? std::to_string(int(b16 + 0.5)).c_str() : "n/a");
+  }
+  if (__builtin_cpu_supports("avx512f")) {  // 16 lanes: an FMA is 32 FLOPs, a bf16 dot product (2 pairs) 64
+    const double f32 = peak_gflops(fma_loop_avx512, threads, 32);
+    std::printf("\npeak on %d threads: fp32 FMA %.0f GFLOP/s", threads, f32);
+    if (__builtin_cpu_supports("avx512bf16")) {
+      const double b16 = peak_gflops(bf16_dot_loop_avx512, threads, 64);
+      std::printf(", bf16 dot product %.0f GFLOP/s (%.2fx)", b16, b16 / f32);
+    }
+    std::printf("\n");
   }
   return 0;
 }
