@@ -7,7 +7,7 @@
 # every core type the CPU can run (OPENBLAS_CORETYPE=Haswell / SkylakeX / Cooperlake), and the best counts.
 # Each core type runs with glibc told to keep freed memory (TORCH_MALLOC below), and OpenBLAS's own choice also
 # without: PyTorch allocates its step's large tensors afresh, glibc maps each one and unmaps it on free, and
-# where page faults are dear (a KVM guest here) faulting them in again was ~85 % of PyTorch's step; keeping
+# where page faults are dear (a KVM guest here) faulting them in again was ~89 % of PyTorch's step; keeping
 # the memory, as jemalloc or tcmalloc would, made its step ~9x faster. Ours allocates its buffers once.
 # Ours: the median of three runs (a run's steps vary by a few % on a shared VM, and whole runs by up to 20 %)
 # of the mean over a run's timed steps; PyTorch's figure is its fastest single step, which favours it.
@@ -20,14 +20,14 @@ STEPS=${2:-3}
 PY=/usr/bin/python3
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
 has() { [[ " $flags " == *" $1 "* ]]; }
-coretypes=("")
+coretypes=(auto)  # auto: OPENBLAS_CORETYPE empty, OpenBLAS's own choice
 has avx2 && coretypes+=(Haswell)
 has avx512f && coretypes+=(SkylakeX)
 has avx512_bf16 && coretypes+=(Cooperlake)
 # glibc keeps freed memory: no mmap for large blocks, no trimming of the heap (mallopt(3) tunables).
 TORCH_MALLOC=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824)
 torch_runs=("auto default")
-for ct in "${coretypes[@]}"; do torch_runs+=("${ct:-auto} kept"); done
+for ct in "${coretypes[@]}"; do torch_runs+=("$ct kept"); done
 bf16=0
 "$BUILD/bench/model/bench_model" configs/qwen3_test_tiny.json 1 8 1 bf16 >/dev/null 2>&1 && bf16=1
 
@@ -54,12 +54,11 @@ for spec in "configs/qwen3_demo.json 2 512" "configs/qwen3_cpu_small.json 4 256"
     read -r ct malloc <<<"$run"
     malloc_env=()
     [[ $malloc == kept ]] && malloc_env=("${TORCH_MALLOC[@]}")
-    [[ $ct == auto ]] && ct=""
-    out=$(env "${malloc_env[@]}" OPENBLAS_CORETYPE="$ct" $PY bench/model/torch_step.py --config "$cfg" \
+    out=$(env "${malloc_env[@]}" OPENBLAS_CORETYPE="${ct/#auto/}" $PY bench/model/torch_step.py --config "$cfg" \
       --batch "$B" --seq "$T" --steps "$STEPS" --bf16 2>/dev/null | tail -1)
     t32=$($PY -c 'import json,sys; print(int(json.loads(sys.argv[1])["fp32"]["tokens_per_s"]))' "$out")
     t16=$($PY -c 'import json,sys; print(int(json.loads(sys.argv[1])["bf16_autocast"]["tokens_per_s"]))' "$out")
-    at="${ct:-auto}, malloc $malloc"
+    at="$ct, malloc $malloc"
     echo "torch fp32 / bf16 autocast $cfg ${B}x$T, OPENBLAS_CORETYPE=$at: $t32 / $t16 tokens/s"
     ((t32 > best32)) && best32=$t32 best32_at=$at
     ((t16 > best16)) && best16=$t16 best16_at=$at
