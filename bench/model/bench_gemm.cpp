@@ -6,6 +6,8 @@
 // does (cpu/cross_entropy.h), in f32 and bf16. The closing "peak" line is the cores' own ceiling on the
 // same threads: back-to-back independent fp32 FMAs and bf16 dot products (vdpbf16ps) on registers, so each
 // GEMM's figure reads as a share of what the CPU can do, and bf16's over fp32's as the most --bf16 can gain.
+// Before it, the "softmax rows" line times the LM head's softmax / cross-entropy rows that run between its
+// GEMMs (cpu/fast_math.h: softmax_xent_row), portable and as dispatched on this CPU.
 //
 //   bench_gemm [config.json] [rows = B*T] [seconds per measurement]
 //   defaults: configs/qwen3_demo.json 1024 1.0
@@ -184,6 +186,40 @@ int main(int argc, char** argv) {
     if (!s.slice) std::snprintf(blas_text, sizeof blas_text, "%.1f", blas);
     std::printf("%-20s %22s %12s %12.1f %12s\n", s.name.c_str(), dims.c_str(), blas_text, f32,
                 bf16 ? std::to_string(int(b16 + 0.5)).c_str() : "n/a");
+  }
+  // The LM head's softmax rows between its GEMMs (cpu/fast_math.h: softmax_xent_row), portable and as
+  // dispatched on this CPU, fp32 dlogits in place and bf16 dlogits: the best of 5, each on fresh logits.
+  {
+    std::vector<float> master(size_t(rows * V)), logits(master.size());
+    std::vector<tt::cpu::bf16> dl16(master.size());
+    for (size_t i = 0; i < master.size(); ++i)
+      master[i] = float(int64_t(i * 2654435761u % 1000003)) * 8e-6f - 4;
+    auto best = [&](auto&& row) {
+      double t = 1e30;
+      for (int rep = 0; rep < 5; ++rep) {
+        std::copy(master.begin(), master.end(), logits.begin());
+        const auto t0 = std::chrono::steady_clock::now();
+        tt::cpu::parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            row(logits.data() + r * V, dl16.data() + r * V, int32_t(r * 7919 % V));
+        });
+        t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      return t;
+    };
+    using tt::cpu::bf16;
+    const double p32 =
+        best([&](float* l, bf16*, int32_t t) { tt::cpu::softmax_xent_row_portable(l, l, V, t, 1.0); });
+    const double f32 = best([&](float* l, bf16*, int32_t t) { tt::cpu::softmax_xent_row(l, l, V, t, 1.0); });
+    const double p16 =
+        best([&](float* l, bf16* d, int32_t t) { tt::cpu::softmax_xent_row_portable(l, d, V, t, 1.0); });
+    const double f16 =
+        best([&](float* l, bf16* d, int32_t t) { tt::cpu::softmax_xent_row(l, d, V, t, 1.0); });
+    std::printf(
+        "\nsoftmax rows, %lld x %lld, s (portable / as dispatched%s): fp32 dlogits %.4f / %.4f, "
+        "bf16 dlogits %.4f / %.4f\n",
+        (long long)rows, (long long)V, tt::cpu::softmax_xent_row_avx512_ok(true) ? ": AVX-512" : "", p32, f32,
+        p16, f16);
   }
   if (__builtin_cpu_supports("avx512f")) {  // 16 lanes: an FMA is 32 FLOPs, a bf16 dot product (2 pairs) 64
     const double f32 = peak_gflops(fma_loop_avx512, threads, 32);

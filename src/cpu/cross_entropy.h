@@ -172,18 +172,8 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
           std::fill_n(dl, V, A(0.0f));
           continue;
         }
-        const T mx = row_max(l, V);
-        const T target_logit = l[tgt];
-        const double sum = exp_shift_sum(l, V, mx);  // one exp per logit, in place
-        losses[n0 + r] = T(double(mx) + std::log(sum) - double(target_logit));
-        const T s = T(loss_scale / sum);
-        if constexpr (std::is_same_v<A, T>) {
-          scale_inplace(l, V, s);
-          l[tgt] -= T(loss_scale);
-        } else {  // rounded straight into the GEMMs' input: one pass, no fp32 write-back
-          scale_to(dl, l, V, s);
-          dl[tgt] = A(l[tgt] * s - T(loss_scale));
-        }
+        // dlogits in place over the logits, or with bf16 rounded straight into the GEMMs' input
+        losses[n0 + r] = T(softmax_xent_row(l, dl, V, tgt, loss_scale));
       }
     });
     gemm(false, false, rows, C, V, 1.0, dlogits, V, table, C, 0.0, dhidden + n0 * C, C);

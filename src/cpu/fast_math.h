@@ -93,6 +93,22 @@ TT_ALWAYS_INLINE void scale_inplace(T* x, int64_t n, T s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
+// The LM head's cross-entropy on one row of logits l[0, n), target tgt >= 0: returns the row's loss
+// logsumexp(l) - l[tgt] and writes dl[i] = loss_scale * (softmax(l)[i] - [i == tgt]). l is overwritten
+// (with its exps); dl may be l itself (same type) or a separate row (bf16 dlogits, the GEMMs' input).
+// Three passes: the max (from memory), exp in place with the sum (the row is in L2 by then), the scale.
+template <class T, class D>
+TT_ALWAYS_INLINE double softmax_xent_row(T* l, D* dl, int64_t n, int32_t tgt, double loss_scale) {
+  const T mx = row_max(l, n);
+  const T target_logit = l[tgt];
+  const double sum = exp_shift_sum(l, n, mx);  // one exp per logit, in place
+  const T s = T(loss_scale / sum);
+  const T target_exp = l[tgt];
+  for (int64_t i = 0; i < n; ++i) dl[i] = D(l[i] * s);
+  dl[tgt] = D(target_exp * s - T(loss_scale));
+  return double(mx) + std::log(sum) - double(target_logit);
+}
+
 // fp32 versions of the row kernels, in kernels_f32.cpp: compiled for x86-64-v4 (AVX-512), v3 (AVX2) and
 // baseline x86-64 (GCC target_clones, picked at load time), since the project builds without -march.
 // Non-template overloads, so float calls resolve here. Measured on the LM-head rows (256 x 151,936):
@@ -101,7 +117,23 @@ float row_max(const float* x, int64_t n);
 double row_sum(const float* x, int64_t n);
 double exp_shift_sum(float* x, int64_t n, float shift);
 void scale_inplace(float* x, int64_t n, float s);
-// out[i] = bf16(x[i] * s): the cross-entropy's dlogits rounded for the backward GEMMs in one pass.
-void scale_to(bf16* out, const float* x, int64_t n, float s);
+
+// softmax_xent_row for fp32 logits, dlogits fp32 (in place: dl == l) or bf16. On CPUs with AVX-512
+// (AVX512-BF16 for bf16 dlogits) these run kernels_avx512.cpp: l is only read, not overwritten — the max,
+// then the sum of exps without storing them, then each exp again, scaled and stored. An exp there costs
+// ~9 vector operations (a degree-5 polynomial and vscalefps), so the second exp is cheaper than writing
+// the exps back and dirtying the row; the row kernel is bound by memory traffic (fp32 logits read once,
+// dlogits written once). 1024 x 151,936 logits on 2 threads (bench_gemm's softmax line, Zen 4 box): bf16
+// dlogits 0.037-0.039 s vs 0.051-0.055 portable, fp32 in place 0.034-0.035 vs 0.045 (BENCHMARKS.md).
+// Elsewhere: the portable template above, compiled per ISA.
+double softmax_xent_row(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale);
+double softmax_xent_row(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale);
+// The portable path on every CPU (for the tests that compare the two).
+double softmax_xent_row_portable(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale);
+double softmax_xent_row_portable(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale);
+// The AVX-512 kernels (kernels_avx512.cpp); call only where softmax_xent_row_avx512_ok(bf16 output).
+bool softmax_xent_row_avx512_ok(bool bf16_out);
+double softmax_xent_row_avx512(const float* l, float* dl, int64_t n, int32_t tgt, double loss_scale);
+double softmax_xent_row_avx512(const float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale);
 
 }  // namespace tt::cpu

@@ -73,15 +73,28 @@ TT_CLONES void softmax_backward_row(float* p, float* dp, int64_t n, float lse, f
   softmax_backward_row<float>(p, dp, n, lse, D);
 }
 
+TT_CLONES double softmax_xent_row_portable(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale) {
+  return softmax_xent_row<float, float>(l, dl, n, tgt, loss_scale);
+}
+TT_CLONES double softmax_xent_row_portable(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale) {
+  return softmax_xent_row<float, bf16>(l, dl, n, tgt, loss_scale);
+}
+double softmax_xent_row(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale) {
+  static const bool fast = softmax_xent_row_avx512_ok(false);
+  return fast ? softmax_xent_row_avx512(l, dl, n, tgt, loss_scale)
+              : softmax_xent_row_portable(l, dl, n, tgt, loss_scale);
+}
+double softmax_xent_row(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale) {
+  static const bool fast = softmax_xent_row_avx512_ok(true);
+  return fast ? softmax_xent_row_avx512(l, dl, n, tgt, loss_scale)
+              : softmax_xent_row_portable(l, dl, n, tgt, loss_scale);
+}
+
 TT_CLONES void convert_n(bf16* dst, const float* src, int64_t n) {
   convert_n<bf16, float>(dst, src, n);
 }
 TT_CLONES void convert_n(float* dst, const bf16* src, int64_t n) {
   convert_n<float, bf16>(dst, src, n);
-}
-
-TT_CLONES void scale_to(bf16* out, const float* x, int64_t n, float s) {
-  for (int64_t i = 0; i < n; ++i) out[i] = bf16(x[i] * s);
 }
 
 TT_CLONES void adamw_range(float* p, const float* grad, float* m, float* v, float* compute, int64_t b,

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "common/check.h"
 #include "cpu/adamw.h"
@@ -574,6 +575,62 @@ TEST(CpuOps, Fp32KernelsAgreeWithDouble) {
                              scratchf);
   for (size_t i = 0; i < o.size(); ++i) ASSERT_NEAR(of[i], o[i], 1e-5);
   for (size_t i = 0; i < l.size(); ++i) ASSERT_NEAR(lf[i], l[i], 1e-5);
+}
+
+TEST(CpuOps, SoftmaxRowKernelsAgreeWithDouble) {
+  // The LM head's softmax / cross-entropy row, as dispatched on this CPU (AVX-512 where it has it) and
+  // portable, fp32 dlogits in place and bf16 dlogits, against double: row lengths around the kernels'
+  // 16 / 32 / 64-lane steps and 4096-logit sum blocks, the target first, last and inside, logits far below
+  // the max (exps that underflow to 0) and a -inf logit.
+  using tt::cpu::bf16;
+  int checked = 0;
+  for (const int64_t n : {int64_t(1), int64_t(15), int64_t(16), int64_t(33), int64_t(64), int64_t(100),
+                          int64_t(4097), int64_t(151936)}) {
+    for (const int64_t tgt : {int64_t(0), n / 2, n - 1}) {
+      const Vec base = random_vec(n, uint64_t(300 + n + tgt), -8, 8);
+      std::vector<float> l(base.begin(), base.end());
+      if (n > 2) {
+        l[size_t(n / 3)] = -150.0f;  // exp(-150 - max) underflows
+        l[size_t(n / 4 + 1)] = -std::numeric_limits<float>::infinity();
+      }
+      const double scale = 0.25;
+      double mx = -1e300, sum = 0;
+      for (float x : l) mx = std::max(mx, double(x));
+      for (float x : l) sum += std::exp(double(x) - mx);
+      const double lse = mx + std::log(sum), want_loss = lse - double(l[size_t(tgt)]);
+      auto want = [&](int64_t i) {
+        return scale * (std::exp(double(l[size_t(i)]) - lse) - (i == tgt ? 1.0 : 0.0));
+      };
+      for (const bool fast : {true, false}) {
+        std::vector<float> a = l;  // fp32, in place
+        const double loss32 =
+            fast ? tt::cpu::softmax_xent_row(a.data(), a.data(), n, int32_t(tgt), scale)
+                 : tt::cpu::softmax_xent_row_portable(a.data(), a.data(), n, int32_t(tgt), scale);
+        std::vector<float> b = l;
+        std::vector<bf16> d16(static_cast<size_t>(n));
+        const double loss16 =
+            fast ? tt::cpu::softmax_xent_row(b.data(), d16.data(), n, int32_t(tgt), scale)
+                 : tt::cpu::softmax_xent_row_portable(b.data(), d16.data(), n, int32_t(tgt), scale);
+        const std::string where = (fast ? "dispatched" : "portable") + std::string(", n ") +
+                                  std::to_string(n) + ", target " + std::to_string(tgt);
+        EXPECT_NEAR(loss32, want_loss, 2e-6 * (1 + want_loss)) << where;
+        EXPECT_NEAR(loss16, want_loss, 2e-6 * (1 + want_loss)) << where;
+        for (int64_t i = 0; i < n; ++i) {
+          // fp32 rounding of the softmax itself: ~1e-7 of the probability, which dominates near p = 1
+          const double w = want(i),
+                       fp32 = 1e-6 * (std::abs(w) + scale * std::exp(double(l[size_t(i)]) - lse));
+          ASSERT_NEAR(a[size_t(i)], w, fp32 + 1e-12) << where << ", fp32 dlogit " << i;
+          ASSERT_NEAR(float(d16[size_t(i)]), w, std::ldexp(std::abs(w), -8) + fp32 + 1e-12)
+              << where << ", bf16 dlogit " << i;
+          ASSERT_FALSE(std::isnan(a[size_t(i)]) || std::isnan(float(d16[size_t(i)]))) << where << " " << i;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 8 * 3 * 2);
+  if (!tt::cpu::softmax_xent_row_avx512_ok(true))
+    std::printf("note: no AVX-512 with AVX512-BF16 here; the dispatched path is the portable one\n");
 }
 
 TEST(CpuOps, Bf16LmHeadAgreesWithDouble) {
