@@ -111,7 +111,8 @@ bool softmax_xent_row_avx512_ok(bool bf16_out) {
   return avx512 && (!bf16_out || __builtin_cpu_supports("avx512bf16"));
 }
 
-TT_AVX512 double softmax_xent_row_avx512(const float* l, float* dl, int64_t n, int32_t tgt, double loss_scale) {
+TT_AVX512 double softmax_xent_row_avx512(const float* l, float* dl, int64_t n, int32_t tgt,
+                                         double loss_scale) {
   const float target_logit = l[tgt];  // dl may be l
   const double lse = row_logsumexp(l, n);
   const __m512 shift = _mm512_set1_ps(float(lse * kLog2e)), scale = _mm512_set1_ps(float(loss_scale));
