@@ -629,6 +629,17 @@ TEST(CpuOps, SoftmaxRowKernelsAgreeWithDouble) {
     }
   }
   EXPECT_EQ(checked, 8 * 3 * 2);
+  // A NaN logit (a diverged model) makes the loss NaN on both paths, wherever it sits in the row.
+  for (const int64_t at : {int64_t(0), int64_t(70), int64_t(99)}) {
+    std::vector<float> l(100, 0.5f);
+    std::vector<bf16> d16(l.size());
+    l[size_t(at)] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> l2 = l, l3 = l, l4 = l;
+    EXPECT_TRUE(std::isnan(tt::cpu::softmax_xent_row(l.data(), l.data(), 100, 3, 1.0))) << at;
+    EXPECT_TRUE(std::isnan(tt::cpu::softmax_xent_row(l2.data(), d16.data(), 100, 3, 1.0))) << at;
+    EXPECT_TRUE(std::isnan(tt::cpu::softmax_xent_row_portable(l3.data(), l3.data(), 100, 3, 1.0))) << at;
+    EXPECT_TRUE(std::isnan(tt::cpu::softmax_xent_row_portable(l4.data(), d16.data(), 100, 3, 1.0))) << at;
+  }
   if (!tt::cpu::softmax_xent_row_avx512_ok(true))
     std::printf("note: no AVX-512 with AVX512-BF16 here; the dispatched path is the portable one\n");
 }
