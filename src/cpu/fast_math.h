@@ -124,7 +124,7 @@ void scale_inplace(float* x, int64_t n, float s);
 // ~9 vector operations (a degree-5 polynomial and vscalefps), so the second exp is cheaper than writing
 // the exps back and dirtying the row; the row kernel is bound by memory traffic (fp32 logits read once,
 // dlogits written once). 1024 x 151,936 logits on 2 threads (bench_gemm's softmax line, Zen 4 box): bf16
-// dlogits 0.037-0.039 s vs 0.051-0.055 portable, fp32 in place 0.034-0.035 vs 0.045 (BENCHMARKS.md).
+// dlogits 0.037-0.039 s vs 0.051-0.057 portable, fp32 in place 0.034-0.035 vs 0.045-0.047 (BENCHMARKS.md).
 // Elsewhere: the portable template above, compiled per ISA.
 double softmax_xent_row(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale);
 double softmax_xent_row(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale);

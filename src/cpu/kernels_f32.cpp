@@ -4,7 +4,8 @@
 // (bf16.h), AdamW (adamw.h) and SwiGLU (swiglu.h). Each is the op header's TT_ALWAYS_INLINE template, inlined
 // into each ISA's copy here, so the reference and the fast path are the same source. The AVX2 and AVX-512
 // copies may fuse multiplies and adds (GCC contracts them by default), so fp32 results can differ in the
-// last bits between CPUs, as oneDNN's GEMM kernels do; never between runs on one CPU.
+// last bits between CPUs, as oneDNN's GEMM kernels do; never between runs on one CPU. The LM head's
+// softmax row is the one exception to "same source": with AVX-512 it dispatches to kernels_avx512.cpp.
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
 #include "cpu/bf16.h"
