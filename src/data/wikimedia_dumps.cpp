@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <regex>
+#include <charconv>
 #include <set>
 
 #include "common/check.h"
@@ -16,8 +16,53 @@ namespace tt::data::wikimedia {
 
 namespace {
 
+// The names and listings below are parsed by hand, not with std::regex: libstdc++'s matcher recurses once per
+// character, so a long enough --source argument or server reply (~30 kB) overflowed the stack.
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+bool all_digits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), is_digit);
+}
+
 bool is_run_date(std::string_view s) {
-  return s.size() == 8 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return s.size() == 8 && all_digits(s);
+}
+
+// s without `prefix` at its start; false (s unchanged) when it does not start with it.
+bool eat(std::string_view& s, std::string_view prefix) {
+  if (!s.starts_with(prefix)) return false;
+  s.remove_prefix(prefix.size());
+  return true;
+}
+
+// The leading digits of s, removed from it ("" when it starts with none).
+std::string_view eat_digits(std::string_view& s) {
+  const size_t n = size_t(std::find_if_not(s.begin(), s.end(), is_digit) - s.begin());
+  const std::string_view digits = s.substr(0, n);
+  s.remove_prefix(n);
+  return digits;
+}
+
+// [a-z] followed by characters of `rest`.
+bool is_lower_name(std::string_view s, std::string_view rest) {
+  return !s.empty() && s[0] >= 'a' && s[0] <= 'z' &&
+         std::all_of(s.begin() + 1, s.end(), [&](char c) {
+           return (c >= 'a' && c <= 'z') || is_digit(c) || rest.find(c) != std::string_view::npos;
+         });
+}
+
+// A decimal number of a dump file's name, or an error naming the file: a part number or page id too large for
+// its type.
+template <class T>
+T file_number(std::string_view digits, const std::string& where, const std::string& name, const char* what) {
+  T v{};
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  TT_CHECK(ec == std::errc() && end == digits.data() + digits.size())
+      << where << ": file " << name << ": its " << what << " " << digits.substr(0, 30)
+      << (digits.size() > 30 ? "..." : "") << " is out of range";
+  return v;
 }
 
 bool is_hex(const std::string& s, size_t len) {
@@ -64,29 +109,48 @@ std::string mirror_url(const std::string& flag) {
 }
 
 std::optional<DumpName> parse_dump_name(std::string_view spec) {
-  static const std::regex wiki_re("([a-z][a-z0-9_]*wiki)(?::([0-9]{8}|latest))?");
-  static const std::regex lang_re("wikipedia:([a-z][a-z0-9-]*)(?::([0-9]{8}|latest))?");
-  std::cmatch m;
-  const std::string s(spec);
+  // "<wiki>[:<run>]" with <wiki> = [a-z][a-z0-9_]*wiki, or "wikipedia:<lang>[:<run>]" with <lang> = [a-z][a-z0-9-]*;
+  // <run> = 8 digits or "latest".
+  std::string_view head = spec, run;
+  bool wikipedia = eat(head, "wikipedia:");
+  if (const size_t colon = head.find(':'); colon != std::string_view::npos) {
+    run = head.substr(colon + 1);
+    head = head.substr(0, colon);
+    if (!is_run_date(run) && run != "latest") return std::nullopt;
+  }
   DumpName name;
-  if (std::regex_match(s.c_str(), m, wiki_re)) {
-    name.wiki = m[1];
-  } else if (std::regex_match(s.c_str(), m, lang_re)) {
-    name.wiki = m[1].str() + "wiki";
+  if (wikipedia) {
+    if (!is_lower_name(head, "-")) return std::nullopt;
+    name.wiki = std::string(head) + "wiki";
     std::replace(name.wiki.begin(), name.wiki.end(), '-', '_');  // "zh-yue" -> "zh_yuewiki"
   } else {
-    return std::nullopt;
+    if (head.size() < 5 || !head.ends_with("wiki") || !is_lower_name(head, "_")) return std::nullopt;
+    name.wiki = head;
   }
-  if (m[2].matched && m[2] != "latest") name.run = m[2];
+  if (run != "latest") name.run = run;
   return name;
 }
 
 std::vector<std::string> parse_run_listing(std::string_view html) {
-  static const std::regex href_re("href\\s*=\\s*[\"']?(?:[^\"' >]*/)?([0-9]{8})/?[\"' >]", std::regex::icase);
+  // Every href="[...]/YYYYMMDD[/]" (any case, quoted or not): the runs a dump directory's listing links to.
   std::set<std::string, std::greater<>> runs;
-  const std::string s(html);
-  for (auto it = std::sregex_iterator(s.begin(), s.end(), href_re); it != std::sregex_iterator(); ++it)
-    runs.insert((*it)[1]);
+  const std::string text = lower(std::string(html));
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  for (size_t at = text.find("href"); at != std::string::npos; at = text.find("href", at + 1)) {
+    size_t i = at + 4;
+    while (i < text.size() && space(text[i])) ++i;
+    if (i == text.size() || text[i] != '=') continue;
+    ++i;
+    while (i < text.size() && space(text[i])) ++i;
+    if (i < text.size() && (text[i] == '"' || text[i] == '\'')) ++i;
+    const size_t end = text.find_first_of("\"' >", i);
+    if (end == std::string::npos) continue;  // a link must end in a quote, a space or '>'
+    std::string_view value = std::string_view(text).substr(i, end - i);
+    if (value.ends_with('/')) value.remove_suffix(1);
+    const size_t slash = value.rfind('/');
+    const std::string_view last = slash == std::string_view::npos ? value : value.substr(slash + 1);
+    if (is_run_date(last)) runs.insert(std::string(last));
+  }
   return {runs.begin(), runs.end()};
 }
 
@@ -119,16 +183,23 @@ RunStatus parse_dump_status(std::string_view text, const std::string& wiki, cons
     auto files = it->find("files");
     TT_CHECK(files != it->end() && files->is_object())
         << where << ": job " << job << " is done but has no \"files\" object";
-    const std::regex name_re(wiki + "-" + run +
-                             "-pages-articles(-multistream)?([0-9]*)\\.xml(?:-p([0-9]+)p([0-9]+))?\\.bz2");
     DumpRun r;
     r.wiki = wiki;
     r.run = run;
     r.job = job;
     for (auto& [name, meta] : files->items()) {
-      std::smatch m;
-      if (!std::regex_match(name, m, name_re)) continue;  // index files, other names
-      if (m[1].matched != (std::string(job) == "articlesmultistreamdump")) continue;
+      // <wiki>-<run>-pages-articles[-multistream][N].xml[-p<first>p<last>].bz2; index files and other names
+      // are skipped
+      std::string_view rest = name, part, first, last;
+      if (!eat(rest, wiki + "-" + run + "-pages-articles")) continue;
+      if (eat(rest, "-multistream") != (std::string(job) == "articlesmultistreamdump")) continue;
+      part = eat_digits(rest);
+      if (!eat(rest, ".xml")) continue;
+      if (eat(rest, "-p")) {
+        first = eat_digits(rest);
+        if (first.empty() || !eat(rest, "p") || (last = eat_digits(rest)).empty()) continue;
+      }
+      if (rest != ".bz2") continue;
       TT_CHECK(meta.is_object()) << where << ": " << job << " file " << name << ": expected an object";
       DumpFile f;
       f.name = name;
@@ -145,10 +216,10 @@ RunStatus parse_dump_status(std::string_view text, const std::string& wiki, cons
             << " hex digits";
         *dst = lower(v->get<std::string>());
       }
-      f.part = m[2].length() ? std::stoi(m[2]) : 0;
-      if (m[3].matched) {
-        f.first_page = std::stoull(m[3]);
-        f.last_page = std::stoull(m[4]);
+      f.part = part.empty() ? 0 : file_number<int>(part, where, name, "part number");
+      if (!first.empty()) {
+        f.first_page = file_number<uint64_t>(first, where, name, "first page id");
+        f.last_page = file_number<uint64_t>(last, where, name, "last page id");
       }
       r.files.push_back(std::move(f));
     }
