@@ -1,9 +1,9 @@
 #include "data/wikimedia_dumps.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <charconv>
 #include <set>
 
 #include "common/check.h"
@@ -47,10 +47,9 @@ std::string_view eat_digits(std::string_view& s) {
 
 // [a-z] followed by characters of `rest`.
 bool is_lower_name(std::string_view s, std::string_view rest) {
-  return !s.empty() && s[0] >= 'a' && s[0] <= 'z' &&
-         std::all_of(s.begin() + 1, s.end(), [&](char c) {
-           return (c >= 'a' && c <= 'z') || is_digit(c) || rest.find(c) != std::string_view::npos;
-         });
+  return !s.empty() && s[0] >= 'a' && s[0] <= 'z' && std::all_of(s.begin() + 1, s.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || is_digit(c) || rest.find(c) != std::string_view::npos;
+  });
 }
 
 // A decimal number of a dump file's name, or an error naming the file: a part number or page id too large for
@@ -109,8 +108,8 @@ std::string mirror_url(const std::string& flag) {
 }
 
 std::optional<DumpName> parse_dump_name(std::string_view spec) {
-  // "<wiki>[:<run>]" with <wiki> = [a-z][a-z0-9_]*wiki, or "wikipedia:<lang>[:<run>]" with <lang> = [a-z][a-z0-9-]*;
-  // <run> = 8 digits or "latest".
+  // "<wiki>[:<run>]" with <wiki> = [a-z][a-z0-9_]*wiki, or "wikipedia:<lang>[:<run>]" with <lang> =
+  // [a-z][a-z0-9-]*; <run> = 8 digits or "latest".
   std::string_view head = spec, run;
   bool wikipedia = eat(head, "wikipedia:");
   if (const size_t colon = head.find(':'); colon != std::string_view::npos) {
@@ -135,7 +134,9 @@ std::vector<std::string> parse_run_listing(std::string_view html) {
   // Every href="[...]/YYYYMMDD[/]" (any case, quoted or not): the runs a dump directory's listing links to.
   std::set<std::string, std::greater<>> runs;
   const std::string text = lower(std::string(html));
-  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  const auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
   for (size_t at = text.find("href"); at != std::string::npos; at = text.find("href", at + 1)) {
     size_t i = at + 4;
     while (i < text.size() && space(text[i])) ++i;

@@ -71,8 +71,9 @@ TEST(DumpIndex, LongNamesAndListingsAreParsedWithoutRecursion) {
   EXPECT_EQ(wm::parse_dump_name(long_wiki)->wiki, long_wiki);
   EXPECT_FALSE(wm::parse_dump_name(std::string(100000, 'a') + ".tsv"));
   EXPECT_FALSE(wm::parse_dump_name("wikipedia:" + std::string(100000, 'a') + ":2025"));
-  const std::string listing = "<a href=\"" + std::string(100000, 'x') + "/20250601/\">x</a> <A HREF = 20250501>" +
-                              "<a href='2025060/'> <a href=\"20250701x/\"> <a href=\"" + std::string(50000, '1');
+  const std::string listing =
+      "<a href=\"" + std::string(100000, 'x') + "/20250601/\">x</a> <A HREF = 20250501>" +
+      "<a href='2025060/'> <a href=\"20250701x/\"> <a href=\"" + std::string(50000, '1');
   EXPECT_EQ(wm::parse_run_listing(listing), (std::vector<std::string>{"20250601", "20250501"}));
 }
 
@@ -82,18 +83,18 @@ TEST(DumpIndex, PartNumbersAndPageIdsOutOfRangeAreErrorsNamingTheFile) {
   };
   const std::string huge = std::string(30000, '9');
   std::string e = error_of([&] {
-    wm::parse_dump_status(status("enwiki-20250601-pages-articles" + huge + ".xml-p1p2.bz2"), "enwiki", "20250601",
-                          "URL1");
+    wm::parse_dump_status(status("enwiki-20250601-pages-articles" + huge + ".xml-p1p2.bz2"), "enwiki",
+                          "20250601", "URL1");
   });
   EXPECT_TRUE(contains(e, "URL1") && contains(e, "part number 999") && contains(e, "out of range")) << e;
   e = error_of([&] {
-    wm::parse_dump_status(status("enwiki-20250601-pages-articles1.xml-p1p" + huge + ".bz2"), "enwiki", "20250601",
-                          "URL2");
+    wm::parse_dump_status(status("enwiki-20250601-pages-articles1.xml-p1p" + huge + ".bz2"), "enwiki",
+                          "20250601", "URL2");
   });
   EXPECT_TRUE(contains(e, "URL2") && contains(e, "last page id") && contains(e, "out of range")) << e;
   // names that only look like parts are skipped, as before
-  const wm::RunStatus st = wm::parse_dump_status(status("enwiki-20250601-pages-articles1.xml-p1q2.bz2"), "enwiki",
-                                                 "20250601", "URL3");
+  const wm::RunStatus st = wm::parse_dump_status(status("enwiki-20250601-pages-articles1.xml-p1q2.bz2"),
+                                                 "enwiki", "20250601", "URL3");
   EXPECT_FALSE(st.run);
 }
 
