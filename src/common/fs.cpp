@@ -70,12 +70,25 @@ void AtomicFile::commit() {
   std::error_code ec;
   fs::rename(tmp_, path_, ec);
   if (ec) {
-    fs::remove(tmp_, ec);
+    std::error_code ignored;
+    fs::remove(tmp_, ignored);
     TT_FAIL() << path_.string() << ": cannot rename temporary file into place: " << ec.message();
   }
 }
 
-fs::path make_temp_dir_beside(const fs::path& final_dir) {
+fs::path directory_path(const fs::path& dir) {
+  const auto trimmed = [](fs::path p) {
+    p = p.lexically_normal();                                             // "out/./x/.." -> "out/"
+    if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();  // "out/" -> "out"
+    return p;
+  };
+  fs::path p = trimmed(dir);
+  if (p.filename() == "." || p.filename() == "..") p = trimmed(fs::absolute(p));
+  return p;
+}
+
+fs::path make_temp_dir_beside(const fs::path& final_dir_in) {
+  const fs::path final_dir = directory_path(final_dir_in);
   fs::path parent = final_dir.parent_path();
   if (parent.empty()) parent = ".";
   std::error_code ec;
@@ -93,7 +106,8 @@ fs::path make_temp_dir_beside(const fs::path& final_dir) {
             << hint("check that the directory is writable");
 }
 
-void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {
+void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir_in) {
+  const fs::path final_dir = directory_path(final_dir_in);
   std::error_code ec;
   if (fs::exists(final_dir, ec)) {
     if (renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {

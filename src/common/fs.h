@@ -37,6 +37,11 @@ class AtomicFile {
   uint64_t written_ = 0;
 };
 
+// The directory `dir` names, as a path whose last component is its name: "out/", "out/." and "out/x/.."
+// become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path).
+// Temporary siblings and renames need that last component.
+fs::path directory_path(const fs::path& dir);
+
 // A fresh temporary directory next to `final_dir` (same filesystem, so the rename is atomic).
 fs::path make_temp_dir_beside(const fs::path& final_dir);
 

@@ -1,5 +1,6 @@
 #include "data/prepare.h"
 
+#include <array>
 #include <bit>
 #include <chrono>
 #include <ctime>
@@ -134,17 +135,41 @@ std::vector<SourceFile> list_sources(const PrepareDataOptions& opts, const data:
   return files;
 }
 
+constexpr const char* kPackedFormat = "tiny-transformer packed tokens v1";
+// The files a prepare-data output holds: nothing else may be in a directory it replaces.
+constexpr std::array<std::string_view, 4> kOutputFiles = {"train.bin", "val.bin", "meta.json", "samples.txt"};
+
+// An existing out_dir is replaced only when it is empty or an earlier prepare-data output and nothing else: a
+// directory that merely holds some meta.json may be anyone's, and the swap deletes all of it.
+void check_replaceable(const fs::path& out_dir) {
+  std::error_code ec;
+  if (!fs::exists(out_dir, ec)) return;
+  TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
+  if (fs::is_empty(out_dir, ec)) return;
+  const char* advice = "prepare-data replaces --out_dir as a whole; choose a new or empty directory";
+  const fs::path meta_path = out_dir / "meta.json";
+  TT_CHECK(fs::exists(meta_path, ec))
+      << out_dir.string() << ": exists, is not empty and holds no meta.json; refusing to replace it"
+      << hint(advice);
+  const nlohmann::json meta = nlohmann::json::parse(read_file(meta_path), nullptr, false);
+  const auto format = meta.is_object() ? meta.find("format") : meta.end();
+  TT_CHECK(meta.is_object() && format != meta.end() && *format == kPackedFormat)
+      << meta_path.string() << ": not a prepare-data meta.json (no \"format\": \"" << kPackedFormat
+      << "\"); refusing to replace " << out_dir.string() << hint(advice);
+  for (const auto& entry : fs::directory_iterator(out_dir)) {
+    const std::string name = entry.path().filename().string();
+    TT_CHECK(std::find(kOutputFiles.begin(), kOutputFiles.end(), name) != kOutputFiles.end())
+        << out_dir.string() << ": holds " << name
+        << ", which prepare-data does not write; refusing to replace it"
+        << hint("move " + name + " out of it, or choose another --out_dir");
+  }
+}
+
 // The output is written into a temporary sibling of out_dir and swapped in at the end. Temporary
 // siblings of earlier runs that were killed outright (pid gone) are removed first.
 fs::path make_output_dir(const fs::path& out_dir) {
   data::remove_stale_temp_dirs(out_dir);
-  std::error_code ec;
-  if (fs::exists(out_dir, ec)) {
-    TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
-    TT_CHECK(fs::is_empty(out_dir, ec) || fs::exists(out_dir / "meta.json", ec))
-        << out_dir.string() << ": exists, is not empty and holds no meta.json; refusing to replace it"
-        << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
-  }
+  check_replaceable(out_dir);
   return make_temp_dir_beside(out_dir);
 }
 
@@ -447,7 +472,7 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
                                   double seconds, const nlohmann::ordered_json& options_json) {
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
   for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
-  return {{"format", "tiny-transformer packed tokens v1"},
+  return {{"format", kPackedFormat},
           {"seq_len", opts.seq_len},
           {"dtype", "uint32"},
           {"byte_order", "little"},
@@ -499,7 +524,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   const auto t0 = std::chrono::steady_clock::now();
   const TokenIds ids = token_ids(tokenizer);
   data::InterruptScope interrupt;
-  const fs::path out_dir(opts.out_dir);
+  const fs::path out_dir = directory_path(opts.out_dir);  // "data/" and "data/." name the directory "data"
   const auto check_interrupt = [&] { throw_if_interrupted(interrupt, out_dir); };
   const data::NetOptions net = net_options(opts, check_interrupt);
 

@@ -169,6 +169,41 @@ TEST(Fs, ReplaceDirSwapsContents) {
   fs::remove_all(dir);
 }
 
+TEST(Fs, DirectoryPathEndsInTheDirectorysName) {
+  EXPECT_EQ(tt::directory_path("out/"), "out");
+  EXPECT_EQ(tt::directory_path("out/."), "out");
+  EXPECT_EQ(tt::directory_path("a/out/x/.."), "a/out");
+  EXPECT_EQ(tt::directory_path("/abs/out//"), "/abs/out");
+  EXPECT_EQ(tt::directory_path("."), fs::current_path());
+  EXPECT_EQ(tt::directory_path(".."), fs::current_path().parent_path());
+  // "out/" is swapped in as "out" (was: the temporary made inside it, then "cannot move aside")
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_slash_" + std::to_string(getpid()));
+  fs::create_directories(dir / "ckpt");
+  tt::write_file_atomic(dir / "ckpt" / "a", "old");
+  const fs::path slashed = (dir / "ckpt").string() + "/";
+  fs::path tmp = tt::make_temp_dir_beside(slashed);
+  EXPECT_EQ(tmp.parent_path(), dir);
+  tt::write_file_atomic(tmp / "a", "new");
+  tt::replace_dir_atomic(tmp, slashed);
+  EXPECT_EQ(tt::read_file(dir / "ckpt" / "a"), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  fs::remove_all(dir);
+}
+
+TEST(Fs, FailedRenameSaysWhyItFailed) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_rename_" + std::to_string(getpid()));
+  fs::create_directories(dir / "taken" / "child");  // a non-empty directory cannot be replaced by a file
+  try {
+    tt::write_file_atomic(dir / "taken", "x");
+    FAIL() << "renamed a file over a non-empty directory";
+  } catch (const tt::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("cannot rename temporary file into place: Is a directory"), std::string::npos) << m;
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);  // no temporary left
+  fs::remove_all(dir);
+}
+
 TEST(Fs, ReadMissingFileNamesPath) {
   try {
     tt::read_file("/nonexistent/dir/file.json");

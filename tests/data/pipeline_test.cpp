@@ -210,6 +210,31 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
   EXPECT_TRUE(contains(e, "refusing")) << e;
   EXPECT_TRUE(fs::exists(dir.path / "notmine/precious.txt"));
   EXPECT_FALSE(fs::exists(dir.path / "x"));
+
+  // A meta.json alone does not make a directory ours: another tool's, or ours with a file beside it.
+  dir.write("theirs/meta.json", "{\"name\": \"my project\"}");
+  dir.write("theirs/notes.txt", "important");
+  e = error_of([&] { tt::prepare_data(options(dir.path / "theirs", {good.string()}), tok); });
+  EXPECT_TRUE(contains(e, "theirs/meta.json: not a prepare-data meta.json") && contains(e, "refusing")) << e;
+  EXPECT_EQ(tt::read_file(dir.path / "theirs/notes.txt"), "important");
+  dir.write("out/notes.txt", "important too");
+  e = error_of([&] { tt::prepare_data(options(out, {good.string()}), tok); });
+  EXPECT_TRUE(contains(e, "holds notes.txt, which prepare-data does not write")) << e;
+  EXPECT_EQ(tt::read_file(out / "train.bin"), before);
+  fs::remove(out / "notes.txt");
+  tt::prepare_data(options(out, {good.string()}), tok);  // an earlier output of ours alone is replaced
+  EXPECT_EQ(tt::read_file(out / "train.bin"), before);
+
+  // "out/" and "out/." name the directory "out" (the temporary sibling and the swap need its name).
+  for (const char* spelling : {"slash/", "dot/."}) {
+    tt::prepare_data(options(dir.path / spelling, {good.string()}), tok);
+    const std::string name = std::string(spelling).substr(0, std::string(spelling).find('/'));
+    EXPECT_EQ(tt::read_file(dir.path / name / "train.bin"), before) << spelling;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path / name), fs::directory_iterator()), 4)
+        << spelling;
+  }
+  for (auto& f : fs::directory_iterator(dir.path))
+    EXPECT_FALSE(contains(f.path().string(), ".tmp.")) << f.path();
 }
 
 // Sends its process `signals` SIGTERMs from inside the first encode_batch call, as a user pressing
