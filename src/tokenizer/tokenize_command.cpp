@@ -1,7 +1,9 @@
 #include "tokenizer/tokenize_command.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -50,14 +52,17 @@ class Output {
     if (file_) {
       file_->write(s);
     } else {
-      TT_CHECK(std::fwrite(s.data(), 1, s.size(), stdout) == s.size()) << "cannot write to stdout";
+      TT_CHECK(std::fwrite(s.data(), 1, s.size(), stdout) == s.size())
+          << "cannot write to stdout: " << std::strerror(errno);
     }
   }
+  // Small outputs sit in stdio's buffer until here, so a full disk or a closed pipe shows up only now.
   void commit() {
     if (file_) {
       file_->commit();
     } else {
-      std::fflush(stdout);
+      TT_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout))
+          << "cannot write to stdout: " << std::strerror(errno);
     }
   }
 

@@ -192,6 +192,23 @@ TEST_F(CliTest, UnwritableOutputNamesTheGivenPath) {
   EXPECT_EQ(r.err.find(out + ".tmp"), std::string::npos) << "names the temp file: " << r.err;
 }
 
+// A few ids stay in stdio's buffer until exit: a full disk must still fail the command (it exited 0).
+TEST_F(CliTest, FailedWriteToStdoutIsAnError) {
+  auto txt = write("x.txt", "hello world");
+  auto jsonl = write("x.jsonl", "{\"text\": \"hello\"}\n");
+  for (const std::string args :
+       {"tokenize --input '" + txt.string() + "'", "tokenize --jsonl '" + jsonl.string() + "'"}) {
+    const std::string cmd = std::string("TT_TOKENIZER_DIR='") + tokenizer_dir().string() + "' '" +
+                            TT_BINARY_DIR + "/tiny-transformer' " + args + " > /dev/full 2> '" +
+                            (dir_ / "stderr").string() + "'";
+    const int status = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 1) << args;
+    EXPECT_NE(slurp(dir_ / "stderr").find("cannot write to stdout: No space left on device"),
+              std::string::npos)
+        << args << ": " << slurp(dir_ / "stderr");
+  }
+}
+
 TEST_F(CliTest, BlankJsonlLinesAreRefusedExceptAtTheEnd) {
   auto expect_refused = [&](const std::string& name, const std::string& content, const std::string& flags,
                             const std::string& message) {
