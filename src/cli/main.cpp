@@ -1,5 +1,7 @@
 // tiny-transformer: one binary, one subcommand per stage of the pipeline.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -72,8 +74,14 @@ int main(int argc, char** argv) {
       return app.exit(e);
     }
     tt::set_log_level(log_level_named(log_level));
-    for (auto& [sub, run] : runs)
-      if (sub->parsed()) return run();
+    for (auto& [sub, run] : runs) {
+      if (!sub->parsed()) continue;
+      const int rc = run();
+      // What a command printed last may still sit in stdio's buffer: a full disk shows up only here.
+      TT_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout))
+          << "cannot write to stdout: " << std::strerror(errno);
+      return rc;
+    }
   } catch (const tt::Error& e) {
     return report(e.what());
   } catch (const std::bad_alloc&) {

@@ -136,6 +136,20 @@ TEST_F(CliTrainEvalSample, GreedySampleIsDeterministicAndSeededSamplingRepeats) 
   EXPECT_EQ(s1.out, s2.out);
 }
 
+// The text and the JSON line sit in stdio's buffer until exit: a full disk must still fail the command.
+TEST_F(CliTrainEvalSample, FailedWriteToStdoutIsAnError) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  const std::string ckpt = (dir_ / "run" / "last").string();
+  for (const std::string args : {"sample --ckpt_dir " + ckpt + " --prompt a --max_new_tokens 4 --device cpu",
+                                 "eval --ckpt_dir " + ckpt + " --data_dir " + (dir_ / "data").string() +
+                                     " --device cpu --max_rows 4"}) {
+    CliRun r = run_cli(args + " > /dev/full");
+    EXPECT_EQ(r.rc, 1) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("error: cannot write to stdout: No space left on device"), std::string::npos)
+        << args << ": " << r.err;
+  }
+}
+
 TEST_F(CliTrainEvalSample, EvalAndSampleTakeTokenizer) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   const std::string ckpt = (dir_ / "run" / "last").string();
