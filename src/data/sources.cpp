@@ -136,10 +136,13 @@ SourceFormat detect_format(const fs::path& path, std::string_view head, const st
     return SourceFormat::MediaWikiXml;
   if (h.substr(0, 5) == "<doc " || h.substr(0, 5) == "<doc>") return SourceFormat::WikiExtractor;
   size_t bad = 0;
-  TT_CHECK(head.find('\0') == std::string_view::npos && is_valid_utf8(head, head.size() == kSniffBytes, &bad))
-      << (name.empty() ? path.string() : name)
-      << ": not UTF-8 text or a known source format (invalid byte at decompressed offset "
-      << (head.find('\0') != std::string_view::npos ? std::min(bad, head.find('\0')) : bad) << ")"
+  const size_t nul = head.find('\0');
+  const bool utf8 = is_valid_utf8(head, head.size() == kSniffBytes, &bad);
+  const bool nul_first = utf8 || nul < bad;  // which of the two problems comes first in the file
+  TT_CHECK(utf8 && nul == std::string_view::npos)
+      << (name.empty() ? path.string() : name) << ": not UTF-8 text or a known source format ("
+      << (nul_first ? "a NUL byte" : "invalid UTF-8") << " at decompressed offset " << (nul_first ? nul : bad)
+      << ")"
       << hint(
              "sources are MediaWiki XML dumps, WikiExtractor output, JSON Lines, TSV or plain UTF-8 text, "
              "optionally compressed with bzip2/gzip/xz/zstd");

@@ -242,6 +242,14 @@ TEST(Readers, MissingEmptyAndBinaryFiles) {
   for (auto& c : noise) c = char(rng());
   e = error_of([&] { read_all(dir.write("noise.bin", noise)); });
   EXPECT_TRUE(contains(e, "noise.bin") && contains(e, "not UTF-8")) << e;
+  using namespace std::string_literals;  // "..."s: the NULs are part of the text
+  // the offset of the first bad byte, whichever kind it is (a NUL in valid UTF-8 was reported at offset 0)
+  e = error_of([&] { read_all(dir.write("nul.tsv", "1\tTitle\tsome long text\0 more\n"s)); });
+  EXPECT_TRUE(contains(e, "nul.tsv") && contains(e, "a NUL byte at decompressed offset 22")) << e;
+  e = error_of([&] { read_all(dir.write("bad.tsv", "1\tT\t\xC3(\0\n"s)); });
+  EXPECT_TRUE(contains(e, "invalid UTF-8 at decompressed offset 4")) << e;
+  e = error_of([&] { read_all(dir.write("nul_first.tsv", "1\tT\t\0\xC3(\n"s)); });
+  EXPECT_TRUE(contains(e, "a NUL byte at decompressed offset 4")) << e;
   e = error_of([&] { read_all(dir.path); });
   EXPECT_TRUE(contains(e, "directory")) << e;
 }
