@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 #include <future>
+#include <iomanip>
+#include <sstream>
 #include <thread>
 #include <unordered_set>
 
@@ -41,7 +43,9 @@ void PrepareDataOptions::declare(OptionSet& o) {
   o.add("--max_bytes", max_bytes, "stop after this many bytes of cleaned text (downloads stop there too)")
       .positive();
   o.add("--min_chars", min_chars, "skip paragraphs shorter than this many characters").at_least(0);
-  o.add("--val_fraction", val_fraction, "fraction of documents (by hash) for the validation split")
+  o.add("--val_fraction", val_fraction,
+        "fraction of documents (by hash) for the validation split; the first documents also go there until "
+        "it holds one row")
       .in_range(0.0, 0.5);
   o.add("--dedup", dedup, "drop exact duplicate paragraphs");
   o.add("--threads", threads, "tokenizer threads (0 = all cores)").in_range(0, 4096);
@@ -226,7 +230,7 @@ struct Batch {
 
 // The train and val splits, and the rule that sends a document to one of them: by the hash of its
 // text, except that the first documents fill one val row (their hashes are remembered, so later
-// copies of them follow).
+// copies of them follow): evaluation needs a full row, and a document is never split between the two.
 class Splits {
  public:
   Splits(const fs::path& dir, const PrepareDataOptions& opts, TokenIds ids)
@@ -245,6 +249,7 @@ class Splits {
       if (!to_val && val.document_tokens() < seq_len_) {
         to_val = true;
         fill_val_.insert(h);
+        fill_tokens_ += int64_t(toks[i].size()) + 1;  // + the end-of-text token
       }
       (to_val ? val : train).add_document(toks[i], ids_.eos, ids_.vocab);
     }
@@ -255,6 +260,19 @@ class Splits {
   }
   int64_t document_tokens() const { return train.document_tokens() + val.document_tokens(); }
 
+  // A warning when the documents that filled val's first row made val far larger than --val_fraction
+  // asks (a long first document in a small corpus), else "".
+  std::string val_fill_warning() const {
+    const double share = double(val.document_tokens()) / double(std::max<int64_t>(1, document_tokens()));
+    if (fill_val_.empty() || share <= std::max(2 * val_fraction_, val_fraction_ + 0.01)) return "";
+    std::ostringstream w;
+    w << "the val split holds " << std::fixed << std::setprecision(1) << 100 * share
+      << " % of the tokens, not the " << std::defaultfloat << 100 * val_fraction_
+      << " % of --val_fraction: its first " << fill_val_.size() << " document(s), " << fill_tokens_
+      << " tokens, went to val to give it one full row of " << seq_len_ << " tokens";
+    return w.str();
+  }
+
   SplitWriter train, val;
 
  private:
@@ -262,6 +280,7 @@ class Splits {
   int64_t seq_len_;
   TokenIds ids_;
   std::unordered_set<uint64_t> fill_val_;
+  int64_t fill_tokens_ = 0;
 };
 
 // Tokenizes one batch on the tokenizer's threads while the reader collects the next; batches are
@@ -472,6 +491,8 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
                                   double seconds, const nlohmann::ordered_json& options_json) {
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
   for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
+  std::vector<std::string> warnings = r.warnings;
+  if (std::string w = splits.val_fill_warning(); !w.empty()) warnings.push_back(w);
   return {{"format", kPackedFormat},
           {"seq_len", opts.seq_len},
           {"dtype", "uint32"},
@@ -492,7 +513,7 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
           {"invalid_utf8_replaced", invalid_utf8},
           {"skipped", skipped},
           {"sources", r.sources},
-          {"warnings", r.warnings},
+          {"warnings", warnings},
           {"seconds", seconds},
           {"tool_version", std::string(TT_VERSION) + " (commit " + TT_GIT_COMMIT + ")"},
           {"created_utc", utc_now()},
@@ -511,6 +532,7 @@ void log_summary(const ReadSummary& r, const Splits& splits, const PrepareDataOp
            splits.train.rows(), " train rows + ", splits.val.rows(), " val rows of ", opts.seq_len,
            " tokens in ", opts.out_dir);
   log_info("prepare-data: skipped", r.skip_summary());
+  if (std::string w = splits.val_fill_warning(); !w.empty()) log_warn("prepare-data: ", w);
   log_info("prepare-data: ", seconds, " s; input ", double(r.decompressed_bytes) / 1e6 / seconds,
            " MB/s decompressed (", double(r.bytes_read) / 1e6 / seconds, " MB/s of files read); ",
            double(splits.document_tokens()) / seconds, " tokens/s");

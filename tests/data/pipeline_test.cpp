@@ -180,6 +180,26 @@ TEST(Pipeline, TinyInputStillGetsOneValRowOrFailsClearly) {
   EXPECT_FALSE(fs::exists(dir.path / "u"));
 }
 
+// val's first row is filled with the first documents whatever their length; when that makes val far larger
+// than
+// --val_fraction (a long first document in a small corpus), the run says so and meta.json records it.
+TEST(Pipeline, ValFilledFarBeyondItsFractionIsAWarning) {
+  ScratchDir dir;
+  ByteTokenizer tok;
+  std::string long_first = "999\tLong\t";
+  for (int i = 0; i < 400; ++i) long_first += "A sentence of a very long first document. ";
+  auto src = dir.write("docs.tsv", long_first + "\n" + tsv_docs(300));
+  auto meta = tt::prepare_data(options(dir.path / "long", {src.string()}), tok);
+  ASSERT_EQ(meta["warnings"].size(), 1u) << meta["warnings"];
+  const std::string w = meta["warnings"][0];
+  EXPECT_TRUE(contains(w, "the val split holds") && contains(w, "5 % of --val_fraction") &&
+              contains(w, "first 1 document(s), 16800 tokens"))
+      << w;
+  EXPECT_EQ(nlohmann::json::parse(tt::read_file(dir.path / "long/meta.json"))["warnings"], meta["warnings"]);
+  src = dir.write("short.tsv", tsv_docs(300));  // short first documents: val near its fraction, no warning
+  EXPECT_TRUE(tt::prepare_data(options(dir.path / "short", {src.string()}), tok)["warnings"].empty());
+}
+
 TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
   ScratchDir dir;
   ByteTokenizer tok;
