@@ -280,18 +280,30 @@ fs::path file_cache_path(const fs::path& cache_dir, const DumpRun& run, const Du
 
 namespace {
 
-// The run's index from the cache, if it was kept there (only finished runs are kept).
+// The run's index from the cache, if it was kept there (only finished runs are kept). A kept index that no
+// longer parses (damaged on disk, edited by hand) is removed, with a warning, and counts as not kept: the
+// caller fetches it again, as it refetches a damaged part.
 std::optional<DumpRun> cached_run(const fs::path& cache, const std::string& wiki, const std::string& run) {
   const fs::path dir = index_dir(cache, wiki, run);
   std::error_code ec;
   if (!fs::exists(dir / "dumpstatus.json", ec)) return std::nullopt;
-  RunStatus st =
-      parse_dump_status(read_file(dir / "dumpstatus.json"), wiki, run, (dir / "dumpstatus.json").string());
-  if (!st.run) return std::nullopt;
-  if (fs::exists(dir / "sha1sums.txt", ec))
-    apply_sha1sums(*st.run, parse_sha1sums(read_file(dir / "sha1sums.txt"), (dir / "sha1sums.txt").string()),
-                   (dir / "sha1sums.txt").string());
-  return st.run;
+  try {
+    RunStatus st =
+        parse_dump_status(read_file(dir / "dumpstatus.json"), wiki, run, (dir / "dumpstatus.json").string());
+    if (!st.run) return std::nullopt;
+    if (fs::exists(dir / "sha1sums.txt", ec))
+      apply_sha1sums(*st.run,
+                     parse_sha1sums(read_file(dir / "sha1sums.txt"), (dir / "sha1sums.txt").string()),
+                     (dir / "sha1sums.txt").string());
+    return st.run;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    log_warn(what.substr(0, what.find("\n  hint: ")), "; removing the cached index of ", wiki, " ", run,
+             " (it is fetched again when needed)");
+    fs::remove(dir / "dumpstatus.json", ec);
+    fs::remove(dir / "sha1sums.txt", ec);
+    return std::nullopt;
+  }
 }
 
 // The newest run whose index is in the cache (for when the mirror cannot be reached).

@@ -192,6 +192,15 @@ TEST(DumpIndex, FindsTheNewestFinishedRunOnAMirrorAndKeepsItsIndex) {
   EXPECT_EQ(server.requests("/enwiki/20250601/dumpstatus.json"), 1);
   EXPECT_EQ(server.requests("/enwiki/"), 2);
 
+  // A damaged cached index is removed and fetched again (it made every run fail with "check --mirror").
+  tt::write_file_atomic(cache.path / "wikimedia/enwiki/20250601/dumpstatus.json", "{\"jobs\": trunc");
+  EXPECT_EQ(wm::resolve_dump({"enwiki", "20250601"}, options(server.url(""), cache.path)).files.size(), 5u);
+  EXPECT_EQ(server.requests("/enwiki/20250601/dumpstatus.json"), 2);
+  tt::write_file_atomic(cache.path / "wikimedia/enwiki/20250601/sha1sums.txt", "not a checksum line\n");
+  EXPECT_EQ(wm::resolve_dump({"enwiki", ""}, options(server.url(""), cache.path)).run, "20250601");
+  EXPECT_EQ(server.requests("/enwiki/20250601/dumpstatus.json"), 3);
+  EXPECT_NE(tt::read_file(cache.path / "wikimedia/enwiki/20250601/sha1sums.txt"), "not a checksum line\n");
+
   // Offline: the mirror refuses connections; the cached run is used, named or not.
   RefusingPort offline;
   EXPECT_EQ(wm::resolve_dump({"enwiki", ""}, options(offline.url(""), cache.path)).run, "20250601");
