@@ -9,6 +9,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "common/check.h"
 #include "common/fs.h"
@@ -71,6 +72,20 @@ DatasetMeta DatasetMeta::load(const std::filesystem::path& data_dir) {
   m.eos_id = static_cast<int32_t>(int_field(m.raw, "eos_id", file));
   m.train_rows = int_field(field(m.raw, "train", file), "rows", file, "train.");
   m.val_rows = int_field(field(m.raw, "val", file), "rows", file, "val.");
+  TT_CHECK(m.vocab_size <= std::numeric_limits<int32_t>::max() &&
+           m.eos_id == int_field(m.raw, "eos_id", file))
+      << file.string() << ": vocab_size " << m.vocab_size << " or eos_id " << int_field(m.raw, "eos_id", file)
+      << " does not fit a 32-bit token id";
+  // The files' sizes are checked against rows x seq_len x 4 bytes: a product that wrapped around could match
+  // the real size of a smaller file, whose rows would then be read past its end.
+  for (const auto& [split, rows] : {std::pair{"train", m.train_rows}, std::pair{"val", m.val_rows}}) {
+    int64_t tokens = 0, bytes = 0;
+    TT_CHECK(!__builtin_mul_overflow(rows, m.seq_len, &tokens) &&
+             !__builtin_mul_overflow(tokens, int64_t{4}, &bytes))
+        << file.string() << ": " << split << ".rows " << rows << " x seq_len " << m.seq_len
+        << " x 4 bytes is larger than any file can be"
+        << hint("the data directory is damaged; re-run `tiny-transformer prepare-data`");
+  }
   return m;
 }
 

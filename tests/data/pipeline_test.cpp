@@ -441,6 +441,18 @@ TEST(TokenDataset, RejectsDamagedFiles) {
   tt::write_file_atomic(out / "meta.json", meta.dump());
   e = error_of([&] { TokenDataset::open(out, "val"); });
   EXPECT_TRUE(contains(e, "uint16")) << e;
+  // rows whose byte count wraps around 64 bits to the real file's size (it was then read past its end)
+  meta["dtype"] = "uint32";
+  const int64_t val_rows = meta["val"]["rows"];
+  meta["val"]["rows"] = (int64_t(1) << 62) + val_rows;
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "meta.json: val.rows 461168601842738") && contains(e, "larger than any file")) << e;
+  meta["val"]["rows"] = val_rows;
+  meta["eos_id"] = int64_t(1) << 40;
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "does not fit a 32-bit token id")) << e;
   e = error_of([&] { TokenDataset::open(dir.path / "nowhere", "val"); });
   EXPECT_TRUE(contains(e, "nowhere")) << e;
 
