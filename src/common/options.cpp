@@ -1,17 +1,52 @@
 #include "common/options.h"
 
+#include <cstdio>
+
 #include "common/check.h"
+#include "common/utf8.h"
 
 namespace tt {
 
 namespace detail {
 
+namespace {
+
+// The first string in `v` (a string, or an array of them) that is not valid UTF-8, as a message, else "".
+std::string broken_utf8(const std::string& flag, const nlohmann::json& v) {
+  if (v.is_array()) {
+    for (const auto& item : v)
+      if (std::string m = broken_utf8(flag, item); !m.empty()) return m;
+    return "";
+  }
+  if (!v.is_string()) return "";
+  const std::string& text = v.get_ref<const std::string&>();
+  size_t bad = 0;
+  if (is_valid_utf8(text, false, &bad)) return "";
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", unsigned(static_cast<unsigned char>(text[bad])));
+  return flag + " is not valid UTF-8 (byte " + byte + " at offset " + std::to_string(bad) +
+         "): every flag is recorded in JSON files (run_info.json, meta.json), which hold UTF-8 only";
+}
+
+}  // namespace
+
 void check_entries(const std::deque<OptionEntry>& entries) {
   for (const auto& e : entries) {
+    // Every value, whatever its rules: train would otherwise fail at its first save, its work lost.
+    if (e.value) {
+      const std::string message = broken_utf8(e.flag, e.value());
+      TT_CHECK(message.empty()) << message << hint("pass the value in UTF-8 (rename the file or directory)");
+    }
     if (!e.broken_rule) continue;
     const std::string message = e.broken_rule();
     TT_CHECK(message.empty()) << message;
   }
+}
+
+std::string broken_number_text(const std::string& text, bool is_unsigned) {
+  if (text.empty()) return "a number is required, got an empty value";
+  if (is_unsigned && text.find('-') != std::string::npos) return "must not be negative, got " + text;
+  return "";
 }
 
 std::string one_of_text(const std::vector<std::string>& choices) {

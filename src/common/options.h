@@ -25,7 +25,9 @@
 // Rules on what add() returns (each returns the same object, so they chain):
 //   numbers  positive(), at_least(lo), above(lo), at_most(hi), below(hi), in_range(lo, hi) ([lo, hi]);
 //            the bounds combine into one rule and one message ("--adam_beta1 must be in [0, 1), got 1");
-//            a floating-point value must also be finite.
+//            a floating-point value must also be finite. On the command line a number may not be empty,
+//            nor negative for an unsigned option.
+// Every option: its value (each string of a list) must be valid UTF-8, since to_json() goes into JSON files.
 //   strings  one_of({"train", "val"}), required() (also given to CLI11: the flag must be on the command
 //            line).
 //   anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing only.
@@ -35,6 +37,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -62,6 +65,11 @@ struct OptionEntry {
 void check_entries(const std::deque<OptionEntry>& entries);
 
 std::string one_of_text(const std::vector<std::string>& choices);  // "a, b or c"
+
+// The message for a number's command-line text that CLI11 would take but should not, else "": an empty value
+// (CLI11 reads it as 0: a script passing "$UNSET") and, for unsigned options, a minus sign (it wraps around).
+// OptionSet::add also refuses a decimal integer too large for its type (CLI11 saturates it).
+std::string broken_number_text(const std::string& text, bool is_unsigned);
 
 }  // namespace detail
 
@@ -163,6 +171,19 @@ class OptionSet {
       e.cli = app_->add_flag(flag, value, help);
     } else {
       e.cli = app_->add_option(flag, value, help)->capture_default_str();
+      if constexpr (std::is_arithmetic_v<T>)
+        e.cli->check(CLI::Validator(
+            [](std::string& text) {
+              std::string broken = detail::broken_number_text(text, std::is_unsigned_v<T>);
+              if constexpr (std::is_integral_v<T>) {  // CLI11 saturates a decimal too large for T
+                T parsed{};
+                if (broken.empty() && std::from_chars(text.data(), text.data() + text.size(), parsed).ec ==
+                                          std::errc::result_out_of_range)
+                  broken = "out of range, got " + text;
+              }
+              return broken;
+            },
+            "", ""));
     }
     e.flag = flag.substr(0, flag.find(','));
     e.name = e.flag;

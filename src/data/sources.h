@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/utf8.h"
 #include "data/input_stream.h"
 
 namespace tt::data {
@@ -89,9 +90,5 @@ SourceFormat detect_format(const std::filesystem::path& path, std::string_view h
 // files without a data-like name skipped: see DESIGN.md). tt::Error for a missing path.
 std::vector<std::filesystem::path> expand_sources(const std::vector<std::string>& paths,
                                                   std::vector<std::string>* ignored = nullptr);
-
-// Whether `s` is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). If
-// `allow_cut_end`, an incomplete sequence at the very end is accepted (a buffer boundary).
-bool is_valid_utf8(std::string_view s, bool allow_cut_end = false, size_t* bad_offset = nullptr);
 
 }  // namespace tt::data

@@ -25,8 +25,9 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--adam_beta1", adam_beta1, "AdamW beta1").at_least(0).below(1);
   o.add("--adam_beta2", adam_beta2, "AdamW beta2").at_least(0).below(1);
   o.add("--adam_epsilon", adam_epsilon, "AdamW epsilon").positive();
-  o.add("--micro_batch_size", micro_batch_size, "rows per forward/backward").positive();
-  o.add("--grad_accum", grad_accum, "micro-batches per optimizer step").positive();
+  // Bounds far above any real run, so that rows and tokens per step cannot overflow.
+  o.add("--micro_batch_size", micro_batch_size, "rows per forward/backward").in_range(1, int64_t(1) << 20);
+  o.add("--grad_accum", grad_accum, "micro-batches per optimizer step").in_range(1, int64_t(1) << 20);
   o.add("--eval_steps", eval_steps, "evaluate every N steps (0 = only at the end)").at_least(0);
   o.add("--eval_rows", eval_rows, "validation rows per evaluation (0 = all of val.bin)").at_least(0);
   o.add("--save_steps", save_steps, "save out_dir/last every N steps (0 = only at the end)").at_least(0);

@@ -412,7 +412,10 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   const TokenDataset val = TokenDataset::open(opts.data_dir, "val");
   check_data(opts, cfg, *tok, train, val);
   const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
-  const int64_t tokens_per_step = opts.grad_accum * B * world * T;
+  int64_t tokens_per_step = 0;
+  TT_CHECK(!__builtin_mul_overflow(opts.grad_accum * B, world * T, &tokens_per_step))
+      << "--grad_accum " << opts.grad_accum << " x --micro_batch_size " << B << " x " << world
+      << " rank(s) x " << T << " tokens per row overflows the tokens per step";
 
   // One GPU per rank: the local rank's among the host's, or the only one this rank sees when the launcher
   // gives each rank its own (CUDA_VISIBLE_DEVICES naming one device, e.g. srun --gpus-per-task=1).

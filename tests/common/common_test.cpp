@@ -82,11 +82,15 @@ struct RuleOptions {
   double fraction = 0.1;
   std::string split = "val";
   std::string ckpt;
+  uint64_t seed = 1;
+  std::vector<std::string> prompts;
   void declare(tt::OptionSet& o) {
     o.add("--rows", rows, "rows").positive();
     o.add("--fraction", fraction, "fraction").at_least(0).below(0.5);
     o.add("--split", split, "split").one_of({"train", "val"});
     o.add("--ckpt", ckpt, "checkpoint").required();
+    o.add("--seed", seed, "seed");
+    o.add("--prompts", prompts, "prompts");
   }
 };
 
@@ -138,6 +142,28 @@ TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
   EXPECT_EQ(parse({"--ckpt", "c", "--rows", "-3"}), "--rows must be positive, got -3");
   EXPECT_EQ(parse({"--ckpt", "c", "--split", "tr"}), "--split must be train or val, got \"tr\"");
   EXPECT_NE(parse({"--rows", "3"}).find("CLI11: --ckpt is required"), std::string::npos);
+
+  // Numbers CLI11 would take as something else: empty (read as 0), negative unsigned (wrapped), too large
+  // (saturated).
+  EXPECT_EQ(parse({"--ckpt", "c", "--rows", ""}), "CLI11: --rows: a number is required, got an empty value");
+  EXPECT_EQ(parse({"--ckpt", "c", "--fraction", ""}),
+            "CLI11: --fraction: a number is required, got an empty value");
+  EXPECT_EQ(parse({"--ckpt", "c", "--seed", "-1"}), "CLI11: --seed: must not be negative, got -1");
+  EXPECT_EQ(parse({"--ckpt", "c", "--seed", "18446744073709551616"}),
+            "CLI11: --seed: out of range, got 18446744073709551616");
+  EXPECT_EQ(parse({"--ckpt", "c", "--rows", "9223372036854775808"}),
+            "CLI11: --rows: out of range, got 9223372036854775808");
+  EXPECT_EQ(parse({"--ckpt", "c", "--seed", "18446744073709551615"}), "");
+  // Every value goes into JSON files: it must be UTF-8, each string of a list too.
+  EXPECT_NE(parse({"--ckpt", "c\xff"}).find("--ckpt is not valid UTF-8 (byte 0xFF at offset 1)"),
+            std::string::npos);
+  EXPECT_NE(parse({"--ckpt", "c", "--prompts", "ok", "\xC3("})
+                .find("--prompts is not valid UTF-8 (byte 0xC3 at offset 0)"),
+            std::string::npos);
+  EXPECT_EQ(parse({"--ckpt", "c", "--prompts", "caf\xC3\xA9"}), "");
+  RuleOptions bad = ok;
+  bad.split = "\xFF";
+  EXPECT_NE(rule_error(bad).find("--split is not valid UTF-8"), std::string::npos);
 }
 
 TEST(Fs, AtomicFileNotVisibleUntilCommit) {

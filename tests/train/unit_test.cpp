@@ -493,6 +493,9 @@ TEST(TrainOptions, RangeMessagesNameFlagBoundsAndValue) {
   o.warmup_steps = 0;
   o.device = "tpu";
   EXPECT_EQ(validation_error(o), "--device must be auto, cpu or cuda, got \"tpu\"");
+  o.device = "cpu";
+  o.grad_accum = std::numeric_limits<int64_t>::max();  // rows and tokens per step overflowed
+  EXPECT_EQ(validation_error(o), "--grad_accum must be in [1, 1048576], got 9223372036854775807");
 }
 
 TEST(TrainOptions, TheCommandLineRefusesOutOfRangeValuesWhenParsed) {
@@ -504,7 +507,7 @@ TEST(TrainOptions, TheCommandLineRefusesOutOfRangeValuesWhenParsed) {
     app.parse(std::vector<std::string>{"--micro_batch_size=0", "--config=x.json"});
     ADD_FAILURE() << "parsed --micro_batch_size 0";
   } catch (const tt::Error& e) {
-    EXPECT_EQ(std::string(e.what()), "--micro_batch_size must be positive, got 0");
+    EXPECT_EQ(std::string(e.what()), "--micro_batch_size must be in [1, 1048576], got 0");
   }
   TrainOptions fine;
   CLI::App app2;
