@@ -80,7 +80,21 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
         .eval_loss = number_or(j.at("eval_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_step = j.at("eval_step").get<int64_t>(),
         .wall_time_s = j.at("wall_time_s").get<double>()};
-    run.data_order.restore(order.at("epoch").get<int64_t>(), order.at("position").get<int64_t>());
+    // Values no run writes (a damaged or hand-edited file) would otherwise surface later as a diverged loss.
+    TT_CHECK(run.steps > 0 && run.seq_len > 0 && run.micro_batch_size > 0 && run.grad_accum > 0 &&
+             run.world_size > 0 && run.data_order.rows() > 0)
+        << file
+        << ": steps, seq_len, micro_batch_size, grad_accum, world_size and data_order.rows must be positive";
+    TT_CHECK(run.step >= 0 && run.step <= run.steps)
+        << file << ": step " << run.step << " is outside [0, steps = " << run.steps << "]";
+    TT_CHECK(run.tokens_seen >= 0 && run.eval_step >= -1 && run.eval_step <= run.step &&
+             run.wall_time_s >= 0 && std::isfinite(run.wall_time_s))
+        << file << ": tokens_seen " << run.tokens_seen << ", eval_step " << run.eval_step
+        << " or wall_time_s " << run.wall_time_s << " is out of range";
+    const int64_t epoch = order.at("epoch").get<int64_t>(), position = order.at("position").get<int64_t>();
+    TT_CHECK(epoch >= 0 && position >= 0)
+        << file << ": data_order epoch " << epoch << " and position " << position << " must be >= 0";
+    run.data_order.restore(epoch, position);
     const auto& best = j.contains("best_eval_loss") ? j["best_eval_loss"] : j.at("best_saved_loss");
     run.early_stopping.restore(number_or(best, std::numeric_limits<double>::infinity()),
                                j.at("early_stopping").at("bad_evals").get<int64_t>());

@@ -585,6 +585,19 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   missing.erase("tokens_seen");
   EXPECT_NE(error_of(missing).find("runs/last/trainer_state.json: missing or malformed field"),
             std::string::npos);
+  // Values no run writes are refused, naming the file (a step of -5 resumed and "diverged").
+  const auto with = [&](const char* key, nlohmann::json value) {
+    nlohmann::json j = nlohmann::json::parse(saved.dump());
+    j[key] = value;
+    return error_of(j);
+  };
+  EXPECT_NE(with("step", -5).find("trainer_state.json: step -5 is outside [0, steps = "), std::string::npos);
+  EXPECT_NE(with("step", saved["steps"].get<int64_t>() + 1).find("is outside"), std::string::npos);
+  EXPECT_NE(with("grad_accum", 0).find("trainer_state.json: steps, seq_len"), std::string::npos);
+  EXPECT_NE(with("tokens_seen", -1).find("trainer_state.json: tokens_seen -1"), std::string::npos);
+  nlohmann::json order = nlohmann::json::parse(saved.dump());
+  order["data_order"]["epoch"] = -1;
+  EXPECT_NE(error_of(order).find("trainer_state.json: data_order epoch -1"), std::string::npos);
 
   // A trainer_state.json from before the best loss had one name (best_saved_loss, and a second copy in
   // early_stopping) reads the same.
