@@ -1,5 +1,8 @@
 #include "model/checkpoint_io.h"
 
+#include <charconv>
+#include <cmath>
+
 #include "common/check.h"
 #include "model/dtype.h"
 #include "model/safetensors.h"
@@ -12,6 +15,22 @@ std::vector<char> download(Backend& be, Tensor t) {
   std::vector<char> host(t.bytes());
   be.copy_to_host(host.data(), t);
   return host;
+}
+
+// The index of the first NaN or infinity among the n values of `dtype` at p, else -1.
+int64_t first_non_finite(const char* p, DType dtype, size_t n) {
+  const auto first = [n](const auto* v) {
+    for (size_t i = 0; i < n; ++i)
+      if (!std::isfinite(double(v[i]))) return int64_t(i);
+    return int64_t{-1};
+  };
+  if (dtype == DType::F64) return first(reinterpret_cast<const double*>(p));
+  if (dtype == DType::F32) return first(reinterpret_cast<const float*>(p));
+  TT_ASSERT(dtype == DType::BF16) << "no finiteness check for " << dtype_name(dtype);
+  const auto* bits = reinterpret_cast<const uint16_t*>(p);  // bf16: an all-ones exponent
+  for (size_t i = 0; i < n; ++i)
+    if ((bits[i] & 0x7F80u) == 0x7F80u) return int64_t(i);
+  return -1;
 }
 
 // Reads tensors named prefix + table name into a host buffer of `dtype` laid out like the table,
@@ -31,7 +50,13 @@ std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, 
         << "; expected F32, BF16 or F64";
     raw.resize(e->end - e->begin);
     f.read(*e, raw.data());
-    convert_host(host.data() + p.offset * dtype_size(dtype), dtype, raw.data(), e->dtype, p.numel);
+    char* values = host.data() + p.offset * dtype_size(dtype);
+    convert_host(values, dtype, raw.data(), e->dtype, p.numel);
+    // A NaN or infinity loads fine and then turns every output into garbage (sample printed "!!!", eval a
+    // null loss, a resumed run "diverged"): refuse it here, where the file and tensor can be named.
+    const int64_t bad = first_non_finite(values, dtype, p.numel);
+    TT_CHECK(bad < 0) << f.path.string() << ": tensor \"" << name << "\" holds a NaN or infinity at element "
+                      << bad << hint("the file is damaged, or was saved by a run that diverged");
   }
   return host;
 }
@@ -99,8 +124,14 @@ void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) 
   be.copy_from_host(m, m_host.data());
   be.copy_from_host(v, v_host.data());
   model.refresh_compute_weights();
-  if (auto it = f.metadata.find("step"); it != f.metadata.end())
-    model.set_optimizer_step_count(std::stoll(it->second));
+  if (auto it = f.metadata.find("step"); it != f.metadata.end()) {
+    int64_t step = -1;
+    const std::string& text = it->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), step);
+    TT_CHECK(ec == std::errc() && end == text.data() + text.size() && step >= 0)
+        << file.string() << ": metadata \"step\" is \"" << text << "\"; expected a non-negative integer";
+    model.set_optimizer_step_count(step);
+  }
 }
 
 }  // namespace tt

@@ -208,6 +208,20 @@ TEST(Checkpoint, CorruptTruncatedAndMismatchedFilesNameTheProblem) {
   spit(trunc, huge);
   msg = error_of([&] { tt::load_safetensors(a, trunc); });
   EXPECT_NE(msg.find("model.norm.weight"), std::string::npos) << msg;
+
+  // A NaN in the weights (it loaded, and every output was garbage): refused, naming the tensor and element.
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, header_len));
+  const size_t data_at = 8 + header_len + header["model.norm.weight"]["data_offsets"][0].get<size_t>();
+  std::string nan = bytes;
+  nan.replace(data_at + 4, 4, std::string(4, char(0xFF)));  // element 1
+  spit(trunc, nan);
+  msg = error_of([&] { tt::load_safetensors(a, trunc); });
+  EXPECT_NE(msg.find("trunc.safetensors: tensor \"model.norm.weight\" holds a NaN or infinity at element 1"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(a.get_params_f32(), before);
 }
 
 TEST(Checkpoint, OptimizerStateGivesExactResume) {
@@ -241,6 +255,13 @@ TEST(Checkpoint, OptimizerStateGivesExactResume) {
   EXPECT_NE(bytes.find("\"exp_avg.model.norm.weight\""), std::string::npos);
   EXPECT_NE(bytes.find("\"exp_avg_sq.model.embed_tokens.weight\""), std::string::npos);
   EXPECT_NE(bytes.find("\"step\":\"2\""), std::string::npos);
+  std::string bad_step = bytes;
+  bad_step.replace(bad_step.find("\"step\":\"2\""), 10, "\"step\":\"x\"");  // was a bare "stoll"
+  spit(dir.path / "bad_step.safetensors", bad_step);
+  EXPECT_NE(error_of([&] {
+              tt::load_optimizer_state(b, dir.path / "bad_step.safetensors");
+            }).find("bad_step.safetensors: metadata \"step\" is \"x\"; expected a non-negative integer"),
+            std::string::npos);
   // a model file is not an optimizer file
   EXPECT_NE(error_of([&] {
               tt::load_optimizer_state(b, dir.path / "model.safetensors");
