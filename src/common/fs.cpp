@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -85,6 +86,30 @@ fs::path directory_path(const fs::path& dir) {
   fs::path p = trimmed(dir);
   if (p.filename() == "." || p.filename() == "..") p = trimmed(fs::absolute(p));
   return p;
+}
+
+DirLock::DirLock(const fs::path& dir, const std::string& holder_hint) {
+  const fs::path path = dir / ".lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  TT_CHECK(fd_ >= 0) << path.string() << ": cannot open the lock file: " << std::strerror(errno);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    TT_CHECK(err != EWOULDBLOCK) << dir.string() << " is in use by another process"
+                                 << (n > 0 ? std::string(" (pid ") + pid + ")" : std::string())
+                                 << hint(holder_hint);
+    TT_FAIL() << path.string() << ": cannot lock: " << std::strerror(err);
+  }
+  const std::string pid = std::to_string(getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+    log_warn(path.string(), ": cannot record this process's pid: ", std::strerror(errno));
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 fs::path make_temp_dir_beside(const fs::path& final_dir_in) {

@@ -60,6 +60,21 @@ class TempDirGuard {
   fs::path dir_;
 };
 
+// An exclusive lock on a directory: flock(2) on `dir`/.lock, held until destruction (the kernel drops it
+// when the process ends, however it ends). Two commands that write the same directory at once would
+// interleave their outputs; the second is refused instead, with a tt::Error naming the directory, the
+// holder's pid and `holder_hint`.
+class DirLock {
+ public:
+  DirLock(const fs::path& dir, const std::string& holder_hint);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // The current time as UTC ISO 8601, e.g. "2026-12-01T10:10:39Z" (meta.json, run_info.json).
 std::string utc_now();
 

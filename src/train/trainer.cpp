@@ -147,14 +147,17 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
   return run;
 }
 
-// Makes out_dir ready: created, stale checkpoint temporaries removed and, for a new run, no earlier run
-// in it (refused, or deleted with --overwrite).
-void prepare_out_dir(const fs::path& out, const TrainOptions& opts) {
+// Makes out_dir ready: created, locked for this run (two runs into one directory interleaved their metrics
+// and checkpoints), stale checkpoint temporaries removed and, for a new run, no earlier run in it (refused,
+// or deleted with --overwrite). The lock lasts as long as the returned object.
+std::unique_ptr<DirLock> prepare_out_dir(const fs::path& out, const TrainOptions& opts) {
   std::error_code ec;
   fs::create_directories(out, ec);
   TT_CHECK(!ec) << out.string() << ": cannot create the output directory: " << ec.message();
+  auto lock = std::make_unique<DirLock>(
+      out, "another train writes its run there; wait for it or choose another --out_dir");
   remove_stale_checkpoint_temps(out);
-  if (opts.resume) return;
+  if (opts.resume) return lock;
   if (fs::exists(out / "last") || fs::exists(out / "best") || fs::exists(out / "metrics.jsonl")) {
     TT_CHECK(opts.overwrite)
         << out.string() << " already holds a run (last/, best/ or metrics.jsonl)"
@@ -163,6 +166,7 @@ void prepare_out_dir(const fs::path& out, const TrainOptions& opts) {
     for (const char* name : {"last", "best", "metrics.jsonl", "samples.log", "loss.svg"})
       fs::remove_all(out / name);
   }
+  return lock;
 }
 
 // The facts run_info.json records besides the run state; `flags` are the flags as finally resolved,
@@ -445,7 +449,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                .early_stopping = EarlyStopping(opts.early_stopping_patience, opts.early_stopping_threshold)};
   if (opts.resume) run = resumed_state(run, last_dir / "trainer_state.json", opts, train, writer);
 
-  if (writer) prepare_out_dir(out, opts);
+  std::unique_ptr<DirLock> out_lock;
+  if (writer) out_lock = prepare_out_dir(out, opts);
   MetricsLog metrics(out / "metrics.jsonl");
   if (opts.resume) {
     load_checkpoint_weights(model, last_dir, /*with_optimizer=*/true);

@@ -230,6 +230,26 @@ TEST(Fs, FailedRenameSaysWhyItFailed) {
   fs::remove_all(dir);
 }
 
+TEST(Fs, DirLockRefusesASecondHolderUntilReleased) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_lock_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    tt::DirLock first(dir, "wait for it");
+    try {
+      tt::DirLock second(dir, "wait for it");  // flock: another open file description conflicts
+      FAIL() << "locked twice";
+    } catch (const tt::Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(dir.string() + " is in use by another process (pid " + std::to_string(getpid()) + ")"),
+                std::string::npos)
+          << m;
+      EXPECT_NE(m.find("hint: wait for it"), std::string::npos) << m;
+    }
+  }
+  tt::DirLock again(dir, "");  // released with the first holder
+  fs::remove_all(dir);
+}
+
 TEST(Fs, ReadMissingFileNamesPath) {
   try {
     tt::read_file("/nonexistent/dir/file.json");
