@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "data/interrupt.h"
 #include "data/prepare.h"
+#include "net/url.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tt::cli {
@@ -13,7 +14,9 @@ namespace tt::cli {
 RunFn setup_prepare_data(CLI::App& app) {
   auto opts = declare_options<PrepareDataOptions>(app);
   return [opts] {
-    const nlohmann::ordered_json options = declared_options_json(*opts);
+    nlohmann::ordered_json options = declared_options_json(*opts);  // logged, and kept in meta.json
+    for (auto& source : options["source"]) source = net::without_credentials(source.get<std::string>());
+    options["mirror"] = net::without_credentials(options["mirror"].get<std::string>());
     log_info("prepare-data ", options_summary(options));
     auto tokenizer = Tokenizer::load(opts->tokenizer);
     try {

@@ -19,6 +19,7 @@
 #include "data/source_list.h"
 #include "data/sources.h"
 #include "data/wikimedia_dumps.h"
+#include "net/url.h"
 #include "tokenizer/tokenizer.h"
 #include "tt_version.h"
 
@@ -438,7 +439,7 @@ class DocumentCollector {
     std::error_code ec;
     const uint64_t size = f.remote() ? f.expected.size : uint64_t(fs::file_size(f.path, ec));
     nlohmann::ordered_json j = {{"path", f.path.string()}};
-    if (f.remote()) j["url"] = f.url;
+    if (f.remote()) j["url"] = net::without_credentials(f.url);
     j["bytes"] = size;
     j["read"] = false;
     return j;
@@ -449,7 +450,7 @@ class DocumentCollector {
     const data::InputStream& in = src.reader->stream();
     nlohmann::ordered_json j = {{"path", f.path.string()}};
     if (f.remote()) {
-      j["url"] = f.url;
+      j["url"] = net::without_credentials(f.url);
       j["download"] = src.download->from_cache() ? "cached"
                       : src.download->complete() ? "complete"
                                                  : "partial (kept in the cache for resuming)";

@@ -49,7 +49,7 @@ std::vector<SourceFile> dump_parts(const wikimedia::DumpName& name, const NetOpt
   for (const auto& f : run.files) {
     SourceFile s;
     s.url = wikimedia::file_url(ro.mirror, run, f);
-    s.name = s.url;
+    s.name = net::without_credentials(s.url);
     s.path = wikimedia::file_cache_path(cache, run, f);
     s.expected.size = f.size;
     s.expected.sha1 = f.sha1;
@@ -74,7 +74,8 @@ std::vector<SourceFile> resolve_sources(const std::vector<std::string>& specs, c
     std::error_code ec;
     if (net::is_http_url(spec)) {
       SourceFile f;
-      f.name = f.url = spec;
+      f.url = spec;
+      f.name = net::without_credentials(spec);
       f.path = net::cache_path_for_url(cache_dir(), spec);
       out.push_back(std::move(f));
     } else if (fs::exists(spec, ec)) {

@@ -153,6 +153,7 @@ struct Download::Transfer {
 
 Download::Download(std::string url, fs::path final_path, Expected expected, HttpOptions options)
     : url_(std::move(url)),
+      shown_url_(without_credentials(url_)),
       final_path_(std::move(final_path)),
       expected_(std::move(expected)),
       opts_(std::move(options)),
@@ -163,14 +164,14 @@ Download::Download(std::string url, fs::path final_path, Expected expected, Http
     const uint64_t size = fs::file_size(final_path_, ec);
     if (!ec && (expected_.size == 0 || size == expected_.size)) {
       fd_ = ::open(final_path_.c_str(), O_RDONLY | O_CLOEXEC);
-      TT_CHECK(fd_ >= 0) << final_path_.string() << ": cannot open the cached copy of " << url_ << ": "
+      TT_CHECK(fd_ >= 0) << final_path_.string() << ": cannot open the cached copy of " << shown_url_ << ": "
                          << std::strerror(errno);
       complete_ = from_cache_ = validated_ = true;
       on_disk_ = total_ = size;
       return;
     }
-    log_warn(final_path_.string(), ": the cached copy of ", url_, " has ", size, " bytes, ", expected_.source,
-             " says ", expected_.size, "; downloading it again");
+    log_warn(final_path_.string(), ": the cached copy of ", shown_url_, " has ", size, " bytes, ",
+             expected_.source, " says ", expected_.size, "; downloading it again");
     fs::remove(final_path_, ec);
   }
   fs::create_directories(final_path_.parent_path(), ec);
@@ -183,7 +184,7 @@ Download::Download(std::string url, fs::path final_path, Expected expected, Http
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd_);
     fd_ = -1;
-    TT_FAIL() << url_ << ": another process is downloading it into " << part.string()
+    TT_FAIL() << shown_url_ << ": another process is downloading it into " << part.string()
               << hint("wait for it to finish; its result is then read from the cache");
   }
   try {
@@ -232,7 +233,7 @@ void Download::resume_partial() {
       validated_ = true;
       verify_and_commit();
     } else {
-      log_warn(part.string(), ": a complete-sized partial download of ", url_,
+      log_warn(part.string(), ": a complete-sized partial download of ", shown_url_,
                " fails its checksum; downloading it again");
       restart_from_zero();
     }
@@ -249,7 +250,7 @@ Download::~Download() {
   }
   if (interrupted) {
     if (bar_) bar_->progress.finish("interrupted");
-    log_info("download of ", url_, " ended at ", amount(on_disk_),
+    log_info("download of ", shown_url_, " ended at ", amount(on_disk_),
              total_ ? " of " + amount(total_) : std::string(), "; the partial file ", part_path().string(),
              " is kept and a later run resumes it");
   }
@@ -302,8 +303,8 @@ void Download::stop(const std::string& why) {
     bar_->progress.finish("stopped: " + why);
   }
   if (on_disk_ > 0)
-    log_info("stopped downloading ", url_, " at ", amount(on_disk_), total_ ? " of " + amount(total_) : "",
-             " (", why, "); the partial file ", part_path().string(),
+    log_info("stopped downloading ", shown_url_, " at ", amount(on_disk_),
+             total_ ? " of " + amount(total_) : "", " (", why, "); the partial file ", part_path().string(),
              " is kept and a later run resumes from there");
 }
 
@@ -418,13 +419,13 @@ void Download::begin_response() {
     total = std::max<curl_off_t>(length, 0);
     if (t.request_offset > 0) {
       if (!validated_) {
-        log_info(url_, ": the server did not resume the partial download (HTTP ", t.status,
+        log_info(shown_url_, ": the server did not resume the partial download (HTTP ", t.status,
                  " to a Range request); downloading it again from the start");
         restart_from_zero();
         t.request_offset = 0;
         t.head_pending = true;
       } else {
-        log_warn(url_, ": the server ignored the Range request of a retry (HTTP ", t.status,
+        log_warn(shown_url_, ": the server ignored the Range request of a retry (HTTP ", t.status,
                  "); reading from the start again and checking the ", on_disk_, " bytes already received");
         t.mode = Transfer::Mode::Compare;
       }
@@ -551,14 +552,14 @@ void Download::finish_try(int curl_result) {
                                              : "";
   if (!t->fatal.empty()) {
     if (t->fatal_refuses) refuse(t->fatal);
-    TT_FAIL() << "GET " << url_ << ": " << t->fatal << keep_note;
+    TT_FAIL() << "GET " << shown_url_ << ": " << t->fatal << keep_note;
   }
   if (rc != CURLE_OK) {
     std::string problem = transfer_error_text(rc, t->err);
     if (rc == CURLE_TOO_MANY_REDIRECTS)
       problem += " (more than " + std::to_string(opts_.max_redirects) + " redirects)";
     if (t->stalled) problem = stall_text(opts_);
-    TT_CHECK(is_transient(rc)) << "GET " << url_ << ": " << problem << keep_note;
+    TT_CHECK(is_transient(rc)) << "GET " << shown_url_ << ": " << problem << keep_note;
     schedule_retry(problem);
     return;
   }
@@ -578,14 +579,15 @@ void Download::finish_try(int curl_result) {
         return;
       }
       if (validated_) refuse("the file on the server is now shorter than the bytes already received");
-      log_info(url_, ": the partial download does not fit the file on the server (HTTP 416); starting again");
+      log_info(shown_url_,
+               ": the partial download does not fit the file on the server (HTTP 416); starting again");
       restart_from_zero();
       schedule_retry("HTTP 416 Range Not Satisfiable");
       return;
     }
     const std::string problem = http_status_text(status);
     if (!is_transient_status(status))
-      throw HttpStatusError("GET " + url_ + ": " + problem + keep_note, status);
+      throw HttpStatusError("GET " + shown_url_ + ": " + problem + keep_note, status);
     schedule_retry(problem);
     return;
   }
@@ -603,7 +605,7 @@ void Download::schedule_retry(const std::string& problem) {
   ++failures_;
   last_problem_ = problem;
   if (failures_ > opts_.retries) {
-    TT_FAIL() << "GET " << url_ << ": " << problem << " (gave up after " << failures_
+    TT_FAIL() << "GET " << shown_url_ << ": " << problem << " (gave up after " << failures_
               << " tries in a row without progress)"
               << (on_disk_ > 0 ? "; the partial download " + part_path().string() + " (" +
                                      std::to_string(on_disk_) + " bytes) is kept and a later run resumes it"
@@ -613,7 +615,7 @@ void Download::schedule_retry(const std::string& problem) {
                      "tries and the stall timeout");
   }
   const double delay = backoff_seconds(opts_, failures_);
-  log_warn("GET ", url_, ": ", problem, "; retrying in ", delay, " s from byte ", on_disk_, " (try ",
+  log_warn("GET ", shown_url_, ": ", problem, "; retrying in ", delay, " s from byte ", on_disk_, " (try ",
            failures_ + 1, " of ", opts_.retries + 1, ")");
   retry_at_ = now_s() + delay;
 }
@@ -645,7 +647,7 @@ void Download::verify_and_commit() {
     bar_->progress.finish();
   }
   const double secs = started_s_ > 0 ? now_s() - started_s_ : 0;
-  log_info("fetched ", url_,
+  log_info("fetched ", shown_url_,
            effective_url_.empty() || effective_url_ == url_ ? "" : " (redirected to " + effective_url_ + ")",
            " (", on_disk_, " bytes", checks,
            resumed_at_ > 0 ? ", resumed at byte " + std::to_string(resumed_at_) : std::string(), ", ",
@@ -663,8 +665,8 @@ void Download::restart_from_zero() {
 void Download::refuse(const std::string& problem) {
   const fs::path part = part_path();
   discard();
-  TT_FAIL() << "GET " << url_ << ": " << problem << "; refused, and the partial download " << part.string()
-            << " was removed"
+  TT_FAIL() << "GET " << shown_url_ << ": " << problem << "; refused, and the partial download "
+            << part.string() << " was removed"
             << hint("run again to download it afresh; if it keeps failing, try another mirror");
 }
 

@@ -95,6 +95,7 @@ class Download {
   void save_validator(const std::string& etag, const std::string& last_modified);
 
   std::string url_;
+  std::string shown_url_;  // url_ without a user name or password: what messages name
   fs::path final_path_;
   Expected expected_;
   HttpOptions opts_;

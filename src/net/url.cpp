@@ -75,6 +75,15 @@ std::string url_file_name(const std::string& url) {
   return name.empty() ? "index" : name;
 }
 
+std::string without_credentials(std::string_view url) {
+  if (!is_http_url(url)) return std::string(url);
+  const size_t authority = url.find("://") + 3;
+  const size_t end = std::min(url.find_first_of("/?#", authority), url.size());
+  const size_t at = url.substr(authority, end - authority).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(authority + at));
+}
+
 std::string join_url(std::string_view base, std::string_view rest) {
   while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);

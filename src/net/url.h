@@ -28,6 +28,9 @@ bool is_http_url(std::string_view s);
 UrlParts parse_url(const std::string& url);
 // The last path segment ("enwiki-...-p1p41242.bz2"), "index" for a URL that ends in "/".
 std::string url_file_name(const std::string& url);
+// `url` with the user name and password of an http(s) URL replaced by "***" ("https://***@host/a"), for what
+// is logged or recorded (meta.json); anything else is returned unchanged.
+std::string without_credentials(std::string_view url);
 // `base` without trailing slashes + "/" + `rest` without leading slashes.
 std::string join_url(std::string_view base, std::string_view rest);
 

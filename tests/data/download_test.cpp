@@ -337,6 +337,12 @@ TEST(CachePaths, FollowXdgAndKeepUrlsApart) {
   EXPECT_EQ(net::url_file_name("http://h/a/enwiki-p1p2.bz2?x"), "enwiki-p1p2.bz2");
   EXPECT_TRUE(contains(error_of([] { net::parse_url("ftp://h/x"); }), "unsupported URL scheme"));
   EXPECT_EQ(net::cache_dir("/flag"), "/flag");
+  // credentials are not logged or recorded, nor part of the cache path
+  EXPECT_EQ(net::without_credentials("https://user:secret@h:8080/a@b?c@d"), "https://***@h:8080/a@b?c@d");
+  EXPECT_EQ(net::without_credentials("HTTP://token@h"), "HTTP://***@h");
+  EXPECT_EQ(net::without_credentials("http://h/a@b"), "http://h/a@b");
+  EXPECT_EQ(net::without_credentials("data/user@host.tsv"), "data/user@host.tsv");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://user:secret@h/x.bz2"), "/cache/url/h/x.bz2");
 }
 
 TEST(CachePaths, CacheDirectoryFromTheEnvironment) {
