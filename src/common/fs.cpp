@@ -17,15 +17,18 @@
 namespace tt {
 
 std::string read_file(const fs::path& path) {
+  std::error_code ec;
+  TT_CHECK(!fs::is_directory(path, ec)) << path.string() << ": is a directory, not a file";
   std::FILE* f = std::fopen(path.c_str(), "rb");
   TT_CHECK(f) << path.string() << ": cannot open for reading: " << std::strerror(errno);
   std::string out;
   char buf[1 << 16];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  bool err = std::ferror(f);
+  const bool err = std::ferror(f);
+  const int why = errno;
   std::fclose(f);
-  TT_CHECK(!err) << path.string() << ": read error";
+  TT_CHECK(!err) << path.string() << ": read error: " << std::strerror(why);
   return out;
 }
 

@@ -28,8 +28,8 @@
 //            a floating-point value must also be finite. On the command line a number may not be empty,
 //            nor negative for an unsigned option.
 // Every option: its value (each string of a list) must be valid UTF-8, since to_json() goes into JSON files.
-//   strings  one_of({"train", "val"}), required() (also given to CLI11: the flag must be on the command
-//            line).
+//   strings  one_of({"train", "val"}), non_empty(), required() (also given to CLI11: the flag must be on the
+//            command line).
 //   anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing only.
 // A broken rule is a tt::Error naming the flag. When parsing, it is thrown out of CLI::App::parse (from
 // the app's final callback, which OptionSet takes: one OptionSet per CLI::App).
@@ -106,6 +106,10 @@ class DeclaredOption {
     choices_ = std::move(choices);
     return install();
   }
+  DeclaredOption& non_empty() requires std::is_same_v<T, std::string> {
+    non_empty_ = true;
+    return install();
+  }
   DeclaredOption& required() requires std::is_same_v<T, std::string> {
     required_ = true;
     entry_->cli->required();
@@ -142,6 +146,7 @@ class DeclaredOption {
       m << ", got " << v;
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (required_ && v.empty()) return flag + " is required";
+      if (non_empty_ && v.empty()) return flag + " must not be empty";
       if (choices_.empty() || std::find(choices_.begin(), choices_.end(), v) != choices_.end()) return "";
       m << flag << " must be " << detail::one_of_text(choices_) << ", got \"" << v << "\"";
     }
@@ -153,7 +158,7 @@ class DeclaredOption {
   std::optional<T> lo_, hi_;
   bool lo_open_ = false, hi_open_ = false;
   std::vector<std::string> choices_;
-  bool required_ = false;
+  bool required_ = false, non_empty_ = false;
 };
 
 class OptionSet {

@@ -39,7 +39,8 @@ void PrepareDataOptions::declare(OptionSet& o) {
       ->required()
       ->expected(1, -1);
   o.add("--out_dir", out_dir,
-        "output directory (train.bin, val.bin, meta.json, samples.txt); replaced atomically");
+        "output directory (train.bin, val.bin, meta.json, samples.txt); replaced atomically")
+      .non_empty();
   o.add("--seq_len", seq_len, "tokens per row").in_range(2, int64_t(1) << 24);
   o.add("--max_bytes", max_bytes, "stop after this many bytes of cleaned text (downloads stop there too)")
       .positive();

@@ -72,7 +72,14 @@ std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir
                                                 const std::string& tokenizer_flag) {
   const std::filesystem::path own = dir / "tokenizer.json";
   const bool has_own = std::filesystem::exists(own);
-  if (tokenizer_flag.empty()) return has_own ? own : tokenizer_json_file("");
+  if (tokenizer_flag.empty()) {
+    if (has_own) return own;
+    const std::filesystem::path fallback = tokenizer_json_file("");
+    TT_CHECK(std::filesystem::is_regular_file(fallback))
+        << own.string() << " is missing, and so is the default tokenizer, " << fallback.string()
+        << hint("pass --tokenizer DIR: the tokenizer the model was trained with");
+    return fallback;
+  }
   const std::filesystem::path given = tokenizer_json_file(tokenizer_flag);
   TT_CHECK(std::filesystem::is_regular_file(given))
       << "--tokenizer: " << given.string() << ": tokenizer file not found";

@@ -37,7 +37,7 @@ Qwen3Config load_checkpoint_config(const std::filesystem::path& dir);
 // Weights (model.safetensors) and, when `with_optimizer`, optimizer.bin into an existing model.
 void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer);
 nlohmann::json load_json_file(const std::filesystem::path& file);
-// The tokenizer.json to read a checkpoint's ids with (sample, eval): the checkpoint's own copy, else the
+// The tokenizer.json to read a checkpoint's ids with (sample, eval, train --resume): its own copy, else the
 // default one; a --tokenizer given (tokenizer_json_file) must be the checkpoint's own tokenizer when the
 // checkpoint carries one, since the model's ids mean that tokenizer's tokens (tt::Error naming both
 // files otherwise, or the given one when it does not exist).

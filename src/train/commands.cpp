@@ -83,7 +83,7 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
 
 void EvalOptions::declare(OptionSet& o) {
   o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best").required();
-  o.add("--data_dir", data_dir, "directory written by prepare-data");
+  o.add("--data_dir", data_dir, "directory written by prepare-data").non_empty();
   o.add("--split", split, "train or val").one_of({"train", "val"});
   o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)").at_least(0);
   o.add("--batch_size", batch_size, "rows per forward pass").positive();

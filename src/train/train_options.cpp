@@ -9,8 +9,10 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--config", config,
         "model config.json (HF Qwen3 format), e.g. configs/qwen3_demo.json; with --resume "
         "the checkpoint's config is used when omitted");
-  o.add("--data_dir", data_dir, "directory written by prepare-data (train.bin, val.bin, meta.json)");
-  o.add("--out_dir", out_dir, "run directory: last/, best/, metrics.jsonl, loss.svg, samples.log");
+  o.add("--data_dir", data_dir, "directory written by prepare-data (train.bin, val.bin, meta.json)")
+      .non_empty();
+  o.add("--out_dir", out_dir, "run directory: last/, best/, metrics.jsonl, loss.svg, samples.log")
+      .non_empty();
   o.add("--tokenizer", tokenizer,
         "tokenizer directory (tokenizer.json, tokenizer_config.json; default: $TT_TOKENIZER_DIR or "
         "assets/qwen3-tokenizer)");

@@ -409,7 +409,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
         << hint("run without --resume to start a new run");
   }
   const Qwen3Config cfg = model_config(opts, last_dir);
-  const fs::path tokenizer_json = tokenizer_json_file(opts.tokenizer);
+  // A resumed run keeps the tokenizer it saved with its checkpoint (checkpoint_tokenizer_json's rule).
+  const fs::path tokenizer_json =
+      opts.resume ? checkpoint_tokenizer_json(last_dir, opts.tokenizer) : tokenizer_json_file(opts.tokenizer);
   const auto tok = Tokenizer::load(tokenizer_json);
   opts.tokenizer = tokenizer_json.parent_path().string();  // checkpoints copy the tokenizer from here
   const TokenDataset train = TokenDataset::open(opts.data_dir, "train");

@@ -84,6 +84,7 @@ struct RuleOptions {
   std::string ckpt;
   uint64_t seed = 1;
   std::vector<std::string> prompts;
+  std::string out = "runs";
   void declare(tt::OptionSet& o) {
     o.add("--rows", rows, "rows").positive();
     o.add("--fraction", fraction, "fraction").at_least(0).below(0.5);
@@ -91,6 +92,7 @@ struct RuleOptions {
     o.add("--ckpt", ckpt, "checkpoint").required();
     o.add("--seed", seed, "seed");
     o.add("--prompts", prompts, "prompts");
+    o.add("--out", out, "output directory").non_empty();
   }
 };
 
@@ -162,6 +164,9 @@ TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
             std::string::npos);
   EXPECT_EQ(parse({"--ckpt", "c", "--prompts", "caf\xC3\xA9"}), "");
   RuleOptions bad = ok;
+  bad.out = "";
+  EXPECT_EQ(rule_error(bad), "--out must not be empty");
+  bad = ok;
   bad.split = "\xFF";
   EXPECT_NE(rule_error(bad).find("--split is not valid UTF-8"), std::string::npos);
 }

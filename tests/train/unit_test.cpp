@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
 #include "train/commands.h"
 #include "train/data_order.h"
 #include "train/early_stopping.h"
@@ -631,5 +632,31 @@ TEST(MetricsLog, ResumeKeepsRecordsUpToTheCheckpointAndReadsTheCurvesBack) {
   const std::string kept = read_file(file);
   EXPECT_EQ(std::count(kept.begin(), kept.end(), '\n'), 3);
   EXPECT_EQ(kept.find("\"step\":6"), std::string::npos) << kept;
+  std::filesystem::remove_all(dir);
+}
+
+// A checkpoint without its tokenizer.json, and no default tokenizer either: the checkpoint's missing file is
+// named (the message named only the default's path).
+TEST(CheckpointTokenizer, MissingOwnAndDefaultNamesTheCheckpointsFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tt_ckpt_tok_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const char* saved = std::getenv("TT_TOKENIZER_DIR");
+  const std::string keep = saved ? saved : "";
+  ::setenv("TT_TOKENIZER_DIR", (dir / "no_such_tokenizer").c_str(), 1);
+  std::string e;
+  try {
+    tt::checkpoint_tokenizer_json(dir, "");
+  } catch (const tt::Error& err) {
+    e = err.what();
+  }
+  if (saved)
+    ::setenv("TT_TOKENIZER_DIR", keep.c_str(), 1);
+  else
+    ::unsetenv("TT_TOKENIZER_DIR");
+  EXPECT_NE(e.find((dir / "tokenizer.json").string() + " is missing, and so is the default tokenizer"),
+            std::string::npos)
+      << e;
+  tt::write_file_atomic(dir / "tokenizer.json", "{}");  // its own copy wins, whatever the default
+  EXPECT_EQ(tt::checkpoint_tokenizer_json(dir, ""), dir / "tokenizer.json");
   std::filesystem::remove_all(dir);
 }
