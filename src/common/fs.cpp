@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -32,6 +33,42 @@ std::string read_file(const fs::path& path) {
   return out;
 }
 
+namespace {
+
+// The temporaries of live AtomicFiles, copied into fixed buffers so that a signal handler can read them
+// without allocating: a slot is claimed, its path written, then marked ready; unmarked before it is freed.
+struct PendingTemp {
+  std::atomic<bool> claimed{false}, ready{false};
+  char path[4096] = {};
+};
+PendingTemp g_pending[64];
+
+int add_pending_temp(const fs::path& tmp) {
+  const std::string& p = tmp.native();
+  if (p.size() >= sizeof PendingTemp::path) return -1;  // too long to keep: left to the destructor alone
+  for (int i = 0; i < int(std::size(g_pending)); ++i) {
+    bool expected = false;
+    if (!g_pending[i].claimed.compare_exchange_strong(expected, true)) continue;
+    std::memcpy(g_pending[i].path, p.c_str(), p.size() + 1);
+    g_pending[i].ready = true;
+    return i;
+  }
+  return -1;  // more than 64 files being written at once: the rest are left to their destructors
+}
+
+void drop_pending_temp(int slot) {
+  if (slot < 0) return;
+  g_pending[slot].ready = false;
+  g_pending[slot].claimed = false;
+}
+
+}  // namespace
+
+void remove_pending_temp_files() noexcept {
+  for (auto& t : g_pending)
+    if (t.ready.load()) ::unlink(t.path);
+}
+
 static fs::path temp_sibling(const fs::path& path) {
   return path.string() + ".tmp." + std::to_string(getpid());
 }
@@ -43,9 +80,14 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
 }
 
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), tmp_(temp_sibling(path_)) {
+  pending_slot_ = add_pending_temp(tmp_);
   f_ = std::fopen(tmp_.c_str(), "wb");
-  TT_CHECK(f_) << path_.string() << ": cannot open for writing (via temporary " << tmp_.filename().string()
-               << "): " << std::strerror(errno) << hint("check that the directory exists and is writable");
+  if (!f_) {
+    const int err = errno;
+    drop_pending_temp(pending_slot_);
+    TT_FAIL() << path_.string() << ": cannot open for writing (via temporary " << tmp_.filename().string()
+              << "): " << std::strerror(err) << hint("check that the directory exists and is writable");
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -54,6 +96,7 @@ AtomicFile::~AtomicFile() {
     std::error_code ec;
     fs::remove(tmp_, ec);
   }
+  drop_pending_temp(pending_slot_);
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
@@ -73,6 +116,8 @@ void AtomicFile::commit() {
   f_ = nullptr;
   std::error_code ec;
   fs::rename(tmp_, path_, ec);
+  drop_pending_temp(pending_slot_);  // renamed, or removed just below
+  pending_slot_ = -1;
   if (ec) {
     std::error_code ignored;
     fs::remove(tmp_, ignored);

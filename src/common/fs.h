@@ -34,6 +34,7 @@ class AtomicFile {
  private:
   fs::path path_, tmp_;
   std::FILE* f_ = nullptr;
+  int pending_slot_ = -1;  // in remove_pending_temp_files()'s list while the temporary exists
   uint64_t written_ = 0;
 };
 
@@ -41,6 +42,10 @@ class AtomicFile {
 // become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path).
 // Temporary siblings and renames need that last component.
 fs::path directory_path(const fs::path& dir);
+
+// Removes the temporary files of every AtomicFile not yet committed or destroyed: for a signal that ends the
+// process before their destructors can run (common/stop_signal.cpp). Async-signal-safe (unlink(2) only).
+void remove_pending_temp_files() noexcept;
 
 // A fresh temporary directory next to `final_dir` (same filesystem, so the rename is atomic).
 fs::path make_temp_dir_beside(const fs::path& final_dir);

@@ -1,6 +1,7 @@
 #include "common/stop_signal.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +9,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+
+#include "common/fs.h"
 
 namespace tt {
 namespace {
@@ -17,10 +20,21 @@ std::atomic<const char*> g_message{""};
 
 void on_signal(int signo) {
   int expected = 0;
-  if (!g_signal.compare_exchange_strong(expected, signo)) _exit(128 + signo);
+  if (!g_signal.compare_exchange_strong(expected, signo)) {
+    remove_pending_temp_files();
+    _exit(128 + signo);
+  }
   const char* msg = g_message.load();
   ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
   (void)ignored;
+}
+
+// While no StopSignal is alive: the signal's default action, after removing the temporaries of the files
+// being written (an interrupted `tokenize --output F` left F.tmp.<pid> behind).
+void end_process(int signo) {
+  remove_pending_temp_files();
+  signal(signo, SIG_DFL);
+  raise(signo);  // on the "tt-signals" thread, where it is not blocked: the process ends as by the signal
 }
 
 sigset_t stop_signals() {
@@ -46,10 +60,19 @@ void route_stop_signals() {
     pthread_setname_np(pthread_self(), "tt-signals");  // as top, gdb and /proc/<pid>/task show it
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     accepting.set_value();
-    for (;;) pause();  // the handlers run here; with none installed, the default action ends the process
+    for (;;) pause();  // the handlers run here: a StopSignal's, or end_process
   }).detach();         // a thread that cannot start throws here, before anything is blocked
   ready.wait();        // returns once the thread accepts the signals: none is left without a taker
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  for (int signo : {SIGINT, SIGTERM}) {
+    struct sigaction current {};
+    sigaction(signo, nullptr, &current);
+    if (current.sa_handler != SIG_DFL) continue;  // ignored (nohup) or handled by the embedding program
+    struct sigaction sa {};
+    sa.sa_handler = end_process;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, nullptr);
+  }
   routed = getpid();
 }
 

@@ -3,7 +3,9 @@
 // `message` to stderr (both async-signal-safe); the work loop polls requested() and stops cleanly
 // (train: evaluate and save; prepare-data: remove the partial output). A second signal exits the process
 // at once with _exit(128 + signo), for when the clean stop takes too long. Construction clears any
-// earlier request; destruction restores the previous handlers.
+// earlier request; destruction restores the previous handlers. While no StopSignal is alive (tokenize,
+// sample, eval), a signal ends the process as its default action would. Both ways out first remove the
+// temporaries of files still being written (fs.h: remove_pending_temp_files).
 //
 // Which thread runs the handler: never one that runs GEMMs. route_stop_signals() starts one thread,
 // "tt-signals", that accepts SIGINT and SIGTERM and only waits, then blocks them in the calling thread and

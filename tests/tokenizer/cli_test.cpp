@@ -2,12 +2,17 @@
 // the JS reference), decodes back, plain-text mode (same ids for any --threads), --tokens, and error
 // reporting (file:line, blank JSONL lines, the user's --output path, --threads range).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "subprocess.h"
 #include "test_util.h"
 
 namespace tt::test {
@@ -206,6 +211,35 @@ TEST_F(CliTest, FailedWriteToStdoutIsAnError) {
     EXPECT_NE(slurp(dir_ / "stderr").find("cannot write to stdout: No space left on device"),
               std::string::npos)
         << args << ": " << slurp(dir_ / "stderr");
+  }
+}
+
+// A signal that ends `tokenize --output F` while it waits for input removes F's temporary (F.tmp.<pid> was
+// left behind): the process still ends as by the signal.
+TEST_F(CliTest, SignalLeavesNoTemporaryOutput) {
+  for (int signo : {SIGTERM, SIGINT}) {
+    const fs::path fifo = dir_ / "in.fifo", out = dir_ / "out" / "ids.jsonl";
+    fs::remove_all(dir_ / "out");
+    fs::create_directories(dir_ / "out");
+    fs::remove(fifo);
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    tt::test::Subprocess tok({std::string(TT_BINARY_DIR) + "/tiny-transformer", "tokenize", "--jsonl",
+                              fifo.string(), "--output", out.string()},
+                             dir_ / "stdout", dir_ / "stderr",
+                             {"TT_TOKENIZER_DIR=" + tokenizer_dir().string()});
+    std::ofstream feed(fifo);  // opens once the command opened its end
+    feed << "{\"text\": \"hello\"}" << std::endl;
+    bool temporary = false;  // the output's temporary exists once the command started writing
+    for (int i = 0; i < 500 && !temporary; ++i) {
+      for (const auto& e : fs::directory_iterator(dir_ / "out")) temporary = true;
+      if (!temporary) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(temporary);
+    ::kill(tok.pid(), signo);
+    const tt::test::Exit e = tok.wait(60);
+    EXPECT_TRUE(e.signalled) << e.rc;
+    EXPECT_EQ(e.rc, 128 + signo);
+    EXPECT_TRUE(fs::is_empty(dir_ / "out")) << "signal " << signo;
   }
 }
 
