@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     RawDocument doc;
     while (reader->next(doc)) {
       Extracted e = extract_document(doc, 10);
-      if (!e.skip && (e.text.empty() || !is_valid_utf8(e.text))) std::abort();
+      if (!e.skip && (e.text.empty() || !tt::is_valid_utf8(e.text))) std::abort();
     }
   } catch (const tt::Error&) {
     // expected for damaged input

@@ -15,7 +15,7 @@ namespace {
 void check_clean(const std::string& in, const std::string& out) {
   if (out.find('\n') != std::string::npos || out.find("  ") != std::string::npos) std::abort();
   if (!out.empty() && (out.front() == ' ' || out.back() == ' ')) std::abort();
-  if (tt::data::is_valid_utf8(in) && !tt::data::is_valid_utf8(out)) std::abort();
+  if (tt::is_valid_utf8(in) && !tt::is_valid_utf8(out)) std::abort();
 }
 
 }  // namespace
