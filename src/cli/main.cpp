@@ -78,8 +78,10 @@ int main(int argc, char** argv) {
       if (!sub->parsed()) continue;
       const int rc = run();
       // What a command printed last may still sit in stdio's buffer: a full disk shows up only here.
-      TT_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout))
-          << "cannot write to stdout: " << std::strerror(errno);
+      const bool flushed = std::fflush(stdout) == 0;
+      const int why = errno;
+      TT_CHECK(flushed && !std::ferror(stdout))
+          << "cannot write to stdout: " << (flushed ? "an earlier write failed" : std::strerror(why));
       return rc;
     }
   } catch (const tt::Error& e) {

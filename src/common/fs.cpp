@@ -146,6 +146,11 @@ DirLock::DirLock(const fs::path& dir, const std::string& holder_hint) {
     const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
     ::close(fd_);
     fd_ = -1;
+    if (err == ENOLCK || err == ENOSYS || err == EOPNOTSUPP || err == EINVAL) {  // NFS without lockd, FUSE
+      log_warn(path.string(), ": this filesystem cannot lock (", std::strerror(err),
+               "); a second process writing ", dir.string(), " at the same time would not be noticed");
+      return;
+    }
     TT_CHECK(err != EWOULDBLOCK) << dir.string() << " is in use by another process"
                                  << (n > 0 ? std::string(" (pid ") + pid + ")" : std::string())
                                  << hint(holder_hint);

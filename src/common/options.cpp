@@ -33,7 +33,7 @@ std::string broken_utf8(const std::string& flag, const nlohmann::json& v) {
 void check_entries(const std::deque<OptionEntry>& entries) {
   for (const auto& e : entries) {
     // Every value, whatever its rules: train would otherwise fail at its first save, its work lost.
-    if (e.value) {
+    if (e.utf8 && e.value) {
       const std::string message = broken_utf8(e.flag, e.value());
       TT_CHECK(message.empty()) << message << hint("pass the value in UTF-8 (rename the file or directory)");
     }

@@ -27,7 +27,8 @@
 //            the bounds combine into one rule and one message ("--adam_beta1 must be in [0, 1), got 1");
 //            a floating-point value must also be finite. On the command line a number may not be empty,
 //            nor negative for an unsigned option.
-// Every option: its value (each string of a list) must be valid UTF-8, since to_json() goes into JSON files.
+// Every option: its value (each string of a list) must be valid UTF-8, since to_json() goes into JSON files;
+// any_bytes() exempts a string option of a command that records no flags.
 //   strings  one_of({"train", "val"}), non_empty(), required() (also given to CLI11: the flag must be on the
 //            command line).
 //   anything else: `->` is the CLI11 option (->check(CLI::ExistingFile), ...), applied when parsing only.
@@ -58,6 +59,7 @@ struct OptionEntry {
   std::string flag;  // as declared, e.g. "--steps"
   std::function<nlohmann::json()> value;
   std::function<std::string()> broken_rule;  // the message when the value breaks its rule, else ""
+  bool utf8 = true;                          // the value must be UTF-8 (any_bytes() clears it)
   CLI::Option* cli = nullptr;
 };
 
@@ -105,6 +107,12 @@ class DeclaredOption {
   DeclaredOption& one_of(std::vector<std::string> choices) requires std::is_same_v<T, std::string> {
     choices_ = std::move(choices);
     return install();
+  }
+  // Exempts a string option from the UTF-8 rule: for a command that records none of its flags in JSON (a file
+  // name or a prompt may be any bytes there).
+  DeclaredOption& any_bytes() requires std::is_same_v<T, std::string> {
+    entry_->utf8 = false;
+    return *this;
   }
   DeclaredOption& non_empty() requires std::is_same_v<T, std::string> {
     non_empty_ = true;

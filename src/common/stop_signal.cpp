@@ -34,7 +34,8 @@ void on_signal(int signo) {
 void end_process(int signo) {
   remove_pending_temp_files();
   signal(signo, SIG_DFL);
-  raise(signo);  // on the "tt-signals" thread, where it is not blocked: the process ends as by the signal
+  raise(signo);  // pending until this handler returns, then the default action: the process ends as by the
+                 // signal
 }
 
 sigset_t stop_signals() {
@@ -67,7 +68,9 @@ void route_stop_signals() {
   for (int signo : {SIGINT, SIGTERM}) {
     struct sigaction current {};
     sigaction(signo, nullptr, &current);
-    if (current.sa_handler != SIG_DFL) continue;  // ignored (nohup) or handled by the embedding program
+    // ignored (SIGINT of a background job started by a non-interactive shell) or handled by the embedding
+    // program
+    if (current.sa_handler != SIG_DFL) continue;
     struct sigaction sa {};
     sa.sa_handler = end_process;
     sigemptyset(&sa.sa_mask);

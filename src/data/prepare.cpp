@@ -74,7 +74,8 @@ void PrepareDataOptions::validate() const {
   for (const auto& s : sources)
     names_a_dump = names_a_dump || (!fs::exists(s, ec) && data::wikimedia::parse_dump_name(s).has_value());
   TT_CHECK(names_a_dump)
-      << "--mirror " << mirror << " is given, but no --source is a Wikimedia dump name"
+      << "--mirror " << net::without_credentials(mirror)
+      << " is given, but no --source is a Wikimedia dump name"
       << hint("--mirror applies to enwiki, wikipedia:LANG and WIKI:YYYYMMDD; give URLs in full");
 }
 
@@ -150,6 +151,11 @@ constexpr std::array<std::string_view, 4> kOutputFiles = {"train.bin", "val.bin"
 void check_replaceable(const fs::path& out_dir) {
   std::error_code ec;
   if (!fs::exists(out_dir, ec)) return;
+  const fs::path out = fs::weakly_canonical(out_dir, ec), cwd = fs::current_path(ec);
+  const auto [o, c] = std::mismatch(out.begin(), out.end(), cwd.begin(), cwd.end());
+  TT_CHECK(o != out.end())
+      << out_dir.string() << " is the working directory or contains it; refusing to replace it"
+      << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
   TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
   if (fs::is_empty(out_dir, ec)) return;
   const char* advice = "prepare-data replaces --out_dir as a whole; choose a new or empty directory";
@@ -265,13 +271,15 @@ class Splits {
   // A warning when the documents that filled val's first row made val far larger than --val_fraction
   // asks (a long first document in a small corpus), else "".
   std::string val_fill_warning() const {
-    const double share = double(val.document_tokens()) / double(std::max<int64_t>(1, document_tokens()));
-    if (fill_val_.empty() || share <= std::max(2 * val_fraction_, val_fraction_ + 0.01)) return "";
+    const double total = double(std::max<int64_t>(1, document_tokens()));
+    const double fill_share = double(fill_tokens_) / total;
+    if (fill_share <= std::max(2 * val_fraction_, val_fraction_ + 0.01)) return "";
     std::ostringstream w;
-    w << "the val split holds " << std::fixed << std::setprecision(1) << 100 * share
-      << " % of the tokens, not the " << std::defaultfloat << 100 * val_fraction_
-      << " % of --val_fraction: its first " << fill_val_.size() << " document(s), " << fill_tokens_
-      << " tokens, went to val to give it one full row of " << seq_len_ << " tokens";
+    w << "the val split holds " << std::fixed << std::setprecision(1)
+      << 100 * double(val.document_tokens()) / total << " % of the tokens, not the " << std::defaultfloat
+      << 100 * val_fraction_ << " % of --val_fraction: its first " << fill_val_.size() << " document(s), "
+      << fill_tokens_ << " tokens (" << std::fixed << std::setprecision(1) << 100 * fill_share
+      << " %), went to val to give it one full row of " << seq_len_ << " tokens";
     return w.str();
   }
 

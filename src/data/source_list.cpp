@@ -104,11 +104,11 @@ OpenSource open_source(const SourceFile& f, SkipCounter& skips, const NetOptions
   s.download = std::make_shared<net::Download>(f.url, f.path, f.expected, o.http);
   try {
     const std::string file_name = net::url_file_name(f.url);
-    auto in = std::make_unique<InputStream>(std::make_unique<DownloadSource>(s.download), f.url,
+    auto in = std::make_unique<InputStream>(std::make_unique<DownloadSource>(s.download), f.name,
                                             fs::path(file_name));
     const Compression named = named_compression(file_name);
     TT_CHECK(named == Compression::None || in->compression() == named)
-        << f.url << ": the name says " << compression_name(named) << " but the content is "
+        << f.name << ": the name says " << compression_name(named) << " but the content is "
         << (in->compression() == Compression::None
                 ? std::string("not compressed")
                 : std::string(compression_name(in->compression())) + " data")

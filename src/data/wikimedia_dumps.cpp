@@ -287,13 +287,15 @@ std::optional<DumpRun> cached_run(const fs::path& cache, const std::string& wiki
   const fs::path dir = index_dir(cache, wiki, run);
   std::error_code ec;
   if (!fs::exists(dir / "dumpstatus.json", ec)) return std::nullopt;
+  // Read errors (permissions, I/O) are errors; only what does not parse is removed.
+  const std::string status = read_file(dir / "dumpstatus.json");
+  const std::optional<std::string> sums =
+      fs::exists(dir / "sha1sums.txt", ec) ? std::optional(read_file(dir / "sha1sums.txt")) : std::nullopt;
   try {
-    RunStatus st =
-        parse_dump_status(read_file(dir / "dumpstatus.json"), wiki, run, (dir / "dumpstatus.json").string());
+    RunStatus st = parse_dump_status(status, wiki, run, (dir / "dumpstatus.json").string());
     if (!st.run) return std::nullopt;
-    if (fs::exists(dir / "sha1sums.txt", ec))
-      apply_sha1sums(*st.run,
-                     parse_sha1sums(read_file(dir / "sha1sums.txt"), (dir / "sha1sums.txt").string()),
+    if (sums)
+      apply_sha1sums(*st.run, parse_sha1sums(*sums, (dir / "sha1sums.txt").string()),
                      (dir / "sha1sums.txt").string());
     return st.run;
   } catch (const Error& e) {
@@ -331,7 +333,7 @@ std::optional<DumpRun> fetch_run(const ResolveOptions& o, const std::string& wik
     *why_not = "no dumpstatus.json (" + net::http_status_text(e.status()) + ")";
     return std::nullopt;
   }
-  RunStatus st = parse_dump_status(text, wiki, run, url);
+  RunStatus st = parse_dump_status(text, wiki, run, net::without_credentials(url));
   if (!st.run) {
     *why_not = st.why_not;
     return std::nullopt;
@@ -340,9 +342,10 @@ std::optional<DumpRun> fetch_run(const ResolveOptions& o, const std::string& wik
   std::string sums;
   try {
     sums = net::http_get(sums_url, o.http);
-    apply_sha1sums(*st.run, parse_sha1sums(sums, sums_url), sums_url);
+    const std::string shown = net::without_credentials(sums_url);
+    apply_sha1sums(*st.run, parse_sha1sums(sums, shown), shown);
   } catch (const net::HttpStatusError& e) {
-    log_warn(sums_url, ": ", net::http_status_text(e.status()),
+    log_warn(net::without_credentials(sums_url), ": ", net::http_status_text(e.status()),
              "; using the checksums of dumpstatus.json only");
     sums.clear();
   }
@@ -360,7 +363,8 @@ std::optional<DumpRun> fetch_run(const ResolveOptions& o, const std::string& wik
 
 DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
   std::optional<DumpRun> run;
-  std::string from = "the mirror " + o.mirror;
+  const std::string mirror = net::without_credentials(o.mirror);  // what messages name
+  std::string from = "the mirror " + mirror;
   if (!name.run.empty()) {
     run = cached_run(o.cache_dir, name.wiki, name.run);
     if (run) {
@@ -368,7 +372,7 @@ DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
     } else {
       std::string why;
       run = fetch_run(o, name.wiki, name.run, &why);
-      TT_CHECK(run) << name.wiki << ":" << name.run << ": the run on " << o.mirror
+      TT_CHECK(run) << name.wiki << ":" << name.run << ": the run on " << mirror
                     << " has no finished article dump (" << why << ")"
                     << hint("leave out the date to use the newest finished run");
     }
@@ -379,8 +383,9 @@ DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
     if (newest_cached_run(o.cache_dir, name.wiki)) listing_http.retries = std::min(listing_http.retries, 1);
     try {
       runs = parse_run_listing(net::http_get(listing_url, listing_http));
-      TT_CHECK(!runs.empty()) << listing_url << ": the listing links no dated dump runs (YYYYMMDD/)"
-                              << hint("check --mirror (" + o.mirror + ") and the wiki name " + name.wiki);
+      TT_CHECK(!runs.empty()) << net::without_credentials(listing_url)
+                              << ": the listing links no dated dump runs (YYYYMMDD/)"
+                              << hint("check --mirror (" + mirror + ") and the wiki name " + name.wiki);
     } catch (const net::HttpStatusError&) {
       throw;
     } catch (const Error& e) {
@@ -404,7 +409,7 @@ DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
       if (!run) notes += (notes.empty() ? "" : "; ") + runs[i] + ": " + why;
     }
     TT_CHECK(run) << name.wiki << ": none of the newest "
-                  << std::min<size_t>(runs.size(), size_t(o.max_runs_checked)) << " runs on " << o.mirror
+                  << std::min<size_t>(runs.size(), size_t(o.max_runs_checked)) << " runs on " << mirror
                   << " has a finished article dump (" << notes << ")"
                   << hint("name an older run with --source " + name.wiki +
                           ":YYYYMMDD, or try another --mirror");

@@ -648,7 +648,9 @@ void Download::verify_and_commit() {
   }
   const double secs = started_s_ > 0 ? now_s() - started_s_ : 0;
   log_info("fetched ", shown_url_,
-           effective_url_.empty() || effective_url_ == url_ ? "" : " (redirected to " + effective_url_ + ")",
+           effective_url_.empty() || effective_url_ == url_
+               ? ""
+               : " (redirected to " + without_credentials(effective_url_) + ")",
            " (", on_disk_, " bytes", checks,
            resumed_at_ > 0 ? ", resumed at byte " + std::to_string(resumed_at_) : std::string(), ", ",
            Progress::format_duration(secs), "); cached as ", final_path_.string());

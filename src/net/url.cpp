@@ -57,13 +57,14 @@ UrlParts parse_url(const std::string& url) {
     p.query = url_part(u, CURLUPART_QUERY);
   }
   curl_url_cleanup(u);
-  TT_CHECK(rc == CURLUE_OK) << url << ": not a valid URL (" << curl_url_strerror(rc) << ")";
+  TT_CHECK(rc == CURLUE_OK) << without_credentials(url) << ": not a valid URL (" << curl_url_strerror(rc)
+                            << ")";
   std::transform(p.scheme.begin(), p.scheme.end(), p.scheme.begin(),
                  [](unsigned char c) { return char(std::tolower(c)); });
   TT_CHECK(p.scheme == "http" || p.scheme == "https")
-      << url << ": unsupported URL scheme \"" << p.scheme << "\""
+      << without_credentials(url) << ": unsupported URL scheme \"" << p.scheme << "\""
       << hint("sources can be http:// or https:// URLs");
-  TT_CHECK(!p.host.empty()) << url << ": URL without a host";
+  TT_CHECK(!p.host.empty()) << without_credentials(url) << ": URL without a host";
   if (p.path.empty()) p.path = "/";
   return p;
 }
@@ -117,7 +118,8 @@ fs::path cache_path_for_url(const fs::path& cache, const std::string& url) {
     const std::string_view seg = path.substr(0, end);
     path.remove_prefix(end);
     if (seg.empty()) continue;
-    TT_CHECK(seg != "." && seg != "..") << url << ": URL path with a \".\" or \"..\" segment";
+    TT_CHECK(seg != "." && seg != "..")
+        << without_credentials(url) << ": URL path with a \".\" or \"..\" segment";
     if (!last.empty()) out /= last;
     last = safe_segment(seg);
   }

@@ -23,10 +23,12 @@ namespace tt {
 void TokenizeOptions::declare(OptionSet& o) {
   o.add("--jsonl", jsonl,
         "JSON-lines input: {\"text\": ...} per line (or {\"ids\": [...]} with --decode); output line i "
-        "is the result for input line i, so blank lines are refused except at the end of the file");
-  o.add("--input", input, "plain-text input file (default: stdin)");
-  o.add("--output", output, "output file (default: stdout)");
-  o.add("--tokenizer", tokenizer, "directory with tokenizer.json (default: assets/qwen3-tokenizer)");
+        "is the result for input line i, so blank lines are refused except at the end of the file")
+      .any_bytes();  // tokenize records none of its flags: file names may be any bytes
+  o.add("--input", input, "plain-text input file (default: stdin)").any_bytes();
+  o.add("--output", output, "output file (default: stdout)").any_bytes();
+  o.add("--tokenizer", tokenizer, "directory with tokenizer.json (default: assets/qwen3-tokenizer)")
+      .any_bytes();
   o.add("--decode", decode, "decode ids to text instead of encoding");
   o.add("--tokens", tokens, "print token strings instead of ids");
   o.add("--threads", threads,
@@ -61,8 +63,10 @@ class Output {
     if (file_) {
       file_->commit();
     } else {
-      TT_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout))
-          << "cannot write to stdout: " << std::strerror(errno);
+      const bool flushed = std::fflush(stdout) == 0;
+      const int why = errno;
+      TT_CHECK(flushed && !std::ferror(stdout))
+          << "cannot write to stdout: " << (flushed ? "an earlier write failed" : std::strerror(why));
     }
   }
 

@@ -17,8 +17,10 @@ namespace tt {
 namespace fs = std::filesystem;
 
 void SampleOptions::declare(OptionSet& o) {
-  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best or runs/last").required();
-  o.add("--prompt", prompt, "text to continue (empty: start of a document)");
+  // sample records none of its flags: a path or prompt may be any bytes (invalid UTF-8 in the prompt is
+  // encoded as U+FFFD, as the tokenizer does)
+  o.add("--ckpt_dir", ckpt_dir, "checkpoint directory, e.g. runs/best or runs/last").required().any_bytes();
+  o.add("--prompt", prompt, "text to continue (empty: start of a document)").any_bytes();
   o.add("--max_new_tokens", max_new_tokens, "tokens to generate at most").positive();
   o.add("--temperature", temperature, "softmax temperature; 0 = greedy (deterministic)").at_least(0);
   o.add("--top_k", top_k, "sample among the k most likely tokens (0 = all)").at_least(0);
@@ -27,7 +29,8 @@ void SampleOptions::declare(OptionSet& o) {
       .at_most(1);
   o.add("--seed", seed, "sampling seed (same seed, same text)");
   declare_device_flags(o, device, threads);
-  o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)");
+  o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)")
+      .any_bytes();
 }
 
 void SampleOptions::validate() const {

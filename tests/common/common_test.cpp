@@ -56,6 +56,7 @@ TEST(Options, DeclareOnceDrivesParsingAndJson) {
   double lr = 3e-4;
   bool bf16 = false;
   std::string out = "runs";
+  std::string input;
   tt::OptionSet os(&app);
   os.add("--steps", steps, "steps");
   os.add("--lr", lr, "learning rate");
@@ -85,6 +86,7 @@ struct RuleOptions {
   uint64_t seed = 1;
   std::vector<std::string> prompts;
   std::string out = "runs";
+  std::string input;
   void declare(tt::OptionSet& o) {
     o.add("--rows", rows, "rows").positive();
     o.add("--fraction", fraction, "fraction").at_least(0).below(0.5);
@@ -93,6 +95,7 @@ struct RuleOptions {
     o.add("--seed", seed, "seed");
     o.add("--prompts", prompts, "prompts");
     o.add("--out", out, "output directory").non_empty();
+    o.add("--input", input, "a file name, recorded nowhere").any_bytes();
   }
 };
 
@@ -163,6 +166,7 @@ TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
                 .find("--prompts is not valid UTF-8 (byte 0xC3 at offset 0)"),
             std::string::npos);
   EXPECT_EQ(parse({"--ckpt", "c", "--prompts", "caf\xC3\xA9"}), "");
+  EXPECT_EQ(parse({"--ckpt", "c", "--input", "caf\xE9.txt"}), "");  // any_bytes()
   RuleOptions bad = ok;
   bad.out = "";
   EXPECT_EQ(rule_error(bad), "--out must not be empty");

@@ -2,6 +2,9 @@
 // sha1sums.txt on fixtures (tests/fixtures/data/dumps), and finding the current run on a mirror
 // served by the loopback test server (with the cached index used when the mirror is unreachable).
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "common/fs.h"
 #include "data/wikimedia_dumps.h"
@@ -71,6 +74,8 @@ TEST(DumpIndex, LongNamesAndListingsAreParsedWithoutRecursion) {
   EXPECT_EQ(wm::parse_dump_name(long_wiki)->wiki, long_wiki);
   EXPECT_FALSE(wm::parse_dump_name(std::string(100000, 'a') + ".tsv"));
   EXPECT_FALSE(wm::parse_dump_name("wikipedia:" + std::string(100000, 'a') + ":2025"));
+  EXPECT_EQ(wm::parse_dump_name("wikipedia:" + std::string(100000, 'a'))->wiki, long_wiki);
+  EXPECT_FALSE(wm::parse_dump_name("wikipedia:" + std::string(100000, 'a') + "!"));
   const std::string listing =
       "<a href=\"" + std::string(100000, 'x') + "/20250601/\">x</a> <A HREF = 20250501>" +
       "<a href='2025060/'> <a href=\"20250701x/\"> <a href=\"" + std::string(50000, '1');
@@ -225,6 +230,36 @@ TEST(DumpIndex, NoFinishedRunIsAnErrorSayingWhatWasFound) {
   RefusingPort offline;  // nothing cached for this wiki: the network error itself
   e = error_of([&] { wm::resolve_dump({"frwiki", ""}, options(offline.url(""), cache.path)); });
   EXPECT_TRUE(contains(e, offline.url("/frwiki/")) && contains(e, "connect")) << e;
+}
+
+// A user name and password in --mirror reach the server, never the log or an error message.
+TEST(DumpIndex, CredentialsInTheMirrorAreNeverShown) {
+  TestHttpServer server;
+  serve_mirror(server);
+  ScratchDir cache;
+  const std::string mirror = "http://alice:s3cret@" + server.url("").substr(std::string("http://").size());
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  std::FILE* log = std::tmpfile();
+  ::dup2(::fileno(log), 2);
+  const wm::DumpRun run = wm::resolve_dump({"enwiki", ""}, options(mirror, cache.path));
+  const std::string missing = error_of([&] {
+    wm::resolve_dump({"dewiki", ""}, options(mirror, cache.path));
+  });
+  const std::string running = error_of([&] {
+    wm::resolve_dump({"enwiki", "20250701"}, options(mirror, cache.path));
+  });
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::rewind(log);
+  std::string logged;
+  for (int c; (c = std::fgetc(log)) != EOF;) logged.push_back(char(c));
+  std::fclose(log);
+  EXPECT_EQ(run.run, "20250601");
+  EXPECT_TRUE(contains(logged, "http://***@127.0.0.1")) << logged;
+  for (const std::string& text : {logged, missing, running}) EXPECT_FALSE(contains(text, "s3cret")) << text;
+  EXPECT_TRUE(contains(missing, "***@") && contains(running, "***@")) << missing << "\n" << running;
 }
 
 TEST(DumpIndex, MirrorFromFlagThenEnvironment) {

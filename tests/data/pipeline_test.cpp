@@ -192,8 +192,8 @@ TEST(Pipeline, ValFilledFarBeyondItsFractionIsAWarning) {
   auto meta = tt::prepare_data(options(dir.path / "long", {src.string()}), tok);
   ASSERT_EQ(meta["warnings"].size(), 1u) << meta["warnings"];
   const std::string w = meta["warnings"][0];
-  EXPECT_TRUE(contains(w, "the val split holds") && contains(w, "5 % of --val_fraction") &&
-              contains(w, "first 1 document(s), 16800 tokens"))
+  EXPECT_TRUE(contains(w, "the val split holds") && contains(w, "not the 5 % of --val_fraction") &&
+              contains(w, "first 1 document(s), 16800 tokens ("))
       << w;
   EXPECT_EQ(nlohmann::json::parse(tt::read_file(dir.path / "long/meta.json"))["warnings"], meta["warnings"]);
   src = dir.write("short.tsv", tsv_docs(300));  // short first documents: val near its fraction, no warning
@@ -244,6 +244,12 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
   fs::remove(out / "notes.txt");
   tt::prepare_data(options(out, {good.string()}), tok);  // an earlier output of ours alone is replaced
   EXPECT_EQ(tt::read_file(out / "train.bin"), before);
+
+  // The working directory, or a directory that contains it, is never swapped out from under the shell.
+  e = error_of([&] { tt::prepare_data(options(fs::current_path(), {good.string()}), tok); });
+  EXPECT_TRUE(contains(e, "is the working directory or contains it")) << e;
+  e = error_of([&] { tt::prepare_data(options("/", {good.string()}), tok); });
+  EXPECT_TRUE(contains(e, "is the working directory or contains it")) << e;
 
   // "out/" and "out/." name the directory "out" (the temporary sibling and the swap need its name).
   for (const char* spelling : {"slash/", "dot/."}) {
