@@ -1,6 +1,17 @@
 #include "common/check.h"
 
-namespace tt::detail {
+namespace tt {
+
+namespace {
+constexpr const char* kHintPrefix = "\n  hint: ";
+}
+
+std::string message_without_hint(const Error& e) {
+  const std::string what = e.what();
+  return what.substr(0, what.find(kHintPrefix));
+}
+
+namespace detail {
 
 void CheckMessage::raise() const {
   std::string text = msg_.str();
@@ -12,8 +23,9 @@ void CheckMessage::raise() const {
   } else if (text.empty()) {
     text = std::string("check `") + cond_ + "` failed";
   }
-  if (!hint_.empty()) text += "\n  hint: " + hint_;
+  if (!hint_.empty()) text += kHintPrefix + hint_;
   throw Error(text);
 }
 
-}  // namespace tt::detail
+}  // namespace detail
+}  // namespace tt

@@ -21,6 +21,9 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// e.what() without its "\n  hint: ..." line: for a warning that goes on past the error.
+std::string message_without_hint(const Error& e);
+
 struct Hint {
   std::string text;
 };

@@ -1,5 +1,7 @@
 #include "common/utf8.h"
 
+#include <cstdint>
+
 namespace tt {
 
 bool is_valid_utf8(std::string_view s, bool allow_cut_end, size_t* bad_offset) {

@@ -69,13 +69,14 @@ DatasetMeta DatasetMeta::load(const std::filesystem::path& data_dir) {
   TT_CHECK(sha.is_string()) << file.string() << ": tokenizer.sha256 must be a string";
   m.tokenizer_sha256 = sha.get<std::string>();
   m.vocab_size = int_field(m.raw, "vocab_size", file);
-  m.eos_id = static_cast<int32_t>(int_field(m.raw, "eos_id", file));
+  const int64_t eos_id = int_field(m.raw, "eos_id", file);
+  TT_CHECK(m.vocab_size <= std::numeric_limits<int32_t>::max() &&
+           eos_id <= std::numeric_limits<int32_t>::max())
+      << file.string() << ": vocab_size " << m.vocab_size << " or eos_id " << eos_id
+      << " does not fit a 32-bit token id";
+  m.eos_id = static_cast<int32_t>(eos_id);
   m.train_rows = int_field(field(m.raw, "train", file), "rows", file, "train.");
   m.val_rows = int_field(field(m.raw, "val", file), "rows", file, "val.");
-  TT_CHECK(m.vocab_size <= std::numeric_limits<int32_t>::max() &&
-           m.eos_id == int_field(m.raw, "eos_id", file))
-      << file.string() << ": vocab_size " << m.vocab_size << " or eos_id " << int_field(m.raw, "eos_id", file)
-      << " does not fit a 32-bit token id";
   // The files' sizes are checked against rows x seq_len x 4 bytes: a product that wrapped around could match
   // the real size of a smaller file, whose rows would then be read past its end.
   for (const auto& [split, rows] : {std::pair{"train", m.train_rows}, std::pair{"val", m.val_rows}}) {

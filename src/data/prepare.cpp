@@ -151,14 +151,14 @@ constexpr std::array<std::string_view, 4> kOutputFiles = {"train.bin", "val.bin"
 void check_replaceable(const fs::path& out_dir) {
   std::error_code ec;
   if (!fs::exists(out_dir, ec)) return;
+  const char* advice = "prepare-data replaces --out_dir as a whole; choose a new or empty directory";
   const fs::path out = fs::weakly_canonical(out_dir, ec), cwd = fs::current_path(ec);
   const auto [o, c] = std::mismatch(out.begin(), out.end(), cwd.begin(), cwd.end());
-  TT_CHECK(o != out.end())
-      << out_dir.string() << " is the working directory or contains it; refusing to replace it"
-      << hint("prepare-data replaces --out_dir as a whole; choose a new or empty directory");
+  TT_CHECK(o != out.end()) << out_dir.string()
+                           << " is the working directory or contains it; refusing to replace it"
+                           << hint(advice);
   TT_CHECK(fs::is_directory(out_dir, ec)) << out_dir.string() << ": exists and is not a directory";
   if (fs::is_empty(out_dir, ec)) return;
-  const char* advice = "prepare-data replaces --out_dir as a whole; choose a new or empty directory";
   const fs::path meta_path = out_dir / "meta.json";
   TT_CHECK(fs::exists(meta_path, ec))
       << out_dir.string() << ": exists, is not empty and holds no meta.json; refusing to replace it"

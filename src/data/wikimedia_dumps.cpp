@@ -299,8 +299,7 @@ std::optional<DumpRun> cached_run(const fs::path& cache, const std::string& wiki
                      (dir / "sha1sums.txt").string());
     return st.run;
   } catch (const Error& e) {
-    const std::string what = e.what();
-    log_warn(what.substr(0, what.find("\n  hint: ")), "; removing the cached index of ", wiki, " ", run,
+    log_warn(message_without_hint(e), "; removing the cached index of ", wiki, " ", run,
              " (it is fetched again when needed)");
     fs::remove(dir / "dumpstatus.json", ec);
     fs::remove(dir / "sha1sums.txt", ec);
@@ -339,13 +338,13 @@ std::optional<DumpRun> fetch_run(const ResolveOptions& o, const std::string& wik
     return std::nullopt;
   }
   const std::string sums_url = sha1sums_url(o.mirror, wiki, run);
+  const std::string shown_sums_url = net::without_credentials(sums_url);
   std::string sums;
   try {
     sums = net::http_get(sums_url, o.http);
-    const std::string shown = net::without_credentials(sums_url);
-    apply_sha1sums(*st.run, parse_sha1sums(sums, shown), shown);
+    apply_sha1sums(*st.run, parse_sha1sums(sums, shown_sums_url), shown_sums_url);
   } catch (const net::HttpStatusError& e) {
-    log_warn(net::without_credentials(sums_url), ": ", net::http_status_text(e.status()),
+    log_warn(shown_sums_url, ": ", net::http_status_text(e.status()),
              "; using the checksums of dumpstatus.json only");
     sums.clear();
   }
@@ -392,9 +391,8 @@ DumpRun resolve_dump(const DumpName& name, const ResolveOptions& o) {
       // The mirror cannot be reached: a run fetched before is still a complete, verified source.
       run = newest_cached_run(o.cache_dir, name.wiki);
       if (!run) throw;
-      const std::string what = e.what();
-      log_warn(what.substr(0, what.find("\n  hint: ")),
-               "; using the newest dump run in the cache instead: ", name.wiki, " ", run->run);
+      log_warn(message_without_hint(e), "; using the newest dump run in the cache instead: ", name.wiki, " ",
+               run->run);
       from = "the cache (offline)";
     }
     std::string notes;

@@ -188,6 +188,7 @@ int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t
 }  // namespace
 
 std::string http_get(const std::string& url, const HttpOptions& o, size_t max_bytes) {
+  const std::string shown_url = without_credentials(url);  // what messages name
   init_curl();
   int failures = 0;
   for (;;) {
@@ -208,8 +209,8 @@ std::string http_get(const std::string& url, const HttpOptions& o, size_t max_by
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(h);
     if (st.poll_error) std::rethrow_exception(st.poll_error);
-    TT_CHECK(!st.too_large) << "GET " << without_credentials(url) << ": the response is larger than "
-                            << max_bytes << " bytes, which is not what an index file is";
+    TT_CHECK(!st.too_large) << "GET " << shown_url << ": the response is larger than " << max_bytes
+                            << " bytes, which is not what an index file is";
     std::string problem;
     bool transient = false;
     if (st.stalled) {
@@ -218,24 +219,24 @@ std::string http_get(const std::string& url, const HttpOptions& o, size_t max_by
     } else if (rc != CURLE_OK) {
       problem = transfer_error_text(rc, err);
       transient = is_transient(rc);
-      TT_CHECK(transient) << "GET " << without_credentials(url) << ": " << problem;
+      TT_CHECK(transient) << "GET " << shown_url << ": " << problem;
     } else if (status >= 300) {
       problem = http_status_text(status);
       transient = is_transient_status(status);
-      if (!transient) throw HttpStatusError("GET " + without_credentials(url) + ": " + problem, status);
+      if (!transient) throw HttpStatusError("GET " + shown_url + ": " + problem, status);
     } else {
       return st.body;
     }
     ++failures;
     if (failures > o.retries) {
-      const std::string msg = "GET " + without_credentials(url) + ": " + problem + " (gave up after " +
-                              std::to_string(failures) + " tries)";
+      const std::string msg =
+          "GET " + shown_url + ": " + problem + " (gave up after " + std::to_string(failures) + " tries)";
       if (status >= 300) throw HttpStatusError(msg, status);
       TT_FAIL() << msg << hint("check the network connection and the URL; --net_retries sets the tries");
     }
     const double delay = backoff_seconds(o, failures);
-    log_warn("GET ", without_credentials(url), ": ", problem, "; retrying in ", delay, " s (try ",
-             failures + 1, " of ", o.retries + 1, ")");
+    log_warn("GET ", shown_url, ": ", problem, "; retrying in ", delay, " s (try ", failures + 1, " of ",
+             o.retries + 1, ")");
     sleep_polling(o, delay);
   }
 }
