@@ -39,6 +39,7 @@ class TimingBackend final : public tt::Backend {
   tt::DType stat_dtype() const override { return in_.stat_dtype(); }
   tt::DType master_dtype() const override { return in_.master_dtype(); }
   size_t peak_memory_bytes() const override { return in_.peak_memory_bytes(); }
+  size_t op_scratch_bytes(const tt::OpShapes& s) const override { return in_.op_scratch_bytes(s); }
 
  protected:
   using Tensor = tt::Tensor;
@@ -278,7 +279,12 @@ int main(int argc, char** argv) {
                 double(B * T) * steps / fb_total, fb_total / steps, double(B * T) * steps / total);
     std::printf("model FLOPs/step %.1f G -> %.1f GFLOP/s (fwd+bwd)\n", cfg.train_flops(B, T) / 1e9,
                 cfg.train_flops(B, T) * steps / fb_total / 1e9);
-    std::printf("peak backend memory %.0f MiB\n", double(be.peak_memory_bytes()) / (1 << 20));
+    const tt::Qwen3Model::MemoryNeed need = tt::Qwen3Model::memory_need(cfg, be, B, T);
+    std::printf(
+        "peak backend memory %.0f MiB (estimated before allocating: %.0f MiB, tensors %.0f + op scratch "
+        "%.0f)\n",
+        double(be.peak_memory_bytes()) / (1 << 20), double(need.total()) / (1 << 20),
+        double(need.tensors) / (1 << 20), double(need.scratch) / (1 << 20));
     double sum = 0;
     for (auto& [k, v] : be.seconds) sum += v;
     std::printf("time per op family (share of op time %.3f s/step):\n", sum / steps);

@@ -36,12 +36,16 @@ namespace tt::cpu {
 // Work below this many multiply-adds per call runs on one thread (thread start ~20-50 us).
 constexpr double kAttentionParallelWork = 1e6;
 
-// Room for one slice per worker: `values` elements of T and `act` of A.
-template <class T, class A>
-void grow(Scratch<T, A>& scratch, size_t values, size_t act) {
+// Scratch per worker, times the workers: the forward's scores [T, T] (and their rounded copy when
+// `rounded`, i.e. A is not T); the backward's P, dP [T, T] and a kv group's dk, dv sums [T, D] (and rounded
+// P, dS [T, T]).
+inline ScratchNeed attention_forward_scratch(int64_t T_, bool rounded) {
+  const size_t per_worker = size_t(T_ * T_), workers = size_t(max_workers());
+  return {per_worker * workers, rounded ? per_worker * workers : 0};
+}
+inline ScratchNeed attention_backward_scratch(int64_t T_, int64_t D, bool rounded) {
   const size_t workers = size_t(max_workers());
-  if (scratch.values.size() < values * workers) scratch.values.resize(values * workers);
-  if (scratch.act.size() < act * workers) scratch.act.resize(act * workers);
+  return {size_t(2 * T_ * T_ + 2 * T_ * D) * workers, rounded ? size_t(2 * T_ * T_) * workers : 0};
 }
 
 // One row of the backward: p[j] = exp(s[j] - lse) recomputed over the scores s (in p), then
@@ -63,7 +67,7 @@ void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64
   const int64_t ldq = Hq * D, ldk = Hkv * D;
   const size_t per_worker = size_t(T_ * T_);
   const size_t act_per_worker = std::is_same_v<A, T> ? 0 : per_worker;
-  grow(scratch, per_worker, act_per_worker);
+  grow(scratch, attention_forward_scratch(T_, !std::is_same_v<A, T>));
   // one task per (batch, query head); each worker has its own [T, T] scratch
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
   parallel_tasks(B * Hq, parallel, [&](int64_t task, int64_t worker) {
@@ -97,7 +101,7 @@ void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const 
   // P, dP [T, T]; the group's dk, dv sums [T, D] (T); rounded P, dS [T, T] (A, when A is not T)
   const size_t per_worker = size_t(2 * T_ * T_ + 2 * T_ * D);
   const size_t act_per_worker = std::is_same_v<A, T> ? 0 : size_t(2 * T_ * T_);
-  grow(scratch, per_worker, act_per_worker);
+  grow(scratch, attention_backward_scratch(T_, D, !std::is_same_v<A, T>));
   // one task per (batch, kv head): dk/dv of a kv head sum over its query heads, so no two
   // workers ever write the same rows
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;

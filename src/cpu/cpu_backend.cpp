@@ -15,6 +15,7 @@
 
 #include "common/check.h"
 #include "common/cores.h"
+#include "common/host_memory.h"
 #include "common/log.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
@@ -46,14 +47,40 @@ class CpuBackend final : public Backend {
   DType grad_dtype() const override { return dtype_of<T>(); }
   DType stat_dtype() const override { return dtype_of<T>(); }
   DType master_dtype() const override { return dtype_of<T>(); }
-  size_t peak_memory_bytes() const override { return peak_; }
+  size_t peak_memory_bytes() const override {
+    return peak_ + scratch_.values.capacity() * sizeof(T) + scratch_.act.capacity() * sizeof(A);
+  }
+  // The largest need of the ops that use the scratch (each grows it to exactly its need: cpu::grow), over a
+  // training step and an evaluation of `s`.
+  size_t op_scratch_bytes(const OpShapes& s) const override {
+    constexpr bool rounded = !std::is_same_v<A, T>;
+    cpu::ScratchNeed need;
+    for (const cpu::ScratchNeed op : {cpu::qk_norm_rope_forward_scratch(s.rows, s.q_heads, s.head_dim),
+                                      cpu::qk_norm_rope_backward_scratch(s.rows, s.q_heads, s.head_dim),
+                                      cpu::attention_forward_scratch(s.seq_len, rounded),
+                                      cpu::attention_backward_scratch(s.seq_len, s.head_dim, rounded),
+                                      cpu::lm_head_loss_scratch(s.rows, s.vocab, true, rounded),
+                                      cpu::lm_head_loss_scratch(s.rows, s.vocab, false, rounded)})
+      need = cpu::max(need, op);
+    return need.values * sizeof(T) + need.act * sizeof(A);
+  }
+  std::optional<uint64_t> available_memory_bytes() const override { return host_available_memory_bytes(); }
 
  protected:
   Tensor alloc_impl(int64_t rows, int64_t cols, DType dtype) override {
     Tensor t{nullptr, dtype, rows, cols};
     const size_t bytes = padded(t.bytes());
-    t.ptr = std::aligned_alloc(64, bytes);
-    TT_CHECK(t.ptr) << "out of host memory allocating " << bytes << " bytes";
+    // The memset below touches every page, so a tensor larger than what is left would end in the OOM
+    // killer rather than in a null pointer: check large ones first (reading /proc costs ~10 us).
+    std::optional<uint64_t> available;
+    if (bytes >= (size_t(64) << 20)) available = host_available_memory_bytes();
+    const bool fits = !available || bytes <= *available;
+    t.ptr = fits ? std::aligned_alloc(64, bytes) : nullptr;
+    TT_CHECK(t.ptr) << "out of host memory allocating " << format_bytes(bytes) << " (" << dtype_name(dtype)
+                    << " [" << rows << ", " << cols << "]); "
+                    << (available ? format_bytes(*available) + " available, " : std::string())
+                    << format_bytes(current_) << " held by this backend"
+                    << hint("reduce the batch size or sequence length");
     std::memset(t.ptr, 0, bytes);
     current_ += bytes;
     peak_ = std::max(peak_, current_);

@@ -83,6 +83,26 @@ void dtable_gemm(T* dtable, const A* dlogits, int64_t ldd, const A* hidden, int6
 // is re-read once per row tile instead (N / 256 times), e.g. 8 x 78 MB for 2048 rows at hidden 128.
 constexpr int64_t kLossTileRows = 256, kLossTileCols = 512;
 
+// The rows of each chunk of lm_head_loss with a gradient: N split into equal chunks of at most
+// chunk_rows(V) rows (or max_chunk_rows, when given).
+inline int64_t lm_head_chunk(int64_t N, int64_t V, int64_t max_chunk_rows = 0) {
+  const int64_t max_rows = max_chunk_rows > 0 ? max_chunk_rows : chunk_rows(V);
+  const int64_t chunks = (N + max_rows - 1) / max_rows;
+  return std::min((N + chunks - 1) / std::max<int64_t>(1, chunks), N);
+}
+
+// Scratch of lm_head_loss: with a gradient, a chunk's logits [R, V] and, when `rounded` (A is not T), its
+// dlogits rounded to A; without, one [min(N, kLossTileRows), kLossTileCols] tile per worker.
+inline ScratchNeed lm_head_loss_scratch(int64_t N, int64_t V, bool with_gradient, bool rounded,
+                                        int64_t max_chunk_rows = 0) {
+  if (!with_gradient) {
+    const int64_t workers = std::min<int64_t>(num_threads(), (V + kLossTileCols - 1) / kLossTileCols);
+    return {size_t(std::min(N, kLossTileRows) * kLossTileCols * workers), 0};
+  }
+  const size_t chunk = size_t(lm_head_chunk(N, V, max_chunk_rows) * V);
+  return {chunk, rounded ? chunk : 0};
+}
+
 template <class T, class A>
 void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int32_t* targets, int64_t N,
                           int64_t C, int64_t V, Scratch<T, A>& scratch) {
@@ -90,7 +110,7 @@ void lm_head_loss_forward(T* losses, const A* hidden, const A* table, const int3
   const int64_t workers = std::min<int64_t>(num_threads(), tiles);
   const int64_t rows_max = std::min(N, kLossTileRows);
   const size_t tile = size_t(rows_max * kLossTileCols);
-  if (scratch.values.size() < tile * size_t(workers)) scratch.values.resize(tile * size_t(workers));
+  grow(scratch, lm_head_loss_scratch(N, V, false, false));
   // per worker: running max and sum of exp for every row; target logits (each in exactly one tile)
   std::vector<double> run_max(size_t(workers * N), -std::numeric_limits<double>::infinity());
   std::vector<double> run_sum(size_t(workers * N), 0.0), target_logit(size_t(N), 0.0);
@@ -144,13 +164,8 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
     lm_head_loss_forward(losses, hidden, table, targets, N, C, V, scratch);
     return;
   }
-  // equal-sized chunks of at most chunk_rows(V) rows (or max_chunk_rows, when given)
-  const int64_t max_rows = max_chunk_rows > 0 ? max_chunk_rows : chunk_rows(V);
-  const int64_t chunks = (N + max_rows - 1) / max_rows;
-  const int64_t R = (N + chunks - 1) / std::max<int64_t>(1, chunks);
-  const size_t chunk = size_t(std::min(R, N) * V);
-  if (scratch.values.size() < chunk) scratch.values.resize(chunk);
-  if (!std::is_same_v<A, T> && scratch.act.size() < chunk) scratch.act.resize(chunk);
+  const int64_t R = lm_head_chunk(N, V, max_chunk_rows);
+  grow(scratch, lm_head_loss_scratch(N, V, true, !std::is_same_v<A, T>, max_chunk_rows));
   T* logits = scratch.values.data();
   // dlogits: in place over the logits, or rounded into scratch.act row by row while still in cache
   A* dlogits = nullptr;

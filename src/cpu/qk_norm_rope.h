@@ -38,12 +38,21 @@ void scatter_columns(To* wide, const From* narrow, int64_t N, int64_t W, int64_t
 
 // The norm and RoPE run on T copies of the heads (`scratch`), so bf16 activations are rounded once,
 // when the result is stored, as in the CUDA kernel that fuses the two.
+// Scratch: the forward's raw and normed copies of the query heads [N, Hq*D] (the key heads reuse them) and
+// a weight [D]; the backward's raw, rotated and d(pre-RoPE) copies.
+inline ScratchNeed qk_norm_rope_forward_scratch(int64_t N, int64_t Hq, int64_t D) {
+  return {size_t(2 * N * Hq * D + D), 0};
+}
+inline ScratchNeed qk_norm_rope_backward_scratch(int64_t N, int64_t Hq, int64_t D) {
+  return {size_t(3 * N * Hq * D + D), 0};
+}
+
 template <class T, class A>
 void qk_norm_rope_forward(A* q, A* k, A* v, T* q_rstd, T* k_rstd, const A* qkv, const A* q_norm,
                           const A* k_norm, const T* cos, const T* sin, int64_t N, int64_t T_, int64_t Hq,
                           int64_t Hkv, int64_t D, double eps, Scratch<T, A>& scratch) {
   const int64_t W = (Hq + 2 * Hkv) * D;
-  if (scratch.values.size() < size_t(2 * N * Hq * D + D)) scratch.values.resize(size_t(2 * N * Hq * D + D));
+  grow(scratch, qk_norm_rope_forward_scratch(N, Hq, D));
   T* raw = scratch.values.data();
   T* normed = raw + N * Hq * D;
   T* w = normed + N * Hq * D;
@@ -64,7 +73,7 @@ void qk_norm_rope_backward(A* dqkv, T* dq_norm, T* dk_norm, const A* dq, const A
                            const T* cos, const T* sin, int64_t N, int64_t T_, int64_t Hq, int64_t Hkv,
                            int64_t D, Scratch<T, A>& scratch) {
   const int64_t W = (Hq + 2 * Hkv) * D;
-  if (scratch.values.size() < size_t(3 * N * Hq * D + D)) scratch.values.resize(size_t(3 * N * Hq * D + D));
+  grow(scratch, qk_norm_rope_backward_scratch(N, Hq, D));
   T* raw = scratch.values.data();
   T* rotated = raw + N * Hq * D;
   T* dpre = rotated + N * Hq * D;

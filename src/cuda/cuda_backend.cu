@@ -377,6 +377,15 @@ size_t CudaBackend::peak_memory_bytes() const {
   return ctx_.peak_bytes();
 }
 
+std::optional<uint64_t> CudaBackend::available_memory_bytes() const {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return std::nullopt;
+  }
+  return free_b;
+}
+
 }  // namespace cuda
 
 // ---- factories (model/backend.h) --------------------------------------------------------------

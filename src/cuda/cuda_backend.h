@@ -66,6 +66,9 @@ class CudaBackend final : public Backend {
   DType stat_dtype() const override { return DType::F32; }
   DType master_dtype() const override { return DType::F32; }
   size_t peak_memory_bytes() const override;
+  // cudaMemGetInfo's free bytes. op_scratch_bytes stays 0: the ops' chunk buffers are bounded (<= 2 GB,
+  // cross_entropy.cu) and a failed cudaMalloc is a clear error of its own (alloc_impl).
+  std::optional<uint64_t> available_memory_bytes() const override;
 
   // ---- extras ----
   void set_op_timing(bool on);

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ struct AdamWArgs : AdamWConfig {
   int64_t step = 1;  // 1-based, for bias correction
 };
 
+// The shapes a backend's ops see in a Qwen3 forward + backward of `rows` = B*T token rows, and in its
+// evaluation (Backend::op_scratch_bytes).
+struct OpShapes {
+  int64_t rows = 0, seq_len = 0, q_heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
+};
+
 // Backend-side state of one recorded op sequence (Backend::run_recorded); the caller keeps it across calls.
 class OpRecording {
  public:
@@ -56,7 +63,14 @@ class Backend {
   virtual DType grad_dtype() const = 0;
   virtual DType stat_dtype() const = 0;
   virtual DType master_dtype() const = 0;
+  // The most memory this backend has held: its tensors and its ops' own scratch.
   virtual size_t peak_memory_bytes() const { return 0; }
+  // The most scratch its ops take for themselves (beyond alloc()'s tensors) for ops of `shapes`: with the
+  // tensors, what a run's memory estimate adds up (Qwen3Model::memory_need) before anything is allocated.
+  virtual size_t op_scratch_bytes(const OpShapes& shapes) const { return 0; }
+  // How much more memory the backend can take (host memory for the CPU: host_memory.h; free device memory
+  // for CUDA); empty when unknown.
+  virtual std::optional<uint64_t> available_memory_bytes() const { return std::nullopt; }
 
   // ---- memory ------------------------------------------------------------------------------------
   Tensor alloc(int64_t rows, int64_t cols, DType dtype);  // zero-initialised; [n, 1] for a vector

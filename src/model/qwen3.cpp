@@ -90,9 +90,12 @@ struct Qwen3Model::Impl {
   int64_t cache_len = 0;
 
   std::vector<Tensor> owned;
+  // Sizing only (memory_need): alloc() adds up the bytes instead of allocating; no views, no uploads.
+  bool sizing = false;
+  size_t sized_bytes = 0;
 
-  Impl(const Qwen3Config& c, Backend& b, int64_t mb, int64_t ms)
-      : cfg(c), table(c), be(b), max_batch(mb), max_seq(ms) {
+  Impl(const Qwen3Config& c, Backend& b, int64_t mb, int64_t ms, bool sizing_only = false)
+      : cfg(c), table(c), be(b), max_batch(mb), max_seq(ms), sizing(sizing_only) {
     TT_CHECK(mb >= 1 && ms >= 1) << "max_batch and max_seq must be >= 1";
     TT_CHECK(ms <= c.max_position_embeddings)
         << "sequence length " << ms << " exceeds the config's max_position_embeddings ("
@@ -115,14 +118,6 @@ struct Qwen3Model::Impl {
     grads = alloc(P, 1, be.grad_dtype());
     exp_avg = alloc(P, 1, md);
     exp_avg_sq = alloc(P, 1, md);
-    embed_w = param(compute, "model.embed_tokens.weight");
-    final_norm_w = param(compute, "model.norm.weight");
-    embed_g = param(grads, "model.embed_tokens.weight");
-    final_norm_g = param(grads, "model.norm.weight");
-    for (int64_t l = 0; l < L; ++l) {
-      w.push_back(layer_weights(compute, l));
-      dw.push_back(layer_weights(grads, l));
-    }
     const int64_t N = mb * ms;
     for (int64_t l = 0; l <= L; ++l) xs.push_back(alloc(N, C, act));
     for (int64_t l = 0; l < L; ++l) {
@@ -164,9 +159,21 @@ struct Qwen3Model::Impl {
     grad_norm_sq = alloc(1, 1, st);
     lr_step = alloc(2, 1, st);
     logits1 = alloc(1, V, st);
-    const RopeTables rope = rope_tables(ms, D, c.rope_theta);
     rope_cos = alloc(ms, D / 2, st);
     rope_sin = alloc(ms, D / 2, st);
+    if (sizing) {
+      ensure_cache();  // sampling's KV cache, as write_samples uses it during training
+      return;
+    }
+    embed_w = param(compute, "model.embed_tokens.weight");
+    final_norm_w = param(compute, "model.norm.weight");
+    embed_g = param(grads, "model.embed_tokens.weight");
+    final_norm_g = param(grads, "model.norm.weight");
+    for (int64_t l = 0; l < L; ++l) {
+      w.push_back(layer_weights(compute, l));
+      dw.push_back(layer_weights(grads, l));
+    }
+    const RopeTables rope = rope_tables(ms, D, c.rope_theta);
     upload(rope_cos, rope.cos.data(), DType::F64);
     upload(rope_sin, rope.sin.data(), DType::F64);
   }
@@ -176,6 +183,11 @@ struct Qwen3Model::Impl {
   }
 
   Tensor alloc(int64_t rows, int64_t cols, DType d) {
+    if (sizing) {
+      const Tensor t{nullptr, d, rows, cols};
+      sized_bytes += t.bytes();
+      return t;
+    }
     Tensor t = be.alloc(rows, cols, d);
     owned.push_back(t);
     return t;
@@ -388,6 +400,18 @@ struct Qwen3Model::Impl {
 Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq)
     : impl_(std::make_unique<Impl>(cfg, backend, max_batch, max_seq)) {}
 Qwen3Model::~Qwen3Model() = default;
+
+Qwen3Model::MemoryNeed Qwen3Model::memory_need(const Qwen3Config& cfg, Backend& backend, int64_t max_batch,
+                                               int64_t max_seq) {
+  const Impl sized(cfg, backend, max_batch, max_seq, /*sizing_only=*/true);
+  const OpShapes shapes{.rows = max_batch * max_seq,
+                        .seq_len = max_seq,
+                        .q_heads = cfg.num_attention_heads,
+                        .kv_heads = cfg.num_key_value_heads,
+                        .head_dim = cfg.head_dim,
+                        .vocab = cfg.vocab_size};
+  return {.tensors = sized.sized_bytes, .scratch = backend.op_scratch_bytes(shapes)};
+}
 
 const Qwen3Config& Qwen3Model::config() const {
   return impl_->cfg;

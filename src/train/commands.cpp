@@ -111,6 +111,7 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   auto backend = make_backend_for_device(opts.device, opts.threads);
   const int64_t batch =
       std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
+  check_model_fits(cfg, *backend, batch, data.seq_len(), "--batch_size", "lower --batch_size");
   Qwen3Model model(cfg, *backend, batch, data.seq_len());
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
   log_info("eval: ", opts.ckpt_dir, " on ", data.path().string(), " (", backend->name(), ")");

@@ -10,6 +10,7 @@
 
 #include "common/options.h"
 #include "model/backend.h"
+#include "model/model.h"
 
 namespace tt {
 
@@ -20,5 +21,13 @@ void declare_device_flags(OptionSet& o, std::string& device, int& threads);
 // `gpu`: which GPU (a rank's local rank).
 std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16 = false,
                                                  int gpu = 0);
+
+// Before a model for batches of max_batch rows of max_seq tokens is built on `backend`: its memory estimate
+// (Qwen3Model::memory_need) against what the backend can still take. More than that is a tt::Error that
+// names `batch_flag` (the option that sets max_batch), the parts and `advice`; more than 80 % of it a
+// warning; the estimate is logged at debug level. Nothing is checked when the backend cannot tell what is
+// available.
+void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
+                      const std::string& batch_flag, const std::string& advice);
 
 }  // namespace tt

@@ -438,6 +438,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
+  check_model_fits(cfg, *backend, B, T, "--micro_batch_size",
+                   "lower --micro_batch_size and raise --grad_accum to keep the tokens per step");
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
   const std::vector<int32_t> stop_ids = generation_stop_ids(cfg, *tok);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "common/check.h"
 #include "common/cores.h"
 #include "common/fs.h"
+#include "common/host_memory.h"
 #include "common/options.h"
 #include "common/progress.h"
 #include "common/sha256.h"
@@ -369,4 +371,101 @@ TEST(StopSignal, IsHandledOnAThreadOfItsOwn) {
   for (int i = 0; i < 500 && !stop.requested(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(stop.signal_number(), SIGTERM);
+}
+
+namespace {
+// A fake root with the files host_memory() reads, each given as {relative path, content}.
+fs::path fake_root(const std::string& name,
+                   std::initializer_list<std::pair<std::string, std::string>> files) {
+  const fs::path root = fs::temp_directory_path() / ("tt_mem_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  for (const auto& [rel, content] : files) {
+    fs::create_directories((root / rel).parent_path());
+    tt::write_file_atomic(root / rel, content);
+  }
+  return root;
+}
+constexpr uint64_t kGiB = uint64_t(1) << 30;
+}  // namespace
+
+TEST(HostMemory, CgroupV2TakesTheTightestLimitUpTheTreeAndCountsInactiveFilePagesAsFree) {
+  // MemAvailable 20 GiB; the process's cgroup /a/b: no limit itself ("max"), its parent /a 8 GiB with
+  // 7 GiB charged of which 2 GiB is inactive page cache: 3 GiB of room. The root cgroup has no files.
+  const fs::path root = fake_root(
+      "v2", {{"proc/meminfo", "MemTotal:       24000000 kB\nMemAvailable:   20971520 kB\n"},
+             {"proc/self/cgroup", "0::/a/b\n"},
+             {"sys/fs/cgroup/cgroup.controllers", "cpu memory\n"},
+             {"sys/fs/cgroup/a/memory.max", std::to_string(8 * kGiB) + "\n"},
+             {"sys/fs/cgroup/a/memory.current", std::to_string(7 * kGiB) + "\n"},
+             {"sys/fs/cgroup/a/memory.stat", "anon 1\ninactive_file " + std::to_string(2 * kGiB) + "\n"},
+             {"sys/fs/cgroup/a/b/memory.max", "max\n"},
+             {"sys/fs/cgroup/a/b/memory.current", std::to_string(6 * kGiB) + "\n"}});
+  const tt::HostMemory m = tt::host_memory(root);
+  ASSERT_TRUE(m.mem_available && m.cgroup_room);
+  EXPECT_EQ(*m.mem_available, 20 * kGiB);
+  EXPECT_EQ(*m.cgroup_room, 3 * kGiB);
+  EXPECT_FALSE(m.rlimit_room);  // the limit is this process's, not the fake tree's
+  EXPECT_EQ(m.least(), 3 * kGiB);
+  EXPECT_NE(m.describe().find("3.00 GiB left under the memory cgroup's limit"), std::string::npos)
+      << m.describe();
+  fs::remove_all(root);
+}
+
+TEST(HostMemory, CgroupV1UsesTheHierarchicalLimitAndNoLimitIsNone) {
+  auto v1 = [](const std::string& name, uint64_t limit) {
+    return fake_root(
+        name, {{"proc/meminfo", "MemAvailable:   4194304 kB\n"},
+               {"proc/self/cgroup", "5:cpu:/\n4:memory:/jobs/42\n0::/\n"},
+               {"sys/fs/cgroup/memory/jobs/42/memory.stat",
+                "cache 5\nhierarchical_memory_limit " + std::to_string(limit) + "\ntotal_inactive_file " +
+                    std::to_string(kGiB / 2) + "\n"},
+               {"sys/fs/cgroup/memory/jobs/42/memory.usage_in_bytes", std::to_string(kGiB) + "\n"}});
+  };
+  const fs::path limited = v1("v1", 2 * kGiB);
+  tt::HostMemory m = tt::host_memory(limited);
+  ASSERT_TRUE(m.cgroup_room);
+  EXPECT_EQ(*m.cgroup_room, 2 * kGiB - kGiB / 2);  // 1 GiB charged, half of it reclaimable page cache
+  EXPECT_EQ(m.least(), 1536 * (uint64_t(1) << 20));
+  const fs::path unlimited = v1("v1_nolimit", 9223372036854771712ull);
+  m = tt::host_memory(unlimited);
+  EXPECT_FALSE(m.cgroup_room);
+  EXPECT_EQ(m.least(), 4 * kGiB);  // MemAvailable alone
+  const fs::path empty = fake_root("empty", {});
+  EXPECT_FALSE(tt::host_memory(empty).least());  // nothing readable: unknown
+  for (const fs::path& p : {limited, unlimited, empty}) fs::remove_all(p);
+}
+
+TEST(HostMemory, UlimitVBoundsWhatIsAvailable) {
+  // In a child: RLIMIT_AS set to the address space in use plus 256 MiB leaves at most that much.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const tt::HostMemory before = tt::host_memory();
+    if (!before.mem_available) _exit(2);
+    uint64_t vm_kb = 0;
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || std::fscanf(f, "%lu", &pages) != 1) _exit(3);
+    std::fclose(f);
+    vm_kb = pages * uint64_t(sysconf(_SC_PAGESIZE)) / 1024;
+    const rlimit limit{(vm_kb << 10) + (256u << 20), RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(4);
+    const tt::HostMemory after = tt::host_memory();
+    if (!after.rlimit_room || *after.rlimit_room > (256u << 20) || *after.rlimit_room < (200u << 20))
+      _exit(5);
+    if (!after.least() || *after.least() > (256u << 20)) _exit(6);
+    if (after.describe().find("ulimit -v") == std::string::npos) _exit(7);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's check that failed (see the test's exit codes)";
+}
+
+TEST(HostMemory, FormatBytesPicksAUnit) {
+  EXPECT_EQ(tt::format_bytes(512), "512 bytes");
+  EXPECT_EQ(tt::format_bytes(1536), "1.50 KiB");
+  EXPECT_EQ(tt::format_bytes(300ull << 20), "300.0 MiB");
+  EXPECT_EQ(tt::format_bytes(3ull << 40), "3.00 TiB");
 }

@@ -358,3 +358,48 @@ TEST(Model, Bf16BackendTracksFp32InTraining) {
   for (float x : p) off_grid += tt::bf16_to_f32(tt::f32_to_bf16(x)) != x;
   EXPECT_GT(off_grid, p.size() / 2) << "master weights look rounded to bf16";
 }
+
+TEST(Model, MemoryNeedIsWhatTheCpuBackendHoldsAfterTrainingEvalAndSampling) {
+  // memory_need adds up the model's tensors without allocating them and asks the backend for its ops'
+  // scratch; after a training step, an evaluation and sampling the backend's peak must be exactly that,
+  // up to its 64-byte rounding of each tensor. Shapes where each op's scratch is the largest in turn: the
+  // LM head's logits (a real vocabulary), q/k norm + RoPE's head copies (many short rows), attention's
+  // [T, T] scores per worker (one long row).
+  struct Case {
+    int64_t vocab, B, T;
+  };
+  for (tt::DType dtype : {tt::DType::F32, tt::DType::F64, tt::DType::BF16}) {
+    for (const Case c : {Case{151936, 2, 32}, Case{50, 32, 4}, Case{50, 1, 64}}) {
+      std::unique_ptr<tt::Backend> be;
+      try {
+        be = tt::make_cpu_backend(dtype);
+      } catch (const tt::Error& e) {
+        continue;  // no native bf16 on this CPU (Bf16BackendTracksFp32InTraining says so)
+      }
+      tt::test::TinySizes z;
+      z.vocab = c.vocab;
+      const auto cfg = tiny_config(z);
+      SCOPED_TRACE(be->name() + " vocab " + std::to_string(c.vocab) + " B " + std::to_string(c.B) + " T " +
+                   std::to_string(c.T));
+      const tt::Qwen3Model::MemoryNeed need = tt::Qwen3Model::memory_need(cfg, *be, c.B, c.T);
+      EXPECT_EQ(be->peak_memory_bytes(), 0u);  // nothing was allocated
+      EXPECT_GT(need.tensors, 0u);
+      EXPECT_GT(need.scratch, 0u);
+      tt::Qwen3Model model(cfg, *be, c.B, c.T);
+      model.init_weights(3);
+      const auto tok = tokens_for(c.B * c.T, cfg.vocab_size, 7);
+      model.zero_grads();
+      model.forward_backward(tok.data(), c.B, c.T, 1.0f);
+      tt::AdamWArgs args;
+      args.lr = 1e-3f;
+      model.optimizer_step(args);
+      model.eval_loss_sum(tok.data(), c.B, c.T);
+      model.reset_cache();
+      model.forward_next(tok.data(), c.T);
+      const size_t rounding =
+          64 * (8 + 25 * size_t(cfg.num_hidden_layers) + 2 * size_t(cfg.num_hidden_layers));
+      EXPECT_GE(be->peak_memory_bytes(), need.total());
+      EXPECT_LE(be->peak_memory_bytes(), need.total() + rounding);
+    }
+  }
+}

@@ -1,6 +1,9 @@
 // Gradient checks of every CPU op in double against central finite differences, plus the
 // semantics the Backend contract promises (accumulate vs overwrite, chunking, KV-cache inference).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <functional>
@@ -781,4 +784,36 @@ TEST(CpuBackend, ContractIsCheckedAtTheInterface) {
     for (tt::Tensor t : {x, w, out, wrong_cols, wrong_dtype, rstd, ones, lse, q, k, cos, qkv, qr, kr, norm_w})
       be->free(t);
   }
+}
+
+TEST(CpuBackend, ATensorLargerThanWhatIsLeftIsAClearErrorNotAnOomKill) {
+  // In a child under ulimit -v with 256 MiB of room: a 1 GiB tensor is refused before it is touched, and
+  // the message says how much was asked for and how much is left; a small one still works.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto be = tt::make_cpu_backend(tt::DType::F32, 1);
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || std::fscanf(f, "%lu", &pages) != 1) _exit(2);
+    std::fclose(f);
+    const rlimit limit{pages * uint64_t(sysconf(_SC_PAGESIZE)) + (256u << 20), RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(3);
+    try {
+      be->alloc(1 << 18, 1 << 10, tt::DType::F32);  // 1 GiB
+      _exit(4);
+    } catch (const tt::Error& e) {
+      const std::string m = e.what();
+      if (m.find("out of host memory allocating 1.00 GiB (F32 [262144, 1024])") == std::string::npos)
+        _exit(5);
+      if (m.find(" available, ") == std::string::npos) _exit(6);
+    }
+    tt::Tensor small = be->alloc(1 << 10, 1 << 10, tt::DType::F32);  // 4 MiB
+    be->free(small);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's check that failed (see the test's exit codes)";
 }

@@ -418,6 +418,20 @@ TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
     expect_error(x, "no_tokenizer");
   }
   {
+    // A model too large for any machine this runs on (hidden 8192, 64 layers: ~52e9 parameters, ~1 TB of
+    // weights and AdamW state alone) is refused from its estimate, before anything is allocated.
+    test_data::write_tiny_config(dir_ / "huge.json", data_.vocab);
+    auto huge = load_json_file(dir_ / "huge.json");
+    huge["hidden_size"] = 8192;
+    huge["intermediate_size"] = 32768;
+    huge["num_hidden_layers"] = 64;
+    write_file_atomic(dir_ / "huge.json", huge.dump());
+    auto x = o;
+    x.config = (dir_ / "huge.json").string();
+    expect_error(x, "needs about");
+    expect_error(x, "lower --micro_batch_size");
+  }
+  {
     // A failing --overwrite run leaves the previous run alone.
     auto good = o;
     good.out_dir = (dir_ / "kept").string();
@@ -429,5 +443,8 @@ TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
     EXPECT_NE(error_of(x).find("max_position_embeddings"), std::string::npos);
     EXPECT_TRUE(fs::exists(dir_ / "kept" / "last" / "model.safetensors"));
     EXPECT_TRUE(fs::exists(dir_ / "kept" / "metrics.jsonl"));
+    x.config = (dir_ / "huge.json").string();
+    EXPECT_NE(error_of(x).find("needs about"), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir_ / "kept" / "last" / "model.safetensors"));
   }
 }
