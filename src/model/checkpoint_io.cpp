@@ -1,7 +1,9 @@
 #include "model/checkpoint_io.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <sstream>
 
 #include "common/check.h"
 #include "model/dtype.h"
@@ -119,6 +121,15 @@ void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) 
   const std::vector<char> master_host = read_table(table, f, "master.", master.dtype);
   const std::vector<char> m_host = read_table(table, f, "exp_avg.", m.dtype);
   const std::vector<char> v_host = read_table(table, f, "exp_avg_sq.", v.dtype);
+  for (const ParamInfo& p : table.params()) {
+    std::vector<double> values(p.numel);
+    convert_host(values.data(), DType::F64, v_host.data() + p.offset * dtype_size(v.dtype), v.dtype, p.numel);
+    const auto negative = std::find_if(values.begin(), values.end(), [](double x) { return x < 0; });
+    TT_CHECK(negative == values.end())
+        << file.string() << ": tensor \"exp_avg_sq." << p.name << "\" holds the negative value " << *negative
+        << " at element " << (negative - values.begin()) << "; a sum of squares cannot be negative"
+        << hint("the file is damaged: resume from another checkpoint, or start a new run");
+  }
   Backend& be = model.backend();
   be.copy_from_host(master, master_host.data());
   be.copy_from_host(m, m_host.data());
@@ -132,6 +143,44 @@ void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) 
         << file.string() << ": metadata \"step\" is \"" << text << "\"; expected a non-negative integer";
     model.set_optimizer_step_count(step);
   }
+}
+
+std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model) {
+  const Tensor master = model.master_weights();
+  const std::vector<char> host = download(model.backend(), master);
+  for (const ParamInfo& p : model.table().params()) {
+    const int64_t bad =
+        first_non_finite(host.data() + p.offset * dtype_size(master.dtype), master.dtype, p.numel);
+    if (bad >= 0) return NonFiniteWeight{p.name, bad};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> first_difference_from_file(Qwen3Model& model, const std::filesystem::path& file) {
+  const SafetensorsFile f = read_safetensors(file);
+  const Tensor master = model.master_weights();
+  const std::vector<char> host = download(model.backend(), master);
+  for (const ParamInfo& p : model.table().params()) {
+    const SafetensorsEntry* e = f.find(p.name);
+    TT_CHECK(e) << file.string() << ": tensor \"" << p.name << "\" is missing";
+    std::vector<char> raw(e->end - e->begin);
+    f.read(*e, raw.data());
+    // both sides as the file stores them, then as double for the comparison and the message
+    std::vector<char> rounded(p.numel * dtype_size(e->dtype));
+    convert_host(rounded.data(), e->dtype, host.data() + p.offset * dtype_size(master.dtype), master.dtype,
+                 p.numel);
+    std::vector<double> in_file(p.numel), in_model(p.numel);
+    convert_host(in_file.data(), DType::F64, raw.data(), e->dtype, p.numel);
+    convert_host(in_model.data(), DType::F64, rounded.data(), e->dtype, p.numel);
+    for (size_t i = 0; i < p.numel; ++i)
+      if (in_file[i] != in_model[i]) {
+        std::ostringstream os;
+        os << "tensor \"" << p.name << "\" element " << i << ": " << in_file[i] << " in the file, "
+           << in_model[i] << " in the model";
+        return os.str();
+      }
+  }
+  return std::nullopt;
 }
 
 }  // namespace tt

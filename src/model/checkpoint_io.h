@@ -8,6 +8,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "model/model.h"
 
@@ -17,6 +19,20 @@ void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DTyp
 // F32, BF16 and F64 tensors are accepted (converted to the master dtype).
 void load_safetensors(Qwen3Model& model, const std::filesystem::path& file);
 void save_optimizer_state(Qwen3Model& model, const std::filesystem::path& file);
+// Also refuses a negative exp_avg_sq (a sum of squares: the file is damaged).
 void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file);
+
+// A place where the model's master weights hold a NaN or infinity: the first such tensor (table order) and
+// element. Checkpoints refuse to save such a model (a diverged run must not replace a good checkpoint).
+struct NonFiniteWeight {
+  std::string tensor;
+  int64_t element = -1;
+};
+std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model);
+
+// The first element where `file`'s weights differ from the model's master weights rounded to the file's
+// dtype, as "tensor \"name\" element i: a in the file, b in the model"; empty when they agree. For a resume,
+// whose weights come from the optimizer state's master copy, to notice a model.safetensors from elsewhere.
+std::optional<std::string> first_difference_from_file(Qwen3Model& model, const std::filesystem::path& file);
 
 }  // namespace tt

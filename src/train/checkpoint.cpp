@@ -18,6 +18,11 @@ void copy_file_into(const std::filesystem::path& src, const std::filesystem::pat
 }  // namespace
 
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
+  // A diverged run (its loss is checked only on logging steps) must not replace a good checkpoint.
+  if (const auto bad = first_non_finite_weight(model))
+    TT_FAIL() << "refusing to save " << dir.string() << ": weight \"" << bad->tensor
+              << "\" holds a NaN or infinity at element " << bad->element << ", so training diverged"
+              << hint("lower --lr or raise --warmup_steps; " + dir.string() + " keeps what it held");
   TempDirGuard tmp(make_temp_dir_beside(dir));
   save_safetensors(model, tmp.dir() / "model.safetensors", DType::F32);
   if (c.with_optimizer) save_optimizer_state(model, tmp.dir() / "optimizer.bin");
@@ -61,6 +66,12 @@ void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir
         << dir.string() << ": no optimizer.bin, cannot resume training from it"
         << hint("resume from the run's `last` checkpoint");
     load_optimizer_state(model, dir / "optimizer.bin");
+    // The run continues from optimizer.bin's master weights; model.safetensors must be the same weights
+    // (rounded to its dtype), or the checkpoint was mixed from two runs or edited.
+    if (const auto diff = first_difference_from_file(model, dir / "model.safetensors"))
+      TT_FAIL() << dir.string() << ": model.safetensors and optimizer.bin hold different weights (" << *diff
+                << "), so they are not from the same save"
+                << hint("resume from an unmodified checkpoint directory");
   }
 }
 

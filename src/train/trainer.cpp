@@ -458,6 +458,11 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   MetricsLog metrics(out / "metrics.jsonl");
   if (opts.resume) {
     load_checkpoint_weights(model, last_dir, /*with_optimizer=*/true);
+    TT_CHECK(model.optimizer_step_count() == run.step)
+        << (last_dir / "optimizer.bin").string() << " holds the optimizer state of step "
+        << model.optimizer_step_count() << ", but " << (last_dir / "trainer_state.json").string()
+        << " is at step " << run.step << ", so they are not from the same save"
+        << hint("resume from an unmodified checkpoint directory");
     if (writer) metrics.keep_up_to(run.step);  // drops what a killed session logged after the checkpoint
     log_info("resumed ", last_dir.string(), " at step ", run.step, " (epoch ", run.data_order.epoch(),
              ", row ", run.data_order.position(), " of ", train.rows(), ")");

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
@@ -267,6 +268,46 @@ TEST(Checkpoint, OptimizerStateGivesExactResume) {
               tt::load_optimizer_state(b, dir.path / "model.safetensors");
             }).find("unexpected tensor"),
             std::string::npos);
+  // a negative second moment (finite, so it loaded, and the resumed run "diverged") is refused
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, header_len));
+  const size_t at = 8 + header_len + header["exp_avg_sq.model.norm.weight"]["data_offsets"][0].get<size_t>();
+  std::string negative = bytes;
+  const float minus_one = -1.0f;
+  negative.replace(at + 3 * 4, 4, std::string(reinterpret_cast<const char*>(&minus_one), 4));  // element 3
+  spit(dir.path / "negative.safetensors", negative);
+  const auto params_before = b.get_params_f32();
+  EXPECT_NE(
+      error_of([&] { tt::load_optimizer_state(b, dir.path / "negative.safetensors"); })
+          .find("negative.safetensors: tensor \"exp_avg_sq.model.norm.weight\" holds the negative value -1 "
+                "at element 3"),
+      std::string::npos);
+  EXPECT_EQ(b.get_params_f32(), params_before);  // nothing was uploaded
+}
+
+TEST(Checkpoint, NonFiniteWeightsAndFileDifferencesAreFound) {
+  TempDir dir;
+  auto be = tt::make_cpu_backend(tt::DType::F32);
+  const auto cfg = tiny_config();
+  tt::Qwen3Model m(cfg, *be, 1, 8);
+  m.init_weights(4);
+  EXPECT_FALSE(tt::first_non_finite_weight(m));
+  tt::save_safetensors(m, dir.path / "model.safetensors");
+  EXPECT_FALSE(tt::first_difference_from_file(m, dir.path / "model.safetensors"));
+  std::vector<double> p = m.get_params();
+  const tt::ParamInfo& norm = m.table().get("model.norm.weight");
+  p[norm.offset + 5] = 0.5;
+  m.set_params(p);
+  const auto diff = tt::first_difference_from_file(m, dir.path / "model.safetensors");
+  ASSERT_TRUE(diff);
+  EXPECT_EQ(*diff, "tensor \"model.norm.weight\" element 5: 1 in the file, 0.5 in the model");
+  p[norm.offset + 2] = std::numeric_limits<double>::infinity();
+  m.set_params(p);
+  const auto bad = tt::first_non_finite_weight(m);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->tensor, "model.norm.weight");
+  EXPECT_EQ(bad->element, 2);
 }
 
 TEST(Checkpoint, HfConfigFilesRoundTrip) {

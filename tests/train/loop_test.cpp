@@ -338,6 +338,58 @@ TEST_F(TrainLoop, FailedSaveLeavesThePreviousCheckpointIntact) {
   EXPECT_EQ(run_info(last)["step"], 999);
 }
 
+TEST_F(TrainLoop, ADivergedModelNeverReplacesAGoodCheckpoint) {
+  // lr 1e4 diverges within a few steps; the loss is checked only every 10 steps, but last/ is due every
+  // step: the saves must stop at the last finite weights, and the run must end with the reason.
+  TrainOptions o = base("diverge");
+  o.steps = 20;
+  o.lr = 1e4;
+  o.warmup_steps = 0;
+  o.logging_steps = 10;
+  o.save_steps = 1;
+  o.eval_steps = 0;
+  const std::string e = error_of(o);
+  EXPECT_NE(e.find("NaN or infinity"), std::string::npos) << e;
+  EXPECT_NE(e.find("lower --lr"), std::string::npos) << e;
+  const fs::path last = dir_ / "diverge" / "last";
+  ASSERT_TRUE(fs::exists(last / "model.safetensors")) << "lr 1e4 should take a few steps to overflow";
+  const int64_t saved = run_info(last)["step"];
+  EXPECT_LT(saved, 10);
+  EXPECT_FALSE(weights_of(last).empty());  // loads, so finite (loading refuses NaN and infinity)
+}
+
+TEST_F(TrainLoop, ResumeRefusesACheckpointMixedFromTwoSaves) {
+  TrainOptions o = base("mixed");
+  o.steps = 8;
+  run_training(o);
+  const fs::path last = dir_ / "mixed" / "last", step4 = dir_ / "at4" / "last";
+  fs::copy(dir_ / "mixed", dir_ / "mixed_kept", fs::copy_options::recursive);
+  auto o4 = base("at4");
+  o4.steps = 4;
+  run_training(o4);
+  o.resume = true;
+  o.steps = 10;
+  auto from_step4 = [&](std::initializer_list<std::string> files) {
+    fs::remove_all(dir_ / "mixed");
+    fs::copy(dir_ / "mixed_kept", dir_ / "mixed", fs::copy_options::recursive);
+    for (const std::string& f : files)
+      fs::copy_file(step4 / f, last / f, fs::copy_options::overwrite_existing);
+  };
+  // model.safetensors of step 4 beside the rest of step 8 (resuming ignored it before), or optimizer.bin
+  for (const std::string& f : {"model.safetensors", "optimizer.bin"}) {
+    from_step4({f});
+    const std::string e = error_of(o);
+    EXPECT_NE(e.find("model.safetensors and optimizer.bin hold different weights"), std::string::npos) << e;
+  }
+  // both weight files of step 4 beside trainer_state.json of step 8
+  from_step4({"model.safetensors", "optimizer.bin"});
+  const std::string e = error_of(o);
+  EXPECT_NE(e.find("holds the optimizer state of step 4, but"), std::string::npos) << e;
+  // the untouched checkpoint resumes
+  from_step4({});
+  EXPECT_EQ(run_training(o).step, 10);
+}
+
 TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
   auto expect_error = [&](TrainOptions o, const std::string& needle) {
     std::string e = error_of(o);
