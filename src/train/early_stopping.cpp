@@ -5,18 +5,25 @@
 namespace tt {
 
 bool EarlyStopping::update(double loss, bool counts) {
-  if (!has_best() || best_ - loss > threshold_) {
+  if (counts) {
+    if (baseline_ == kNone || baseline_ - loss > threshold_) {
+      baseline_ = loss;
+      bad_evals_ = 0;
+    } else {
+      ++bad_evals_;
+    }
+  }
+  if (loss < best_) {
     best_ = loss;
-    bad_evals_ = 0;
     return true;
   }
-  if (counts) ++bad_evals_;
   return false;
 }
 
-void EarlyStopping::restore(double best, int64_t bad_evals) {
-  TT_CHECK(bad_evals >= 0) << "early-stopping state: bad_evals " << bad_evals << " is negative";
+void EarlyStopping::restore(double best, double baseline, int64_t bad_evals, const std::string& file) {
+  TT_CHECK(bad_evals >= 0) << file << ": early_stopping.bad_evals " << bad_evals << " is negative";
   best_ = best;
+  baseline_ = baseline;
   bad_evals_ = bad_evals;
 }
 

@@ -20,8 +20,10 @@ class MetricsLog {
  public:
   explicit MetricsLog(std::filesystem::path file) : file_(std::move(file)) {}
 
-  // Appends one record (tt::Error when the write fails) and adds it to its curve.
-  void append(const nlohmann::ordered_json& record);
+  // Appends one record and adds it to its curve. A write that fails (a full disk) is undone, so the file
+  // never holds half a line, and logged as a warning naming the record's step and the reason: a run is not
+  // ended for its log, but the gap is never silent. Returns whether the record reached the file.
+  bool append(const nlohmann::ordered_json& record);
   // Keeps the records up to `step` (rewriting the file atomically) and reads the curves back from them.
   // Lines that are not JSON objects (a line cut short by a kill) are dropped too.
   void keep_up_to(int64_t step);

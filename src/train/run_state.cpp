@@ -53,7 +53,8 @@ ojson RunState::to_json() const {
                      {"epoch", data_order.epoch()},
                      {"position", data_order.position()}};
   s["sampling_rng"] = "mt19937_64 seeded with mix_seed(seed, step) at each sampling step (stateless)";
-  s["early_stopping"] = {{"bad_evals", early_stopping.bad_evals()}};
+  s["early_stopping"] = {{"bad_evals", early_stopping.bad_evals()},
+                         {"baseline_loss", number_or_null(early_stopping.baseline())}};
   s["seq_len"] = seq_len;
   s["micro_batch_size"] = micro_batch_size;
   s["grad_accum"] = grad_accum;
@@ -64,21 +65,31 @@ ojson RunState::to_json() const {
 RunState RunState::from_json(const nlohmann::json& j, const std::string& file, const EarlyStopping& early) {
   TT_CHECK(j.is_object() && j.value("format", "") == kStateFormat)
       << file << ": unknown format (expected " << kStateFormat << ")";
+  // nlohmann converts 5.7 to the integer 5: every count must be written as an integer
+  auto integer = [&](const nlohmann::json& obj, const char* key) {
+    const nlohmann::json& v = obj.at(key);
+    TT_CHECK(v.is_number_integer()) << file << ": \"" << key << "\" must be an integer, got " << v.dump();
+    return v.get<int64_t>();
+  };
   try {
     const auto& order = j.at("data_order");
+    TT_CHECK(order.at("seed").is_number_unsigned())
+        << file << ": \"seed\" must be a non-negative integer, got " << order.at("seed").dump();
+    const int64_t order_rows = integer(order, "rows");
+    TT_CHECK(order_rows > 0) << file << ": data_order.rows must be positive, got " << order_rows;
     RunState run{
-        .steps = j.at("steps").get<int64_t>(),
-        .seq_len = j.at("seq_len").get<int64_t>(),
-        .micro_batch_size = j.at("micro_batch_size").get<int64_t>(),
-        .grad_accum = j.at("grad_accum").get<int64_t>(),
-        .world_size = j.value("world_size", int64_t(1)),  // files from before data-parallel runs: one rank
-        .step = j.at("step").get<int64_t>(),
-        .tokens_seen = j.at("tokens_seen").get<int64_t>(),
-        .data_order = DataOrder(order.at("rows").get<int64_t>(), order.at("seed").get<uint64_t>()),
+        .steps = integer(j, "steps"),
+        .seq_len = integer(j, "seq_len"),
+        .micro_batch_size = integer(j, "micro_batch_size"),
+        .grad_accum = integer(j, "grad_accum"),
+        .world_size = j.contains("world_size") ? integer(j, "world_size") : 1,  // older files: one rank
+        .step = integer(j, "step"),
+        .tokens_seen = integer(j, "tokens_seen"),
+        .data_order = DataOrder(order_rows, order.at("seed").get<uint64_t>()),
         .early_stopping = early,
         .last_train_loss = number_or(j.at("last_train_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_loss = number_or(j.at("eval_loss"), std::numeric_limits<double>::quiet_NaN()),
-        .eval_step = j.at("eval_step").get<int64_t>(),
+        .eval_step = integer(j, "eval_step"),
         .wall_time_s = j.at("wall_time_s").get<double>()};
     // Values no run writes (a damaged or hand-edited file) would otherwise surface later as a diverged loss.
     TT_CHECK(run.steps > 0 && run.seq_len > 0 && run.micro_batch_size > 0 && run.grad_accum > 0 &&
@@ -91,13 +102,20 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
              run.wall_time_s >= 0 && std::isfinite(run.wall_time_s))
         << file << ": tokens_seen " << run.tokens_seen << ", eval_step " << run.eval_step
         << " or wall_time_s " << run.wall_time_s << " is out of range";
-    const int64_t epoch = order.at("epoch").get<int64_t>(), position = order.at("position").get<int64_t>();
-    TT_CHECK(epoch >= 0 && position >= 0)
-        << file << ": data_order epoch " << epoch << " and position " << position << " must be >= 0";
+    const int64_t epoch = integer(order, "epoch"), position = integer(order, "position");
+    TT_CHECK(epoch >= 0 && position >= 0 && position <= order_rows)
+        << file << ": data_order epoch " << epoch << " and position " << position
+        << " must be >= 0, the position at most its rows (" << order_rows << ")";
     run.data_order.restore(epoch, position);
     const auto& best = j.contains("best_eval_loss") ? j["best_eval_loss"] : j.at("best_saved_loss");
-    run.early_stopping.restore(number_or(best, std::numeric_limits<double>::infinity()),
-                               j.at("early_stopping").at("bad_evals").get<int64_t>());
+    const double none = std::numeric_limits<double>::infinity();
+    const auto& early_state = j.at("early_stopping");
+    // files from before the baseline was kept apart from the best: the best was the baseline
+    const double best_loss = number_or(best, none);
+    run.early_stopping.restore(
+        best_loss,
+        early_state.contains("baseline_loss") ? number_or(early_state["baseline_loss"], none) : best_loss,
+        integer(early_state, "bad_evals"), file);
     return run;
   } catch (const nlohmann::json::exception& e) {
     TT_FAIL() << file << ": missing or malformed field (" << e.what() << ")";

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "common/check.h"
@@ -297,6 +298,44 @@ TEST_F(TrainLoop, EarlyStoppingAfterPatienceEvaluationsWithoutImprovement) {
   auto info = run_info(dir_ / "early" / "last");
   EXPECT_EQ(info["stop_reason"], "early_stopping");
   EXPECT_EQ(run_info(dir_ / "early" / "best")["step"], 2);
+}
+
+TEST_F(TrainLoop, AStoppedAndResumedRunStopsEarlyExactlyAsAnUninterruptedOne) {
+  // Losses at steps 4, 6 and 8 first (evaluations every 4 steps; a stop at 6 evaluates once more), then a
+  // threshold between L6 - L8 and L4 - L8: the periodic evaluation at 8 improves on the one at 4 by more
+  // than it, but not on the stop's at 6. Patience must compare with the periodic evaluations only.
+  TrainOptions probe = base("probe");
+  probe.stop_after_steps = 6;
+  run_training(probe);
+  probe.resume = true;
+  probe.stop_after_steps = 0;
+  run_training(probe);
+  std::map<int64_t, double> loss;
+  std::istringstream records(read_file(dir_ / "probe" / "metrics.jsonl"));
+  for (std::string line; std::getline(records, line);) {
+    const auto r = nlohmann::json::parse(line);
+    if (r["type"] == "eval") loss[r["step"].get<int64_t>()] = r["eval_loss"].get<double>();
+  }
+  ASSERT_TRUE(loss.count(4) && loss.count(6) && loss.count(8));
+  ASSERT_GT(loss[4], loss[6]);
+  ASSERT_GT(loss[6], loss[8]);
+  const double threshold = ((loss[4] - loss[8]) + (loss[6] - loss[8])) / 2;
+
+  TrainOptions straight = base("straight");
+  straight.early_stopping_patience = 1;
+  straight.early_stopping_threshold = threshold;
+  const TrainResult a = run_training(straight);
+  TrainOptions stopped = straight;
+  stopped.out_dir = (dir_ / "stopped").string();
+  stopped.stop_after_steps = 6;
+  run_training(stopped);
+  stopped.resume = true;
+  stopped.stop_after_steps = 0;
+  const TrainResult b = run_training(stopped);
+  EXPECT_EQ(b.stop_reason, a.stop_reason);
+  EXPECT_EQ(b.step, a.step);
+  EXPECT_GT(a.step, 8);  // the evaluation at 8 improved on the one at 4
+  EXPECT_EQ(run_info(dir_ / "stopped" / "best")["step"], run_info(dir_ / "straight" / "best")["step"]);
 }
 
 TEST_F(TrainLoop, FailedSaveLeavesThePreviousCheckpointIntact) {

@@ -66,17 +66,19 @@ TEST(LrSchedule, NoWarmupStartsAtPeakAndZeroFloorEndsAtZero) {
 
 TEST(EarlyStopping, CountsEvaluationsWithoutImprovementBeyondThreshold) {
   EarlyStopping es(2, 0.05);
-  EXPECT_TRUE(es.update(3.0));    // first always improves
-  EXPECT_TRUE(es.update(2.9));    // -0.1 > 0.05
-  EXPECT_FALSE(es.update(2.88));  // -0.02: not enough
+  EXPECT_TRUE(es.update(3.0));   // first always improves
+  EXPECT_TRUE(es.update(2.9));   // -0.1 > 0.05
+  EXPECT_TRUE(es.update(2.88));  // -0.02: the best loss (best/), but not enough for patience
   EXPECT_EQ(es.bad_evals(), 1);
+  EXPECT_DOUBLE_EQ(es.baseline(), 2.9);
   EXPECT_FALSE(es.should_stop());
-  EXPECT_TRUE(es.update(2.8));  // improvement resets the counter
+  EXPECT_TRUE(es.update(2.84));  // 2.9 - 2.84 = 0.06 > 0.05 against the baseline: resets the counter
   EXPECT_EQ(es.bad_evals(), 0);
-  EXPECT_FALSE(es.update(2.79));
+  EXPECT_TRUE(es.update(2.83));
   EXPECT_FALSE(es.update(3.5));
   EXPECT_TRUE(es.should_stop());
-  EXPECT_DOUBLE_EQ(es.best(), 2.8);
+  EXPECT_DOUBLE_EQ(es.best(), 2.83);
+  EXPECT_DOUBLE_EQ(es.baseline(), 2.84);
 }
 
 TEST(EarlyStopping, PatienceZeroNeverStopsAndStateRoundTrips) {
@@ -86,24 +88,41 @@ TEST(EarlyStopping, PatienceZeroNeverStopsAndStateRoundTrips) {
   EXPECT_FALSE(es.should_stop());
   EarlyStopping a(3, 0.0), b(3, 0.0);
   a.update(2.0);
+  a.update(1.5, /*counts=*/false);
   a.update(2.5);
-  b.restore(a.best(), a.bad_evals());
+  b.restore(a.best(), a.baseline(), a.bad_evals(), "state.json");
   EXPECT_EQ(b.bad_evals(), 1);
-  EXPECT_DOUBLE_EQ(b.best(), 2.0);
+  EXPECT_DOUBLE_EQ(b.best(), 1.5);
+  EXPECT_DOUBLE_EQ(b.baseline(), 2.0);
   EarlyStopping fresh(3, 0.0), c(3, 0.0);
-  c.restore(fresh.best(), fresh.bad_evals());
+  c.restore(fresh.best(), fresh.baseline(), fresh.bad_evals(), "state.json");
   EXPECT_FALSE(c.has_best());
-  EXPECT_THROW(c.restore(2.0, -1), tt::Error);
+  try {
+    c.restore(2.0, 2.0, -1, "state.json");
+    ADD_FAILURE() << "a negative counter was accepted";
+  } catch (const tt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "state.json: early_stopping.bad_evals -1 is negative");
+  }
 }
 
-TEST(EarlyStopping, TheFinalEvaluationImprovesButNeverCounts) {
-  EarlyStopping es(1, 0.0);
-  EXPECT_TRUE(es.update(3.0));
-  EXPECT_FALSE(es.update(3.5, /*counts=*/false));
-  EXPECT_EQ(es.bad_evals(), 0);
-  EXPECT_TRUE(es.update(2.5, /*counts=*/false));
-  EXPECT_DOUBLE_EQ(es.best(), 2.5);
-  EXPECT_FALSE(es.should_stop());
+TEST(EarlyStopping, TheEvaluationAtAStopMovesOnlyTheBest) {
+  // A run stopped between periodic evaluations evaluates once more (counts = false): that loss may become
+  // best/'s, but patience keeps comparing with the periodic evaluations, so a resumed run decides as an
+  // uninterrupted one. The uninterrupted run: periodic 3.0, 2.4; the stopped one: 3.0, (2.6 at the
+  // stop), 2.4.
+  EarlyStopping straight(1, 0.5), stopped(1, 0.5);
+  straight.update(3.0);
+  EXPECT_TRUE(straight.update(2.4));
+  stopped.update(3.0);
+  EXPECT_TRUE(stopped.update(2.6, /*counts=*/false));
+  EXPECT_EQ(stopped.bad_evals(), 0);
+  EXPECT_DOUBLE_EQ(stopped.baseline(), 3.0);
+  EXPECT_TRUE(stopped.update(2.4));  // 3.0 - 2.4 > 0.5: an improvement, as in the uninterrupted run
+  EXPECT_FALSE(stopped.should_stop());
+  EXPECT_EQ(stopped.bad_evals(), straight.bad_evals());
+  EXPECT_DOUBLE_EQ(stopped.best(), straight.best());
+  EXPECT_FALSE(stopped.update(3.5, /*counts=*/false));
+  EXPECT_EQ(stopped.bad_evals(), 0);
 }
 
 // ---- data order --------------------------------------------------------------------------------
@@ -533,13 +552,14 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   run.last_train_loss = 2.5;
   EXPECT_TRUE(run.record_eval(3.0, /*scheduled=*/true));
   EXPECT_FALSE(run.record_eval(3.1, /*scheduled=*/true));
-  EXPECT_FALSE(run.record_eval(2.995, /*scheduled=*/false));  // not better by more than the threshold
+  EXPECT_TRUE(run.record_eval(2.995, /*scheduled=*/false));  // best/'s, but not the patience baseline
   run.wall_time_s = 12.5;
   const nlohmann::ordered_json saved = run.to_json();
   EXPECT_EQ(saved["format"], "tiny-transformer-trainer-state/1");
   EXPECT_EQ(saved["data_order"]["epoch"], 1);
   EXPECT_EQ(saved["data_order"]["position"], 10);
-  EXPECT_EQ(saved["best_eval_loss"], 3.0);
+  EXPECT_EQ(saved["best_eval_loss"], 2.995);
+  EXPECT_EQ(saved["early_stopping"]["baseline_loss"], 3.0);
   EXPECT_EQ(saved["eval_loss"], 2.995);
 
   RunState back =
@@ -547,6 +567,7 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   EXPECT_EQ(back.to_json(), saved);
   EXPECT_EQ(back.data_order.next(5), run.data_order.next(5));  // the data order continues exactly
   EXPECT_EQ(back.early_stopping.bad_evals(), 1);
+  EXPECT_EQ(back.early_stopping.baseline(), 3.0);
 
   // Before any measurement: the losses are null, and they read back as "none".
   RunState fresh{
@@ -567,7 +588,7 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
                         "best_eval_loss", "wall_time_s"})
     EXPECT_EQ(info[k], saved[k]) << k;
   EXPECT_EQ(info["epoch"], 1);
-  EXPECT_EQ(info["best_eval_loss"], 3.0);
+  EXPECT_EQ(info["best_eval_loss"], 2.995);
   EXPECT_EQ(info["stop_reason"], "completed");
 
   // Another format or a missing field is refused, naming the file.
@@ -599,6 +620,18 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   nlohmann::json order = nlohmann::json::parse(saved.dump());
   order["data_order"]["epoch"] = -1;
   EXPECT_NE(error_of(order).find("trainer_state.json: data_order epoch -1"), std::string::npos);
+  order["data_order"]["epoch"] = 0;
+  order["data_order"]["position"] = 51;  // beyond its own 50 rows: the file, not the data, is wrong
+  EXPECT_NE(error_of(order).find("trainer_state.json: data_order epoch 0 and position 51 must be >= 0, the "
+                                 "position at most its rows (50)"),
+            std::string::npos);
+  // a count written as a fraction was read as its integer part
+  EXPECT_NE(with("step", 5.7).find("trainer_state.json: \"step\" must be an integer, got 5.7"),
+            std::string::npos);
+  nlohmann::json early = nlohmann::json::parse(saved.dump());
+  early["early_stopping"]["bad_evals"] = -1;
+  EXPECT_NE(error_of(early).find("runs/last/trainer_state.json: early_stopping.bad_evals -1 is negative"),
+            std::string::npos);
 
   // A trainer_state.json from before the best loss had one name (best_saved_loss, and a second copy in
   // early_stopping) reads the same.
@@ -606,7 +639,24 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   legacy["best_saved_loss"] = legacy["best_eval_loss"];
   legacy.erase("best_eval_loss");
   legacy["early_stopping"]["best"] = 3.1;
-  EXPECT_EQ(RunState::from_json(legacy, "s", EarlyStopping(3, 0.01)).to_json(), saved);
+  legacy["early_stopping"].erase(
+      "baseline_loss");  // nor had the baseline a place of its own: it was the best
+  nlohmann::ordered_json expected = saved;
+  expected["early_stopping"]["baseline_loss"] = saved["best_eval_loss"];
+  EXPECT_EQ(RunState::from_json(legacy, "s", EarlyStopping(3, 0.01)).to_json(), expected);
+}
+
+TEST(MetricsLog, AFailedWriteIsAWarningNamingTheRecordNotASilentGap) {
+  // /dev/full takes the open and refuses the write (ENOSPC), as a full disk does.
+  MetricsLog log("/dev/full");
+  testing::internal::CaptureStderr();
+  const bool written = log.append({{"type", "train"}, {"step", 20}, {"loss", 1.5}});
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(written);
+  EXPECT_NE(err.find("/dev/full: the train record of step 20 could not be written (No space left on device)"),
+            std::string::npos)
+      << err;
+  ASSERT_EQ(log.train_curve().size(), 1u);  // the curve (loss.svg) still has it
 }
 
 TEST(MetricsLog, ResumeKeepsRecordsUpToTheCheckpointAndReadsTheCurvesBack) {
