@@ -66,6 +66,14 @@ struct OptionEntry {
 // Throws tt::Error with the first broken rule.
 void check_entries(const std::deque<OptionEntry>& entries);
 
+// A number as the shortest text that reads back as it (1.0000001, not ostream's "1").
+template <class T>
+std::string number_text(T v) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
 std::string one_of_text(const std::vector<std::string>& choices);  // "a, b or c"
 
 // The message for a number's command-line text that CLI11 would take but should not, else "": an empty value
@@ -141,17 +149,20 @@ class DeclaredOption {
       if constexpr (std::is_floating_point_v<T>) ok = ok && std::isfinite(v);
       if (ok) return "";
       m << flag << " must be ";
+      if constexpr (std::is_floating_point_v<T>)  // an infinity passes a one-sided bound such as ">= 0"
+        if (std::isinf(v) && !(lo_ && hi_) && (lo_ || hi_)) m << "finite and ";
       if (lo_ && hi_)
-        m << "in " << (lo_open_ ? "(" : "[") << *lo_ << ", " << *hi_ << (hi_open_ ? ")" : "]");
+        m << "in " << (lo_open_ ? "(" : "[") << detail::number_text(*lo_) << ", " << detail::number_text(*hi_)
+          << (hi_open_ ? ")" : "]");
       else if (lo_ && lo_open_ && *lo_ == T(0))
         m << "positive";
       else if (lo_)
-        m << (lo_open_ ? "> " : ">= ") << *lo_;
+        m << (lo_open_ ? "> " : ">= ") << detail::number_text(*lo_);
       else if (hi_)
-        m << (hi_open_ ? "< " : "<= ") << *hi_;
+        m << (hi_open_ ? "< " : "<= ") << detail::number_text(*hi_);
       else
         m << "a finite number";
-      m << ", got " << v;
+      m << ", got " << detail::number_text(v);
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (required_ && v.empty()) return flag + " is required";
       if (non_empty_ && v.empty()) return flag + " must not be empty";

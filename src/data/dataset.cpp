@@ -13,6 +13,7 @@
 
 #include "common/check.h"
 #include "common/fs.h"
+#include "common/json_error.h"
 
 namespace tt {
 
@@ -50,10 +51,8 @@ DatasetMeta DatasetMeta::load(const std::filesystem::path& data_dir) {
   try {
     m.raw = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    // e.byte is 1-based: the byte at which parsing stopped (text.size() + 1 for a truncated file).
-    TT_FAIL() << file.string() << ": not valid JSON at byte offset " << e.byte << " of " << text.size()
-              << (e.byte > text.size() ? " (the file ends too early; truncated?)" : "") << ": " << e.what()
-              << hint("re-run `tiny-transformer prepare-data` to regenerate the data directory");
+    TT_FAIL() << file.string() << ": not valid JSON at " << json_error_position(e, text.size()) << ": "
+              << e.what() << hint("re-run `tiny-transformer prepare-data` to regenerate the data directory");
   }
   TT_CHECK(m.raw.is_object()) << file.string() << ": expected a JSON object, got a JSON " << m.raw.type_name()
                               << hint("re-run `tiny-transformer prepare-data`");

@@ -35,6 +35,20 @@ int64_t first_non_finite(const char* p, DType dtype, size_t n) {
   return -1;
 }
 
+// The entry of tensor prefix + p.name, checked for presence, shape and dtype.
+const SafetensorsEntry& table_entry(const SafetensorsFile& f, const std::string& prefix, const ParamInfo& p) {
+  const std::string name = prefix + p.name;
+  const SafetensorsEntry* e = f.find(name);
+  TT_CHECK(e) << f.path.string() << ": tensor \"" << name << "\" is missing";
+  TT_CHECK(e->shape == p.shape) << f.path.string() << ": tensor \"" << name << "\" has shape "
+                                << nlohmann::json(e->shape).dump() << ", the model expects "
+                                << nlohmann::json(p.shape).dump();
+  TT_CHECK(e->dtype == DType::F32 || e->dtype == DType::BF16 || e->dtype == DType::F64)
+      << f.path.string() << ": tensor \"" << name << "\" has dtype " << dtype_name(e->dtype)
+      << "; expected F32, BF16 or F64";
+  return *e;
+}
+
 // Reads tensors named prefix + table name into a host buffer of `dtype` laid out like the table,
 // checking presence, shape and dtype. Nothing is uploaded, so a failure leaves the model untouched.
 std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, const std::string& prefix,
@@ -42,14 +56,7 @@ std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, 
   std::vector<char> raw, host(table.total() * dtype_size(dtype));
   for (const ParamInfo& p : table.params()) {
     const std::string name = prefix + p.name;
-    const SafetensorsEntry* e = f.find(name);
-    TT_CHECK(e) << f.path.string() << ": tensor \"" << name << "\" is missing";
-    TT_CHECK(e->shape == p.shape) << f.path.string() << ": tensor \"" << name << "\" has shape "
-                                  << nlohmann::json(e->shape).dump() << ", the model expects "
-                                  << nlohmann::json(p.shape).dump();
-    TT_CHECK(e->dtype == DType::F32 || e->dtype == DType::BF16 || e->dtype == DType::F64)
-        << f.path.string() << ": tensor \"" << name << "\" has dtype " << dtype_name(e->dtype)
-        << "; expected F32, BF16 or F64";
+    const SafetensorsEntry* e = &table_entry(f, prefix, p);
     raw.resize(e->end - e->begin);
     f.read(*e, raw.data());
     char* values = host.data() + p.offset * dtype_size(dtype);
@@ -78,11 +85,20 @@ void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DTyp
   write_safetensors(file, std::move(ts), {{"format", "pt"}});
 }
 
+static void check_safetensors_tensors(const ParamTable& table, const SafetensorsFile& f) {
+  for (const auto& e : f.tensors)
+    TT_CHECK(table.find(e.name)) << f.path.string() << ": unexpected tensor \"" << e.name
+                                 << "\" (not part of a tied-embedding Qwen3 of this config)";
+  for (const ParamInfo& p : table.params()) table_entry(f, "", p);
+}
+
+void check_safetensors_tensors(const Qwen3Config& cfg, const std::filesystem::path& file) {
+  check_safetensors_tensors(ParamTable(cfg), read_safetensors(file));
+}
+
 void load_safetensors(Qwen3Model& model, const std::filesystem::path& file) {
   const SafetensorsFile f = read_safetensors(file);
-  for (const auto& e : f.tensors)
-    TT_CHECK(model.table().find(e.name)) << file.string() << ": unexpected tensor \"" << e.name
-                                         << "\" (not part of a tied-embedding Qwen3 of this config)";
+  check_safetensors_tensors(model.table(), f);
   const Tensor master = model.master_weights();
   const std::vector<char> host = read_table(model.table(), f, "", master.dtype);
   model.backend().copy_from_host(master, host.data());

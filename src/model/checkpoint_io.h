@@ -18,6 +18,10 @@ namespace tt {
 void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DType dtype = DType::F32);
 // F32, BF16 and F64 tensors are accepted (converted to the master dtype).
 void load_safetensors(Qwen3Model& model, const std::filesystem::path& file);
+// load_safetensors' checks of names, shapes and dtypes from the header alone, before a model of `cfg` is
+// built: a config.json that does not describe its weights (10^3 layers beside a 2-layer file) is refused
+// naming the file and tensor instead of first allocating a model that large.
+void check_safetensors_tensors(const Qwen3Config& cfg, const std::filesystem::path& file);
 void save_optimizer_state(Qwen3Model& model, const std::filesystem::path& file);
 // Also refuses a negative exp_avg_sq (a sum of squares: the file is damaged).
 void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file);

@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "common/fs.h"
+#include "common/json_error.h"
 #include "common/log.h"
 #include "model/model.h"
 
@@ -19,15 +20,19 @@ struct Reader {
 
   bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
 
-  int64_t integer(const char* key, std::optional<int64_t> def, int64_t min_value) const {
+  int64_t integer(const char* key, std::optional<int64_t> def, int64_t min_value, int64_t max_value) const {
     if (!has(key)) {
       TT_CHECK(def.has_value()) << src << ": missing required key \"" << key << "\"";
       return *def;
     }
     const json& v = j.at(key);
     TT_CHECK(v.is_number_integer()) << src << ": key \"" << key << "\" must be an integer, got " << v.dump();
-    const int64_t x = v.get<int64_t>();
-    TT_CHECK(x >= min_value) << src << ": key \"" << key << "\" must be >= " << min_value << ", got " << x;
+    // an unsigned value above INT64_MAX would read as negative: compare it as what it is
+    const bool fits = !v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(max_value);
+    const int64_t x = fits ? v.get<int64_t>() : max_value;
+    TT_CHECK(fits && x >= min_value && x <= max_value)
+        << src << ": key \"" << key << "\" must be in [" << min_value << ", " << max_value << "], got "
+        << v.dump();
     return x;
   }
   double number(const char* key, double def) const {
@@ -66,12 +71,15 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& src) {
         << src << ": \"architectures\" must be [\"Qwen3ForCausalLM\"], got " << a.dump();
   }
 
-  c.vocab_size = r.integer("vocab_size", std::nullopt, 1);
-  c.hidden_size = r.integer("hidden_size", std::nullopt, 1);
-  c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1);
-  c.num_hidden_layers = r.integer("num_hidden_layers", std::nullopt, 1);
-  c.num_attention_heads = r.integer("num_attention_heads", std::nullopt, 1);
-  c.num_key_value_heads = r.integer("num_key_value_heads", c.num_attention_heads, 1);
+  // Bounds far above any model this tool can train, low enough that no size product overflows: token ids
+  // are int32; a dimension at most 2^20, layers and heads at most 2^12, positions at most 2^24.
+  constexpr int64_t kDim = int64_t(1) << 20, kCount = int64_t(1) << 12, kIds = (int64_t(1) << 31) - 1;
+  c.vocab_size = r.integer("vocab_size", std::nullopt, 1, kIds);
+  c.hidden_size = r.integer("hidden_size", std::nullopt, 1, kDim);
+  c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1, kDim);
+  c.num_hidden_layers = r.integer("num_hidden_layers", std::nullopt, 1, kCount);
+  c.num_attention_heads = r.integer("num_attention_heads", std::nullopt, 1, kCount);
+  c.num_key_value_heads = r.integer("num_key_value_heads", c.num_attention_heads, 1, kCount);
   TT_CHECK(c.num_attention_heads % c.num_key_value_heads == 0)
       << src << ": \"num_attention_heads\" (" << c.num_attention_heads
       << ") must be a multiple of \"num_key_value_heads\" (" << c.num_key_value_heads << ")";
@@ -80,19 +88,29 @@ Qwen3Config Qwen3Config::from_json(const json& j, const std::string& src) {
         << src << ": no \"head_dim\" given and \"hidden_size\" (" << c.hidden_size
         << ") is not a multiple of \"num_attention_heads\" (" << c.num_attention_heads << ")";
   }
-  c.head_dim = r.integer("head_dim", c.hidden_size / c.num_attention_heads, 2);
+  c.head_dim = r.integer("head_dim", c.hidden_size / c.num_attention_heads, 2, kDim);
   TT_CHECK(c.head_dim % 2 == 0) << src << ": \"head_dim\" must be even for RoPE, got " << c.head_dim;
-  c.max_position_embeddings = r.integer("max_position_embeddings", 32768, 1);
+  c.max_position_embeddings = r.integer("max_position_embeddings", 32768, 1, int64_t(1) << 24);
   c.rope_theta = r.number("rope_theta", 10000.0);
   TT_CHECK(c.rope_theta > 0) << src << ": \"rope_theta\" must be > 0";
   c.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
   TT_CHECK(c.rms_norm_eps > 0) << src << ": \"rms_norm_eps\" must be > 0";
   c.initializer_range = r.number("initializer_range", 0.02);
   TT_CHECK(c.initializer_range > 0) << src << ": \"initializer_range\" must be > 0";
-  c.bos_token_id = r.integer("bos_token_id", 151643, 0);
-  c.eos_token_id = r.integer("eos_token_id", 151643, 0);
+  c.bos_token_id = r.integer("bos_token_id", 151643, 0, kIds);
+  c.eos_token_id = r.integer("eos_token_id", 151643, 0, kIds);
   TT_CHECK(c.bos_token_id < c.vocab_size && c.eos_token_id < c.vocab_size)
       << src << ": \"bos_token_id\"/\"eos_token_id\" must be < \"vocab_size\" (" << c.vocab_size << ")";
+
+  // The parameter count in double (each term is below 2^53 within the bounds above): a tensor of more than
+  // 2^40 parameters, or a model of more, is a typo or a model for another tool.
+  const double q_width = double(c.num_attention_heads) * double(c.head_dim), C = double(c.hidden_size);
+  const double params = double(c.vocab_size) * C +
+                        double(c.num_hidden_layers) *
+                            (2 * C * q_width + 2 * C * double(c.num_key_value_heads) * double(c.head_dim) +
+                             3 * C * double(c.intermediate_size));
+  TT_CHECK(params <= std::ldexp(1.0, 40)) << src << ": these sizes make a model of " << params
+                                          << " parameters, beyond this tool's 2^40 (~1.1e12)";
 
   // What the graph does not implement: refuse, naming the key.
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);  // HF Qwen3Config default: false
@@ -133,7 +151,10 @@ Qwen3Config Qwen3Config::load(const std::filesystem::path& path) {
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    TT_FAIL() << path.string() << ": not valid JSON at byte " << e.byte << ": " << e.what();
+    TT_FAIL() << path.string() << ": not valid JSON at " << json_error_position(e, text.size()) << ": "
+              << e.what();
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range (1e400)
+    TT_FAIL() << path.string() << ": not valid JSON for a config: " << e.what();
   }
   return from_json(j, path.string());
 }
@@ -161,7 +182,8 @@ nlohmann::ordered_json Qwen3Config::to_hf_json() const {
   o["rope_theta"] = rope_theta;
   o["sliding_window"] = nullptr;
   o["tie_word_embeddings"] = true;
-  o["torch_dtype"] = "float32";
+  o["torch_dtype"] = "float32";  // the weights are saved in F32; transformers 5 reads "dtype"
+  o["dtype"] = "float32";
   o["use_cache"] = true;
   o["use_sliding_window"] = false;
   o["vocab_size"] = vocab_size;

@@ -6,8 +6,14 @@
 
 #include "common/check.h"
 #include "common/fs.h"
+#include "common/json_error.h"
 
 namespace tt {
+
+namespace {
+// The reference implementation's cap on the header (huggingface/safetensors: 100 MB); ours, 100 MiB.
+constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;
+}  // namespace
 
 bool dtype_from_name(const std::string& s, DType* out) {
   for (DType d : {DType::F32, DType::F64, DType::BF16, DType::I32})
@@ -51,9 +57,12 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   TT_CHECK(in) << p << ": cannot read the header length at offset 0";
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  TT_CHECK(header_len <= file_size - 8 && header_len <= (uint64_t(100) << 20))
+  TT_CHECK(header_len <= file_size - 8)
       << p << ": header length " << header_len << " at offset 0 runs past the end of the " << file_size
       << "-byte file (truncated or not a safetensors file)";
+  TT_CHECK(header_len <= kMaxHeaderBytes)
+      << p << ": header length " << header_len << " at offset 0 is over the " << kMaxHeaderBytes
+      << " bytes a safetensors header may have (damaged or not a safetensors file)";
   std::string header(header_len, '\0');
   in.read(header.data(), std::streamsize(header_len));
   TT_CHECK(in) << p << ": cannot read the " << header_len << "-byte header at offset 8";
@@ -64,7 +73,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   try {
     h = json::parse(header);
   } catch (const json::parse_error& e) {
-    TT_FAIL() << p << ": header JSON is invalid at offset " << (8 + e.byte) << ": " << e.what();
+    TT_FAIL() << p << ": header JSON is invalid at " << json_error_position(e, header.size(), 8) << ": "
+              << e.what();
   } catch (const json::exception& e) {  // e.g. out_of_range for a number beyond double (found by fuzzing)
     TT_FAIL() << p << ": header JSON at offset 8 cannot be read: " << e.what();
   }

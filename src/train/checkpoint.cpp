@@ -56,7 +56,9 @@ Qwen3Config load_checkpoint_config(const std::filesystem::path& dir) {
       << dir.string() << ": not a checkpoint (no config.json)" << hint("pass a directory such as runs/last");
   TT_CHECK(std::filesystem::exists(dir / "model.safetensors"))
       << dir.string() << ": not a checkpoint (no model.safetensors)";
-  return Qwen3Config::load(dir / "config.json");
+  Qwen3Config cfg = Qwen3Config::load(dir / "config.json");
+  check_safetensors_tensors(cfg, dir / "model.safetensors");
+  return cfg;
 }
 
 void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer) {
@@ -83,6 +85,8 @@ std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir
                                                 const std::string& tokenizer_flag) {
   const std::filesystem::path own = dir / "tokenizer.json";
   const bool has_own = std::filesystem::exists(own);
+  TT_CHECK(!has_own || std::filesystem::is_regular_file(own))
+      << own.string() << ": not a file; the checkpoint's tokenizer must be its tokenizer.json";
   if (tokenizer_flag.empty()) {
     if (has_own) return own;
     const std::filesystem::path fallback = tokenizer_json_file("");

@@ -1,5 +1,6 @@
 #include "train/commands.h"
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -57,6 +58,9 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   }
 
   auto backend = make_backend_for_device(opts.device, opts.threads);
+  check_model_fits(cfg, *backend, 1, prompt_len + max_new,
+                   "sampling " + std::to_string(prompt_len + max_new) + " tokens with this model",
+                   "the model is too large for this machine");
   Qwen3Model model(cfg, *backend, 1, prompt_len + max_new);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
 
@@ -106,16 +110,24 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   TokenDataset data = TokenDataset::open(opts.data_dir, opts.split);
   const fs::path tokenizer = checkpoint_tokenizer_json(opts.ckpt_dir, opts.tokenizer);
   TT_CHECK(fs::is_regular_file(tokenizer)) << tokenizer.string() << ": tokenizer file not found";
+  Tokenizer::load(tokenizer);  // a damaged file is named as such, not as a tokenizer the data does not match
   data.check_compatible(cfg.vocab_size, cfg.max_position_embeddings, sha256_hex_file(tokenizer));
   TT_CHECK(data.rows() > 0) << data.path().string() << ": no rows to evaluate";
   auto backend = make_backend_for_device(opts.device, opts.threads);
   const int64_t batch =
       std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
-  check_model_fits(cfg, *backend, batch, data.seq_len(), "--batch_size", "lower --batch_size");
+  check_model_fits(
+      cfg, *backend, batch, data.seq_len(),
+      "--batch_size " + std::to_string(batch) + " (rows of " + std::to_string(data.seq_len()) + " tokens)",
+      "lower --batch_size");
   Qwen3Model model(cfg, *backend, batch, data.seq_len());
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
   log_info("eval: ", opts.ckpt_dir, " on ", data.path().string(), " (", backend->name(), ")");
-  return evaluate_split(model, data, opts.max_rows, batch);
+  EvalResult r = evaluate_split(model, data, opts.max_rows, batch);
+  TT_CHECK(std::isfinite(r.loss)) << opts.ckpt_dir << ": the loss on " << data.path().string() << " is "
+                                  << r.loss << ": the model's weights overflow in the forward pass"
+                                  << hint("the checkpoint is damaged, or was saved by a run that diverged");
+  return r;
 }
 
 }  // namespace tt

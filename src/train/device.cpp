@@ -23,13 +23,12 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
 }
 
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
-                      const std::string& batch_flag, const std::string& advice) {
+                      const std::string& what, const std::string& advice) {
   const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, backend, max_batch, max_seq);
   const std::optional<uint64_t> available = backend.available_memory_bytes();
   const char* memory = backend.is_cuda() ? "GPU memory" : "host memory";
-  const std::string shape = batch_flag + " " + std::to_string(max_batch) + " (rows of " +
-                            std::to_string(max_seq) + " tokens) needs about " + format_bytes(need.total()) +
-                            " of " + memory + " (tensors " + format_bytes(need.tensors) + ", op scratch " +
+  const std::string shape = what + " needs about " + format_bytes(need.total()) + " of " + memory +
+                            " (tensors " + format_bytes(need.tensors) + ", op scratch " +
                             format_bytes(need.scratch) + ")";
   const std::string left = !available          ? std::string("unknown")
                            : backend.is_cuda() ? format_bytes(*available) + " free on the GPU"

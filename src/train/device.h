@@ -24,10 +24,10 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
 
 // Before a model for batches of max_batch rows of max_seq tokens is built on `backend`: its memory estimate
 // (Qwen3Model::memory_need) against what the backend can still take. More than that is a tt::Error that
-// names `batch_flag` (the option that sets max_batch), the parts and `advice`; more than 80 % of it a
-// warning; the estimate is logged at debug level. Nothing is checked when the backend cannot tell what is
-// available.
+// names `what` (the work and the options that size it, e.g. "--micro_batch_size 8 (rows of 512 tokens)"),
+// the parts and `advice`; more than 80 % of it a warning; the estimate is logged at debug level. Nothing is
+// checked when the backend cannot tell what is available.
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
-                      const std::string& batch_flag, const std::string& advice);
+                      const std::string& what, const std::string& advice);
 
 }  // namespace tt

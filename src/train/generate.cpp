@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "common/check.h"
 #include "train/utf8_stream.h"
@@ -45,6 +46,13 @@ GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int
   Utf8Streamer stream;
   for (int64_t i = 0; i < opt.max_new_tokens; ++i) {
     TT_ASSERT(int64_t(logits.size()) >= pickable) << "forward_next returned " << logits.size() << " logits";
+    // Finite weights can still overflow in the forward pass; a NaN would be "chosen" as id 0 or the last id.
+    const auto bad =
+        std::find_if(logits.begin(), logits.begin() + pickable, [](float x) { return !std::isfinite(x); });
+    TT_CHECK(bad == logits.begin() + pickable)
+        << "the model's logit for token " << (bad - logits.begin()) << " at position "
+        << model.cache_length() - 1 << " is " << *bad << ": its weights overflow in the forward pass"
+        << hint("the checkpoint is damaged, or was saved by a run that diverged");
     int32_t next = select_token(logits.data(), pickable, opt.sampling, rng);
     if (std::find(opt.stop_ids.begin(), opt.stop_ids.end(), next) != opt.stop_ids.end()) {
       res.stopped_at_eos = true;

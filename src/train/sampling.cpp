@@ -19,8 +19,11 @@ int32_t argmax_token(const float* logits, int64_t n) {
 
 std::vector<double> filtered_probs(const float* logits, int64_t n, const SamplingParams& p) {
   TT_ASSERT(n > 0 && p.temperature > 0) << "filtered_probs needs logits and a positive temperature";
+  // (logit - max) / temperature: the same softmax as logit / temperature, but a tiny temperature sends the
+  // others to -inf (probability 0) instead of every value to +-inf and the probabilities to NaN.
+  const double top = *std::max_element(logits, logits + n);
   std::vector<double> scaled(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) scaled[i] = double(logits[i]) / p.temperature;
+  for (int64_t i = 0; i < n; ++i) scaled[i] = (double(logits[i]) - top) / p.temperature;
   std::vector<char> keep(static_cast<size_t>(n), 1);
 
   if (p.top_k > 0 && p.top_k < n) {

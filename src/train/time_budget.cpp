@@ -10,6 +10,7 @@ constexpr double kMargin = 1.25;          // measured durations vary; err on sto
 constexpr double kSlackS = 0.1;           // process exit, plot, logging
 constexpr double kSaveBytesPerS = 100e6;  // a slow, busy disk (fsync), until a save has been measured
 constexpr double kSaveFixedS = 0.05;      // directory, rename, json files
+constexpr double kSampleBytesPerS = 2e9;  // weights read per generated token: a slow, busy memory bus
 
 }  // namespace
 
@@ -56,21 +57,23 @@ double TimeBudget::save_s(bool with_optimizer) const {
 double TimeBudget::samples_s() const {
   if (work_.sample_tokens == 0) return 0;
   if (samples_s_ > 0) return kMargin * samples_s_;
-  // Not sampled yet: each generated token priced like a forward pass over a whole micro-batch, which
-  // one token never costs more than.
-  return double(work_.sample_tokens) * step_s() / double(work_.grad_accum) / 3.0;
+  // Not sampled yet: a generated token reads every weight once (the KV cache spares the rest), priced at a
+  // slow kSampleBytesPerS. A wrong guess costs at most one round of samples skipped (samples_fit).
+  return double(work_.sample_tokens) * work_.weight_bytes / kSampleBytesPerS;
 }
 
-bool TimeBudget::one_more_step_overruns(double elapsed_s, int64_t step, bool save_due) const {
+bool TimeBudget::one_more_step_overruns(double elapsed_s, bool save_due) const {
   double t = elapsed_s;
   if (save_due) t += save_s(true);
-  const int64_t next = step + 1;
   t += step_s();
-  if (work_.sample_steps > 0 && next % work_.sample_steps == 0) t += samples_s();
-  // The stop after `next`: one evaluation (scheduled at `next` or the final one) that may save best/,
-  // then the save of last/.
+  // The stop after that step: one evaluation (scheduled then, or the final one) that may save best/, then
+  // the save of last/.
   t += eval_s() + save_s(false) + save_s(true) + kSlackS;
   return t >= work_.cap_s;
+}
+
+bool TimeBudget::samples_fit(double elapsed_s) const {
+  return elapsed_s + samples_s() + eval_s() + save_s(false) + save_s(true) + kSlackS < work_.cap_s;
 }
 
 }  // namespace tt

@@ -39,10 +39,8 @@ class TimeBudget {
  public:
   // What the run does besides its steps, to price the work a stop still has to do.
   struct Work {
-    double cap_s = 0;          // --max_train_minutes * 60
-    int64_t save_steps = 0;    // --save_steps
-    int64_t sample_steps = 0;  // --sample_steps
-    int64_t grad_accum = 1;
+    double cap_s = 0;            // --max_train_minutes * 60
+    int64_t save_steps = 0;      // --save_steps
     int64_t rows_per_step = 1;   // micro_batch_size * grad_accum
     int64_t eval_rows = 0;       // rows one evaluation reads
     double weight_bytes = 0;     // fp32 weights (AdamW m and v add twice as much to last/)
@@ -61,9 +59,12 @@ class TimeBudget {
   }
   void samples_took(double seconds) { samples_s_ = seconds; }
 
-  // Whether the run, `elapsed_s` into the command at `step`, would end past the cap if it did the save
-  // now due (`save_due`), took one more step and then stopped.
-  bool one_more_step_overruns(double elapsed_s, int64_t step, bool save_due) const;
+  // Whether the run, `elapsed_s` into the command, would end past the cap if it did the save now due
+  // (`save_due`), took one more step and then stopped. Samples are not counted: they are skipped
+  // when they do not fit (samples_fit), so that an estimate of them never ends training early.
+  bool one_more_step_overruns(double elapsed_s, bool save_due) const;
+  // Whether a round of samples now, `elapsed_s` into the command, still leaves time for the stop.
+  bool samples_fit(double elapsed_s) const;
 
  private:
   double step_s() const;

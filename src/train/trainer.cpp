@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -147,6 +148,14 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
   return run;
 }
 
+// What an earlier run leaves in out_dir (a run killed before its first log line may have written only
+// samples.log).
+bool holds_a_run(const fs::path& out) {
+  for (const char* name : {"last", "best", "metrics.jsonl", "samples.log"})
+    if (fs::exists(out / name)) return true;
+  return false;
+}
+
 // Makes out_dir ready: created, locked for this run (two runs into one directory interleaved their metrics
 // and checkpoints), stale checkpoint temporaries removed and, for a new run, no earlier run in it (refused,
 // or deleted with --overwrite). The lock lasts as long as the returned object.
@@ -158,9 +167,9 @@ std::unique_ptr<DirLock> prepare_out_dir(const fs::path& out, const TrainOptions
       out, "another train writes its run there; wait for it or choose another --out_dir");
   remove_stale_checkpoint_temps(out);
   if (opts.resume) return lock;
-  if (fs::exists(out / "last") || fs::exists(out / "best") || fs::exists(out / "metrics.jsonl")) {
+  if (holds_a_run(out)) {
     TT_CHECK(opts.overwrite)
-        << out.string() << " already holds a run (last/, best/ or metrics.jsonl)"
+        << out.string() << " already holds a run (last/, best/, metrics.jsonl or samples.log)"
         << hint("pass --resume to continue it, --overwrite to replace it, or another --out_dir");
     log_warn("--overwrite: deleting the previous run in ", out.string());
     for (const char* name : {"last", "best", "metrics.jsonl", "samples.log", "loss.svg"})
@@ -240,8 +249,6 @@ TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, c
   const auto tokenizer_bytes = fs::file_size(tok.json_path(), ec);
   return {.cap_s = opts.max_train_minutes * 60.0,
           .save_steps = opts.save_steps,
-          .sample_steps = opts.sample_steps,
-          .grad_accum = opts.grad_accum,
           .rows_per_step = opts.micro_batch_size * opts.grad_accum,
           .eval_rows = eval_rows_on_rank0(opts, val, world_size),
           .weight_bytes = double(cfg.num_parameters()) * 4.0,
@@ -297,6 +304,24 @@ void write_samples(Qwen3Model& model, const Tokenizer& tok, const std::vector<Pr
     Progress::clear_line_for_log();
     log_warn("sampling at step ", step, " failed; training goes on: ", e.what());
   }
+}
+
+// Drops the samples of steps after `step` from samples.log (a resumed run writes them again): the file holds
+// "[step N greedy] ..." records in step order, each of one or more lines.
+void keep_samples_up_to(const fs::path& file, int64_t step) {
+  if (!fs::exists(file)) return;
+  std::istringstream in(read_file(file));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    int64_t n = 0;
+    if (line.rfind("[step ", 0) == 0) {
+      const char* digits = line.c_str() + 6;
+      const auto [end, ec] = std::from_chars(digits, line.c_str() + line.size(), n);
+      if (ec == std::errc() && *end == ' ' && n > step) break;
+    }
+    kept += line + "\n";
+  }
+  write_file_atomic(file, kept);
 }
 
 // Why the run stops before its next step, in rising precedence: the ranks' reasons combine by their max.
@@ -406,7 +431,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (opts.resume) {
     TT_CHECK(fs::exists(last_dir / "trainer_state.json"))
         << "--resume: " << last_dir.string() << " holds no checkpoint to resume from"
-        << hint("run without --resume to start a new run");
+        << hint(holds_a_run(out) ? "the run there stopped before its first save of last/: pass --overwrite "
+                                   "instead of --resume to start it again"
+                                 : "run without --resume to start a new run");
   }
   const Qwen3Config cfg = model_config(opts, last_dir);
   // A resumed run keeps the tokenizer it saved with its checkpoint (checkpoint_tokenizer_json's rule).
@@ -438,7 +465,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
-  check_model_fits(cfg, *backend, B, T, "--micro_batch_size",
+  check_model_fits(cfg, *backend, B, T,
+                   "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
                    "lower --micro_batch_size and raise --grad_accum to keep the tokens per step");
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
@@ -463,7 +491,10 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
         << model.optimizer_step_count() << ", but " << (last_dir / "trainer_state.json").string()
         << " is at step " << run.step << ", so they are not from the same save"
         << hint("resume from an unmodified checkpoint directory");
-    if (writer) metrics.keep_up_to(run.step);  // drops what a killed session logged after the checkpoint
+    if (writer) {  // drop what a killed session logged after the checkpoint
+      metrics.keep_up_to(run.step);
+      keep_samples_up_to(out / "samples.log", run.step);
+    }
     log_info("resumed ", last_dir.string(), " at step ", run.step, " (epoch ", run.data_order.epoch(),
              ", row ", run.data_order.position(), " of ", train.rows(), ")");
   } else {
@@ -538,8 +569,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   StopSignal signals(
       "\n[train] stop requested: finishing the step, evaluating and saving (signal again to exit now)\n");
   auto stop_reason_now = [&](bool save_due) {
-    const bool overruns = writer && opts.max_train_minutes > 0 &&
-                          budget.one_more_step_overruns(elapsed_s(), run.step, save_due);
+    const bool overruns =
+        writer && opts.max_train_minutes > 0 && budget.one_more_step_overruns(elapsed_s(), save_due);
     double reason = double(
         stop_reason_for(run, opts, start_step, signals.requested() ? signals.signal_number() : 0, overruns));
     ranks.all_reduce(&reason, 1, dist::ReduceOp::kMax,
@@ -598,7 +629,10 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     }
     // Once in a while: samples (stdout, samples.log).
     if (every(opts.sample_steps)) {
-      if (writer) {
+      if (writer && opts.max_train_minutes > 0 && !budget.samples_fit(elapsed_s())) {
+        Progress::clear_line_for_log();
+        log_info("samples of step ", run.step, " skipped: they would not fit in --max_train_minutes");
+      } else if (writer) {
         const auto t0 = Clock::now();
         write_samples(model, *tok, prompts, stop_ids, opts, T, run.step);
         budget.samples_took(seconds_since(t0));
@@ -622,7 +656,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (run.eval_step != run.step || std::isnan(run.eval_loss)) {
     if (evaluate(/*scheduled=*/false)) save(best_dir, /*with_optimizer=*/false);
   }
-  save(last_dir, /*with_optimizer=*/true);
+  // A resumed session that took no step (a finished run resumed, a cap already spent) leaves last/ as it
+  // was: saving it again would only overwrite its session facts (lr, speed) with this session's zeros.
+  if (!(opts.resume && run.step == start_step)) save(last_dir, /*with_optimizer=*/true);
   if (writer) write_plot(out, metrics, cfg);
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
            fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),

@@ -126,6 +126,10 @@ TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
   EXPECT_EQ(with([](RuleOptions& o) { o.fraction = -0.1; }), "--fraction must be in [0, 0.5), got -0.1");
   EXPECT_EQ(with([](RuleOptions& o) { o.fraction = std::nan(""); }),
             "--fraction must be in [0, 0.5), got nan");
+  // the value as it reads back: 0.5000001 is not "0.5"
+  EXPECT_EQ(with([](RuleOptions& o) { o.fraction = 0.5000001; }),
+            "--fraction must be in [0, 0.5), got 0.5000001");
+  EXPECT_EQ(with([](RuleOptions& o) { o.rows = -7; }), "--rows must be positive, got -7");
   EXPECT_EQ(with([](RuleOptions& o) { o.split = "test"; }), "--split must be train or val, got \"test\"");
   EXPECT_EQ(with([](RuleOptions& o) { o.ckpt.clear(); }), "--ckpt is required");
 

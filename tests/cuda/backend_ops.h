@@ -13,6 +13,7 @@ inline constexpr auto kAllBackendOps = std::to_array<std::string_view>(
      "name", "is_cuda", "act_dtype", "grad_dtype", "stat_dtype", "master_dtype",
      // memory
      "alloc", "free", "copy_from_host", "copy_to_host", "convert", "fill", "synchronize", "peak_memory_bytes",
+     "available_memory_bytes",
      // ops
      "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward", "matmul_forward",
      "matmul_backward", "qk_norm_rope_forward", "qk_norm_rope_backward", "attention_forward",

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -108,6 +109,14 @@ void case_memory(Harness& h) {
     g.free(b);
   }
   EXPECT_GT(g.peak_memory_bytes(), 0u);
+  // what is left on the device (the memory check before a model is built) shrinks by what is allocated
+  const std::optional<uint64_t> free0 = g.available_memory_bytes();
+  ASSERT_TRUE(free0.has_value());
+  Tensor big = g.alloc(int64_t(1) << 20, 1, DType::F32);
+  const std::optional<uint64_t> free1 = g.available_memory_bytes();
+  ASSERT_TRUE(free1.has_value());
+  EXPECT_LE(*free1 + big.bytes(), *free0);
+  g.free(big);
 }
 
 // One kernel launch of no consequence: the emulator reverses its block order on every other launch, so
@@ -607,7 +616,7 @@ const std::vector<OpCase>& cases() {
       {"meta", {"name", "is_cuda", "act_dtype", "grad_dtype", "stat_dtype", "master_dtype"}, case_meta},
       {"memory",
        {"alloc", "free", "copy_from_host", "copy_to_host", "convert", "fill", "synchronize",
-        "peak_memory_bytes"},
+        "peak_memory_bytes", "available_memory_bytes"},
        case_memory},
       {"embedding", {"embedding_forward", "embedding_backward"}, case_embedding},
       {"rmsnorm", {"rmsnorm_forward", "rmsnorm_backward"}, case_rmsnorm},

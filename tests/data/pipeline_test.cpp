@@ -467,10 +467,12 @@ TEST(TokenDataset, RejectsDamagedFiles) {
   // A truncated or garbled meta.json: the parse error with its byte offset, naming the file.
   tt::write_file_atomic(out / "meta.json", "{\"seq_len\": 64");
   e = error_of([&] { TokenDataset::open(out, "val"); });
-  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 15") && contains(e, "truncated")) << e;
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 14 of 14") && contains(e, "truncated"))
+      << e;
   tt::write_file_atomic(out / "meta.json", "{\"seq_len\": 6x4}");
   e = error_of([&] { TokenDataset::open(out, "val"); });
-  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 14") && !contains(e, "truncated")) << e;
+  EXPECT_TRUE(contains(e, "meta.json") && contains(e, "byte offset 13 of 16") && !contains(e, "truncated"))
+      << e;
   tt::write_file_atomic(out / "meta.json", "[1, 2]");
   e = error_of([&] { TokenDataset::open(out, "val"); });
   EXPECT_TRUE(contains(e, "meta.json") && contains(e, "expected a JSON object, got a JSON array")) << e;

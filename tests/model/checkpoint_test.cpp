@@ -362,6 +362,24 @@ TEST(Checkpoint, ReaderRejectsOverflowingShapesAndGaps) {
     tt::read_safetensors(make(R"({"a":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", 4));
   });
   EXPECT_NE(msg.find("header JSON"), std::string::npos) << msg;
+  // invalid JSON names its file offset: the 'x' of {"a":x} is byte 5 of the header, 13 of the file
+  msg = error_of([&] { tt::read_safetensors(make(R"({"a":x})", 0)); });
+  EXPECT_NE(msg.find("header JSON is invalid at byte offset 13 of 16"), std::string::npos) << msg;
+  // a header over the cap is not "past the end of the file"
+  {
+    std::string big(8, '\0');
+    const uint64_t len = uint64_t(150) << 20;
+    for (int i = 0; i < 8; ++i) big[size_t(i)] = char((len >> (8 * i)) & 0xff);
+    big.resize(size_t(len) + 16, ' ');
+    spit(dir.path / "big.safetensors", big);
+    msg = error_of([&] { tt::read_safetensors(dir.path / "big.safetensors"); });
+    EXPECT_NE(
+        msg.find("header length 157286400 at offset 0 is over the 104857600 bytes a safetensors header may "
+                 "have"),
+        std::string::npos)
+        << msg;
+    fs::remove(dir.path / "big.safetensors");
+  }
   // and a valid one parses
   const auto f = tt::read_safetensors(
       make(R"({"__metadata__":{"k":"v"},"a":{"dtype":"BF16","shape":[2,1],"data_offsets":[0,4]}})", 4));

@@ -1,9 +1,13 @@
 // Qwen3Config: the shipped configs load, parameter counts, and every unsupported value is refused
 // with a message naming the key.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <limits>
+#include <tuple>
 
 #include "common/check.h"
 #include "model/model.h"
@@ -119,4 +123,58 @@ TEST(Config, HeadDimDefaultsAndHfJsonIsComplete) {
     EXPECT_TRUE(out.contains(key)) << key;
   EXPECT_EQ(out["tie_word_embeddings"], true);
   EXPECT_TRUE(out["rope_scaling"].is_null());
+  // a source's "dtype": "bfloat16" must not survive beside F32 weights (transformers 5 reads "dtype")
+  j["dtype"] = "bfloat16";
+  const auto saved = tt::Qwen3Config::from_json(j, "cfg.json").to_hf_json();
+  EXPECT_EQ(saved["dtype"], "float32");
+  EXPECT_EQ(saved["torch_dtype"], "float32");
+}
+
+TEST(Config, SizesAreBoundedSoNoProductOverflowsAndHugeValuesReadAsThemselves) {
+  // Sizes no model this tool trains comes near: refused naming the key and the bound, before anything is
+  // sized from them (10^9 layers was an OOM kill, hidden 2^62 an internal error in the parameter table).
+  const std::vector<std::tuple<std::string, nlohmann::json, std::string>> cases = {
+      {"num_hidden_layers", 1000000000, "\"num_hidden_layers\" must be in [1, 4096], got 1000000000"},
+      {"hidden_size", int64_t(1) << 62, "\"hidden_size\" must be in [1, 1048576], got 4611686018427387904"},
+      {"vocab_size", uint64_t(1) << 63, "\"vocab_size\" must be in [1, 2147483647], got 9223372036854775808"},
+      {"hidden_size", std::numeric_limits<uint64_t>::max(),
+       "\"hidden_size\" must be in [1, 1048576], got 18446744073709551615"},  // was "got -1"
+      {"max_position_embeddings", int64_t(1) << 30, "\"max_position_embeddings\" must be in [1, 16777216]"},
+  };
+  for (const auto& [key, value, expected] : cases) {
+    auto j = demo_json();
+    j[key] = value;
+    EXPECT_NE(refusal(j).find("cfg.json: key " + expected), std::string::npos) << refusal(j);
+  }
+  // Each size within its bound, the whole beyond 2^40 parameters.
+  auto j = demo_json();
+  j["hidden_size"] = 1 << 20;
+  j["intermediate_size"] = 1 << 20;
+  j["num_hidden_layers"] = 4096;
+  EXPECT_NE(refusal(j).find("cfg.json: these sizes make a model of "), std::string::npos) << refusal(j);
+}
+
+TEST(Config, ANumberBeyondDoubleNamesTheFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tt_config_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "inf.json") << "{\"vocab_size\": 100, \"rope_theta\": 1e400}";
+  std::ofstream(dir / "cut.json") << "{\"vocab_size\": 1";
+  std::string inf, cut;
+  try {
+    tt::Qwen3Config::load(dir / "inf.json");
+  } catch (const tt::Error& e) {
+    inf = e.what();
+  }
+  try {
+    tt::Qwen3Config::load(dir / "cut.json");
+  } catch (const tt::Error& e) {
+    cut = e.what();
+  }
+  EXPECT_NE(inf.find("inf.json: not valid JSON for a config: "), std::string::npos)
+      << inf;  // was nlohmann's bare text
+  EXPECT_NE(
+      cut.find("cut.json: not valid JSON at byte offset 16 of 16 (the text ends too early; truncated?)"),
+      std::string::npos)
+      << cut;
+  std::filesystem::remove_all(dir);
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "tiny_run_fixture.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/commands.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -427,6 +429,126 @@ TEST_F(TrainLoop, ResumeRefusesACheckpointMixedFromTwoSaves) {
   // the untouched checkpoint resumes
   from_step4({});
   EXPECT_EQ(run_training(o).step, 10);
+}
+
+TEST_F(TrainLoop, SampleAndEvalNameWhatIsWrongWithACheckpoint) {
+  TrainOptions o = base("ck");
+  o.steps = 4;
+  run_training(o);
+  const fs::path good = dir_ / "ck" / "last";
+  auto copy_of = [&](const std::string& name) {
+    const fs::path d = dir_ / name;
+    fs::copy(good, d);
+    return d;
+  };
+  auto eval_error = [&](const fs::path& ckpt) {
+    EvalOptions e;
+    e.ckpt_dir = ckpt.string();
+    e.data_dir = (dir_ / "data").string();
+    e.device = "cpu";
+    try {
+      run_eval_command(e);
+    } catch (const tt::Error& err) {
+      return std::string(err.what());
+    }
+    return std::string("(no error)");
+  };
+  auto sample_error = [&](const fs::path& ckpt) {
+    SampleOptions s;
+    s.ckpt_dir = ckpt.string();
+    s.prompt = "a";
+    s.max_new_tokens = 3;
+    s.device = "cpu";
+    std::FILE* sink = std::fopen("/dev/null", "w");
+    std::string what = "(no error)";
+    try {
+      run_sample(s, sink);
+    } catch (const tt::Error& err) {
+      what = err.what();
+    }
+    std::fclose(sink);
+    return what;
+  };
+  EXPECT_EQ(eval_error(good), "(no error)");
+  EXPECT_EQ(sample_error(good), "(no error)");
+
+  // config.json of 4000 layers beside weights of 2: refused from the header, before a model that large
+  const fs::path layers = copy_of("layers");
+  auto cfg = load_json_file(layers / "config.json");
+  cfg["num_hidden_layers"] = 4000;
+  write_file_atomic(layers / "config.json", cfg.dump());
+  for (const std::string& e : {eval_error(layers), sample_error(layers)})
+    EXPECT_NE(e.find("model.safetensors: tensor \"model.layers.2.self_attn.q_proj.weight\" is missing"),
+              std::string::npos)
+        << e;
+
+  // finite weights whose forward pass overflows: eval printed a null loss, sample garbage, both exit 0
+  const fs::path overflow = copy_of("overflow");
+  std::string bytes = read_file(overflow / "model.safetensors");
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  const auto entry = nlohmann::json::parse(bytes.substr(8, header_len))["model.norm.weight"]["data_offsets"];
+  const float huge = 3e38f;
+  for (size_t at = 8 + header_len + entry[0].get<size_t>(); at < 8 + header_len + entry[1].get<size_t>();
+       at += 4)
+    bytes.replace(at, 4, std::string(reinterpret_cast<const char*>(&huge), 4));
+  write_file_atomic(overflow / "model.safetensors", bytes);
+  EXPECT_NE(eval_error(overflow).find("the model's weights overflow in the forward pass"), std::string::npos)
+      << eval_error(overflow);
+  EXPECT_NE(sample_error(overflow).find("its weights overflow in the forward pass"), std::string::npos)
+      << sample_error(overflow);
+
+  // a damaged tokenizer.json is named as such, not as "data tokenized with another tokenizer"
+  const fs::path tok = copy_of("tok");
+  write_file_atomic(tok / "tokenizer.json", "{\"model\": {");
+  const std::string e = eval_error(tok);
+  EXPECT_NE(e.find("tok/tokenizer.json"), std::string::npos) << e;
+  EXPECT_EQ(e.find("sha256"), std::string::npos) << e;
+}
+
+TEST_F(TrainLoop, ResumeLogsEachSampleOnceAndAFinishedRunIsLeftAlone) {
+  TrainOptions o = base("samples");
+  o.steps = 6;
+  o.save_steps = 2;
+  o.sample_steps = 1;
+  o.sample_tokens = 2;
+  o.stop_after_steps = 2;
+  run_training(o);
+  const fs::path out = dir_ / "samples";
+  fs::copy(out / "last", dir_ / "last_at_2", fs::copy_options::recursive);
+  o.resume = true;
+  o.stop_after_steps = 0;
+  run_training(o);
+  // as if the session had been killed after its samples of steps 3..6 but before any later save
+  fs::remove_all(out / "last");
+  fs::copy(dir_ / "last_at_2", out / "last", fs::copy_options::recursive);
+  run_training(o);
+  const std::string log = read_file(out / "samples.log");
+  for (int step = 1; step <= 6; ++step) {
+    const std::string tag = "[step " + std::to_string(step) + " greedy ]";
+    const size_t first = log.find(tag);
+    EXPECT_NE(first, std::string::npos) << tag;
+    EXPECT_EQ(log.find(tag, first + 1), std::string::npos) << tag << " twice in:\n" << log;
+  }
+  // The finished run resumed: no step, and last/ keeps the facts of the session that made it.
+  const std::string info = read_file(out / "last" / "run_info.json");
+  EXPECT_EQ(run_training(o).step, 6);
+  EXPECT_EQ(read_file(out / "last" / "run_info.json"), info);
+}
+
+TEST_F(TrainLoop, ARunThatLeftOnlySamplesOrNoCheckpointIsNotTakenForAFreshDirectory) {
+  TrainOptions o = base("early_kill");
+  fs::create_directories(o.out_dir);
+  write_file_atomic(fs::path(o.out_dir) / "samples.log", "[step 1 greedy ] a\n");
+  std::string e = error_of(o);
+  EXPECT_NE(e.find("already holds a run"), std::string::npos) << e;
+  o.resume = true;  // nothing to resume: the hint says what does work
+  e = error_of(o);
+  EXPECT_NE(e.find("pass --overwrite instead of --resume"), std::string::npos) << e;
+  o.resume = false;
+  o.overwrite = true;
+  o.steps = 2;
+  EXPECT_EQ(run_training(o).step, 2);
 }
 
 TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {

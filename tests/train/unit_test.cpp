@@ -26,6 +26,7 @@
 #include "train/rng.h"
 #include "train/run_state.h"
 #include "train/sampling.h"
+#include "train/time_budget.h"
 #include "train/train_options.h"
 #include "train/utf8_stream.h"
 
@@ -125,6 +126,31 @@ TEST(EarlyStopping, TheEvaluationAtAStopMovesOnlyTheBest) {
   EXPECT_EQ(stopped.bad_evals(), 0);
 }
 
+// ---- time budget --------------------------------------------------------------------------------
+
+TEST(TimeBudget, SamplesAreSkippedWhenTheyDoNotFitAndNeverEndTrainingEarly) {
+  // 60 s cap, 0.5 s steps, evaluation and saves measured. A round of samples (not measured yet) is priced
+  // by reading the 400 MB of weights per token at 2 GB/s: 40 tokens, 8 s.
+  TimeBudget b({.cap_s = 60,
+                .save_steps = 0,
+                .rows_per_step = 8,
+                .eval_rows = 8,
+                .weight_bytes = 400e6,
+                .tokenizer_bytes = 0,
+                .sample_tokens = 40});
+  b.step_took(0.5);
+  b.eval_took(1.0);
+  b.save_took(true, 1.0);
+  b.save_took(false, 1.0);
+  // the stop costs 1.25 * (0.5 + 1 + 1 + 1) + 0.1 = 4.475 s after the step
+  EXPECT_FALSE(b.one_more_step_overruns(55.0, false));
+  EXPECT_TRUE(b.one_more_step_overruns(56.0, false));
+  EXPECT_TRUE(b.samples_fit(60 - 8 - 3.75 - 0.1 - 0.01));
+  EXPECT_FALSE(b.samples_fit(60 - 8 - 3.75 - 0.1 + 0.01));
+  b.samples_took(0.4);  // measured: 0.5 s with the margin
+  EXPECT_TRUE(b.samples_fit(55.0));
+}
+
 // ---- data order --------------------------------------------------------------------------------
 
 TEST(DataOrder, EachEpochIsASeededPermutation) {
@@ -190,6 +216,17 @@ TEST(Sampling, ArgmaxTakesFirstOfTies) {
   std::mt19937_64 rng(0);
   SamplingParams greedy{0, 0, 1};
   EXPECT_EQ(select_token(l.data(), 4, greedy, rng), 1);
+}
+
+TEST(Sampling, ATinyTemperatureIsGreedyNotNaN) {
+  // logit / 1e-310 overflows to +-inf and the probabilities to NaN, which picked the last id
+  std::vector<float> l = {0.5f, 2.0f, -1.0f, 1.9f};
+  for (double t : {1e-310, 1e-300, 1e-30}) {
+    const auto p = filtered_probs(l.data(), 4, {t, 0, 1.0});
+    EXPECT_EQ(p, (std::vector<double>{0, 1, 0, 0})) << t;
+    std::mt19937_64 rng(3);
+    EXPECT_EQ(select_token(l.data(), 4, {t, 0, 0.9}, rng), 1) << t;
+  }
 }
 
 TEST(Sampling, TemperatureSharpensAndFlattens) {
@@ -506,7 +543,7 @@ TEST(TrainOptions, RangeMessagesNameFlagBoundsAndValue) {
   EXPECT_EQ(validation_error(o), "--adam_beta1 must be in [0, 1), got 1");
   o.adam_beta1 = 0.9;
   o.lr = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(validation_error(o), "--lr must be positive, got inf");
+  EXPECT_EQ(validation_error(o), "--lr must be finite and positive, got inf");
   o.lr = 1e-3;
   o.warmup_steps = -1;
   EXPECT_EQ(validation_error(o), "--warmup_steps must be >= 0, got -1");
