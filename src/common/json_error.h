@@ -10,7 +10,8 @@ namespace tt {
 
 // "byte offset 13 of 40" (0-based, plus the file offset `base` of the text), with " (the text ends too early;
 // truncated?)" when parsing ran past the end.
-inline std::string json_error_position(const nlohmann::json::parse_error& e, size_t text_size, size_t base = 0) {
+inline std::string json_error_position(const nlohmann::json::parse_error& e, size_t text_size,
+                                       size_t base = 0) {
   const size_t offset = e.byte > 0 ? e.byte - 1 : 0;
   std::string s = "byte offset " + std::to_string(base + offset) + " of " + std::to_string(base + text_size);
   if (offset >= text_size) s += " (the text ends too early; truncated?)";

@@ -72,11 +72,17 @@ struct StepStats {
   int64_t loss_count = 0;
 };
 
+// What a model is built for: training allocates gradients, AdamW's moments and the activations' gradients
+// besides the weights and activations; inference (eval, sample) does not, a quarter of the memory of the
+// weights' copies, and refuses the training calls.
+enum class ModelUse { kTraining, kInference };
+
 class Qwen3Model {
  public:
-  // Allocates parameters, gradients, optimizer state and activations for batches up to
-  // max_batch x max_seq on `backend` (which must outlive the model).
-  Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq);
+  // Allocates parameters, activations for batches up to max_batch x max_seq and, for training, gradients
+  // and optimizer state on `backend` (which must outlive the model).
+  Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
+             ModelUse use = ModelUse::kTraining);
   ~Qwen3Model();
 
   // What such a model would take on `backend`, without allocating it: its tensors (weights, gradients,
@@ -88,7 +94,8 @@ class Qwen3Model {
     size_t tensors = 0, scratch = 0;
     size_t total() const { return tensors + scratch; }
   };
-  static MemoryNeed memory_need(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq);
+  static MemoryNeed memory_need(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
+                                ModelUse use = ModelUse::kTraining);
 
   const Qwen3Config& config() const;
   const ParamTable& table() const;
@@ -98,7 +105,7 @@ class Qwen3Model {
   // Deterministic for a seed, the same on every backend (generated on the host in fp32/fp64).
   void init_weights(uint64_t seed);
 
-  // ---- training ----
+  // ---- training (tt::Error on a model built for inference) ----
   void zero_grads();
   // tokens: host int32 [B*T]. Position t predicts tokens[t+1] of the same row (HF causal LM);
   // the last position of each row has no target. Adds the gradient of

@@ -90,12 +90,19 @@ struct Qwen3Model::Impl {
   int64_t cache_len = 0;
 
   std::vector<Tensor> owned;
+  bool training = true;  // ModelUse::kTraining: gradients, AdamW moments, activation gradients
   // Sizing only (memory_need): alloc() adds up the bytes instead of allocating; no views, no uploads.
   bool sizing = false;
   size_t sized_bytes = 0;
 
-  Impl(const Qwen3Config& c, Backend& b, int64_t mb, int64_t ms, bool sizing_only = false)
-      : cfg(c), table(c), be(b), max_batch(mb), max_seq(ms), sizing(sizing_only) {
+  Impl(const Qwen3Config& c, Backend& b, int64_t mb, int64_t ms, ModelUse use, bool sizing_only = false)
+      : cfg(c),
+        table(c),
+        be(b),
+        max_batch(mb),
+        max_seq(ms),
+        training(use == ModelUse::kTraining),
+        sizing(sizing_only) {
     TT_CHECK(mb >= 1 && ms >= 1) << "max_batch and max_seq must be >= 1";
     TT_CHECK(ms <= c.max_position_embeddings)
         << "sequence length " << ms << " exceeds the config's max_position_embeddings ("
@@ -115,12 +122,20 @@ struct Qwen3Model::Impl {
     master = alloc(P, 1, md);
     separate_compute = act != md;
     compute = separate_compute ? alloc(P, 1, act) : master;
-    grads = alloc(P, 1, be.grad_dtype());
-    exp_avg = alloc(P, 1, md);
-    exp_avg_sq = alloc(P, 1, md);
+    if (training) {
+      grads = alloc(P, 1, be.grad_dtype());
+      exp_avg = alloc(P, 1, md);
+      exp_avg_sq = alloc(P, 1, md);
+    }
     const int64_t N = mb * ms;
-    for (int64_t l = 0; l <= L; ++l) xs.push_back(alloc(N, C, act));
+    // Training keeps every layer's activations for the backward. Inference needs only the layer it is in:
+    // all layers share one set, and the residual stream alternates between two buffers.
+    for (int64_t l = 0; l <= L; ++l) xs.push_back(training || l < 2 ? alloc(N, C, act) : xs[size_t(l % 2)]);
     for (int64_t l = 0; l < L; ++l) {
+      if (!training && l > 0) {
+        acts.push_back(acts[0]);
+        continue;
+      }
       LayerActs a;
       a.ln1 = alloc(N, C, act);
       a.rstd1 = alloc(N, 1, st);
@@ -139,16 +154,18 @@ struct Qwen3Model::Impl {
       a.h = alloc(N, I, act);
       acts.push_back(a);
     }
-    ActGrads& g = grads_of_acts;
-    g.dx = alloc(N, C, act);
-    g.dnorm = alloc(N, C, act);
-    g.dh = alloc(N, I, act);
-    g.dgate_up = alloc(N, 2 * I, act);
-    g.datt = alloc(N, QD, act);
-    g.dq = alloc(N, QD, act);
-    g.dk = alloc(N, KD, act);
-    g.dv = alloc(N, KD, act);
-    g.dqkv = alloc(N, QD + 2 * KD, act);
+    if (training) {
+      ActGrads& g = grads_of_acts;
+      g.dx = alloc(N, C, act);
+      g.dnorm = alloc(N, C, act);
+      g.dh = alloc(N, I, act);
+      g.dgate_up = alloc(N, 2 * I, act);
+      g.datt = alloc(N, QD, act);
+      g.dq = alloc(N, QD, act);
+      g.dk = alloc(N, KD, act);
+      g.dv = alloc(N, KD, act);
+      g.dqkv = alloc(N, QD + 2 * KD, act);
+    }
     ln_final = alloc(N, C, act);
     rstd_final = alloc(N, 1, st);
     losses = alloc(N, 1, st);
@@ -167,11 +184,11 @@ struct Qwen3Model::Impl {
     }
     embed_w = param(compute, "model.embed_tokens.weight");
     final_norm_w = param(compute, "model.norm.weight");
-    embed_g = param(grads, "model.embed_tokens.weight");
-    final_norm_g = param(grads, "model.norm.weight");
-    for (int64_t l = 0; l < L; ++l) {
-      w.push_back(layer_weights(compute, l));
-      dw.push_back(layer_weights(grads, l));
+    for (int64_t l = 0; l < L; ++l) w.push_back(layer_weights(compute, l));
+    if (training) {
+      embed_g = param(grads, "model.embed_tokens.weight");
+      final_norm_g = param(grads, "model.norm.weight");
+      for (int64_t l = 0; l < L; ++l) dw.push_back(layer_weights(grads, l));
     }
     const RopeTables rope = rope_tables(ms, D, c.rope_theta);
     upload(rope_cos, rope.cos.data(), DType::F64);
@@ -388,6 +405,13 @@ struct Qwen3Model::Impl {
     be.copy_from_host(t, raw.data());
   }
 
+  Impl& for_training(const char* call) {
+    TT_CHECK(training) << "Qwen3Model::" << call
+                       << ": this model was built for inference (ModelUse::kInference)"
+                       << " and has no gradients or optimizer state";
+    return *this;
+  }
+
   void ensure_cache() {
     if (!k_cache.empty()) return;
     for (int64_t l = 0; l < L; ++l) {
@@ -397,13 +421,14 @@ struct Qwen3Model::Impl {
   }
 };
 
-Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq)
-    : impl_(std::make_unique<Impl>(cfg, backend, max_batch, max_seq)) {}
+Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
+                       ModelUse use)
+    : impl_(std::make_unique<Impl>(cfg, backend, max_batch, max_seq, use)) {}
 Qwen3Model::~Qwen3Model() = default;
 
 Qwen3Model::MemoryNeed Qwen3Model::memory_need(const Qwen3Config& cfg, Backend& backend, int64_t max_batch,
-                                               int64_t max_seq) {
-  const Impl sized(cfg, backend, max_batch, max_seq, /*sizing_only=*/true);
+                                               int64_t max_seq, ModelUse use) {
+  const Impl sized(cfg, backend, max_batch, max_seq, use, /*sizing_only=*/true);
   const OpShapes shapes{.rows = max_batch * max_seq,
                         .seq_len = max_seq,
                         .q_heads = cfg.num_attention_heads,
@@ -448,8 +473,10 @@ void Qwen3Model::init_weights(uint64_t seed) {
   }
   s.upload(s.master, host.data(), DType::F32);
   s.refresh_compute();
-  s.be.fill(s.exp_avg, 0.0);
-  s.be.fill(s.exp_avg_sq, 0.0);
+  if (s.training) {
+    s.be.fill(s.exp_avg, 0.0);
+    s.be.fill(s.exp_avg_sq, 0.0);
+  }
 }
 
 // Issued op by op, outside the two recorded graphs of a step (forward + backward per micro-batch, the
@@ -459,7 +486,7 @@ void Qwen3Model::init_weights(uint64_t seed) {
 // for the later micro-batches (whose loss slot moves) and a deferred zeroing that every reader of the
 // gradients would have to trigger.
 void Qwen3Model::zero_grads() {
-  Impl& s = *impl_;
+  Impl& s = impl_->for_training("zero_grads");
   s.be.fill(s.grads, 0.0);
   s.be.fill(s.loss_slots, 0.0);
   s.loss_slot_count = 0;
@@ -467,7 +494,7 @@ void Qwen3Model::zero_grads() {
 }
 
 void Qwen3Model::forward_backward(const int32_t* tokens, int64_t B, int64_t T, float loss_scale) {
-  Impl& s = *impl_;
+  Impl& s = impl_->for_training("forward_backward");
   s.upload_tokens(tokens, B, T, true);
   const int64_t N = B * T;
   // Everything between the token upload and the loss bookkeeping only reads device memory: recorded once,
@@ -486,7 +513,7 @@ void Qwen3Model::forward_backward(const int32_t* tokens, int64_t B, int64_t T, f
 }
 
 void Qwen3Model::optimizer_step(const AdamWArgs& args) {
-  Impl& s = *impl_;
+  Impl& s = impl_->for_training("optimizer_step");
   const int64_t P = int64_t(s.table.total()), Dn = int64_t(s.table.decay_numel());
   // This step's schedule values go to the device; the recorded update reads them there.
   const double lr_step_host[2] = {double(args.lr), double(args.step)};
@@ -574,7 +601,7 @@ std::vector<float> Qwen3Model::get_params_f32() {
   return impl_->download<float>(impl_->master);
 }
 std::vector<double> Qwen3Model::get_grads() {
-  return impl_->download<double>(impl_->grads);
+  return impl_->download<double>(impl_->for_training("get_grads").grads);
 }
 std::vector<double> Qwen3Model::get_params() {
   return impl_->download<double>(impl_->master);
@@ -590,13 +617,13 @@ Tensor Qwen3Model::master_weights() {
   return impl_->master;
 }
 Tensor Qwen3Model::grads() {
-  return impl_->grads;
+  return impl_->for_training("grads").grads;
 }
 Tensor Qwen3Model::exp_avg() {
-  return impl_->exp_avg;
+  return impl_->for_training("exp_avg").exp_avg;
 }
 Tensor Qwen3Model::exp_avg_sq() {
-  return impl_->exp_avg_sq;
+  return impl_->for_training("exp_avg_sq").exp_avg_sq;
 }
 void Qwen3Model::refresh_compute_weights() {
   impl_->refresh_compute();

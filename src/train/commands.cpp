@@ -58,10 +58,10 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   }
 
   auto backend = make_backend_for_device(opts.device, opts.threads);
-  check_model_fits(cfg, *backend, 1, prompt_len + max_new,
+  check_model_fits(cfg, *backend, 1, prompt_len + max_new, ModelUse::kInference,
                    "sampling " + std::to_string(prompt_len + max_new) + " tokens with this model",
                    "the model is too large for this machine");
-  Qwen3Model model(cfg, *backend, 1, prompt_len + max_new);
+  Qwen3Model model(cfg, *backend, 1, prompt_len + max_new, ModelUse::kInference);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
 
   GenerateOptions g;
@@ -117,10 +117,10 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   const int64_t batch =
       std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
   check_model_fits(
-      cfg, *backend, batch, data.seq_len(),
+      cfg, *backend, batch, data.seq_len(), ModelUse::kInference,
       "--batch_size " + std::to_string(batch) + " (rows of " + std::to_string(data.seq_len()) + " tokens)",
       "lower --batch_size");
-  Qwen3Model model(cfg, *backend, batch, data.seq_len());
+  Qwen3Model model(cfg, *backend, batch, data.seq_len(), ModelUse::kInference);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
   log_info("eval: ", opts.ckpt_dir, " on ", data.path().string(), " (", backend->name(), ")");
   EvalResult r = evaluate_split(model, data, opts.max_rows, batch);

@@ -23,8 +23,8 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
 }
 
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
-                      const std::string& what, const std::string& advice) {
-  const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, backend, max_batch, max_seq);
+                      ModelUse use, const std::string& what, const std::string& advice) {
+  const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, backend, max_batch, max_seq, use);
   const std::optional<uint64_t> available = backend.available_memory_bytes();
   const char* memory = backend.is_cuda() ? "GPU memory" : "host memory";
   const std::string shape = what + " needs about " + format_bytes(need.total()) + " of " + memory +

@@ -28,6 +28,6 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
 // the parts and `advice`; more than 80 % of it a warning; the estimate is logged at debug level. Nothing is
 // checked when the backend cannot tell what is available.
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
-                      const std::string& what, const std::string& advice);
+                      ModelUse use, const std::string& what, const std::string& advice);
 
 }  // namespace tt

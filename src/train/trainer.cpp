@@ -465,7 +465,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
-  check_model_fits(cfg, *backend, B, T,
+  check_model_fits(cfg, *backend, B, T, ModelUse::kTraining,
                    "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
                    "lower --micro_batch_size and raise --grad_accum to keep the tokens per step");
   Qwen3Model model(cfg, *backend, B, T);

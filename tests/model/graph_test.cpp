@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 
 #include "common/check.h"
@@ -400,6 +401,47 @@ TEST(Model, MemoryNeedIsWhatTheCpuBackendHoldsAfterTrainingEvalAndSampling) {
           64 * (8 + 25 * size_t(cfg.num_hidden_layers) + 2 * size_t(cfg.num_hidden_layers));
       EXPECT_GE(be->peak_memory_bytes(), need.total());
       EXPECT_LE(be->peak_memory_bytes(), need.total() + rounding);
+    }
+  }
+}
+
+TEST(Model, AnInferenceModelGivesTheSameLossesAndLogitsInLessMemory) {
+  // Built for inference: no gradients, AdamW moments or activation gradients; one layer's activations
+  // shared by all layers and two residual buffers. Same eval loss and decoding logits as a training
+  // model with the same weights; its peak is its memory_need; the training calls are refused.
+  tt::test::TinySizes z;
+  z.vocab = 300;
+  z.layers = 3;
+  const auto cfg = tiny_config(z);
+  const int64_t B = 3, T = 12;
+  auto be_train = tt::make_cpu_backend(tt::DType::F64);
+  auto be_infer = tt::make_cpu_backend(tt::DType::F64);
+  tt::Qwen3Model train(cfg, *be_train, B, T);
+  tt::Qwen3Model infer(cfg, *be_infer, B, T, tt::ModelUse::kInference);
+  train.set_params(generic_params(train, 17));
+  infer.set_params(train.get_params());
+  const auto tok = tokens_for(B * T, cfg.vocab_size, 9);
+  EXPECT_EQ(infer.eval_loss_sum(tok.data(), B, T), train.eval_loss_sum(tok.data(), B, T));
+  train.reset_cache();
+  infer.reset_cache();
+  EXPECT_EQ(infer.forward_next(tok.data(), 5), train.forward_next(tok.data(), 5));
+  EXPECT_EQ(infer.forward_next(tok.data() + 5, 1), train.forward_next(tok.data() + 5, 1));
+
+  const auto need_train = tt::Qwen3Model::memory_need(cfg, *be_train, B, T);
+  const auto need_infer = tt::Qwen3Model::memory_need(cfg, *be_infer, B, T, tt::ModelUse::kInference);
+  EXPECT_LT(need_infer.tensors * 2, need_train.tensors);
+  EXPECT_GE(be_infer->peak_memory_bytes(), need_infer.total());
+  EXPECT_LE(be_infer->peak_memory_bytes(), need_infer.total() + 64 * 40);
+
+  for (const auto& call : std::vector<std::function<void()>>{
+           [&] { infer.zero_grads(); }, [&] { infer.forward_backward(tok.data(), B, T, 1.0f); },
+           [&] { infer.optimizer_step(tt::AdamWArgs{}); }, [&] { infer.get_grads(); },
+           [&] { infer.exp_avg(); }}) {
+    try {
+      call();
+      ADD_FAILURE() << "a training call on an inference model was accepted";
+    } catch (const tt::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("built for inference"), std::string::npos) << e.what();
     }
   }
 }
