@@ -124,7 +124,8 @@ std::string HostMemory::describe() const {
     if (!part) return;
     s += (s.empty() ? "" : ", ") + format_bytes(*part) + " " + what;
   };
-  add(mem_available, "available on the machine (MemAvailable)");
+  add(mem_available, with_swap ? "available on the machine (MemAvailable + SwapFree)"
+                               : "available on the machine (MemAvailable)");
   add(cgroup_room, "left under the memory cgroup's limit");
   add(rlimit_room, "left under ulimit -v (RLIMIT_AS)");
   return s.empty() ? "unknown" : s;
@@ -133,6 +134,11 @@ std::string HostMemory::describe() const {
 HostMemory host_memory(const fs::path& root) {
   HostMemory m;
   m.mem_available = read_keyed(root / "proc/meminfo", "MemAvailable");
+  const uint64_t swap = read_keyed(root / "proc/meminfo", "SwapFree").value_or(0);
+  if (m.mem_available && swap > 0) {
+    *m.mem_available += swap;
+    m.with_swap = true;
+  }
   m.cgroup_room = cgroup_v2_room(root);
   if (!m.cgroup_room) m.cgroup_room = cgroup_v1_room(root);
   m.rlimit_room = rlimit_as_room(root);

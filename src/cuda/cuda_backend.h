@@ -66,8 +66,9 @@ class CudaBackend final : public Backend {
   DType stat_dtype() const override { return DType::F32; }
   DType master_dtype() const override { return DType::F32; }
   size_t peak_memory_bytes() const override;
-  // cudaMemGetInfo's free bytes. op_scratch_bytes stays 0: the ops' chunk buffers are bounded (<= 2 GB,
-  // cross_entropy.cu) and a failed cudaMalloc is a clear error of its own (alloc_impl).
+  // cudaMemGetInfo's free bytes. op_scratch_bytes is not estimated yet (0): the LM head's chunk buffer (up to
+  // ~1.75 GiB), the 32 MiB cuBLASLt workspace, and attention's and the embedding sort's buffers that grow
+  // with the rows; a cudaMalloc of them that fails (Ctx::scratch) is a CUDA error naming file and line.
   std::optional<uint64_t> available_memory_bytes() const override;
 
   // ---- extras ----

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "common/check.h"
@@ -191,8 +192,8 @@ std::optional<std::string> first_difference_from_file(Qwen3Model& model, const s
     for (size_t i = 0; i < p.numel; ++i)
       if (in_file[i] != in_model[i]) {
         std::ostringstream os;
-        os << "tensor \"" << p.name << "\" element " << i << ": " << in_file[i] << " in the file, "
-           << in_model[i] << " in the model";
+        os << std::setprecision(17) << "tensor \"" << p.name << "\" element " << i << ": " << in_file[i]
+           << " in the file, " << in_model[i] << " in the model";
         return os.str();
       }
   }

@@ -29,7 +29,7 @@ void SampleOptions::declare(OptionSet& o) {
       .above(0)
       .at_most(1);
   o.add("--seed", seed, "sampling seed (same seed, same text)");
-  declare_device_flags(o, device, threads);
+  declare_device_flags(o, device, threads, memory_check);
   o.add("--tokenizer", tokenizer, "tokenizer directory (default: the checkpoint's tokenizer.json)")
       .any_bytes();
 }
@@ -59,8 +59,9 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
 
   auto backend = make_backend_for_device(opts.device, opts.threads);
   check_model_fits(cfg, *backend, 1, prompt_len + max_new, ModelUse::kInference,
-                   "sampling " + std::to_string(prompt_len + max_new) + " tokens with this model",
-                   "the model is too large for this machine");
+                   {.what = "sampling " + std::to_string(prompt_len + max_new) + " tokens with this model",
+                    .advice = "the model is too large for this machine",
+                    .memory_check = opts.memory_check});
   Qwen3Model model(cfg, *backend, 1, prompt_len + max_new, ModelUse::kInference);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
 
@@ -94,7 +95,7 @@ void EvalOptions::declare(OptionSet& o) {
   o.add("--split", split, "train or val").one_of({"train", "val"});
   o.add("--max_rows", max_rows, "evaluate only the first N rows (0 = all)").at_least(0);
   o.add("--batch_size", batch_size, "rows per forward pass").positive();
-  declare_device_flags(o, device, threads);
+  declare_device_flags(o, device, threads, memory_check);
   o.add("--tokenizer", tokenizer,
         "tokenizer directory (or tokenizer.json) the data was prepared with (default: the checkpoint's "
         "tokenizer.json)");
@@ -116,10 +117,11 @@ EvalResult run_eval_command(const EvalOptions& opts) {
   auto backend = make_backend_for_device(opts.device, opts.threads);
   const int64_t batch =
       std::min(opts.batch_size, opts.max_rows > 0 ? std::min(opts.max_rows, data.rows()) : data.rows());
-  check_model_fits(
-      cfg, *backend, batch, data.seq_len(), ModelUse::kInference,
-      "--batch_size " + std::to_string(batch) + " (rows of " + std::to_string(data.seq_len()) + " tokens)",
-      "lower --batch_size");
+  check_model_fits(cfg, *backend, batch, data.seq_len(), ModelUse::kInference,
+                   {.what = "--batch_size " + std::to_string(batch) + " (rows of " +
+                            std::to_string(data.seq_len()) + " tokens)",
+                    .advice = "lower --batch_size",
+                    .memory_check = opts.memory_check});
   Qwen3Model model(cfg, *backend, batch, data.seq_len(), ModelUse::kInference);
   load_checkpoint_weights(model, opts.ckpt_dir, /*with_optimizer=*/false);
   log_info("eval: ", opts.ckpt_dir, " on ", data.path().string(), " (", backend->name(), ")");

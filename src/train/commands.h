@@ -26,6 +26,7 @@ struct SampleOptions {
   uint64_t seed = 0;
   std::string device = "auto";
   int threads = 0;
+  std::string memory_check = "refuse";
   std::string tokenizer;  // the rule of checkpoint_tokenizer_json (train/checkpoint.h)
 
   void declare(OptionSet& o);
@@ -43,6 +44,7 @@ struct EvalOptions {
   int64_t batch_size = 16;
   std::string device = "auto";
   int threads = 0;
+  std::string memory_check = "refuse";
   // The tokenizer the data must have been prepared with (its tokenizer.json sha256 is checked against
   // meta.json), by the rule of checkpoint_tokenizer_json (train/checkpoint.h).
   std::string tokenizer;

@@ -14,8 +14,8 @@
 
 namespace tt {
 
-// Declares --device and --threads for a command that computes (train, eval, sample).
-void declare_device_flags(OptionSet& o, std::string& device, int& threads);
+// Declares --device, --threads and --memory_check for a command that computes (train, eval, sample).
+void declare_device_flags(OptionSet& o, std::string& device, int& threads, std::string& memory_check);
 
 // tt::Error naming the flag unless device is auto, cpu or cuda, threads >= 0, and bf16 is possible here.
 // `gpu`: which GPU (a rank's local rank).
@@ -23,11 +23,17 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
                                                  int gpu = 0);
 
 // Before a model for batches of max_batch rows of max_seq tokens is built on `backend`: its memory estimate
-// (Qwen3Model::memory_need) against what the backend can still take. More than that is a tt::Error that
-// names `what` (the work and the options that size it, e.g. "--micro_batch_size 8 (rows of 512 tokens)"),
-// the parts and `advice`; more than 80 % of it a warning; the estimate is logged at debug level. Nothing is
-// checked when the backend cannot tell what is available.
+// (Qwen3Model::memory_need) against what the backend can still take, shared by `processes_sharing` processes
+// (the ranks of a data-parallel run on one host, for host memory). More than that is a tt::Error that names
+// `what` (the work and the options that size it, e.g. "--micro_batch_size 8 (rows of 512 tokens)"), the parts
+// and `advice`, or a warning with --memory_check warn; more than 80 % of it a warning; the estimate is logged
+// at debug level. Nothing is checked when the backend cannot tell what is available.
+struct FitCheck {
+  std::string what, advice;
+  std::string memory_check = "refuse";  // --memory_check
+  int processes_sharing = 1;
+};
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
-                      ModelUse use, const std::string& what, const std::string& advice);
+                      ModelUse use, const FitCheck& check);
 
 }  // namespace tt

@@ -50,7 +50,7 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--sample_prompts", sample_prompts, "prompts for the periodic generations");
   o.add("--sample_tokens", sample_tokens, "new tokens per periodic generation").positive();
   o.add("--seed", seed, "seed for weight init, data order and sampling");
-  declare_device_flags(o, device, threads);
+  declare_device_flags(o, device, threads, memory_check);
   o.add("--bf16", bf16,
         "bf16 mixed precision: bf16 activations and GEMM inputs, fp32 master weights and optimizer state "
         "(always on CUDA; on the CPU where it has AVX512-BF16 or AMX)");

@@ -41,6 +41,7 @@ struct TrainOptions {
   uint64_t seed = 1234;
   std::string device = "auto";
   int threads = 0;
+  std::string memory_check = "refuse";
   bool bf16 = false;
   bool resume = false;
   bool overwrite = false;

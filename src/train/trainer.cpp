@@ -465,9 +465,15 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
-  check_model_fits(cfg, *backend, B, T, ModelUse::kTraining,
-                   "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
-                   "lower --micro_batch_size and raise --grad_accum to keep the tokens per step");
+  // CPU ranks on one host share its memory: as many as the busiest host runs (a bound for every host)
+  double ranks_on_host = double(host.local_rank() + 1);
+  host.all_reduce(&ranks_on_host, 1, dist::ReduceOp::kMax, "the ranks per host (memory check)");
+  check_model_fits(
+      cfg, *backend, B, T, ModelUse::kTraining,
+      {.what = "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
+       .advice = "lower --micro_batch_size and raise --grad_accum to keep the tokens per step",
+       .memory_check = opts.memory_check,
+       .processes_sharing = int(ranks_on_host)});
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
   const std::vector<int32_t> stop_ids = generation_stop_ids(cfg, *tok);
@@ -511,7 +517,20 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   double lr = 0;             // of the latest step
   SpeedWindow window;        // since the latest log line
   SpeedWindow::Speed speed;  // of the latest window
-  std::string stop_reason;   // "" while the run goes on
+  // A resumed run's latest lr and speed are the checkpoint's until this session measures its own, so that a
+  // session that takes no step records them and not zeros.
+  if (opts.resume) {
+    const fs::path info = last_dir / "run_info.json";
+    const nlohmann::json saved =
+        nlohmann::json::parse(fs::is_regular_file(info) ? read_file(info) : "", nullptr, false);
+    auto number = [&](const char* key) {
+      return saved.is_object() && saved.contains(key) && saved[key].is_number() ? saved[key].get<double>()
+                                                                                : 0.0;
+    };
+    lr = number("lr");
+    speed = {.tokens_per_s = number("tokens_per_s"), .step_time_s = number("step_time_s")};
+  }
+  std::string stop_reason;  // "" while the run goes on
 
   // ---- what the loop does once in a while ----
   auto log_train = [&](Progress* bar) {
@@ -653,12 +672,14 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   // ---- the stop: the last log line, the final evaluation (unless this step has one), last/, the plot ----
   log_info("stopping at step ", run.step, ": ", stop_reason);
   if (!window.empty() && run.step > start_step) log_train(nullptr);
+  bool evaluated_now = false;
   if (run.eval_step != run.step || std::isnan(run.eval_loss)) {
+    evaluated_now = true;
     if (evaluate(/*scheduled=*/false)) save(best_dir, /*with_optimizer=*/false);
   }
-  // A resumed session that took no step (a finished run resumed, a cap already spent) leaves last/ as it
-  // was: saving it again would only overwrite its session facts (lr, speed) with this session's zeros.
-  if (!(opts.resume && run.step == start_step)) save(last_dir, /*with_optimizer=*/true);
+  // A resumed session that neither stepped nor evaluated (a finished run resumed) leaves last/ as it was;
+  // one that evaluated saves it, or its trainer_state.json would not know that evaluation.
+  if (!(opts.resume && run.step == start_step && !evaluated_now)) save(last_dir, /*with_optimizer=*/true);
   if (writer) write_plot(out, metrics, cfg);
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
            fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),

@@ -434,6 +434,14 @@ TEST(HostMemory, CgroupV1UsesTheHierarchicalLimitAndNoLimitIsNone) {
   m = tt::host_memory(unlimited);
   EXPECT_FALSE(m.cgroup_room);
   EXPECT_EQ(m.least(), 4 * kGiB);  // MemAvailable alone
+  // free swap counts: a run that swaps is slow, not killed
+  tt::write_file_atomic(unlimited / "proc/meminfo",
+                        "MemAvailable:   4194304 kB\nSwapTotal: 9 kB\nSwapFree:   1048576 kB\n");
+  m = tt::host_memory(unlimited);
+  EXPECT_EQ(m.least(), 5 * kGiB);
+  EXPECT_NE(m.describe().find("5.00 GiB available on the machine (MemAvailable + SwapFree)"),
+            std::string::npos)
+      << m.describe();
   const fs::path empty = fake_root("empty", {});
   EXPECT_FALSE(tt::host_memory(empty).least());  // nothing readable: unknown
   for (const fs::path& p : {limited, unlimited, empty}) fs::remove_all(p);

@@ -786,9 +786,10 @@ TEST(CpuBackend, ContractIsCheckedAtTheInterface) {
   }
 }
 
-TEST(CpuBackend, ATensorLargerThanWhatIsLeftIsAClearErrorNotAnOomKill) {
-  // In a child under ulimit -v with 256 MiB of room: a 1 GiB tensor is refused before it is touched, and
-  // the message says how much was asked for and how much is left; a small one still works.
+TEST(CpuBackend, ATensorBeyondUlimitVIsAClearErrorNamingWhatIsLeft) {
+  // In a child under ulimit -v with 256 MiB of room: a 1 GiB tensor is refused, and the message says how
+  // much was asked for and how much is left; a small one still works. (aligned_alloc fails here too: the
+  // check before it matters where overcommit grants what the memset cannot touch, which no test may risk.)
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

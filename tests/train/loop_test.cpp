@@ -536,6 +536,30 @@ TEST_F(TrainLoop, ResumeLogsEachSampleOnceAndAFinishedRunIsLeftAlone) {
   EXPECT_EQ(read_file(out / "last" / "run_info.json"), info);
 }
 
+TEST_F(TrainLoop, AResumedSessionThatOnlyEvaluatesSavesWhatItLearned) {
+  // last/ of step 6 whose latest evaluation was at step 4 (a session killed after the periodic save of step
+  // 6), resumed with --steps 6: no step, but the final evaluation at 6, which last/ must then record, once.
+  TrainOptions o = base("evalonly");
+  o.steps = 6;
+  run_training(o);
+  const fs::path last = dir_ / "evalonly" / "last";
+  auto state = load_json_file(last / "trainer_state.json");
+  state["eval_step"] = 4;
+  state["best_eval_loss"] = 99.0;  // worse than anything: the evaluation at 6 is the new best
+  state["early_stopping"]["baseline_loss"] = 99.0;
+  write_file_atomic(last / "trainer_state.json", state.dump());
+  o.resume = true;
+  const TrainResult r = run_training(o);
+  EXPECT_EQ(r.step, 6);
+  state = load_json_file(last / "trainer_state.json");
+  EXPECT_EQ(state["eval_step"], 6);
+  EXPECT_LT(state["best_eval_loss"].get<double>(), 99.0);
+  EXPECT_NE(run_info(last)["tokens_per_s"].get<double>(), 0.0);  // the checkpoint's speed, not zeros
+  const std::string metrics = read_file(dir_ / "evalonly" / "metrics.jsonl");
+  run_training(o);  // nothing left to do: no evaluation, no new record
+  EXPECT_EQ(read_file(dir_ / "evalonly" / "metrics.jsonl"), metrics);
+}
+
 TEST_F(TrainLoop, ARunThatLeftOnlySamplesOrNoCheckpointIsNotTakenForAFreshDirectory) {
   TrainOptions o = base("early_kill");
   fs::create_directories(o.out_dir);
@@ -643,6 +667,9 @@ TEST_F(TrainLoop, BadInputIsRefusedBeforeAnyWork) {
     x.config = (dir_ / "huge.json").string();
     expect_error(x, "needs about");
     expect_error(x, "lower --micro_batch_size");
+    // --memory_check warn goes on, to the first tensor that cannot be had (never an OOM kill)
+    x.memory_check = "warn";
+    expect_error(x, "out of host memory allocating");
   }
   {
     // A failing --overwrite run leaves the previous run alone.
