@@ -13,8 +13,8 @@ void declare_device_flags(OptionSet& o, std::string& device, int& threads, std::
   o.add("--threads", threads, "CPU backend threads (0 = all cores this process may run on)")
       .in_range(0, 4096);
   o.add("--memory_check", memory_check,
-        "refuse: a model larger than the memory left is an error before anything is built; warn: say so and "
-        "go on (the memory left counts swap, not page cache the kernel could drop)")
+        "refuse: a model larger than the memory left (MemAvailable and free swap, the memory cgroup's room, "
+        "ulimit -v; on a GPU its free memory) is an error before anything is built; warn: say so and go on")
       .one_of({"refuse", "warn"});
 }
 
