@@ -50,18 +50,20 @@ class CpuBackend final : public Backend {
   size_t peak_memory_bytes() const override {
     return peak_ + scratch_.values.capacity() * sizeof(T) + scratch_.act.capacity() * sizeof(A);
   }
-  // The largest need of the ops that use the scratch (each grows it to exactly its need: cpu::grow), over a
-  // training step and an evaluation of `s`.
+  // The largest need of the ops that use the scratch (each grows it to exactly its need: cpu::grow), over an
+  // evaluation and decoding of `s` and, with s.backward, a training step.
   size_t op_scratch_bytes(const OpShapes& s) const override {
     constexpr bool rounded = !std::is_same_v<A, T>;
     cpu::ScratchNeed need;
     for (const cpu::ScratchNeed op : {cpu::qk_norm_rope_forward_scratch(s.rows, s.q_heads, s.head_dim),
-                                      cpu::qk_norm_rope_backward_scratch(s.rows, s.q_heads, s.head_dim),
                                       cpu::attention_forward_scratch(s.seq_len, rounded),
-                                      cpu::attention_backward_scratch(s.seq_len, s.head_dim, rounded),
-                                      cpu::lm_head_loss_scratch(s.rows, s.vocab, true, rounded),
                                       cpu::lm_head_loss_scratch(s.rows, s.vocab, false, rounded)})
       need = cpu::max(need, op);
+    if (s.backward)
+      for (const cpu::ScratchNeed op : {cpu::qk_norm_rope_backward_scratch(s.rows, s.q_heads, s.head_dim),
+                                        cpu::attention_backward_scratch(s.seq_len, s.head_dim, rounded),
+                                        cpu::lm_head_loss_scratch(s.rows, s.vocab, true, rounded)})
+        need = cpu::max(need, op);
     return need.values * sizeof(T) + need.act * sizeof(A);
   }
   std::optional<uint64_t> available_memory_bytes() const override { return host_available_memory_bytes(); }

@@ -97,6 +97,12 @@ void reduce(Ctx& ctx, Tensor out, Tensor x) {
 
 }  // namespace
 
+SlotBytes reduce_scratch() {
+  SlotBytes s{};
+  s[size_t(Slot::kReducePartials)] = kMaxPartials * sizeof(double);
+  return s;
+}
+
 void CudaBackend::sum_impl(Tensor out, Tensor x) {
   OpScope scope(*this, Family::kReduce);
   reduce<false>(ctx_, out, x);

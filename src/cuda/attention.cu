@@ -667,15 +667,19 @@ unsigned row_blocks(int64_t rows) {
 class HeadsScratch {
  public:
   HeadsScratch(Ctx& ctx, std::initializer_list<int64_t> elems) {
-    size_t total = 0;
-    for (int64_t n : elems) total += padded(n);
-    char* base = static_cast<char*>(ctx.scratch(Slot::kAttnHeads, total));
+    char* base = static_cast<char*>(ctx.scratch(Slot::kAttnHeads, bytes(elems)));
     for (int64_t n : elems) {
       parts_[count_++] = reinterpret_cast<bf16*>(base);
       base += padded(n);
     }
   }
   bf16* operator[](int i) const { return parts_[i]; }
+  // The slot's bytes for tensors of these element counts (attention_scratch sizes it so too).
+  static size_t bytes(std::initializer_list<int64_t> elems) {
+    size_t total = 0;
+    for (int64_t n : elems) total += padded(n);
+    return total;
+  }
 
  private:
   static size_t padded(int64_t n) { return (size_t(n) * sizeof(bf16) + 255) / 256 * 256; }
@@ -784,6 +788,26 @@ void scores_backward(Ctx& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, con
 }
 
 }  // namespace
+
+SlotBytes attention_scratch(int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, bool backward) {
+  SlotBytes s{};
+  const ScoresGeom g = make_scores_geom(T, Hq, Hkv, D);
+  const int64_t nq = B * T * Hq * D, nk = B * T * Hkv * D, pairs = B * Hkv;
+  // the scores path (scores_forward / scores_backward): regrouped heads and a chunk of score buffers
+  if (const int64_t chunk = scores_chunk_pairs(g, pairs, 1); chunk > 0) {
+    s[size_t(Slot::kAttnHeads)] = HeadsScratch::bytes({nq, nk, nk, nq});
+    s[size_t(Slot::kBulk)] = size_t(chunk * g.pair_floats()) * sizeof(float);
+  }
+  if (!backward) return s;
+  if (const int64_t chunk = scores_chunk_pairs(g, pairs, 2); chunk > 0) {
+    s[size_t(Slot::kAttnHeads)] =
+        std::max(s[size_t(Slot::kAttnHeads)], HeadsScratch::bytes({nq, nk, nk, nq, nq, nk, nk}));
+    s[size_t(Slot::kBulk)] =
+        std::max(s[size_t(Slot::kBulk)], 2 * size_t(chunk * g.pair_floats()) * sizeof(float));
+  }
+  s[size_t(Slot::kAttnDelta)] = size_t(B * Hq * T) * sizeof(float);  // the backward's D_i
+  return s;
+}
 
 void CudaBackend::attention_forward_impl(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int64_t D) {
   OpScope scope(*this, Family::kAttentionForward);

@@ -37,6 +37,21 @@ enum class Slot : int {
   kCount
 };
 
+class Ctx;
+
+// Bytes an op family asks of each scratch slot at the shapes of a Qwen3 step (before Ctx::scratch's
+// 256-byte rounding), computed beside each op from the sizing the op itself uses; the backend's memory
+// estimate (CudaBackend::op_scratch_bytes) takes the largest per slot.
+using SlotBytes = std::array<size_t, size_t(Slot::kCount)>;
+SlotBytes lm_head_scratch(int64_t N, int64_t V);  // cross_entropy.cu (with or without the gradient)
+// attention.cu: the forward's and, when `backward`, the backward's
+SlotBytes attention_scratch(int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, bool backward);
+SlotBytes embedding_scratch(const Ctx& ctx, int64_t N, int64_t V);     // embedding.cu
+SlotBytes rmsnorm_scratch(const Ctx& ctx, int64_t R, int64_t C);       // rmsnorm.cu
+SlotBytes qk_norm_rope_scratch(const Ctx& ctx, int64_t N, int64_t D);  // qk_norm_rope.cu
+SlotBytes reduce_scratch();                                            // adamw.cu
+SlotBytes gemm_scratch();                                              // matmul.cu
+
 class Ctx {
  public:
   cudaStream_t stream = nullptr;

@@ -151,6 +151,12 @@ int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
 
 }  // namespace
 
+SlotBytes lm_head_scratch(int64_t N, int64_t V) {
+  SlotBytes s{};
+  s[size_t(Slot::kBulk)] = size_t(lm_head_chunk_rows(N, V)) * size_t(V) * sizeof(bf16);
+  return s;
+}
+
 void CudaBackend::lm_head_loss_impl(Tensor losses, Tensor dhidden, Tensor dtable, Tensor hidden, Tensor table,
                                     Tensor targets, float loss_scale) {
   // Timed as two families: the GEMMs (lm_head_gemm) and the softmax kernel (lm_head_softmax).

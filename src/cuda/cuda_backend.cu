@@ -377,6 +377,28 @@ size_t CudaBackend::peak_memory_bytes() const {
   return ctx_.peak_bytes();
 }
 
+size_t CudaBackend::op_scratch_bytes(const OpShapes& s) const {
+  const int64_t N = s.rows, B = s.seq_len > 0 ? s.rows / s.seq_len : 0;
+  SlotBytes most{};
+  auto take = [&](const SlotBytes& op) {
+    for (size_t i = 0; i < most.size(); ++i) most[i] = std::max(most[i], op[i]);
+  };
+  // evaluation (its loss sum reduces too) and decoding; the GEMM tuning's slot whether or not a GEMM has
+  // several algorithms to compare
+  for (const SlotBytes& op : {lm_head_scratch(N, s.vocab),
+                              attention_scratch(B, s.seq_len, s.q_heads, s.kv_heads, s.head_dim, s.backward),
+                              reduce_scratch(), gemm_scratch()})
+    take(op);
+  if (s.backward)
+    for (const SlotBytes& op : {embedding_scratch(ctx_, N, s.vocab), rmsnorm_scratch(ctx_, N, s.hidden),
+                                qk_norm_rope_scratch(ctx_, N, s.head_dim)})
+      take(op);
+  size_t total = 0;
+  for (size_t bytes : most)
+    if (bytes > 0) total += (bytes + 255) / 256 * 256;
+  return total;
+}
+
 std::optional<uint64_t> CudaBackend::available_memory_bytes() const {
   size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {

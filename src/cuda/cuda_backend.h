@@ -66,10 +66,11 @@ class CudaBackend final : public Backend {
   DType stat_dtype() const override { return DType::F32; }
   DType master_dtype() const override { return DType::F32; }
   size_t peak_memory_bytes() const override;
-  // cudaMemGetInfo's free bytes. op_scratch_bytes is not estimated yet (0): the LM head's chunk buffer (up to
-  // ~1.75 GiB), the 32 MiB cuBLASLt workspace, and attention's and the embedding sort's buffers that grow
-  // with the rows; a cudaMalloc of them that fails (Ctx::scratch) is a CUDA error naming file and line.
+  // cudaMemGetInfo's free bytes (the cuBLASLt workspace, allocated with the backend, is already taken).
   std::optional<uint64_t> available_memory_bytes() const override;
+  // The largest ask of each scratch slot over the ops of a step, evaluation and sampling (context.h's
+  // *_scratch functions), each rounded as Ctx::scratch rounds it.
+  size_t op_scratch_bytes(const OpShapes& shapes) const override;
 
   // ---- extras ----
   void set_op_timing(bool on);

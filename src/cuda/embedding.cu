@@ -130,6 +130,21 @@ constexpr int kThreads = 256;
 
 }  // namespace
 
+SlotBytes embedding_scratch(const Ctx& ctx, int64_t N, int64_t V) {
+  SlotBytes s{};
+  if (!ctx.deterministic) return s;  // atomics: no scratch
+  const size_t nb = size_t(N) * sizeof(int32_t);
+  for (Slot slot : {Slot::kSortKeysIn, Slot::kSortKeysOut, Slot::kSortValsIn, Slot::kSortValsOut})
+    s[size_t(slot)] = nb;
+  size_t temp_bytes = 0;  // CUB's temporary storage, asked as the op asks it (no device work)
+  CUDA_CHECK(
+      cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, static_cast<const int32_t*>(nullptr),
+                                      static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                      static_cast<int32_t*>(nullptr), int(N), 0, bits_for(V), ctx.stream));
+  s[size_t(Slot::kSortTemp)] = temp_bytes;
+  return s;
+}
+
 void CudaBackend::embedding_forward_impl(Tensor out, Tensor ids, Tensor table) {
   OpScope scope(*this, Family::kEmbedding);
   const int64_t N = ids.numel(), C = table.cols, V = table.rows;

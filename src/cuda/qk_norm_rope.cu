@@ -326,7 +326,24 @@ bool vec_heads(const Heads& h, std::initializer_list<const void*> ptrs) {
   return h.D % 16 == 0 && h.D <= kMaxHeadDim && (h.D & (h.D - 1)) == 0 && aligned16(ptrs);
 }
 
+// The backward's split of N tokens: about 4 blocks per SM, at least 16 tokens each (enough parallelism, few
+// partials to sum).
+struct BackwardSplit {
+  int64_t blocks, tokens_per_block;
+};
+BackwardSplit backward_split(const Ctx& ctx, int64_t N) {
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(int64_t(ctx.sm_count) * 4, (N + 15) / 16));
+  const int64_t tokens_per_block = (N + blocks - 1) / blocks;
+  return {(N + tokens_per_block - 1) / tokens_per_block, tokens_per_block};
+}
+
 }  // namespace
+
+SlotBytes qk_norm_rope_scratch(const Ctx& ctx, int64_t N, int64_t D) {
+  SlotBytes s{};
+  s[size_t(Slot::kNormPartials)] = size_t(2 * backward_split(ctx, N).blocks * D) * sizeof(float);
+  return s;
+}
 
 void CudaBackend::qk_norm_rope_forward_impl(Tensor q, Tensor k, Tensor v, Tensor q_rstd, Tensor k_rstd,
                                             Tensor qkv, Tensor q_norm, Tensor k_norm, Tensor cos, Tensor sin,
@@ -358,10 +375,7 @@ void CudaBackend::qk_norm_rope_backward_impl(Tensor dqkv, Tensor dq_norm, Tensor
                                              int64_t seq_len) {
   OpScope scope(*this, Family::kQkNormRope);
   const Heads h = heads_of(qkv, dq, dk, cos, seq_len);
-  // About 4 blocks per SM, at least 16 tokens each: enough parallelism, few partials to sum.
-  int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(int64_t(ctx_.sm_count) * 4, (h.N + 15) / 16));
-  const int64_t tokens_per_block = (h.N + blocks - 1) / blocks;
-  blocks = (h.N + tokens_per_block - 1) / tokens_per_block;
+  const auto [blocks, tokens_per_block] = backward_split(ctx_, h.N);
   auto* partial =
       static_cast<float*>(ctx_.scratch(Slot::kNormPartials, size_t(2 * blocks * h.D) * sizeof(float)));
   if (vec_heads(h, {dqkv.ptr, dq.ptr, dk.ptr, dv.ptr, qkv.ptr, q_norm.ptr, k_norm.ptr, cos.ptr, sin.ptr})) {

@@ -104,7 +104,24 @@ __global__ void rmsnorm_backward_kernel(bf16* dinp, float* partial, const bf16* 
   }
 }
 
+// The backward's split of R rows: about 4 blocks per SM, at least 16 rows each (enough parallelism, few
+// partials to sum).
+struct BackwardSplit {
+  int64_t blocks, rows_per_block;
+};
+BackwardSplit backward_split(const Ctx& ctx, int64_t R) {
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(int64_t(ctx.sm_count) * 4, (R + 15) / 16));
+  const int64_t rows_per_block = (R + blocks - 1) / blocks;
+  return {std::max<int64_t>(1, (R + rows_per_block - 1) / rows_per_block), rows_per_block};
+}
+
 }  // namespace
+
+SlotBytes rmsnorm_scratch(const Ctx& ctx, int64_t R, int64_t C) {
+  SlotBytes s{};
+  s[size_t(Slot::kNormPartials)] = size_t(backward_split(ctx, R).blocks * C) * sizeof(float);
+  return s;
+}
 
 void CudaBackend::rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) {
   OpScope scope(*this, Family::kRmsnorm);
@@ -124,10 +141,7 @@ void CudaBackend::rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout
   TT_CHECK(smem <= ctx_.max_smem_per_block) << "CUDA rmsnorm backward: a row of " << C << " columns needs "
                                             << smem << " bytes of shared memory, above "
                                             << "the device's " << ctx_.max_smem_per_block;
-  // About 4 blocks per SM, at least 16 rows each: enough parallelism, few partials to sum.
-  int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(int64_t(ctx_.sm_count) * 4, (R + 15) / 16));
-  const int64_t rows_per_block = (R + blocks - 1) / blocks;
-  blocks = std::max<int64_t>(1, (R + rows_per_block - 1) / rows_per_block);
+  const auto [blocks, rows_per_block] = backward_split(ctx_, R);
   auto* partial = static_cast<float*>(ctx_.scratch(Slot::kNormPartials, size_t(blocks * C) * sizeof(float)));
   const auto kernel = can_vec_load(C, {dinp.ptr, dout.ptr, inp.ptr, weight.ptr}) ? rmsnorm_backward_kernel<8>
                                                                                  : rmsnorm_backward_kernel<1>;

@@ -42,10 +42,11 @@ struct AdamWArgs : AdamWConfig {
   int64_t step = 1;  // 1-based, for bias correction
 };
 
-// The shapes a backend's ops see in a Qwen3 forward + backward of `rows` = B*T token rows, and in its
-// evaluation (Backend::op_scratch_bytes).
+// The shapes a backend's ops see in a Qwen3 forward of `rows` = B*T token rows (evaluation, decoding) and,
+// when `backward`, its backward and the optimizer too (Backend::op_scratch_bytes).
 struct OpShapes {
-  int64_t rows = 0, seq_len = 0, q_heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
+  int64_t rows = 0, seq_len = 0, hidden = 0, q_heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
+  bool backward = true;
 };
 
 // Backend-side state of one recorded op sequence (Backend::run_recorded); the caller keeps it across calls.

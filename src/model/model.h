@@ -86,10 +86,10 @@ class Qwen3Model {
   ~Qwen3Model();
 
   // What such a model would take on `backend`, without allocating it: its tensors (weights, gradients,
-  // AdamW state, activations, sampling's KV cache) and the backend's op scratch for those shapes. On the
-  // CPU the sum is what peak_memory_bytes() reaches after training steps, evaluation and sampling (up to its
-  // 64-byte rounding of each tensor); the CUDA backend does not estimate its op scratch yet (cuda_backend.h).
-  // Callers compare it with available_memory_bytes() before they build a model too large for the machine.
+  // AdamW state, activations, sampling's KV cache) and the backend's op scratch for those shapes. The sum is
+  // what peak_memory_bytes() grows by over training steps, evaluation and sampling: exactly on the CPU (up to
+  // its 64-byte rounding of each tensor), on CUDA up to the 256 bytes of the GEMM tuning's slot. Callers
+  // compare it with available_memory_bytes() before they build a model too large for the machine.
   struct MemoryNeed {
     size_t tensors = 0, scratch = 0;
     size_t total() const { return tensors + scratch; }

@@ -431,10 +431,12 @@ Qwen3Model::MemoryNeed Qwen3Model::memory_need(const Qwen3Config& cfg, Backend& 
   const Impl sized(cfg, backend, max_batch, max_seq, use, /*sizing_only=*/true);
   const OpShapes shapes{.rows = max_batch * max_seq,
                         .seq_len = max_seq,
+                        .hidden = cfg.hidden_size,
                         .q_heads = cfg.num_attention_heads,
                         .kv_heads = cfg.num_key_value_heads,
                         .head_dim = cfg.head_dim,
-                        .vocab = cfg.vocab_size};
+                        .vocab = cfg.vocab_size,
+                        .backward = use == ModelUse::kTraining};
   return {.tensors = sized.sized_bytes, .scratch = backend.op_scratch_bytes(shapes)};
 }
 

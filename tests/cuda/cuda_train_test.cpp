@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <vector>
@@ -163,6 +164,46 @@ TEST_F(CudaTrainTest, KvCacheDecodingMatchesCpu) {
     lg = gpu.forward_next(&next, 1);
   }
   EXPECT_EQ(cpu.cache_length(), gpu.cache_length());
+}
+
+TEST_F(CudaTrainTest, MemoryNeedIsWhatTheBackendTakesForAStepEvalAndDecoding) {
+  // memory_need counts the model's tensors and every scratch slot's largest ask (op_scratch_bytes); the
+  // slots only grow, each freeing its old buffer first, so after a training step, an evaluation and decoding
+  // the backend holds exactly that beyond what it held before the model (the cuBLASLt workspace). For
+  // training and for inference, with attention on its scores path and on the flash kernels (no score budget).
+  const Qwen3Config cfg = tiny_cuda_config();
+  for (const char* scores_mb : {"", "0"})
+    for (ModelUse use : {ModelUse::kTraining, ModelUse::kInference}) {
+      ::setenv("TT_CUDA_ATTENTION_SCORES_MB", scores_mb, 1);
+      auto be = make_cuda_backend(0);
+      const size_t before = be->peak_memory_bytes();
+      const int64_t B = 3, T = 48;
+      const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, *be, B, T, use);
+      EXPECT_GT(need.scratch, 0u);
+      Qwen3Model m(cfg, *be, B, T, use);
+      m.init_weights(5);
+      std::mt19937_64 rng(3);
+      const std::vector<int32_t> tok = make_batch(rng, B, T, cfg.vocab_size);
+      if (use == ModelUse::kTraining) {
+        m.zero_grads();
+        m.forward_backward(tok.data(), B, T, 1.0f / float(B * (T - 1)));
+        AdamWArgs args;
+        args.lr = 1e-3f;
+        m.optimizer_step(args);
+        m.last_step_stats();
+      }
+      m.eval_loss_sum(tok.data(), B, T);
+      m.reset_cache();
+      m.forward_next(tok.data(), 7);
+      be->synchronize();
+      // the GEMM tuning's 256 bytes are counted whether or not a GEMM had several algorithms to compare
+      const size_t held = be->peak_memory_bytes() - before;
+      const std::string what = std::string(use == ModelUse::kTraining ? "training" : "inference") +
+                               ", TT_CUDA_ATTENTION_SCORES_MB=\"" + scores_mb + "\"";
+      EXPECT_GE(need.total(), held) << what;
+      EXPECT_LE(need.total(), held + 256) << what;
+      ::unsetenv("TT_CUDA_ATTENTION_SCORES_MB");
+    }
 }
 
 }  // namespace
