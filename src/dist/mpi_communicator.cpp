@@ -4,8 +4,12 @@
 // with a message naming the operation.
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -64,9 +68,42 @@ MPI_Datatype mpi_type(DType dtype) {
   return dtype == DType::F32 ? MPI_FLOAT : MPI_DOUBLE;
 }
 
+// MPI's start-up (MPI_Init, the communicator's duplication and split) waits for every rank with no time limit
+// of its own: a rank that never arrives (stopped, or stuck loading the binary from a hung file system) would
+// hold the others there for ever. This ends the process after --dist_timeout, naming the wait, unless the
+// start-up is done by then.
+class StartupWatchdog {
+ public:
+  StartupWatchdog(double timeout_s, int rank) {
+    thread_ = std::thread([this, timeout_s, rank] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (done_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [this] { return done_; })) return;
+      log_error("rank ", rank,
+                ": MPI start-up (MPI_Init and the communicator's set-up) did not complete within ", timeout_s,
+                " s (--dist_timeout): a rank did not start or is stuck before it");
+      std::_Exit(1);
+    });
+  }
+  ~StartupWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(const Launch& launch, double timeout_s) : timeout_s_(timeout_s) {
+    const StartupWatchdog watchdog(timeout_s, launch.rank);
     start_mpi();
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);

@@ -198,19 +198,21 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
 }
 
 // What must be the same on every rank of a data-parallel run (dist::check_same_on_every_rank): the
-// flags (paths aside: each host may keep its own copy), the model config, the data (its meta.json, whose
-// sizes TokenDataset checks the files against) and tokenizer by content, the backend, the build and, when
-// resuming, the saved state.
+// flags (paths aside: each host may keep its own copy), the model config, the token files and tokenizer by
+// content (not meta.json, whose time stamps and paths differ between two hosts' preparations of the same
+// data), the backend, the build and, when resuming, the saved state.
 nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3Config& cfg,
                                           const Tokenizer& tok, const TokenDataset& train,
-                                          const Backend& backend, const fs::path& state_file) {
+                                          const TokenDataset& val, const Backend& backend,
+                                          const fs::path& state_file) {
   ojson items;
   const ojson flags = declared_options_json(opts);
   for (const auto& [name, value] : flags.items())
     if (name != "data_dir" && name != "out_dir" && name != "tokenizer" && name != "config")
       items["--" + name] = value;
   items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
-  items["data: meta.json (sha256)"] = sha256_hex(train.meta().raw.dump());
+  for (const TokenDataset* split : {&train, &val})
+    items["data: " + split->path().filename().string() + " (sha256)"] = sha256_hex_file(split->path());
   items["tokenizer (sha256)"] = tok.sha256();
   items["backend"] = backend.name();
   items["build"] = std::string(TT_VERSION) + " " + TT_GIT_COMMIT;
@@ -457,8 +459,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
       visible != nullptr && *visible != '\0' && std::string(visible).find(',') == std::string::npos;
   const auto backend =
       make_backend_for_device(opts.device, opts.threads, opts.bf16, own_gpu ? 0 : host.local_rank());
-  dist::check_same_on_every_rank(
-      host, same_on_every_rank(opts, cfg, *tok, train, *backend, last_dir / "trainer_state.json"));
+  if (host.size() > 1)  // hashing the token files costs ~3 s per GB: only where there is something to compare
+    dist::check_same_on_every_rank(
+        host, same_on_every_rank(opts, cfg, *tok, train, val, *backend, last_dir / "trainer_state.json"));
   const std::unique_ptr<dist::Communicator> nccl =
       with_backend_collectives(host, *backend, opts.dist_timeout);
   dist::Communicator& ranks = nccl != nullptr ? *nccl : host;

@@ -282,6 +282,51 @@ TEST_F(TwoRanks, RanksStartedDifferentlyAreRefused) {
   EXPECT_FALSE(fs::exists(dir_ / "mismatch" / "last"));
 }
 
+TEST_F(TwoRanks, RanksCompareTheirTokenFilesNotWhenOrWhereTheyWerePrepared) {
+  // Rank 1's own copy of the data, prepared elsewhere (meta.json's time stamp and paths differ): accepted.
+  // The same meta.json beside train.bin with its rows in another order: refused, naming the file.
+  fs::copy(dir_ / "data", dir_ / "data_copy", fs::copy_options::recursive);
+  auto meta = json_file(dir_ / "data_copy" / "meta.json");
+  meta["created_utc"] = "2001-01-01T00:00:00Z";
+  meta["seconds"] = 123.0;
+  write_file_atomic(dir_ / "data_copy" / "meta.json", meta.dump());
+  fs::copy(dir_ / "data_copy", dir_ / "data_reordered", fs::copy_options::recursive);
+  const std::string bin = read_file(dir_ / "data" / "train.bin");
+  const size_t row = size_t(meta["seq_len"].get<int64_t>()) * 4;
+  std::string reversed;
+  for (size_t at = bin.size(); at >= row; at -= row) reversed += bin.substr(at - row, row);
+  ASSERT_EQ(reversed.size(), bin.size());
+  write_file_atomic(dir_ / "data_reordered" / "train.bin", reversed);
+  const std::string short_run = " --steps 2 --eval_steps 0 --save_steps 0 --sample_steps 0 --device cpu";
+  auto with_data = [&](const std::string& out, const std::string& data) {
+    std::string rank1 = train_cmd(1, out + "_rank1", " --micro_batch_size 4", short_run);
+    rank1.replace(rank1.find((dir_ / "data").string() + " "), (dir_ / "data").string().size(), data);
+    return run(mpmd(train_cmd(1, out, " --micro_batch_size 4", short_run), rank1), dir_ / (out + ".log"),
+               120);
+  };
+  const Finished copy = with_data("data_copy_run", (dir_ / "data_copy").string());
+  EXPECT_EQ(copy.rc, 0) << copy.log;
+  const Finished reordered = with_data("data_reordered_run", (dir_ / "data_reordered").string());
+  EXPECT_NE(reordered.rc, 0) << reordered.log;
+  EXPECT_NE(reordered.log.find("data: train.bin (sha256): "), std::string::npos) << reordered.log;
+}
+
+TEST_F(TwoRanks, ARankThatNeverStartsEndsTheJobAfterTheTimeout) {
+  // Rank 1 takes 60 s to reach MPI_Init (a binary on a hung file system): rank 0 waits there
+  // --dist_timeout seconds, not for ever, and says so.
+  const std::string rank1 =
+      "sh -c 'sleep 60; exec " + train_cmd(1, "late_rank1", " --micro_batch_size 4 --dist_timeout 4") + "'";
+  const Finished f = run(mpmd(train_cmd(1, "late", " --micro_batch_size 4 --dist_timeout 4"), rank1),
+                         dir_ / "late.log", 120);
+  std::printf("a rank that never started ended the job in %.1f s with status %d\n", f.seconds, f.rc);
+  EXPECT_NE(f.rc, 0) << f.log;
+  EXPECT_LT(f.seconds, 40) << f.log;
+  EXPECT_NE(
+      f.log.find("rank 0: MPI start-up (MPI_Init and the communicator's set-up) did not complete within 4 s"),
+      std::string::npos)
+      << f.log;
+}
+
 TEST_F(TwoRanks, AnErrorOnOneRankEndsTheJobAtOnceWithItsMessage) {
   ASSERT_EQ(one_.rc, 0) << one_.log;
   // Rank 0 alone prepares out_dir, and refuses one that holds a run; rank 1 goes on to its next collective.
