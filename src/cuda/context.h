@@ -43,7 +43,8 @@ class Ctx;
 // 256-byte rounding), computed beside each op from the sizing the op itself uses; the backend's memory
 // estimate (CudaBackend::op_scratch_bytes) takes the largest per slot.
 using SlotBytes = std::array<size_t, size_t(Slot::kCount)>;
-SlotBytes lm_head_scratch(int64_t N, int64_t V);  // cross_entropy.cu (with or without the gradient)
+// cross_entropy.cu (with or without the gradient), for any batch of up to N rows
+SlotBytes lm_head_scratch(int64_t N, int64_t V);
 // attention.cu: the forward's and, when `backward`, the backward's
 SlotBytes attention_scratch(int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, bool backward);
 SlotBytes embedding_scratch(const Ctx& ctx, int64_t N, int64_t V);     // embedding.cu

@@ -135,14 +135,19 @@ __global__ void __launch_bounds__(kCeThreads, 1)
   }
 }
 
-// Rows per chunk: as few chunks as the budget allows, of equal size (a multiple of 128, GEMM-friendly M).
-int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
+// The most rows a chunk may have: its bf16 logits within the budget.
+int64_t lm_head_most_rows(int64_t V) {
   int64_t budget_mb = 1792;  // 1.75 GiB: 3 chunks of 5504 rows (1.67 GB) at N = 16384, V = 151936
   if (const char* env = std::getenv("TT_CUDA_LM_HEAD_CHUNK_MB")) {
     const long long v = std::atoll(env);
     if (v > 0) budget_mb = v;
   }
-  const int64_t most = std::max<int64_t>(1, (budget_mb << 20) / (2 * std::max<int64_t>(V, 1)));
+  return std::max<int64_t>(1, (budget_mb << 20) / (2 * std::max<int64_t>(V, 1)));
+}
+
+// Rows per chunk: as few chunks as the budget allows, of equal size (a multiple of 128, GEMM-friendly M).
+int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
+  const int64_t most = lm_head_most_rows(V);
   const int64_t chunks = (N + most - 1) / most;
   int64_t rows = (N + chunks - 1) / chunks;
   if (rows > 256) rows = std::min(most, (rows + 127) / 128 * 128);
@@ -153,7 +158,10 @@ int64_t lm_head_chunk_rows(int64_t N, int64_t V) {
 
 SlotBytes lm_head_scratch(int64_t N, int64_t V) {
   SlotBytes s{};
-  s[size_t(Slot::kBulk)] = size_t(lm_head_chunk_rows(N, V)) * size_t(V) * sizeof(bf16);
+  // Not lm_head_chunk_rows(N, V): a batch just above `most` rows is cut in halves, while a smaller one (an
+  // evaluation's last, partial batch) is one chunk of up to `most` rows; min(N, most) bounds every batch <=
+  // N.
+  s[size_t(Slot::kBulk)] = size_t(std::min(N, lm_head_most_rows(V))) * size_t(V) * sizeof(bf16);
   return s;
 }
 

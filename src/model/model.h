@@ -73,8 +73,9 @@ struct StepStats {
 };
 
 // What a model is built for: training allocates gradients, AdamW's moments and the activations' gradients
-// besides the weights and activations; inference (eval, sample) does not, a quarter of the memory of the
-// weights' copies, and refuses the training calls.
+// besides the weights and activations, and keeps every layer's activations; inference (eval, sample) keeps
+// only the weights (master and, where the backend computes in bf16, the compute copy) and one layer's
+// activations, and refuses the training calls.
 enum class ModelUse { kTraining, kInference };
 
 class Qwen3Model {

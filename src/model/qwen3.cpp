@@ -9,10 +9,11 @@
 // q/k/v and gate/up are each one GEMM: their weights are adjacent in the parameter table (param_table.cpp),
 // so the stacked matrix is a view; the residual adds happen in the epilogues of the o_proj and down_proj
 // GEMMs.
-// Every activation the backward needs is kept per layer (LayerActs); the backward walks the same ops in
-// reverse. Parameter gradients accumulate; zero_grads() clears them once per optimizer step.
-// Names: p.* are a layer's weights (w[l]), dp.* their gradients (dw[l]), a.* its saved activations, g.* the
-// gradients of activations (one scratch set, reused by every layer).
+// Training keeps every activation the backward needs per layer (LayerActs; a model built for inference shares
+// one set among its layers); the backward walks the same ops in reverse. Parameter gradients accumulate;
+// zero_grads() clears them once per optimizer step. Names: p.* are a layer's weights (w[l]), dp.* their
+// gradients (dw[l]), a.* its saved activations, g.* the gradients of activations (one scratch set, reused by
+// every layer).
 #include <cmath>
 #include <cstring>
 #include <random>

@@ -33,6 +33,14 @@ void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batc
   const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, backend, max_batch, max_seq, use);
   std::optional<uint64_t> available = backend.available_memory_bytes();
   const int sharing = backend.is_cuda() ? 1 : std::max(1, check.processes_sharing);
+  if (available && sharing > 1) {  // the machine's and the cgroup's room are shared; ulimit -v is per process
+    const HostMemory parts = host_memory();
+    std::optional<uint64_t> shared;
+    for (const auto& part : {parts.mem_available, parts.cgroup_room})
+      if (part) shared = shared ? std::min(*shared, *part) : *part;
+    if (shared) available = *shared / uint64_t(sharing);
+    if (parts.rlimit_room) available = std::min(*available, *parts.rlimit_room);
+  }
   const char* memory = backend.is_cuda() ? "GPU memory" : "host memory";
   const std::string shape = check.what + " needs about " + format_bytes(need.total()) + " of " + memory +
                             " (tensors " + format_bytes(need.tensors) + ", op scratch " +
@@ -40,11 +48,9 @@ void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batc
   std::string left = !available          ? std::string("unknown")
                      : backend.is_cuda() ? format_bytes(*available) + " free on the GPU"
                                          : host_memory().describe();
-  if (available && sharing > 1) {
-    *available /= uint64_t(sharing);
+  if (available && sharing > 1)
     left += ", shared by " + std::to_string(sharing) + " ranks on this host: " + format_bytes(*available) +
             " each";
-  }
   log_debug("memory: ", shape, "; ", left);
   if (!available) return;
   if (need.total() > *available) {

@@ -211,6 +211,7 @@ nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3C
     if (name != "data_dir" && name != "out_dir" && name != "tokenizer" && name != "config")
       items["--" + name] = value;
   items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
+  items["data: seq_len"] = train.seq_len();
   for (const TokenDataset* split : {&train, &val})
     items["data: " + split->path().filename().string() + " (sha256)"] = sha256_hex_file(split->path());
   items["tokenizer (sha256)"] = tok.sha256();
@@ -477,6 +478,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
        .advice = "lower --micro_batch_size and raise --grad_accum to keep the tokens per step",
        .memory_check = opts.memory_check,
        .processes_sharing = int(ranks_on_host)});
+  // No rank takes its memory before every rank has measured what is left.
+  if (host.size() > 1) host.barrier("the memory check of every rank");
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
   const std::vector<int32_t> stop_ids = generation_stop_ids(cfg, *tok);
