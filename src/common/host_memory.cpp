@@ -111,10 +111,12 @@ std::optional<uint64_t> rlimit_as_room(const fs::path& root) {
 
 }  // namespace
 
-std::optional<uint64_t> HostMemory::least() const {
+std::optional<uint64_t> HostMemory::least(int sharing) const {
   std::optional<uint64_t> best;
-  for (const auto& part : {mem_available, cgroup_room, rlimit_room})
+  for (const auto& part : {mem_available, cgroup_room})
     if (part) best = best ? std::min(*best, *part) : *part;
+  if (best) *best /= uint64_t(std::max(1, sharing));
+  if (rlimit_room) best = best ? std::min(*best, *rlimit_room) : *rlimit_room;
   return best;
 }
 

@@ -24,8 +24,10 @@ struct HostMemory {
   bool with_swap = false;                 // SwapFree was more than 0
   std::optional<uint64_t> cgroup_room;    // cgroup limit - (usage - inactive file pages)
   std::optional<uint64_t> rlimit_room;    // RLIMIT_AS - the process's current address space (VmSize)
-  std::optional<uint64_t> least() const;  // the smallest present part
-  std::string describe() const;           // e.g. "21.8 GiB available (MemAvailable); cgroup room 4.0 GiB"
+  // The smallest present part, the machine's and the cgroup's room divided among `sharing` processes (the
+  // ranks of a data-parallel run on one host); ulimit -v's room is each process's own.
+  std::optional<uint64_t> least(int sharing = 1) const;
+  std::string describe() const;  // e.g. "21.8 GiB available (MemAvailable); cgroup room 4.0 GiB"
 };
 HostMemory host_memory(const std::filesystem::path& root = "/");
 

@@ -178,8 +178,7 @@ std::optional<std::string> first_difference_from_file(Qwen3Model& model, const s
   const Tensor master = model.master_weights();
   const std::vector<char> host = download(model.backend(), master);
   for (const ParamInfo& p : model.table().params()) {
-    const SafetensorsEntry* e = f.find(p.name);
-    TT_CHECK(e) << file.string() << ": tensor \"" << p.name << "\" is missing";
+    const SafetensorsEntry* e = &table_entry(f, "", p);
     std::vector<char> raw(e->end - e->begin);
     f.read(*e, raw.data());
     // both sides as the file stores them, then as double for the comparison and the message

@@ -31,26 +31,25 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,
                       ModelUse use, const FitCheck& check) {
   const Qwen3Model::MemoryNeed need = Qwen3Model::memory_need(cfg, backend, max_batch, max_seq, use);
-  std::optional<uint64_t> available = backend.available_memory_bytes();
-  const int sharing = backend.is_cuda() ? 1 : std::max(1, check.processes_sharing);
-  if (available && sharing > 1) {  // the machine's and the cgroup's room are shared; ulimit -v is per process
-    const HostMemory parts = host_memory();
-    std::optional<uint64_t> shared;
-    for (const auto& part : {parts.mem_available, parts.cgroup_room})
-      if (part) shared = shared ? std::min(*shared, *part) : *part;
-    if (shared) available = *shared / uint64_t(sharing);
-    if (parts.rlimit_room) available = std::min(*available, *parts.rlimit_room);
-  }
   const char* memory = backend.is_cuda() ? "GPU memory" : "host memory";
   const std::string shape = check.what + " needs about " + format_bytes(need.total()) + " of " + memory +
                             " (tensors " + format_bytes(need.tensors) + ", op scratch " +
                             format_bytes(need.scratch) + ")";
-  std::string left = !available          ? std::string("unknown")
-                     : backend.is_cuda() ? format_bytes(*available) + " free on the GPU"
-                                         : host_memory().describe();
-  if (available && sharing > 1)
-    left += ", shared by " + std::to_string(sharing) + " ranks on this host: " + format_bytes(*available) +
-            " each";
+  // Host memory is read once, in parts: the message names them, and ranks on one host share some of them.
+  std::optional<uint64_t> available;
+  std::string left;
+  if (backend.is_cuda()) {
+    available = backend.available_memory_bytes();
+    left = available ? format_bytes(*available) + " free on the GPU" : "unknown";
+  } else {
+    const HostMemory host = host_memory();
+    const int sharing = std::max(1, check.processes_sharing);
+    available = host.least(sharing);
+    left = host.describe();
+    if (available && sharing > 1)
+      left += ", shared by " + std::to_string(sharing) + " ranks on this host: " + format_bytes(*available) +
+              " each";
+  }
   log_debug("memory: ", shape, "; ", left);
   if (!available) return;
   if (need.total() > *available) {

@@ -410,6 +410,7 @@ TEST(HostMemory, CgroupV2TakesTheTightestLimitUpTheTreeAndCountsInactiveFilePage
   EXPECT_EQ(*m.cgroup_room, 3 * kGiB);
   EXPECT_FALSE(m.rlimit_room);  // the limit is this process's, not the fake tree's
   EXPECT_EQ(m.least(), 3 * kGiB);
+  EXPECT_EQ(m.least(/*sharing=*/2), 3 * kGiB / 2);  // two ranks on the host share the cgroup's room
   EXPECT_NE(m.describe().find("3.00 GiB left under the memory cgroup's limit"), std::string::npos)
       << m.describe();
   fs::remove_all(root);
@@ -466,6 +467,8 @@ TEST(HostMemory, UlimitVBoundsWhatIsAvailable) {
     if (!after.rlimit_room || *after.rlimit_room > (256u << 20) || *after.rlimit_room < (200u << 20))
       _exit(5);
     if (!after.least() || *after.least() > (256u << 20)) _exit(6);
+    if (after.least(1000000) != std::min(*after.rlimit_room, *after.mem_available / 1000000)) _exit(8);
+    if (after.least(2) != after.rlimit_room) _exit(9);  // each rank's own ulimit -v is not divided
     if (after.describe().find("ulimit -v") == std::string::npos) _exit(7);
     _exit(0);
   }
