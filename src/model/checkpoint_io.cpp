@@ -73,17 +73,27 @@ std::vector<char> read_table(const ParamTable& table, const SafetensorsFile& f, 
 
 }  // namespace
 
-void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DType dtype) {
+HostWeights download_master_weights(Qwen3Model& model) {
+  const Tensor master = model.master_weights();
+  return {master.dtype, download(model.backend(), master)};
+}
+
+void save_safetensors(const ParamTable& table, const HostWeights& weights, const std::filesystem::path& file,
+                      DType dtype) {
   TT_CHECK(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F64)
       << "safetensors checkpoints are F32, BF16 or F64, not " << dtype_name(dtype);
-  const Tensor master = model.master_weights();
-  const std::vector<char> raw = download(model.backend(), master);
-  std::vector<char> data(size_t(master.numel()) * dtype_size(dtype));
-  convert_host(data.data(), dtype, raw.data(), master.dtype, size_t(master.numel()));
+  TT_ASSERT(weights.bytes.size() == table.total() * dtype_size(weights.dtype))
+      << "host weights of " << weights.bytes.size() << " bytes for a table of " << table.total() << " values";
+  std::vector<char> data(table.total() * dtype_size(dtype));
+  convert_host(data.data(), dtype, weights.bytes.data(), weights.dtype, table.total());
   std::vector<SafetensorsTensor> ts;
-  for (const ParamInfo& p : model.table().params())
+  for (const ParamInfo& p : table.params())
     ts.push_back({p.name, dtype, p.shape, data.data() + p.offset * dtype_size(dtype)});
   write_safetensors(file, std::move(ts), {{"format", "pt"}});
+}
+
+void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DType dtype) {
+  save_safetensors(model.table(), download_master_weights(model), file, dtype);
 }
 
 static void check_safetensors_tensors(const ParamTable& table, const SafetensorsFile& f) {
@@ -162,15 +172,17 @@ void load_optimizer_state(Qwen3Model& model, const std::filesystem::path& file) 
   }
 }
 
-std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model) {
-  const Tensor master = model.master_weights();
-  const std::vector<char> host = download(model.backend(), master);
-  for (const ParamInfo& p : model.table().params()) {
+std::optional<NonFiniteWeight> first_non_finite_weight(const ParamTable& table, const HostWeights& weights) {
+  for (const ParamInfo& p : table.params()) {
     const int64_t bad =
-        first_non_finite(host.data() + p.offset * dtype_size(master.dtype), master.dtype, p.numel);
+        first_non_finite(weights.bytes.data() + p.offset * dtype_size(weights.dtype), weights.dtype, p.numel);
     if (bad >= 0) return NonFiniteWeight{p.name, bad};
   }
   return std::nullopt;
+}
+
+std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model) {
+  return first_non_finite_weight(model.table(), download_master_weights(model));
 }
 
 std::optional<std::string> first_difference_from_file(Qwen3Model& model, const std::filesystem::path& file) {

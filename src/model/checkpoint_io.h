@@ -10,11 +10,22 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/model.h"
 
 namespace tt {
 
+// The model's master weights copied to the host once, laid out like its table: a checkpoint checks and writes
+// this one copy rather than downloading the weights for each.
+struct HostWeights {
+  DType dtype = DType::F32;
+  std::vector<char> bytes;
+};
+HostWeights download_master_weights(Qwen3Model& model);
+
+void save_safetensors(const ParamTable& table, const HostWeights& weights, const std::filesystem::path& file,
+                      DType dtype = DType::F32);
 void save_safetensors(Qwen3Model& model, const std::filesystem::path& file, DType dtype = DType::F32);
 // F32, BF16 and F64 tensors are accepted (converted to the master dtype).
 void load_safetensors(Qwen3Model& model, const std::filesystem::path& file);
@@ -32,6 +43,7 @@ struct NonFiniteWeight {
   std::string tensor;
   int64_t element = -1;
 };
+std::optional<NonFiniteWeight> first_non_finite_weight(const ParamTable& table, const HostWeights& weights);
 std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model);
 
 // The first element where `file`'s weights differ from the model's master weights rounded to the file's

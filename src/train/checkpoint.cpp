@@ -19,12 +19,13 @@ void copy_file_into(const std::filesystem::path& src, const std::filesystem::pat
 
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
   // A diverged run (its loss is checked only on logging steps) must not replace a good checkpoint.
-  if (const auto bad = first_non_finite_weight(model))
+  const HostWeights weights = download_master_weights(model);
+  if (const auto bad = first_non_finite_weight(model.table(), weights))
     TT_FAIL() << "refusing to save " << dir.string() << ": weight \"" << bad->tensor
               << "\" holds a NaN or infinity at element " << bad->element << ", so training diverged"
               << hint("lower --lr or raise --warmup_steps; " + dir.string() + " keeps what it held");
   TempDirGuard tmp(make_temp_dir_beside(dir));
-  save_safetensors(model, tmp.dir() / "model.safetensors", DType::F32);
+  save_safetensors(model.table(), weights, tmp.dir() / "model.safetensors", DType::F32);
   if (c.with_optimizer) save_optimizer_state(model, tmp.dir() / "optimizer.bin");
   write_hf_config_files(model.config(), tmp.dir());
   TT_CHECK(std::filesystem::exists(c.tokenizer_dir / "tokenizer.json"))
@@ -62,19 +63,21 @@ Qwen3Config load_checkpoint_config(const std::filesystem::path& dir) {
 }
 
 void load_checkpoint_weights(Qwen3Model& model, const std::filesystem::path& dir, bool with_optimizer) {
-  load_safetensors(model, dir / "model.safetensors");
-  if (with_optimizer) {
-    TT_CHECK(std::filesystem::exists(dir / "optimizer.bin"))
-        << dir.string() << ": no optimizer.bin, cannot resume training from it"
-        << hint("resume from the run's `last` checkpoint");
-    load_optimizer_state(model, dir / "optimizer.bin");
-    // The run continues from optimizer.bin's master weights; model.safetensors must be the same weights
-    // (rounded to its dtype), or the checkpoint was mixed from two runs or edited.
-    if (const auto diff = first_difference_from_file(model, dir / "model.safetensors"))
-      TT_FAIL() << dir.string() << ": model.safetensors and optimizer.bin hold different weights (" << *diff
-                << "), so they are not from the same save"
-                << hint("resume from an unmodified checkpoint directory");
+  if (!with_optimizer) {
+    load_safetensors(model, dir / "model.safetensors");
+    return;
   }
+  TT_CHECK(std::filesystem::exists(dir / "optimizer.bin"))
+      << dir.string() << ": no optimizer.bin, cannot resume training from it"
+      << hint("resume from the run's `last` checkpoint");
+  check_safetensors_tensors(model.config(), dir / "model.safetensors");
+  load_optimizer_state(model, dir / "optimizer.bin");
+  // The run continues from optimizer.bin's master weights; model.safetensors must be the same weights
+  // (rounded to its dtype), or the checkpoint was mixed from two runs or edited. It is read once, for this.
+  if (const auto diff = first_difference_from_file(model, dir / "model.safetensors"))
+    TT_FAIL() << dir.string() << ": model.safetensors and optimizer.bin hold different weights (" << *diff
+              << "), so they are not from the same save"
+              << hint("resume from an unmodified checkpoint directory");
 }
 
 void remove_stale_checkpoint_temps(const std::filesystem::path& parent) {
