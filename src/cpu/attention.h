@@ -36,16 +36,24 @@ namespace tt::cpu {
 // Work below this many multiply-adds per call runs on one thread (thread start ~20-50 us).
 constexpr double kAttentionParallelWork = 1e6;
 
-// Scratch per worker, times the workers: the forward's scores [T, T] (and their rounded copy when
-// `rounded`, i.e. A is not T); the backward's P, dP [T, T] and a kv group's dk, dv sums [T, D] (and rounded
-// P, dS [T, T]).
+// Scratch of one worker: the forward's scores [T, T] (and their rounded copy when `rounded`, i.e. A is not
+// T); the backward's P, dP [T, T] and a kv group's dk, dv sums [T, D] (and rounded P, dS [T, T]). An op
+// takes this times the workers; each worker's part starts at worker * per-worker size.
+inline ScratchNeed attention_forward_worker_scratch(int64_t T_, bool rounded) {
+  return {size_t(T_ * T_), rounded ? size_t(T_ * T_) : 0};
+}
+inline ScratchNeed attention_backward_worker_scratch(int64_t T_, int64_t D, bool rounded) {
+  return {size_t(2 * T_ * T_ + 2 * T_ * D), rounded ? size_t(2 * T_ * T_) : 0};
+}
+inline ScratchNeed for_every_worker(ScratchNeed per_worker) {
+  const size_t workers = size_t(max_workers());
+  return {per_worker.values * workers, per_worker.act * workers};
+}
 inline ScratchNeed attention_forward_scratch(int64_t T_, bool rounded) {
-  const size_t per_worker = size_t(T_ * T_), workers = size_t(max_workers());
-  return {per_worker * workers, rounded ? per_worker * workers : 0};
+  return for_every_worker(attention_forward_worker_scratch(T_, rounded));
 }
 inline ScratchNeed attention_backward_scratch(int64_t T_, int64_t D, bool rounded) {
-  const size_t workers = size_t(max_workers());
-  return {size_t(2 * T_ * T_ + 2 * T_ * D) * workers, rounded ? size_t(2 * T_ * T_) * workers : 0};
+  return for_every_worker(attention_backward_worker_scratch(T_, D, rounded));
 }
 
 // One row of the backward: p[j] = exp(s[j] - lse) recomputed over the scores s (in p), then
@@ -65,14 +73,13 @@ void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64
   const int64_t group = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
-  const size_t per_worker = size_t(T_ * T_);
-  const size_t act_per_worker = std::is_same_v<A, T> ? 0 : per_worker;
-  grow(scratch, attention_forward_scratch(T_, !std::is_same_v<A, T>));
+  const ScratchNeed per_worker = attention_forward_worker_scratch(T_, !std::is_same_v<A, T>);
+  grow(scratch, for_every_worker(per_worker));
   // one task per (batch, query head); each worker has its own [T, T] scratch
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
   parallel_tasks(B * Hq, parallel, [&](int64_t task, int64_t worker) {
     const int64_t b = task / Hq, h = task % Hq;
-    T* S = scratch.values.data() + size_t(worker) * per_worker;
+    T* S = scratch.values.data() + size_t(worker) * per_worker.values;
     const A* Q = q + b * T_ * ldq + h * D;
     const A* K = k + b * T_ * ldk + (h / group) * D;
     const A* V = v + b * T_ * ldk + (h / group) * D;
@@ -86,7 +93,7 @@ void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64
       for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
       L[i] = T(double(mx) + std::log(sum));
     }
-    const A* P = as_gemm_input(S, scratch.act.data() + size_t(worker) * act_per_worker, T_ * T_);
+    const A* P = as_gemm_input(S, scratch.act.data() + size_t(worker) * per_worker.act, T_ * T_);
     gemm(false, false, T_, D, T_, 1.0, P, T_, V, ldk, 0.0, out + b * T_ * ldq + h * D, ldq);
   });
 }
@@ -98,21 +105,19 @@ void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const 
   const int64_t group = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
-  // P, dP [T, T]; the group's dk, dv sums [T, D] (T); rounded P, dS [T, T] (A, when A is not T)
-  const size_t per_worker = size_t(2 * T_ * T_ + 2 * T_ * D);
-  const size_t act_per_worker = std::is_same_v<A, T> ? 0 : size_t(2 * T_ * T_);
-  grow(scratch, attention_backward_scratch(T_, D, !std::is_same_v<A, T>));
+  const ScratchNeed per_worker = attention_backward_worker_scratch(T_, D, !std::is_same_v<A, T>);
+  grow(scratch, for_every_worker(per_worker));
   // one task per (batch, kv head): dk/dv of a kv head sum over its query heads, so no two
   // workers ever write the same rows
   const bool parallel = double(B * Hq) * double(T_ * T_ * D) > kAttentionParallelWork;
   parallel_tasks(B * Hkv, parallel, [&](int64_t task, int64_t worker) {
     const int64_t b = task / Hkv, g = task % Hkv;
-    T* P = scratch.values.data() + size_t(worker) * per_worker;
+    T* P = scratch.values.data() + size_t(worker) * per_worker.values;
     T* dP = P + T_ * T_;
     T* dK = dP + T_ * T_;
     T* dV = dK + T_ * D;
-    A* P_act = scratch.act.data() + size_t(worker) * act_per_worker;
-    A* dS_act = P_act + (act_per_worker ? T_ * T_ : 0);
+    A* P_act = scratch.act.data() + size_t(worker) * per_worker.act;
+    A* dS_act = P_act + (per_worker.act ? T_ * T_ : 0);
     const A* K = k + b * T_ * ldk + g * D;
     const A* V = v + b * T_ * ldk + g * D;
     std::fill_n(dK, 2 * T_ * D, T(0));
