@@ -28,7 +28,7 @@
 
 namespace {
 
-constexpr double kH100PeakFlops = 989e12;
+constexpr double kHopperBf16DensePeakFlops = 989e12;           // H100 and H200 SXM alike
 constexpr double kTargetStepMs = 12.0, kTargetMemoryGb = 6.0;  // the seed step on one H200
 
 struct Args {
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
     const double median = percentile(times, 0.5);
     const double flops = cfg.train_flops(B, T);
     const double tokens_per_s = double(B * T) / (median * 1e-3);
-    const double mfu = flops / (median * 1e-3) / kH100PeakFlops;
+    const double mfu = flops / (median * 1e-3) / kHopperBf16DensePeakFlops;
 
     print_header();
     std::printf(

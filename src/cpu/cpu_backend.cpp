@@ -7,8 +7,8 @@
 //              products (AVX512-BF16 or AMX).
 // act_dtype() is A's, every other dtype T's; when they agree the compute copy of the weights is the master
 // buffer itself. The contract (shapes, dtypes) was checked by Backend before any *_impl runs, so these
-// only unwrap the tensors. Scratch for attention and the LM head lives here and only grows, so
-// steady-state training steps do not allocate.
+// only unwrap the tensors. The ops' scratch lives here; each op grows it to its *_scratch() size (grow,
+// bf16.h), so it reaches its size in the first step and steady-state steps do not allocate.
 #include <cstdlib>
 #include <cstring>
 #include <vector>

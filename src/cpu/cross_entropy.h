@@ -7,16 +7,15 @@
 //   dhidden[n,:] = dlogits[n,:] @ table          (OVERWRITE)
 //   dtable      += dlogits^T @ hidden            (ACCUMULATES; skipped when dtable is null)
 // Shapes: hidden [N,C], losses [N] (overwrite), targets int32 [N]. Rows are processed in chunks of
-// at most `chunk_rows(V)` so the logits never exist for all N rows at once; the caller passes a
-// scratch vector that grows once to chunk_rows * V and is reused by every later call (no per-step
-// allocation). The three GEMMs per chunk use all cores; so do the softmax rows.
+// lm_head_chunk(N, V) rows so the logits never exist for all N rows at once; the caller's scratch grows to
+// lm_head_loss_scratch() (grow, bf16.h) and is reused by later calls. Evaluation (no gradient) runs
+// per-worker vocab tiles instead. The three GEMMs per chunk use all cores; so do the softmax rows.
 // A: the type of hidden, table and dhidden; T: of losses, logits and dtable. With bf16 activations the
 // logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
 // (`scratch.act`), as the CUDA backend does.
 // The bf16 GEMMs whose output spans the vocabulary (logits, dtable) run in slices of kBf16VocabSlice
-// vocab entries: at hidden 128 oneDNN 2.6's bf16 matmul runs them at 233-306 GFLOP/s as one call and at
-// 384-408 in slices; at 384 the gain is smaller (329-373 whole, 396-415 sliced); its f32 sgemm changes
-// within noise, so f32 runs them whole (bench_gemm, BENCHMARKS.md).
+// vocab entries, which oneDNN 2.6's bf16 matmul runs faster than one call over the vocabulary; f32 gains
+// nothing from slices and runs them whole (DESIGN.md, "CPU backend"; measured with bench_gemm).
 #pragma once
 
 #include <cmath>
@@ -157,9 +156,9 @@ void lm_head_loss(T* losses, A* dhidden, T* dtable, const A* hidden, const A* ta
                   int64_t N, int64_t C, int64_t V, double loss_scale, Scratch<T, A>& scratch,
                   int64_t max_chunk_rows = 0, int64_t bf16_vocab_slice = 0) {
   if (N == 0) return;
-  for (int64_t n = 0; n < N; ++n)
-    TT_CHECK(targets[n] < V) << "target token id " << targets[n] << " at position " << n
-                             << " is outside the vocabulary [0, " << V << ")";
+  for (int64_t n = 0; n < N; ++n)  // the caller's contract (qwen3.cpp checks the ids on the host)
+    TT_ASSERT(targets[n] < V) << "target token id " << targets[n] << " at position " << n
+                              << " is outside the vocabulary [0, " << V << ")";
   if (!dhidden) {
     lm_head_loss_forward(losses, hidden, table, targets, N, C, V, scratch);
     return;

@@ -111,8 +111,7 @@ TT_ALWAYS_INLINE double softmax_xent_row(T* l, D* dl, int64_t n, int32_t tgt, do
 
 // fp32 versions of the row kernels, in kernels_f32.cpp: compiled for x86-64-v4 (AVX-512), v3 (AVX2) and
 // baseline x86-64 (GCC target_clones, picked at load time), since the project builds without -march.
-// Non-template overloads, so float calls resolve here. Measured on the LM-head rows (256 x 151,936):
-// exp+sum 0.284 s baseline two-pass vs 0.062 s fused AVX-512.
+// Non-template overloads, so float calls resolve here.
 float row_max(const float* x, int64_t n);
 double row_sum(const float* x, int64_t n);
 double exp_shift_sum(float* x, int64_t n, float shift);
@@ -123,8 +122,8 @@ void scale_inplace(float* x, int64_t n, float s);
 // then the sum of exps without storing them, then each exp again, scaled and stored. An exp there costs
 // ~9 vector operations (a degree-5 polynomial and vscalefps), so the second exp is cheaper than writing
 // the exps back and dirtying the row; the row kernel is bound by memory traffic (fp32 logits read once,
-// dlogits written once). 1024 x 151,936 logits on 2 threads (bench_gemm's softmax line, Zen 4 box): bf16
-// dlogits 0.037-0.039 s vs 0.051-0.057 portable, fp32 in place 0.034-0.035 vs 0.045-0.047 (BENCHMARKS.md).
+// dlogits written once). It takes about a quarter less time than the portable rows (bench_gemm's softmax
+// line; DESIGN.md, "CPU backend").
 // Elsewhere: the portable template above, compiled per ISA.
 double softmax_xent_row(float* l, float* dl, int64_t n, int32_t tgt, double loss_scale);
 double softmax_xent_row(float* l, bf16* dl, int64_t n, int32_t tgt, double loss_scale);

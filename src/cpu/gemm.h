@@ -8,7 +8,7 @@
 // Why oneDNN: it picks its kernels from the CPU's features (AVX2, AVX-512, AVX512-BF16, AMX) at run
 // time, where Debian's OpenBLAS 0.3.21 chooses by CPU model and falls back to SSE3 kernels on models it
 // does not know (a 5x slower sgemm), and has no bf16 GEMM. Measured side by side in bench_gemm
-// (BENCHMARKS.md, "CPU backend").
+// (DESIGN.md, "CPU backend").
 // Threads: all of the backend's threads (parallel.h), or only the calling thread inside a parallel
 // region (the attention tasks) and for small products. A shape gives the same bits run to run for a given
 // thread count (a resumed run must use the same --threads to continue bit for bit).

@@ -8,8 +8,8 @@
 //   backward: d(pre-norm q) = RMSNorm_head^T(RoPE^T(dq)), likewise for k; dv copied:
 //             dqkv [N, (Hq + 2 Hkv) D] overwrite; dq_norm, dk_norm [D] ACCUMULATE.
 // RoPE uses table row n % T of cos, sin [P, D/2]. `scratch` holds the contiguous per-head copies the
-// composed ops need (grows once). A: the activations' and norm weights' type; T: of the statistics,
-// the tables and the weight gradients.
+// composed ops need (grown to qk_norm_rope_*_scratch()). A: the activations' and norm weights' type; T: of
+// the statistics, the tables and the weight gradients.
 #pragma once
 
 #include <algorithm>

@@ -1,11 +1,11 @@
 // Checkpoint directories (runs/last, runs/best), loadable by Hugging Face `from_pretrained` for both
 // the model and the tokenizer:
-//   model.safetensors        weights, HF names, F32 (the exact fp32 master weights; see train.md)
-//   config.json, generation_config.json   (write_hf_config_files)
-//   tokenizer.json, tokenizer_config.json copied from the tokenizer directory
-//   run_info.json            what produced it: config, flags, commit, device, step, losses, speed, ...
-//   trainer_state.json       step, data order (seed, epoch, position), early-stopping state, ...
-//   optimizer.bin            AdamW moments (only in checkpoints meant for --resume, i.e. runs/last)
+//   model.safetensors        weights, HF names, F32 (the exact fp32 master weights; DESIGN.md, "File
+//   formats") config.json, generation_config.json   (write_hf_config_files) tokenizer.json,
+//   tokenizer_config.json copied from the tokenizer directory run_info.json            what produced it:
+//   config, flags, commit, device, step, losses, speed, ... trainer_state.json       step, data order (seed,
+//   epoch, position), early-stopping state, ... optimizer.bin            AdamW moments (only in checkpoints
+//   meant for --resume, i.e. runs/last)
 // Saving is atomic: everything is written into a temporary sibling directory (make_temp_dir_beside),
 // then swapped in with replace_dir_atomic. Any failure before the swap removes the temporary
 // directory and leaves the previous checkpoint untouched; a kill leaves at worst a stale

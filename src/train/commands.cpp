@@ -43,13 +43,11 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   Qwen3Config cfg = load_checkpoint_config(opts.ckpt_dir);
   auto tok = Tokenizer::load(checkpoint_tokenizer_json(opts.ckpt_dir, opts.tokenizer));
   std::vector<int32_t> prompt = tok->encode(opts.prompt);
-  for (int32_t id : prompt)
-    TT_CHECK(id < cfg.vocab_size) << "--prompt encodes to token " << id << ", outside the model's vocab_size "
-                                  << cfg.vocab_size;
   const int64_t ctx = cfg.max_position_embeddings;
+  if (const auto problem = prompt_problem(prompt, cfg.vocab_size, ctx))
+    TT_FAIL() << "--prompt " << *problem
+              << hint("use a shorter prompt, or the tokenizer the model was trained with");
   const int64_t prompt_len = std::max<int64_t>(1, int64_t(prompt.size()));
-  TT_CHECK(prompt_len < ctx) << "--prompt is " << prompt_len << " tokens, the model's context is " << ctx
-                             << hint("use a shorter prompt");
   int64_t max_new = opts.max_new_tokens;
   if (prompt_len + max_new > ctx) {
     max_new = ctx - prompt_len;

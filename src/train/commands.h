@@ -2,8 +2,8 @@
 //   sample: load a checkpoint, encode --prompt, generate with the KV cache, stream the text to
 //           stdout as it is produced (complete UTF-8 characters only), tokens/s on stderr.
 //   eval:   load a checkpoint, evaluate a split of a prepare-data directory (checked against the
-//           checkpoint's tokenizer.json, or --tokenizer), print one JSON object
-//           {"loss", "ppl", "rows", "tokens", ...} as the last line of stdout.
+//           checkpoint's tokenizer.json, or --tokenizer) and return its EvalResult; the CLI prints it
+//           as one JSON object, the last line of stdout.
 #pragma once
 
 #include <cstdint>

@@ -27,9 +27,8 @@ struct EvalResult {
 EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t max_rows, int64_t batch,
                           dist::Communicator* ranks = nullptr);
 
-// Copies rows into an int32 batch [rows.size() * seq_len], checking every id < vocab_size
-// (tt::Error naming the file and row otherwise).
-void gather_rows(const TokenDataset& data, const std::vector<int64_t>& rows, int64_t vocab_size,
-                 std::vector<int32_t>& out);
+// Copies rows into an int32 batch [rows.size() * seq_len]. The ids were checked against the model's
+// vocab when the dataset was opened (TokenDataset::check_compatible).
+void gather_rows(const TokenDataset& data, const std::vector<int64_t>& rows, std::vector<int32_t>& out);
 
 }  // namespace tt

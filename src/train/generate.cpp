@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
 
 #include "common/check.h"
 #include "train/utf8_stream.h"
@@ -22,6 +23,19 @@ int32_t generation_start_id(const std::vector<int32_t>& stop_ids) {
   return stop_ids.empty() ? 0 : stop_ids[0];
 }
 
+std::optional<std::string> prompt_problem(const std::vector<int32_t>& prompt, int64_t vocab_size,
+                                          int64_t context) {
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] < 0 || prompt[i] >= vocab_size)
+      return "has token id " + std::to_string(prompt[i]) + " at position " + std::to_string(i) +
+             ", outside the model's vocab_size " + std::to_string(vocab_size);
+  const int64_t length = std::max<int64_t>(1, int64_t(prompt.size()));
+  if (length >= context)
+    return "is " + std::to_string(length) + " tokens, and the model's context of " + std::to_string(context) +
+           " leaves no room for a new one";
+  return std::nullopt;
+}
+
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,
                         const GenerateOptions& opt, std::mt19937_64& rng, int32_t start_id,
                         const std::function<void(std::string_view)>& on_text) {
@@ -33,12 +47,8 @@ GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int
   const int64_t pickable = std::min<int64_t>(V, tok.vocab_size());
   TT_CHECK(pickable > 0) << "the tokenizer has no ids to generate";
   if (prompt.empty()) prompt.push_back(start_id);
-  for (int32_t id : prompt)
-    TT_CHECK(id >= 0 && id < V) << "prompt token id " << id << " is outside the model's vocab_size " << V;
   const int64_t cap = opt.max_seq > 0 ? opt.max_seq : model.config().max_position_embeddings;
-  TT_CHECK(int64_t(prompt.size()) < cap)
-      << "the prompt has " << prompt.size() << " tokens, the model's context holds only " << cap
-      << hint("use a shorter --prompt");
+  if (const auto problem = prompt_problem(prompt, V, cap)) TT_FAIL() << "the prompt " << *problem;
   GenerateResult res;
   res.prompt_tokens = static_cast<int64_t>(prompt.size());
   model.reset_cache();

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -42,6 +43,12 @@ std::vector<int32_t> generation_stop_ids(const Qwen3Config& cfg, const Tokenizer
 // Where an empty prompt starts (generate's start_id): the first of `stop_ids` (generation_stop_ids: the
 // document separator), or id 0 when there is none.
 int32_t generation_start_id(const std::vector<int32_t>& stop_ids);
+
+// Why a model of `vocab_size` ids and a context of `context` tokens cannot continue `prompt` (empty: the
+// start id alone): an id outside the vocab, or no room left for a new token. Empty when it can. The one
+// check of a prompt: sample refuses, periodic samples skip, generate asserts.
+std::optional<std::string> prompt_problem(const std::vector<int32_t>& prompt, int64_t vocab_size,
+                                          int64_t context);
 
 // Empty prompt: generation starts from start_id (the <|endoftext|> document separator).
 GenerateResult generate(Qwen3Model& model, const Tokenizer& tok, std::vector<int32_t> prompt,

@@ -98,12 +98,10 @@ std::vector<Prompt> fitting_prompts(const TrainOptions& opts, const Tokenizer& t
   std::vector<Prompt> prompts;
   for (const auto& text : opts.sample_prompts) {
     std::vector<int32_t> ids = tok.encode(text);
-    bool fits = int64_t(ids.size()) < T;
-    for (int32_t id : ids) fits = fits && id < vocab_size;
-    if (fits)
-      prompts.push_back({text, std::move(ids)});
+    if (const auto problem = prompt_problem(ids, vocab_size, T))
+      log_warn("sample prompt \"", text, "\" ", *problem, "; skipped");
     else
-      log_warn("sample prompt \"", text, "\" does not fit the model (vocab or context); skipped");
+      prompts.push_back({text, std::move(ids)});
   }
   return prompts;
 }
@@ -627,7 +625,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     for (int64_t a = 0; a < opts.grad_accum; ++a) {
       const std::vector<int64_t> rows = run.data_order.next(B * world);
       const auto mine = rows.begin() + ranks.rank() * B;
-      gather_rows(train, std::vector<int64_t>(mine, mine + B), cfg.vocab_size, batch);
+      gather_rows(train, std::vector<int64_t>(mine, mine + B), batch);
       model.forward_backward(batch.data(), B, T, loss_scale);
     }
     ranks.all_reduce_sum(model.grads(), "the gradient all-reduce of step " + std::to_string(run.step + 1));
