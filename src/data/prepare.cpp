@@ -138,7 +138,7 @@ data::NetOptions net_options(const PrepareDataOptions& opts, std::function<void(
 std::vector<SourceFile> list_sources(const PrepareDataOptions& opts, const data::NetOptions& net) {
   std::vector<std::string> ignored;
   std::vector<SourceFile> files = data::resolve_sources(opts.sources, net, &ignored);
-  for (const auto& f : ignored) log_info("ignoring ", f, " (not a source file name)");
+  for (const auto& f : ignored) log_info("ignoring ", f);
   return files;
 }
 
@@ -431,14 +431,15 @@ class DocumentCollector {
                     Progress::format_amount(uint64_t(r_.cleaned_bytes), Progress::Unit::Bytes));
   }
 
-  // The bytes of all sources when every size is known before reading (local or already cached), else 0.
+  // The bytes of all sources when every size is known before reading (local or already cached), else 0:
+  // a download not yet cached, or a pipe (`--source <(xzcat a.xz)`, /dev/stdin) has no size to show.
   static uint64_t known_total_bytes(const std::vector<SourceFile>& files) {
     uint64_t total = 0;
     for (const auto& f : files) {
       std::error_code ec;
+      if (!fs::is_regular_file(f.path, ec)) return 0;
       const uint64_t size = fs::file_size(f.path, ec);
-      TT_CHECK(!ec || f.remote()) << f.path.string() << ": cannot read file size: " << ec.message();
-      if (ec) return 0;
+      TT_CHECK(!ec) << f.path.string() << ": cannot read file size: " << ec.message();
       total += size;
     }
     return total;

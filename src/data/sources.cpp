@@ -33,12 +33,94 @@ std::string lower_ext(const fs::path& p) {
   return e;
 }
 
-// Extension after stripping a compression suffix: "a.xml.bz2" -> ".xml".
+// Wikimedia names dump parts by their page ranges after the extension: "...articles1.xml-p1p41242.bz2".
+bool is_dump_part_ext(std::string_view e) {
+  const auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (e.substr(0, 6) != ".xml-p") return false;
+  const std::string_view range = e.substr(6);
+  const size_t p = range.find('p');
+  return p != std::string_view::npos && digits(range.substr(0, p)) && digits(range.substr(p + 1));
+}
+
+// Extension after stripping a compression suffix: "a.xml.bz2" -> ".xml", "a.xml-p1p41242.bz2" -> ".xml".
 std::string data_ext(const fs::path& p) {
   std::string e = lower_ext(p);
-  if (e == ".bz2" || e == ".gz" || e == ".xz" || e == ".zst" || e == ".zstd") return lower_ext(p.stem());
-  return e;
+  if (e == ".bz2" || e == ".gz" || e == ".xz" || e == ".zst" || e == ".zstd") e = lower_ext(p.stem());
+  return is_dump_part_ext(e) ? ".xml" : e;
 }
+
+// Why a file in a walked directory is not read as a source, or null when it is. Beside the data, a
+// directory may hold a dump run's checksums and status (the dump cache) and prepare-data's own outputs.
+const char* not_a_source(const fs::path& f) {
+  const std::string name = f.filename().string(), ext = data_ext(f);
+  static const std::vector<std::string> kDataExts = {".xml",  ".txt",    ".text", ".jsonl",
+                                                     ".json", ".ndjson", ".tsv",  ""};
+  // Files without an extension are WikiExtractor's wiki_00 ... (but not README, LICENSE, ...).
+  if (std::find(kDataExts.begin(), kDataExts.end(), ext) == kDataExts.end() ||
+      (ext.empty() && name.find_first_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos))
+    return "not a source file name";
+  if (name == "dumpstatus.json" || name.find("sha1sums") != std::string::npos ||
+      name.find("md5sums") != std::string::npos)
+    return "a dump's checksums or status, not text";
+  return nullptr;
+}
+
+// A directory holding prepare-data's output (meta.json beside train.bin): its samples.txt and meta.json
+// are not sources, so `--out_dir` inside a `--source` directory is not read back by the next run.
+bool is_prepared_data_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "meta.json", ec) && fs::is_regular_file(dir / "train.bin", ec);
+}
+
+// The keys of a JSON object's top level, read from its start: `line` may be cut anywhere (a first line
+// longer than the sniffed head: WikiExtractor's --json files open with whole long articles), so the
+// keys met before the cut count, and only a syntax error before it makes the line not JSON.
+class TopLevelKeys : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  // Whether `line` starts a JSON object (complete, or cut short when `may_be_cut`); its keys in keys().
+  bool read(std::string_view line, bool may_be_cut) {
+    keys_.clear();
+    depth_ = 0;
+    cut_short_ = false;
+    size_ = line.size();
+    const bool complete = nlohmann::json::sax_parse(line, this, nlohmann::json::input_format_t::json, false);
+    return (complete || (may_be_cut && cut_short_ && line.size() > 1)) && !keys_.empty();
+  }
+  bool has(const std::string& k) const { return std::find(keys_.begin(), keys_.end(), k) != keys_.end(); }
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_ > 1 || keys_.empty(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1) keys_.push_back(k);
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override { return depth_ > 0; }  // a top-level array is not a record
+  bool end_array() override { return true; }
+  // The parser stops one past the end of a cut line (in a string, a number or between tokens), and
+  // before it at a real syntax error.
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception&) override {
+    cut_short_ = position > size_;
+    return false;
+  }
+
+ private:
+  std::vector<std::string> keys_;
+  int depth_ = 0;
+  size_t size_ = 0;
+  bool cut_short_ = false;
+};
 
 }  // namespace
 
@@ -98,10 +180,12 @@ SourceFormat detect_format(const fs::path& path, std::string_view head, const st
              "sources are MediaWiki XML dumps, WikiExtractor output, JSON Lines, TSV or plain UTF-8 text, "
              "optionally compressed with bzip2/gzip/xz/zstd");
   if (!h.empty() && h[0] == '{') {
-    std::string_view first = h.substr(0, h.find('\n'));
-    auto j = nlohmann::json::parse(first, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("text")) {
-      if (j.contains("url") && j.contains("id")) return SourceFormat::WikiExtractorJson;
+    const size_t newline = h.find('\n');
+    TopLevelKeys keys;
+    // The first line may run past the sniffed head; the keys before the cut decide.
+    if (keys.read(h.substr(0, newline), newline == std::string_view::npos && head.size() == kSniffBytes) &&
+        keys.has("text")) {
+      if (keys.has("url") && keys.has("id")) return SourceFormat::WikiExtractorJson;
       return SourceFormat::JsonLines;
     }
   }
@@ -120,9 +204,10 @@ SourceFormat detect_format(const fs::path& path, std::string_view head, const st
 
 std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
                                      std::vector<std::string>* ignored) {
-  static const std::vector<std::string> kDataExts = {".xml",  ".txt",    ".text", ".jsonl",
-                                                     ".json", ".ndjson", ".tsv",  ""};
   std::vector<fs::path> out;
+  const auto ignore = [&](const fs::path& f, const char* why) {
+    if (ignored) ignored->push_back(f.string() + " (" + why + ")");
+  };
   for (const auto& p : paths) {
     std::error_code ec;
     fs::path path(p);
@@ -131,31 +216,49 @@ std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
       out.push_back(path);
       continue;
     }
+    TT_CHECK(!is_prepared_data_dir(path))
+        << p << ": is prepare-data's output (meta.json, train.bin), not a source"
+        << hint("pass the text it was prepared from, or use it as --data_dir");
     std::vector<fs::path> found;
-    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+    // Symlinked directories are followed (data kept elsewhere and linked in); each directory is walked
+    // once, by its canonical path, so a link back up the tree is not a loop.
+    std::vector<fs::path> walked = {fs::weakly_canonical(path, ec)};
+    fs::recursive_directory_iterator it(
+        path, fs::directory_options::skip_permission_denied | fs::directory_options::follow_directory_symlink,
+        ec),
+        end;
     TT_CHECK(!ec) << p << ": cannot list directory: " << ec.message();
     for (; it != end; it.increment(ec)) {
       TT_CHECK(!ec) << p << ": cannot list directory: " << ec.message();
       const fs::path& f = it->path();
-      std::string name = f.filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
+      const std::string name = f.filename().string();
+      if (it->is_directory(ec)) {
+        const fs::path canonical = fs::weakly_canonical(f, ec);
+        if (!name.empty() && name[0] == '.') {
+          it.disable_recursion_pending();
+        } else if (is_prepared_data_dir(f)) {
+          it.disable_recursion_pending();
+          ignore(f, "prepare-data output");
+        } else if (std::find(walked.begin(), walked.end(), canonical) != walked.end()) {
+          it.disable_recursion_pending();
+          ignore(f, "a link to a directory already read");
+        } else {
+          walked.push_back(canonical);
+        }
         continue;
       }
+      if (!name.empty() && name[0] == '.') continue;
       if (!it->is_regular_file(ec)) continue;
-      const std::string ext = data_ext(f);
-      // Files without an extension are WikiExtractor's wiki_00 ... (but not README, LICENSE, ...).
-      bool data_like =
-          std::find(kDataExts.begin(), kDataExts.end(), ext) != kDataExts.end() &&
-          !(ext.empty() && name.find_first_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos);
-      if (data_like)
+      if (const char* why = not_a_source(f))
+        ignore(f, why);
+      else
         found.push_back(f);
-      else if (ignored)
-        ignored->push_back(f.string());
     }
     std::sort(found.begin(), found.end());
-    TT_CHECK(!found.empty()) << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
-                             << "optionally .bz2/.gz/.xz/.zst, or WikiExtractor wiki_NN files)";
+    TT_CHECK(!found.empty())
+        << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
+        << "optionally .bz2/.gz/.xz/.zst, Wikimedia dump parts, or WikiExtractor wiki_NN "
+           "files)";
     out.insert(out.end(), found.begin(), found.end());
   }
   return out;
@@ -354,15 +457,21 @@ class WikiExtractorReader : public LineBasedReader {
         cur_.line = lines_.line_number();
         seen_title_line_ = false;
         have_paragraph_ = false;
+        paragraph_cut_ = false;
         continue;
       }
       if (!in_doc_) continue;  // text outside <doc>: ignored
       if (trim_view(l) == "</doc>") {
         in_doc_ = false;
+        if (paragraph_cut_) continue;  // counted as line_too_long: a cut paragraph is not the article's
         doc = std::move(cur_);
         return true;
       }
       if (have_paragraph_) continue;
+      if (lines_.line_was_cut()) {
+        have_paragraph_ = paragraph_cut_ = true;
+        continue;
+      }
       std::string_view t = trim_view(l);
       if (t.empty()) continue;
       if (!seen_title_line_) {
@@ -376,7 +485,7 @@ class WikiExtractorReader : public LineBasedReader {
 
  private:
   RawDocument cur_;
-  bool in_doc_ = false, seen_title_line_ = false, have_paragraph_ = false;
+  bool in_doc_ = false, seen_title_line_ = false, have_paragraph_ = false, paragraph_cut_ = false;
 };
 
 // First paragraph of a text: up to the first blank line (WikiExtractor JSON: first non-empty line
@@ -486,14 +595,15 @@ class TextReader : public LineBasedReader {
 
   bool next(RawDocument& doc) override {
     doc = RawDocument{};
-    bool too_long = false;
+    bool too_long = false, line_cut = false;  // a cut line was counted as line_too_long already
     while (next_line()) {
       if (trim_view(line_).empty()) {
         if (!doc.text.empty() || too_long) break;
         continue;
       }
       if (doc.text.empty() && !too_long) doc.line = lines_.line_number();
-      if (too_long || doc.text.size() + line_.size() > kMaxLineBytes) {
+      line_cut = line_cut || lines_.line_was_cut();
+      if (too_long || line_cut || doc.text.size() + line_.size() > kMaxLineBytes) {
         too_long = true;
         doc.text.clear();
         continue;
@@ -502,7 +612,7 @@ class TextReader : public LineBasedReader {
       doc.text.push_back('\n');
     }
     if (too_long) {
-      skips_.add("document_too_long", where(doc.line));
+      if (!line_cut) skips_.add("document_too_long", where(doc.line));
       return next(doc);
     }
     return !doc.text.empty();

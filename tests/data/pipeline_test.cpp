@@ -2,6 +2,7 @@
 // TokenDataset reader's validation. Most tests use a byte-level stand-in tokenizer (token = byte)
 // so the expected tokens are known exactly; one test runs the real Qwen3 tokenizer.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -135,6 +136,20 @@ TEST(Pipeline, DeterministicAcrossRunsThreadsAndBatchSizes) {
   tt::prepare_data(b, tok);
   for (const char* f : {"train.bin", "val.bin", "samples.txt"})
     EXPECT_EQ(tt::read_file(dir.path / "a" / f), tt::read_file(dir.path / "b" / f)) << f;
+}
+
+TEST(Pipeline, ReadsAPipeAsAFile) {
+  // `--source <(xzcat a.xz)` or /dev/stdin: no size to show progress against, the same rows
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(200));
+  const fs::path fifo = dir.path / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << tt::read_file(src); });
+  ByteTokenizer tok;
+  tt::prepare_data(options(dir.path / "piped", {fifo.string()}), tok);
+  writer.join();
+  tt::prepare_data(options(dir.path / "file", {src.string()}), tok);
+  EXPECT_EQ(tt::read_file(dir.path / "piped/train.bin"), tt::read_file(dir.path / "file/train.bin"));
 }
 
 TEST(Pipeline, MaxBytesDedupAndMinChars) {

@@ -294,6 +294,88 @@ TEST(Readers, ExpandSourcesWalksDirectories) {
   EXPECT_TRUE(contains(e, "missing")) << e;
 }
 
+TEST(Readers, JsonLinesWhoseFirstLineOutrunsTheSniffedHead) {
+  // WikiExtractor --json files (named wiki_00, no extension) open with whole long articles: the first
+  // line runs past the 64 KiB read to detect the format, and the keys before the cut decide it.
+  ScratchDir dir;
+  const std::string first =
+      "{\"id\": \"12\", \"revid\": \"1\", \"url\": \"https://en.wikipedia.org/wiki?curid=12\", "
+      "\"title\": \"Anarchism\", \"text\": \"Anarchism\\n\\n" +
+      std::string(100000, 'a') + " is a political philosophy.\"}\n";
+  const std::string second =
+      "{\"id\": \"25\", \"revid\": \"2\", \"url\": \"https://en.wikipedia.org/wiki?curid=25\", "
+      "\"title\": \"Autism\", \"text\": \"Autism\\n\\nAutism is a neurodevelopmental "
+      "condition with a paragraph long enough to keep.\"}\n";
+  ReadResult r = read_all(dir.write("AA/wiki_00", first + second));
+  EXPECT_EQ(r.format, SourceFormat::WikiExtractorJson);
+  EXPECT_EQ(r.read, 2);
+  EXPECT_EQ(r.titles.back(), "Autism");
+  // a generic JSON Lines record the same way; a syntax error before the cut is still not JSON
+  EXPECT_EQ(read_all(dir.write("long.jsonl", "{\"text\": \"" + std::string(100000, 'b') + "\"}\n")).format,
+            SourceFormat::JsonLines);
+  EXPECT_EQ(
+      read_all(dir.write("broken", "{\"title\" \"x\", \"text\": \"" + std::string(100000, 'b') + "\"}\n"))
+          .format,
+      SourceFormat::Text);
+}
+
+TEST(Readers, OverlongLineDropsItsDocumentInTextAndWikiExtractor) {
+  ScratchDir dir;
+  const std::string para = "A paragraph that is long enough to be kept by the cleaner as a document.";
+  // plain text: the block holding the cut line is dropped, not kept as its first 32 MiB
+  ReadResult t =
+      read_all(dir.write("long.txt", para + "\n\n" + std::string(33u << 20, 'x') + "\n\n" + para + "\n"));
+  EXPECT_EQ(t.skips["line_too_long"], 1);
+  EXPECT_EQ(t.skips.count("document_too_long"), 0u);  // counted once
+  EXPECT_EQ(t.texts, (std::vector<std::string>{para, para}));
+  // WikiExtractor: a cut first paragraph drops its article
+  ReadResult w =
+      read_all(dir.write("wiki_00", "<doc id=\"1\" title=\"A\">\nA\n\n" + std::string(33u << 20, 'y') +
+                                        "\n</doc>\n<doc id=\"2\" title=\"B\">\nB\n\n" + para + "\n</doc>\n"));
+  EXPECT_EQ(w.skips["line_too_long"], 1);
+  EXPECT_EQ(w.titles, (std::vector<std::string>{"B"}));
+}
+
+TEST(Readers, ExpandSourcesReadsDumpPartsAndSkipsWhatIsNotText) {
+  ScratchDir dir;
+  // a dump run as the dump cache keeps it: parts named by page range, beside checksums and status
+  dir.write("run/enwiki-20160407-pages-articles1.xml-p000000010p000030302.bz2", "x");
+  dir.write("run/enwiki-20160407-pages-articles2.xml-p30304p88444.bz2", "x");
+  dir.write("run/enwiki-20160407-sha1sums.txt", "x");
+  dir.write("run/enwiki-20160407-md5sums.txt", "x");
+  dir.write("run/dumpstatus.json", "x");
+  dir.write("run/enwiki-20160407-pages-articles1.xml-p1.bz2", "x");  // not a page range
+  // prepare-data's output inside the source tree, as --out_dir corpus/prepared leaves it
+  dir.write("prepared/meta.json", "{}");
+  dir.write("prepared/train.bin", "");
+  dir.write("prepared/samples.txt", "x");
+  // data kept elsewhere and linked in, and a link back up the tree
+  ScratchDir elsewhere;
+  elsewhere.write("c.tsv", "x");
+  fs::create_directory_symlink(elsewhere.path, dir.path / "linked");
+  fs::create_directory_symlink(dir.path, dir.path / "run" / "up");
+  std::vector<std::string> ignored;
+  auto files = expand_sources({dir.path.string()}, &ignored);
+  std::vector<std::string> names;
+  for (auto& f : files) names.push_back(f.lexically_relative(dir.path).string());
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "linked/c.tsv", "run/enwiki-20160407-pages-articles1.xml-p000000010p000030302.bz2",
+                       "run/enwiki-20160407-pages-articles2.xml-p30304p88444.bz2"}));
+  const auto ignored_as = [&](const std::string& name, const std::string& why) {
+    return std::any_of(ignored.begin(), ignored.end(),
+                       [&](const std::string& i) { return contains(i, name) && contains(i, why); });
+  };
+  EXPECT_TRUE(ignored_as("sha1sums.txt", "checksums")) << ::testing::PrintToString(ignored);
+  EXPECT_TRUE(ignored_as("md5sums.txt", "checksums"));
+  EXPECT_TRUE(ignored_as("dumpstatus.json", "status"));
+  EXPECT_TRUE(ignored_as("articles1.xml-p1.bz2", "not a source file name"));
+  EXPECT_TRUE(ignored_as("prepared", "prepare-data output"));
+  EXPECT_TRUE(ignored_as("up", "already read"));
+  // prepare-data's output named as the source itself is refused, not read as text
+  std::string e = error_of([&] { expand_sources({(dir.path / "prepared").string()}); });
+  EXPECT_TRUE(contains(e, "prepare-data's output")) << e;
+}
+
 // ---- the real files in shared/data ---------------------------------------------------------
 
 TEST(ReadersShared, Xml206PagesAndTables) {
