@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -79,7 +80,19 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   f.commit();
 }
 
-AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), tmp_(temp_sibling(path_)) {
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), target_(path_) {
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(target_, ec))) {
+    target_ = fs::weakly_canonical(target_, ec);
+    TT_CHECK(!ec) << path_.string() << ": cannot resolve the symlink: " << ec.message();
+  }
+  const fs::file_status existing = fs::status(target_, ec);  // not_found when there is none
+  if (fs::exists(existing) && !fs::is_regular_file(existing) && !fs::is_directory(existing)) {
+    f_ = std::fopen(target_.c_str(), "wb");
+    TT_CHECK(f_) << path_.string() << ": cannot open for writing: " << std::strerror(errno);
+    return;
+  }
+  tmp_ = temp_sibling(target_);
   pending_slot_ = add_pending_temp(tmp_);
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) {
@@ -88,13 +101,14 @@ AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), tmp_(temp_siblin
     TT_FAIL() << path_.string() << ": cannot open for writing (via temporary " << tmp_.filename().string()
               << "): " << std::strerror(err) << hint("check that the directory exists and is writable");
   }
+  if (fs::is_regular_file(existing)) fchmod(fileno(f_), mode_t(existing.permissions()));
 }
 
 AtomicFile::~AtomicFile() {
   if (f_) {
     std::fclose(f_);
     std::error_code ec;
-    fs::remove(tmp_, ec);
+    if (!tmp_.empty()) fs::remove(tmp_, ec);
   }
   drop_pending_temp(pending_slot_);
 }
@@ -103,19 +117,21 @@ void AtomicFile::write(const void* data, size_t bytes) {
   TT_ASSERT(f_) << "write after commit";
   if (bytes == 0) return;
   size_t n = std::fwrite(data, 1, bytes, f_);
-  TT_CHECK(n == bytes) << tmp_.string() << ": write failed after " << written_ + n
+  TT_CHECK(n == bytes) << (tmp_.empty() ? path_ : tmp_).string() << ": write failed after " << written_ + n
                        << " bytes: " << std::strerror(errno) << hint("is the disk full?");
   written_ += bytes;
 }
 
 void AtomicFile::commit() {
   TT_ASSERT(f_) << "commit twice";
-  TT_CHECK(std::fflush(f_) == 0) << tmp_.string() << ": flush failed: " << std::strerror(errno);
-  fsync(fileno(f_));
+  TT_CHECK(std::fflush(f_) == 0) << (tmp_.empty() ? path_ : tmp_).string()
+                                 << ": flush failed: " << std::strerror(errno);
+  fsync(fileno(f_));  // fails harmlessly on a pipe or device
   std::fclose(f_);
   f_ = nullptr;
+  if (tmp_.empty()) return;  // written directly
   std::error_code ec;
-  fs::rename(tmp_, path_, ec);
+  fs::rename(tmp_, target_, ec);
   drop_pending_temp(pending_slot_);  // renamed, or removed just below
   pending_slot_ = -1;
   if (ec) {
@@ -133,6 +149,11 @@ fs::path directory_path(const fs::path& dir) {
   };
   fs::path p = trimmed(dir);
   if (p.filename() == "." || p.filename() == "..") p = trimmed(fs::absolute(p));
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(p, ec))) {
+    const fs::path target = fs::weakly_canonical(p, ec);
+    if (!ec) p = target;
+  }
   return p;
 }
 

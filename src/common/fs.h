@@ -15,11 +15,14 @@ namespace fs = std::filesystem;
 // Whole file into memory; tt::Error naming the path if it cannot be read.
 std::string read_file(const fs::path& path);
 
-// Write `data` to `path.tmp.<pid>`, fsync, rename over `path`.
+// Write `data` to `path.tmp.<pid>`, fsync, rename over `path` (AtomicFile).
 void write_file_atomic(const fs::path& path, std::string_view data);
 
 // Streaming variant for large outputs. Writes go to a temporary sibling; commit() flushes,
 // fsyncs and renames. If destroyed without commit() (error, exception), the temporary is removed.
+// A symlink is written through: the file it points to is replaced, the link kept. An existing file keeps
+// its permissions. A path that exists as something else than a regular file (a FIFO, /dev/stdout,
+// /dev/null) is written directly: there is nothing to rename over it, and renaming would replace the device.
 class AtomicFile {
  public:
   explicit AtomicFile(fs::path path);
@@ -32,15 +35,16 @@ class AtomicFile {
   const fs::path& path() const { return path_; }
 
  private:
-  fs::path path_, tmp_;
+  fs::path path_, target_, tmp_;  // tmp_ empty: written directly
   std::FILE* f_ = nullptr;
   int pending_slot_ = -1;  // in remove_pending_temp_files()'s list while the temporary exists
   uint64_t written_ = 0;
 };
 
 // The directory `dir` names, as a path whose last component is its name: "out/", "out/." and "out/x/.."
-// become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path).
-// Temporary siblings and renames need that last component.
+// become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path);
+// a symlink becomes the path it points to, so the directory is replaced, not the link. Temporary siblings
+// and renames need that last component.
 fs::path directory_path(const fs::path& dir);
 
 // Removes the temporary files of every AtomicFile not yet committed or destroyed: for a signal that ends the

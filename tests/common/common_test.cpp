@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +196,41 @@ TEST(Fs, AtomicFileNotVisibleUntilCommit) {
   EXPECT_TRUE(fs::is_empty(dir));
   tt::write_file_atomic(p, "data");
   EXPECT_EQ(tt::read_file(p), "data");
+  fs::remove_all(dir);
+}
+
+TEST(Fs, AtomicFileWritesThroughLinksKeepsModesAndWritesPipesDirectly) {
+  fs::path dir = fs::temp_directory_path() / ("tt_fs_special_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  // a symlink: the file it points to is replaced, the link stays a link
+  tt::write_file_atomic(dir / "real.txt", "old");
+  fs::create_symlink("real.txt", dir / "link.txt");
+  tt::write_file_atomic(dir / "link.txt", "new");
+  EXPECT_TRUE(fs::is_symlink(dir / "link.txt"));
+  EXPECT_EQ(tt::read_file(dir / "real.txt"), "new");
+  // an existing file keeps its permissions (was: 0600 came back 0644)
+  fs::permissions(dir / "real.txt", fs::perms::owner_read | fs::perms::owner_write);
+  tt::write_file_atomic(dir / "real.txt", "newer");
+  EXPECT_EQ(fs::status(dir / "real.txt").permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  // a FIFO is written directly and stays a FIFO (was: replaced by a regular file, the reader got nothing)
+  const fs::path fifo = dir / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = tt::read_file(fifo); });
+  tt::write_file_atomic(fifo, "through the pipe");
+  reader.join();
+  EXPECT_EQ(got, "through the pipe");
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  // a symlinked directory: the directory it points to is replaced, the link kept
+  fs::create_directories(dir / "big" / "ckpt");
+  tt::write_file_atomic(dir / "big" / "ckpt" / "a", "old");
+  fs::create_directory_symlink(dir / "big" / "ckpt", dir / "ckpt");
+  fs::path tmp = tt::make_temp_dir_beside(dir / "ckpt");
+  EXPECT_EQ(tmp.parent_path(), dir / "big");
+  tt::write_file_atomic(tmp / "a", "new");
+  tt::replace_dir_atomic(tmp, dir / "ckpt");
+  EXPECT_TRUE(fs::is_symlink(dir / "ckpt"));
+  EXPECT_EQ(tt::read_file(dir / "big" / "ckpt" / "a"), "new");
   fs::remove_all(dir);
 }
 
