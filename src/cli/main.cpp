@@ -1,9 +1,13 @@
 // tiny-transformer: one binary, one subcommand per stage of the pipeline.
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/subcommands.h"
 #include "common/check.h"
@@ -34,12 +38,42 @@ std::string version_line() {
          ")\nbackends: " + TT_BACKENDS;
 }
 
-tt::LogLevel log_level_named(const std::string& name) {
-  if (name == "debug") return tt::LogLevel::Debug;
-  if (name == "warn") return tt::LogLevel::Warn;
-  if (name == "error") return tt::LogLevel::Error;
-  if (name == "quiet") return tt::LogLevel::Quiet;
-  return tt::LogLevel::Info;
+constexpr std::pair<const char*, tt::LogLevel> kLogLevels[] = {{"debug", tt::LogLevel::Debug},
+                                                               {"info", tt::LogLevel::Info},
+                                                               {"warn", tt::LogLevel::Warn},
+                                                               {"error", tt::LogLevel::Error},
+                                                               {"quiet", tt::LogLevel::Quiet}};
+
+// The first word that is not an option of the binary itself: the command, if one was given.
+std::string command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--log_level") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') return a;
+  }
+  return "";
+}
+
+// CLI11 answers an unknown command with "A subcommand is required"; say which word was not a command, and
+// which command was probably meant (prepare_data, the flags' spelling, for prepare-data; a wrong case).
+std::string unknown_command_message(const std::string& word) {
+  std::string names, meant;
+  const auto folded = [](std::string s) {
+    for (char& c : s) c = c == '_' ? '-' : char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  for (const Command& c : kCommands) {
+    names += std::string(names.empty() ? "" : ", ") + c.name;
+    std::string a = folded(word), b = c.name;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    if (folded(word) == c.name || (a == b && meant.empty())) meant = c.name;  // same letters: a typo's swap
+  }
+  return "unknown command \"" + word + "\"" + (meant.empty() ? "" : " (did you mean " + meant + "?)") +
+         "; the commands are " + names + " (tiny-transformer --help)";
 }
 
 int report(const char* message) {
@@ -55,8 +89,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line());
   std::string log_level = "info";
+  std::vector<std::string> level_names;
+  for (const auto& [name, level] : kLogLevels) level_names.push_back(name);
   app.add_option("--log_level", log_level, "debug, info, warn, error or quiet")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error", "quiet"}))
+      ->check(CLI::IsMember(level_names))
       ->capture_default_str();
 
   std::vector<std::pair<CLI::App*, tt::cli::RunFn>> runs;
@@ -68,12 +104,17 @@ int main(int argc, char** argv) {
   // Flag values outside their declared range are tt::Errors from parse(), reported like any other.
   try {
     tt::route_stop_signals();  // before any thread starts: see common/stop_signal.h
+    const std::string word = command_word(argc, argv);
+    if (!word.empty() && std::none_of(std::begin(kCommands), std::end(kCommands),
+                                      [&](const Command& c) { return word == c.name; }))
+      return report(unknown_command_message(word).c_str());
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       return app.exit(e);
     }
-    tt::set_log_level(log_level_named(log_level));
+    for (const auto& [name, level] : kLogLevels)
+      if (log_level == name) tt::set_log_level(level);
     for (auto& [sub, run] : runs) {
       if (!sub->parsed()) continue;
       const int rc = run();

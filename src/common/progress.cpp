@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdio>
 
+#include "common/log.h"
+
 namespace tt {
 namespace {
 std::atomic<bool> g_bar_on_screen{false};
@@ -86,6 +88,8 @@ std::string Progress::format_duration(double s) {
 }
 
 void Progress::draw(bool final_line, const std::string& extra) {
+  if (log_level() > LogLevel::Info)
+    return;  // a progress line is info: --log_level warn, error, quiet hide it
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? done_ / elapsed : 0;
   std::string line = label_ + " " + format_amount(done_, unit_);

@@ -56,6 +56,14 @@ DatasetMeta DatasetMeta::load(const std::filesystem::path& data_dir) {
   }
   TT_CHECK(m.raw.is_object()) << file.string() << ": expected a JSON object, got a JSON " << m.raw.type_name()
                               << hint("re-run `tiny-transformer prepare-data`");
+  // Another tool's meta.json, or rows in the other byte order, would be read as token ids all the same.
+  const auto& format = field(m.raw, "format", file);
+  TT_CHECK(format == kPackedTokensFormat)
+      << file.string() << ": format " << format.dump() << " is not \"" << kPackedTokensFormat << "\""
+      << hint("point --data_dir at a directory written by `tiny-transformer prepare-data`");
+  const auto& byte_order = field(m.raw, "byte_order", file);
+  TT_CHECK(byte_order == "little") << file.string() << ": byte_order " << byte_order.dump()
+                                   << " is not \"little\"; the token files are little-endian uint32";
   m.seq_len = int_field(m.raw, "seq_len", file);
   TT_CHECK(m.seq_len > 0) << file.string() << ": seq_len must be positive, got " << m.seq_len;
   const auto& dtype = field(m.raw, "dtype", file);

@@ -17,6 +17,9 @@
 
 namespace tt {
 
+// meta.json's "format": what prepare-data writes and every reader requires (with "byte_order": "little").
+constexpr const char* kPackedTokensFormat = "tiny-transformer packed tokens v1";
+
 struct DatasetMeta {
   int64_t seq_len = 0;
   std::string dtype;             // always "uint32"

@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "data/dataset.h"
 #include "data/document.h"
 #include "data/interrupt.h"
 #include "data/source_list.h"
@@ -68,6 +69,7 @@ void PrepareDataOptions::declare(OptionSet& o) {
 
 void PrepareDataOptions::validate() const {
   check_declared_rules(*this);
+  for (const auto& s : sources) TT_CHECK(!s.empty()) << "--source: an empty path";
   if (mirror.empty()) return;
   bool names_a_dump = false;
   std::error_code ec;
@@ -142,7 +144,6 @@ std::vector<SourceFile> list_sources(const PrepareDataOptions& opts, const data:
   return files;
 }
 
-constexpr const char* kPackedFormat = "tiny-transformer packed tokens v1";
 // The files a prepare-data output holds: nothing else may be in a directory it replaces.
 constexpr std::array<std::string_view, 4> kOutputFiles = {"train.bin", "val.bin", "meta.json", "samples.txt"};
 
@@ -165,8 +166,8 @@ void check_replaceable(const fs::path& out_dir) {
       << hint(advice);
   const nlohmann::json meta = nlohmann::json::parse(read_file(meta_path), nullptr, false);
   const auto format = meta.is_object() ? meta.find("format") : meta.end();
-  TT_CHECK(meta.is_object() && format != meta.end() && *format == kPackedFormat)
-      << meta_path.string() << ": not a prepare-data meta.json (no \"format\": \"" << kPackedFormat
+  TT_CHECK(meta.is_object() && format != meta.end() && *format == kPackedTokensFormat)
+      << meta_path.string() << ": not a prepare-data meta.json (no \"format\": \"" << kPackedTokensFormat
       << "\"); refusing to replace " << out_dir.string() << hint(advice);
   for (const auto& entry : fs::directory_iterator(out_dir)) {
     const std::string name = entry.path().filename().string();
@@ -504,7 +505,7 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
   for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
   std::vector<std::string> warnings = r.warnings;
   if (std::string w = splits.val_fill_warning(); !w.empty()) warnings.push_back(w);
-  return {{"format", kPackedFormat},
+  return {{"format", kPackedTokensFormat},
           {"seq_len", opts.seq_len},
           {"dtype", "uint32"},
           {"byte_order", "little"},

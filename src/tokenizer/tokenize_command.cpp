@@ -27,7 +27,8 @@ void TokenizeOptions::declare(OptionSet& o) {
       .any_bytes();  // tokenize records none of its flags: file names may be any bytes
   o.add("--input", input, "plain-text input file (default: stdin)").any_bytes();
   o.add("--output", output, "output file (default: stdout)").any_bytes();
-  o.add("--tokenizer", tokenizer, "directory with tokenizer.json (default: assets/qwen3-tokenizer)")
+  o.add("--tokenizer", tokenizer,
+        "tokenizer directory or tokenizer.json (default: $TT_TOKENIZER_DIR or assets/qwen3-tokenizer)")
       .any_bytes();
   o.add("--decode", decode, "decode ids to text instead of encoding");
   o.add("--tokens", tokens, "print token strings instead of ids");
@@ -40,6 +41,8 @@ void TokenizeOptions::declare(OptionSet& o) {
 void TokenizeOptions::validate() const {
   check_declared_rules(*this);
   TT_CHECK(jsonl.empty() || input.empty()) << "give either --jsonl or --input, not both";
+  TT_CHECK(!(decode && tokens)) << "--tokens prints the token strings of an encoding; --decode prints text"
+                                << hint("give one of them");
 }
 
 namespace {

@@ -51,6 +51,9 @@ nlohmann::json load_json_file(const std::filesystem::path& file) {
 }
 
 Qwen3Config load_checkpoint_config(const std::filesystem::path& dir) {
+  TT_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir))
+      << dir.string() << ": is a file, not a checkpoint directory"
+      << hint("pass a directory such as runs/last or runs/best");
   TT_CHECK(std::filesystem::is_directory(dir)) << dir.string() << ": checkpoint directory not found"
                                                << hint("pass a directory such as runs/last or runs/best");
   TT_CHECK(std::filesystem::exists(dir / "config.json"))

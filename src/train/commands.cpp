@@ -49,7 +49,7 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
               << hint("use a shorter prompt, or the tokenizer the model was trained with");
   const int64_t prompt_len = std::max<int64_t>(1, int64_t(prompt.size()));
   int64_t max_new = opts.max_new_tokens;
-  if (prompt_len + max_new > ctx) {
+  if (max_new > ctx - prompt_len) {  // not prompt_len + max_new > ctx: --max_new_tokens may be near 2^63
     max_new = ctx - prompt_len;
     log_warn("--max_new_tokens ", opts.max_new_tokens, " does not fit the context of ", ctx,
              " tokens; generating ", max_new);
@@ -80,10 +80,12 @@ GenerateResult run_sample(const SampleOptions& opts, std::FILE* out) {
   std::fputs("\n", out);
   std::fflush(out);
   double tps = res.seconds > 0 ? double(res.tokens.size()) / res.seconds : 0;
-  std::fprintf(stderr, "[sample] %zu tokens in %.2f s (%.1f tokens/s, %s, prompt %lld tokens)%s\n",
-               res.tokens.size(), res.seconds, tps, backend->name().c_str(),
-               static_cast<long long>(res.prompt_tokens),
-               res.stopped_at_eos ? ", stopped at end-of-text" : "");
+  char stats[160];
+  std::snprintf(stats, sizeof stats, "%zu tokens in %.2f s (%.1f tokens/s, %s, prompt %lld tokens)%s",
+                res.tokens.size(), res.seconds, tps, backend->name().c_str(),
+                static_cast<long long>(res.prompt_tokens),
+                res.stopped_at_eos ? ", stopped at end-of-text" : "");
+  log_info("sample: ", stats);
   return res;
 }
 

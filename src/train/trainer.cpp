@@ -480,6 +480,10 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (host.size() > 1) host.barrier("the memory check of every rank");
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
+  if (opts.warmup_steps >= opts.steps)
+    log_warn("--warmup_steps ", opts.warmup_steps, " is not below --steps ", opts.steps,
+             ": the learning rate only rises, to ", schedule.lr_at(opts.steps - 1),
+             " at the last step (--lr ", opts.lr, ")");
   const std::vector<int32_t> stop_ids = generation_stop_ids(cfg, *tok);
   const std::vector<Prompt> prompts = fitting_prompts(opts, *tok, cfg.vocab_size, T);
   RunState run{.steps = opts.steps,

@@ -137,6 +137,15 @@ TEST_F(CliTrainEvalSample, GreedySampleIsDeterministicAndSeededSamplingRepeats) 
 }
 
 // The text and the JSON line sit in stdio's buffer until exit: a full disk must still fail the command.
+TEST_F(CliTrainEvalSample, HugeMaxNewTokensIsClampedToTheContext) {
+  ASSERT_EQ(train_.rc, 0) << train_.err;
+  // prompt + 2^63-1 overflowed, skipped the clamp and failed as an internal error naming no flag
+  CliRun r = run_cli("sample --ckpt_dir " + (dir_ / "run" / "last").string() +
+                     " --prompt a --temperature 0 --device cpu --max_new_tokens 9223372036854775807");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("does not fit the context"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTrainEvalSample, FailedWriteToStdoutIsAnError) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   const std::string ckpt = (dir_ / "run" / "last").string();
@@ -239,6 +248,8 @@ TEST_F(CliTrainEvalSample, BadInputGivesNonZeroExitAndNamesTheProblem) {
               "model.safetensors");
   expect_fail("sample --ckpt_dir " + (dir_ / "run" / "last").string() + " --prompt a --top_p 0", "--top_p");
   expect_fail("eval --ckpt_dir " + (dir_ / "run" / "last").string() + data + " --split test", "--split");
+  expect_fail("sample --ckpt_dir " + (dir_ / "run" / "last" / "config.json").string() + " --prompt a",
+              "is a file, not a checkpoint directory");
 
   // Data that does not fit the checkpoint's config (vocab larger than the model's).
   tt::test_data::SyntheticData big;

@@ -464,6 +464,18 @@ TEST(TokenDataset, RejectsDamagedFiles) {
   tt::write_file_atomic(out / "meta.json", meta.dump());
   e = error_of([&] { TokenDataset::open(out, "val"); });
   EXPECT_TRUE(contains(e, "uint16")) << e;
+  // another format or byte order (was: read as token ids all the same)
+  meta["dtype"] = "uint32";
+  meta["byte_order"] = "big";
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "byte_order \"big\"")) << e;
+  meta["byte_order"] = "little";
+  meta["format"] = "x";
+  tt::write_file_atomic(out / "meta.json", meta.dump());
+  e = error_of([&] { TokenDataset::open(out, "val"); });
+  EXPECT_TRUE(contains(e, "format \"x\" is not")) << e;
+  meta["format"] = tt::kPackedTokensFormat;
   // rows whose byte count wraps around 64 bits to the real file's size (it was then read past its end)
   meta["dtype"] = "uint32";
   const int64_t val_rows = meta["val"]["rows"];

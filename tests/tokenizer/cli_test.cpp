@@ -272,5 +272,27 @@ TEST_F(CliTest, NegativeThreadsGiveAShortMessage) {
   EXPECT_EQ(r.err.find("179769313"), std::string::npos) << "prints DBL_MAX: " << r.err;
 }
 
+TEST_F(CliTest, UnknownCommandNamesTheWordAndTheCommands) {
+  // CLI11 alone said "A subcommand is required" for a typo
+  for (const auto& [word, meant] : std::vector<std::pair<std::string, std::string>>{
+           {"trian", "train"}, {"prepare_data", "prepare-data"}, {"Sample", "sample"}, {"frobnicate", ""}}) {
+    RunResult r = run("--log_level warn " + word + " --steps 3");
+    EXPECT_EQ(r.code, 1) << word;
+    EXPECT_NE(r.err.find("unknown command \"" + word + "\""), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("prepare-data, train, eval, sample, tokenize"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("did you mean"),
+              meant.empty() ? std::string::npos : r.err.find("did you mean " + meant))
+        << r.err;
+  }
+}
+
+TEST_F(CliTest, DecodeWithTokensIsRefusedNotIgnored) {
+  auto ids = write("ids.jsonl", "{\"ids\": [9707]}\n");
+  RunResult r = run("tokenize --decode --tokens --jsonl '" + ids.string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--tokens"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
 }  // namespace
 }  // namespace tt::test

@@ -9,6 +9,7 @@
 
 #include "../common/tokenizer_json_fixture.h"
 #include "common/fs.h"
+#include "data/dataset.h"
 
 namespace tt::test_data {
 
@@ -37,8 +38,10 @@ void write_synthetic_data(const fs::path& dir, const SyntheticData& d, const std
   write_split("train", d.train_rows);
   write_split("val", d.val_rows);
   nlohmann::json meta = {
+      {"format", kPackedTokensFormat},
       {"seq_len", d.seq_len},
       {"dtype", "uint32"},
+      {"byte_order", "little"},
       {"tokenizer", {{"name", "qwen3"}, {"sha256", sha}}},
       {"vocab_size", d.vocab},
       {"eos_id", d.vocab - 1},
