@@ -306,22 +306,25 @@ class BatchTokenizer {
     pending_batch_ = std::move(b);
     pending_stats_ = EncodeStats{};
     pending_ = std::async(std::launch::async, [this] {
-      return tokenizer_.encode_batch(pending_batch_.texts, threads_, &pending_stats_);
+      // a document that quotes "<|endoftext|>" must not fake the separator appended after it
+      return tokenizer_.encode_batch(pending_batch_.texts, threads_, &pending_stats_, SpecialTokens::kAsText);
     });
   }
   void wait_and_write() {
     if (!pending_.valid()) return;
     auto toks = pending_.get();
     invalid_utf8_ += pending_stats_.invalid_utf8;
+    special_as_text_ += pending_stats_.special_as_text;
     splits_.add(pending_batch_, toks);
   }
   uint64_t invalid_utf8() const { return invalid_utf8_; }
+  uint64_t special_as_text() const { return special_as_text_; }
 
  private:
   const Tokenizer& tokenizer_;
   int threads_;
   Splits& splits_;
-  uint64_t invalid_utf8_ = 0;
+  uint64_t invalid_utf8_ = 0, special_as_text_ = 0;
   Batch pending_batch_;  // declared before pending_ so that the future is destroyed (joined) first
   EncodeStats pending_stats_;
   std::future<std::vector<std::vector<int32_t>>> pending_;
@@ -499,7 +502,7 @@ void check_enough_output(const ReadSummary& r, const Splits& splits, const Prepa
 }
 
 nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenizer& tokenizer, TokenIds ids,
-                                  const Splits& splits, const ReadSummary& r, uint64_t invalid_utf8,
+                                  const Splits& splits, const ReadSummary& r, const BatchTokenizer& tokenize,
                                   double seconds, const nlohmann::ordered_json& options_json) {
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
   for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
@@ -522,7 +525,8 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
           {"documents_kept", r.docs_kept},
           {"cleaned_text_bytes", r.cleaned_bytes},
           {"stopped_at_max_bytes", r.stopped},
-          {"invalid_utf8_replaced", invalid_utf8},
+          {"invalid_utf8_replaced", tokenize.invalid_utf8()},
+          {"special_tokens_as_text", tokenize.special_as_text()},
           {"skipped", skipped},
           {"sources", r.sources},
           {"warnings", warnings},
@@ -539,11 +543,16 @@ void write_meta_and_samples(const fs::path& dir, const nlohmann::ordered_json& m
   write_file_atomic(dir / "samples.txt", text);
 }
 
-void log_summary(const ReadSummary& r, const Splits& splits, const PrepareDataOptions& opts, double seconds) {
+void log_summary(const ReadSummary& r, const Splits& splits, const BatchTokenizer& tokenize,
+                 const PrepareDataOptions& opts, double seconds) {
   log_info("prepare-data: ", r.docs_kept, " documents (", r.cleaned_bytes, " bytes of text) -> ",
            splits.train.rows(), " train rows + ", splits.val.rows(), " val rows of ", opts.seq_len,
            " tokens in ", opts.out_dir);
   log_info("prepare-data: skipped", r.skip_summary());
+  if (tokenize.special_as_text() > 0)
+    log_info(
+        "prepare-data: ", tokenize.special_as_text(),
+        " special tokens' spellings (such as <|endoftext|>) in the text were encoded as text, not as tokens");
   if (std::string w = splits.val_fill_warning(); !w.empty()) log_warn("prepare-data: ", w);
   log_info("prepare-data: ", seconds, " s; input ", double(r.decompressed_bytes) / 1e6 / seconds,
            " MB/s decompressed (", double(r.bytes_read) / 1e6 / seconds, " MB/s of files read); ",
@@ -576,12 +585,12 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   splits.commit();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const nlohmann::ordered_json meta =
-      build_meta(opts, tokenizer, ids, splits, read, tokenize.invalid_utf8(), seconds, options_json);
+      build_meta(opts, tokenizer, ids, splits, read, tokenize, seconds, options_json);
   write_meta_and_samples(guard.dir(), meta, read);
   check_interrupt();
   replace_dir_atomic(guard.dir(), out_dir);
   guard.release();
-  log_summary(read, splits, opts, seconds);
+  log_summary(read, splits, tokenize, opts, seconds);
   return meta;
 }
 

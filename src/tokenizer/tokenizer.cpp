@@ -133,14 +133,15 @@ class QwenTokenizer final : public Tokenizer {
   void encode_append(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
-                                                 EncodeStats* stats) const override {
+                                                 EncodeStats* stats, SpecialTokens special) const override {
     return batch(
-        texts.size(), [&](size_t i) { return std::string_view(texts[i]); }, threads, stats);
+        texts.size(), [&](size_t i) { return std::string_view(texts[i]); }, threads, stats, special);
   }
   std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>& texts,
-                                                       int threads, EncodeStats* stats) const override {
+                                                       int threads, EncodeStats* stats,
+                                                       SpecialTokens special) const override {
     return batch(
-        texts.size(), [&](size_t i) { return texts[i]; }, threads, stats);
+        texts.size(), [&](size_t i) { return texts[i]; }, threads, stats, special);
   }
   std::string normalize(std::string_view text) const override;
   int32_t vocab_size() const override { return static_cast<int32_t>(id_text_.size()); }
@@ -172,19 +173,21 @@ class QwenTokenizer final : public Tokenizer {
         << "token id " << id << " is not in the vocabulary of " << path_.string() << " (ids 0.."
         << vocab_size() - 1 << ")";
   }
-  void encode_with(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats,
-                   PieceCache& cache) const;
+  void encode_with(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats, PieceCache& cache,
+                   SpecialTokens special = SpecialTokens::kMatch) const;
   void encode_section(std::string_view section, std::vector<int32_t>& out, PieceCache& cache) const;
   void encode_piece_cached(std::string_view piece, std::vector<int32_t>& out, PieceCache& cache) const;
   template <class Get>
-  std::vector<std::vector<int32_t>> batch(size_t n, Get get, int threads, EncodeStats* stats) const;
+  std::vector<std::vector<int32_t>> batch(size_t n, Get get, int threads, EncodeStats* stats,
+                                          SpecialTokens special) const;
 
   fs::path path_;
   std::string sha256_;
   CachePool caches_;
   bool nfc_ = false;
   BpeModel bpe_;
-  AddedTokenMatcher added_;
+  AddedTokenMatcher added_;            // every added token
+  AddedTokenMatcher added_plain_;      // those not flagged special: what SpecialTokens::kAsText splits at
   std::vector<std::string> id_text_;   // raw token string as in the json
   std::vector<std::string> id_bytes_;  // bytes it decodes to
   std::vector<bool> present_;
@@ -442,6 +445,7 @@ QwenTokenizer::QwenTokenizer(const fs::path& path, const std::string& text) : pa
     special_[id] = sp != t.end() && sp->is_boolean() && sp->get<bool>();
     text_id_[content] = static_cast<int32_t>(id);
     added_.add(content, static_cast<int32_t>(id));
+    if (!special_[id]) added_plain_.add(content, static_cast<int32_t>(id));
     if (content.find('\n') < content.size() - 1) added_token_spans_newline_ = true;
   }
   for (size_t id = 0; id < size; ++id)
@@ -497,16 +501,24 @@ void QwenTokenizer::encode_append(std::string_view text, std::vector<int32_t>& o
 }
 
 void QwenTokenizer::encode_with(std::string_view text, std::vector<int32_t>& out, EncodeStats* stats,
-                                PieceCache& cache) const {
+                                PieceCache& cache, SpecialTokens special) const {
   std::string sanitized;
   if (!unicode::is_valid_utf8(text)) {
     uint64_t n = unicode::sanitize_utf8(text, sanitized);
     if (stats) stats->invalid_utf8 += n;
     text = sanitized;
   }
+  if (special == SpecialTokens::kAsText && stats)
+    for (size_t pos = 0; pos < text.size();) {
+      const AddedTokenMatcher::Match m = added_.find(text, pos);
+      if (m.start == std::string_view::npos) break;
+      stats->special_as_text += is_special(m.id);
+      pos = m.start + m.length;
+    }
+  const AddedTokenMatcher& split_at = special == SpecialTokens::kMatch ? added_ : added_plain_;
   size_t pos = 0;
   while (pos < text.size()) {
-    AddedTokenMatcher::Match m = added_.find(text, pos);
+    AddedTokenMatcher::Match m = split_at.find(text, pos);
     if (m.start == std::string_view::npos) {
       encode_section(text.substr(pos), out, cache);
       break;
@@ -606,13 +618,13 @@ std::vector<int32_t> QwenTokenizer::encode_parallel(std::string_view text, int t
 }
 
 template <class Get>
-std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int threads,
-                                                       EncodeStats* stats) const {
+std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int threads, EncodeStats* stats,
+                                                       SpecialTokens special) const {
   std::vector<std::vector<int32_t>> result(n);
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : static_cast<size_t>(available_cores());
   workers = std::min(workers, std::max<size_t>(n, 1));
   std::atomic<size_t> next{0};
-  std::atomic<uint64_t> invalid{0};
+  std::atomic<uint64_t> invalid{0}, special_as_text{0};
   std::exception_ptr error;
   std::mutex error_mu;
   auto work = [&] {
@@ -624,9 +636,10 @@ std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int th
         size_t begin = next.fetch_add(kChunk);
         if (begin >= n) break;
         size_t end = std::min(n, begin + kChunk);
-        for (size_t i = begin; i < end; ++i) encode_with(get(i), result[i], &local, lease.get());
+        for (size_t i = begin; i < end; ++i) encode_with(get(i), result[i], &local, lease.get(), special);
       }
       invalid += local.invalid_utf8;
+      special_as_text += local.special_as_text;
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mu);
       if (!error) error = std::current_exception();
@@ -641,7 +654,10 @@ std::vector<std::vector<int32_t>> QwenTokenizer::batch(size_t n, Get get, int th
     for (auto& t : pool) t.join();
   }
   if (error) std::rethrow_exception(error);
-  if (stats) stats->invalid_utf8 += invalid.load();
+  if (stats) {
+    stats->invalid_utf8 += invalid.load();
+    stats->special_as_text += special_as_text.load();
+  }
   return result;
 }
 

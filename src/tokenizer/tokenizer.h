@@ -21,8 +21,16 @@
 namespace tt {
 
 struct EncodeStats {
-  uint64_t invalid_utf8 = 0;  // invalid sequences replaced by U+FFFD
+  uint64_t invalid_utf8 = 0;     // invalid sequences replaced by U+FFFD
+  uint64_t special_as_text = 0;  // special tokens' spellings encoded as text (SpecialTokens::kAsText)
 };
+
+// What text that spells a special token ("<|endoftext|>", "<|im_start|>") becomes. kMatch: that token, as
+// Hugging Face encodes by default and a prompt wants. kAsText: its characters, as HF does with
+// split_special_tokens=True; training data wants that, where <|endoftext|> separates documents and a
+// document that quotes it must not fake a separator. Added tokens not flagged special (<think>) match in
+// both.
+enum class SpecialTokens { kMatch, kAsText };
 
 class Tokenizer {
  public:
@@ -36,10 +44,11 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(std::string_view text, EncodeStats* stats = nullptr) const = 0;
   // Decodes ids to UTF-8. tt::Error if an id is not in [0, vocab_size()).
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
-  // Encode many texts using `threads` worker threads (0 = all cores); result[i] = encode(texts[i]).
-  virtual std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts,
-                                                         int threads = 0,
-                                                         EncodeStats* stats = nullptr) const = 0;
+  // Encode many texts using `threads` worker threads (0 = all cores); result[i] = encode(texts[i]) (with
+  // kAsText: encode(texts[i]) with special tokens' spellings encoded as text).
+  virtual std::vector<std::vector<int32_t>> encode_batch(
+      const std::vector<std::string>& texts, int threads = 0, EncodeStats* stats = nullptr,
+      SpecialTokens special = SpecialTokens::kMatch) const = 0;
 
   virtual int32_t vocab_size() const = 0;                      // largest id + 1 (151,669 for Qwen3's file)
   virtual std::string token_text(int32_t id) const = 0;        // raw token string as in tokenizer.json
@@ -53,9 +62,9 @@ class Tokenizer {
   virtual void encode_append(std::string_view text, std::vector<int32_t>& out,
                              EncodeStats* stats = nullptr) const = 0;
   // Same as encode_batch() for views (no copies of the texts needed).
-  virtual std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>& texts,
-                                                               int threads = 0,
-                                                               EncodeStats* stats = nullptr) const = 0;
+  virtual std::vector<std::vector<int32_t>> encode_batch_views(
+      const std::vector<std::string_view>& texts, int threads = 0, EncodeStats* stats = nullptr,
+      SpecialTokens special = SpecialTokens::kMatch) const = 0;
   // What decode(encode(text)) gives back: invalid UTF-8 replaced by U+FFFD and each section
   // between added tokens in NFC (HF normalizes sections separately).
   virtual std::string normalize(std::string_view text) const = 0;

@@ -24,8 +24,9 @@ class ByteTokenizer : public tt::Tokenizer {
     for (int32_t i : ids) s.push_back(char(i));
     return s;
   }
-  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int,
-                                                 tt::EncodeStats* stats = nullptr) const override {
+  std::vector<std::vector<int32_t>> encode_batch(
+      const std::vector<std::string>& texts, int, tt::EncodeStats* stats = nullptr,
+      tt::SpecialTokens = tt::SpecialTokens::kMatch) const override {
     std::vector<std::vector<int32_t>> out;
     for (const auto& t : texts) out.push_back(encode(t, stats));
     return out;
@@ -34,8 +35,9 @@ class ByteTokenizer : public tt::Tokenizer {
                      tt::EncodeStats* = nullptr) const override {
     for (unsigned char c : text) out.push_back(c);
   }
-  std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>& texts, int,
-                                                       tt::EncodeStats* stats = nullptr) const override {
+  std::vector<std::vector<int32_t>> encode_batch_views(
+      const std::vector<std::string_view>& texts, int, tt::EncodeStats* stats = nullptr,
+      tt::SpecialTokens = tt::SpecialTokens::kMatch) const override {
     std::vector<std::vector<int32_t>> out;
     for (auto t : texts) out.push_back(encode(t, stats));
     return out;

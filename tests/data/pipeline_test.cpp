@@ -285,8 +285,9 @@ TEST(Pipeline, FailedRunLeavesOldOutputAndNoTemporaries) {
 class SignallingTokenizer : public ByteTokenizer {
  public:
   explicit SignallingTokenizer(int signals) : signals_(signals) { TT_CHECK(signals == 1 || signals == 2); }
-  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, int threads,
-                                                 tt::EncodeStats* stats = nullptr) const override {
+  std::vector<std::vector<int32_t>> encode_batch(
+      const std::vector<std::string>& texts, int threads, tt::EncodeStats* stats = nullptr,
+      tt::SpecialTokens special = tt::SpecialTokens::kMatch) const override {
     if (!sent_.exchange(true)) {
       kill(getpid(), SIGTERM);
       for (int t = 0; t < 1000 && tt::StopSignal::signal_number() != SIGTERM; ++t)
@@ -297,7 +298,7 @@ class SignallingTokenizer : public ByteTokenizer {
             std::chrono::seconds(60));  // the second signal ends the process long before
       }
     }
-    return ByteTokenizer::encode_batch(texts, threads, stats);
+    return ByteTokenizer::encode_batch(texts, threads, stats, special);
   }
 
  private:
@@ -538,6 +539,34 @@ TEST(TokenDataset, RejectsOutOfRangeTokenIdsBeforeTraining) {
 }
 
 // ---- with the real Qwen3 tokenizer ------------------------------------------------------------
+
+TEST(PipelineQwen3, ADocumentQuotingTheSeparatorDoesNotFakeIt) {
+  // <|endoftext|> separates documents in the rows; a document that spells it (an article about
+  // tokenizers) keeps it as text, so exactly one separator follows each document
+  const fs::path tok_dir = fs::path(TT_SOURCE_DIR) / "assets/qwen3-tokenizer";
+  if (!fs::exists(tok_dir / "tokenizer.json")) GTEST_SKIP() << "run scripts/setup.sh --no-build first";
+  auto tok = tt::Tokenizer::load(tok_dir);
+  ScratchDir dir;
+  std::string jsonl;
+  for (int i = 0; i < 40; ++i)
+    jsonl += "{\"text\": \"Document " + std::to_string(i) +
+             " says that GPT-2 ends each text with <|endoftext|> and starts a chat with <|im_start|>.\"}\n";
+  PrepareDataOptions o = options(dir.path / "q", {dir.write("docs.jsonl", jsonl).string()}, 16);
+  o.val_fraction = 0.2;
+  auto meta = tt::prepare_data(o, *tok);
+  EXPECT_EQ(meta["special_tokens_as_text"], 80);
+  int64_t separators = 0, chat_starts = 0;
+  for (const char* split : {"train.bin", "val.bin"})
+    for (uint32_t id : read_u32(dir.path / "q" / split)) {
+      separators += id == 151643;
+      chat_starts += id == 151644;
+    }
+  // One per document. Each split drops its last partial row (under 16 tokens: at most one separator, as
+  // every document is longer); a separator faked inside each document would double the count.
+  EXPECT_LE(separators, 40);
+  EXPECT_GE(separators, 38);
+  EXPECT_EQ(chat_starts, 0);
+}
 
 TEST(PipelineQwen3, SharedXmlWithRealTokenizer) {
   const fs::path tok_dir = fs::path(TT_SOURCE_DIR) / "assets/qwen3-tokenizer";

@@ -287,6 +287,29 @@ TEST(Qwen3, AddedTokensAreMatchedBeforeNormalization) {
   for (int32_t id : t.encode("<|endoftext|")) EXPECT_LT(id, 151643);
 }
 
+TEST(Qwen3, SpecialTokensAsTextAreEncodedLikeTheirCharacters) {
+  // HF's split_special_tokens=True, which prepare-data uses: "<|endoftext|>" in a document is text, so
+  // the Qwen pre-tokenizer cuts it as any text ("<|", "endoftext", "|>"); <think>, an added token not
+  // flagged special, still matches.
+  const Tokenizer& t = qwen();
+  const std::string text = "x<|endoftext|>y<think>";
+  EncodeStats stats;
+  const auto ids = t.encode_batch({text}, 1, &stats, SpecialTokens::kAsText)[0];
+  std::vector<int32_t> want;
+  for (const char* piece : {"x", "<|", "endoftext", "|>", "y"}) {
+    const auto p = t.encode(piece);
+    want.insert(want.end(), p.begin(), p.end());
+  }
+  want.push_back(151667);
+  EXPECT_EQ(ids, want);
+  EXPECT_EQ(stats.special_as_text, 1u);
+  EXPECT_EQ(t.decode(ids), text);
+  // by default it is the token, as for a prompt
+  const auto matched = t.encode_batch({text}, 1)[0];
+  EXPECT_EQ(matched, t.encode(text));
+  EXPECT_NE(std::find(matched.begin(), matched.end(), 151643), matched.end());
+}
+
 // Naive reference BPE (GPT-2 encoder.py style: repeatedly merge the lowest-ranked pair, leftmost)
 // over token strings, using the merges from the json; compared on long pieces, which our encoder
 // runs through the heap path.

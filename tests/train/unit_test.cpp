@@ -342,8 +342,8 @@ class SmallTokenizer : public Tokenizer {
     }
     return s;
   }
-  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>&, int,
-                                                 EncodeStats*) const override {
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>&, int, EncodeStats*,
+                                                 SpecialTokens) const override {
     return {};
   }
   int32_t vocab_size() const override { return n_; }
@@ -354,7 +354,7 @@ class SmallTokenizer : public Tokenizer {
   const std::filesystem::path& json_path() const override { return path_; }
   void encode_append(std::string_view, std::vector<int32_t>&, EncodeStats*) const override {}
   std::vector<std::vector<int32_t>> encode_batch_views(const std::vector<std::string_view>&, int,
-                                                       EncodeStats*) const override {
+                                                       EncodeStats*, SpecialTokens) const override {
     return {};
   }
   std::string normalize(std::string_view text) const override { return std::string(text); }
