@@ -214,6 +214,13 @@ void Download::resume_partial() {
   if (expected_.size && on_disk_ > expected_.size) restart_from_zero();
   if (!expected_.sha1.empty()) hashes_->sha1.emplace(Digest::Kind::Sha1);
   if (!expected_.md5.empty()) hashes_->md5.emplace(Digest::Kind::Md5);
+  if (on_disk_ > 0 && validator_.empty() && !verified_by_checksum()) {
+    // Without an ETag or Last-Modified for If-Range, nor a checksum to check the whole file, a file
+    // changed on the server since would be spliced onto the old bytes without a sign.
+    log_info(part.string(), ": the server gave no ETag or Last-Modified to show ", shown_url_,
+             " is unchanged since; downloading it again from the start");
+    restart_from_zero();
+  }
   if (on_disk_ > 0 && verified_by_checksum()) {  // the resumed bytes count towards the checksums
     std::vector<char> buf(1 << 20);
     for (uint64_t off = 0; off < on_disk_;) {
@@ -626,6 +633,11 @@ void Download::verify_and_commit() {
     refuse("got " + std::to_string(on_disk_) + " bytes, " + src + " says " + std::to_string(expected_.size));
   if (total_ && on_disk_ != total_)
     refuse("got " + std::to_string(on_disk_) + " bytes, the server announced " + std::to_string(total_));
+  if (!expected_.size && !total_ && !verified_by_checksum())
+    log_warn("GET ", shown_url_,
+             ": the server sent no length and no checksum is known, so a connection cut "
+             "short would look like the whole file; if the data looks short, remove ",
+             final_path_.string(), " and run again");
   std::string checks;
   for (auto* d : {hashes_->sha1 ? &*hashes_->sha1 : nullptr, hashes_->md5 ? &*hashes_->md5 : nullptr}) {
     if (!d) continue;

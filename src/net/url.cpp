@@ -28,12 +28,21 @@ std::string url_part(CURLU* u, CURLUPart part) {
   return s;
 }
 
+// A URL path segment as a file name: bytes other than letters, digits and . - + ~ become _XX (hex), '_'
+// itself included, so two segments never share a name ("a%2Cb" is "a_252Cb", "a_2Cb" is "a_5F2Cb"; they
+// shared "a_2Cb", and the second URL was served the first one's cached file).
 std::string safe_segment(std::string_view seg) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string s;
   for (char c : seg) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
-                    c == '+' || c == '~';
-    s.push_back(ok ? c : '_');
+    const auto b = static_cast<unsigned char>(c);
+    if (std::isalnum(b) || c == '.' || c == '-' || c == '+' || c == '~') {
+      s.push_back(c);
+    } else {
+      s.push_back('_');
+      s.push_back(kHex[b >> 4]);
+      s.push_back(kHex[b & 15]);
+    }
   }
   return s;
 }
@@ -109,7 +118,7 @@ fs::path cache_dir(const std::string& flag) {
 
 fs::path cache_path_for_url(const fs::path& cache, const std::string& url) {
   const UrlParts p = parse_url(url);
-  fs::path out = cache / "url" / safe_segment(p.port.empty() ? p.host : p.host + "_" + p.port);
+  fs::path out = cache / "url" / (safe_segment(p.host) + (p.port.empty() ? "" : "_" + p.port));
   std::string_view path = p.path;
   std::string last;
   while (!path.empty()) {

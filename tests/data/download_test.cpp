@@ -120,9 +120,10 @@ TEST(Download, StalePartialOfAChangedFileIsFetchedAgainFromZero) {
 TEST(Download, ServerIgnoringRangeRestartsFromZero) {
   TestHttpServer server;
   const std::string body = random_bytes(120000, 5);
-  server.route("/f.bin", Route{.body = body, .honour_range = false});
+  server.route("/f.bin", Route{.body = body, .etag = "\"v1\"", .honour_range = false});
   ScratchDir dir;
   dir.write("f.bin.part", body.substr(0, 50000));
+  dir.write("f.bin.part.json", R"({"url": ")" + server.url("/f.bin") + R"(", "etag": "\"v1\""})");
   net::Download d(server.url("/f.bin"), dir.path / "f.bin", {.size = body.size()}, fast_options());
   EXPECT_EQ(read_all(d), body);
   EXPECT_EQ(server.log()[0].range, "bytes=50000-");
@@ -297,7 +298,7 @@ TEST(Download, ChecksumsAreChecked) {
 TEST(Download, StopKeepsThePartialFileAndTheNextDownloadResumesIt) {
   TestHttpServer server;
   const std::string body = random_bytes(3 << 20, 13);
-  server.route("/big.bin", Route{.body = body});
+  server.route("/big.bin", Route{.body = body, .etag = "\"v1\""});
   ScratchDir dir;
   const fs::path dest = dir.path / "big.bin";
   std::string first(100000, '\0');
@@ -312,9 +313,26 @@ TEST(Download, StopKeepsThePartialFileAndTheNextDownloadResumesIt) {
   EXPECT_GE(partial, first.size());
   EXPECT_LT(partial, body.size());
   EXPECT_FALSE(fs::exists(dest));
-  net::Download d(server.url("/big.bin"), dest, {}, fast_options());
+  {
+    net::Download d(server.url("/big.bin"), dest, {}, fast_options());
+    EXPECT_EQ(read_all(d), body);
+    EXPECT_EQ(server.log().back().range, "bytes=" + std::to_string(partial) + "-");
+  }
+  // A server that names no version (no ETag, no Last-Modified): a partial file of an earlier run is not
+  // resumed, since a file changed on the server since would be spliced onto it without a sign.
+  server.route("/plain.bin", Route{.body = body});
+  const fs::path plain = dir.path / "plain.bin";
+  {
+    net::Download d(server.url("/plain.bin"), plain, {}, fast_options());
+    std::string some(100000, '\0');
+    size_t got = 0;
+    while (got < some.size()) got += d.read(some.data() + got, some.size() - got);
+    d.stop("test");
+  }
+  ASSERT_GT(fs::file_size(plain.string() + ".part"), 0u);
+  net::Download d(server.url("/plain.bin"), plain, {}, fast_options());
   EXPECT_EQ(read_all(d), body);
-  EXPECT_EQ(server.log().back().range, "bytes=" + std::to_string(partial) + "-");
+  EXPECT_EQ(server.log().back().range, "");
 }
 
 TEST(Download, ASecondDownloadOfTheSameFileIsRefusedWhileTheFirstRuns) {
@@ -332,7 +350,11 @@ TEST(CachePaths, FollowXdgAndKeepUrlsApart) {
   EXPECT_EQ(net::cache_path_for_url(c, "https://dumps.wikimedia.org/enwiki/20250601/x.bz2"),
             "/cache/url/dumps.wikimedia.org/enwiki/20250601/x.bz2");
   EXPECT_EQ(net::cache_path_for_url(c, "http://127.0.0.1:8080/a%20b/c?x=1"),
-            fs::path("/cache/url/127.0.0.1_8080/a_20b") / ("c-q" + tt::sha256_hex("x=1").substr(0, 12)));
+            fs::path("/cache/url/127.0.0.1_8080/a_2520b") / ("c-q" + tt::sha256_hex("x=1").substr(0, 12)));
+  // distinct paths never share a file (both were "a_2Cb.tsv": the second was served the first's data)
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h/a%2Cb.tsv"), "/cache/url/h/a_252Cb.tsv");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h/a_2Cb.tsv"), "/cache/url/h/a_5F2Cb.tsv");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h_1/x"), "/cache/url/h_5F1/x");
   EXPECT_EQ(net::cache_path_for_url(c, "http://h/dir/"), "/cache/url/h/dir/index");
   EXPECT_EQ(net::url_file_name("http://h/a/enwiki-p1p2.bz2?x"), "enwiki-p1p2.bz2");
   EXPECT_TRUE(contains(error_of([] { net::parse_url("ftp://h/x"); }), "unsupported URL scheme"));

@@ -125,7 +125,7 @@ TEST(RemotePrepare, MaxBytesStopsTheDownloadAndTheNextRunResumesIt) {
   const fs::path local = shared("enwiki-2014-intros.tsv.xz");
   const std::string body = tt::read_file(local);  // 15 MB
   TestHttpServer server;
-  server.route("/intros.tsv.xz", Route{.body = body});
+  server.route("/intros.tsv.xz", Route{.body = body, .etag = "\"v1\""});
   ByteTokenizer tok;
   ScratchDir dir;
   const fs::path cache = dir.path / "cache";
