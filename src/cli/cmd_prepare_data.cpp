@@ -6,7 +6,6 @@
 #include "common/log.h"
 #include "data/interrupt.h"
 #include "data/prepare.h"
-#include "net/url.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tt::cli {
@@ -14,13 +13,10 @@ namespace tt::cli {
 RunFn setup_prepare_data(CLI::App& app) {
   auto opts = declare_options<PrepareDataOptions>(app);
   return [opts] {
-    nlohmann::ordered_json options = declared_options_json(*opts);  // logged, and kept in meta.json
-    for (auto& source : options["source"]) source = net::without_credentials(source.get<std::string>());
-    options["mirror"] = net::without_credentials(options["mirror"].get<std::string>());
-    log_info("prepare-data ", options_summary(options));
+    log_info("prepare-data ", options_summary(recorded_options(*opts)));
     auto tokenizer = Tokenizer::load(opts->tokenizer);
     try {
-      prepare_data(*opts, *tokenizer, options);
+      prepare_data(*opts, *tokenizer);
     } catch (const data::InterruptedError& e) {
       // Stopped by SIGINT/SIGTERM (temporary output removed): exit as the signal would.
       std::fprintf(stderr, "error: %s\n", e.what());

@@ -503,7 +503,7 @@ void check_enough_output(const ReadSummary& r, const Splits& splits, const Prepa
 
 nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenizer& tokenizer, TokenIds ids,
                                   const Splits& splits, const ReadSummary& r, const BatchTokenizer& tokenize,
-                                  double seconds, const nlohmann::ordered_json& options_json) {
+                                  double seconds) {
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
   for (const auto& [reason, n] : r.skips.counts()) skipped[reason] = n;
   std::vector<std::string> warnings = r.warnings;
@@ -533,7 +533,7 @@ nlohmann::ordered_json build_meta(const PrepareDataOptions& opts, const Tokenize
           {"seconds", seconds},
           {"tool_version", std::string(TT_VERSION) + " (commit " + TT_GIT_COMMIT + ")"},
           {"created_utc", utc_now()},
-          {"options", options_json}};
+          {"options", recorded_options(opts)}};
 }
 
 void write_meta_and_samples(const fs::path& dir, const nlohmann::ordered_json& meta, const ReadSummary& r) {
@@ -561,8 +561,14 @@ void log_summary(const ReadSummary& r, const Splits& splits, const BatchTokenize
 
 }  // namespace
 
-nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer,
-                                    const nlohmann::ordered_json& options_json) {
+nlohmann::ordered_json recorded_options(const PrepareDataOptions& opts) {
+  nlohmann::ordered_json options = declared_options_json(opts);
+  for (auto& source : options["source"]) source = net::without_credentials(source.get<std::string>());
+  options["mirror"] = net::without_credentials(options["mirror"].get<std::string>());
+  return options;
+}
+
+nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer) {
   opts.validate();
   const auto t0 = std::chrono::steady_clock::now();
   const TokenIds ids = token_ids(tokenizer);
@@ -584,8 +590,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   check_enough_output(read, splits, opts, files.size());
   splits.commit();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const nlohmann::ordered_json meta =
-      build_meta(opts, tokenizer, ids, splits, read, tokenize, seconds, options_json);
+  const nlohmann::ordered_json meta = build_meta(opts, tokenizer, ids, splits, read, tokenize, seconds);
   write_meta_and_samples(guard.dir(), meta, read);
   check_interrupt();
   replace_dir_atomic(guard.dir(), out_dir);

@@ -51,10 +51,13 @@ struct PrepareDataOptions {
   void validate() const;
 };
 
-// Runs the pipeline with an already loaded tokenizer; returns meta.json's content.
-// `options_json` (OptionSet::to_json()) is recorded in meta.json. tt::Error on bad input.
-nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer,
-                                    const nlohmann::ordered_json& options_json = {});
+// The options as meta.json records them (and the CLI logs them): every declared flag, with a user name and
+// password in --source URLs and --mirror shown as *** (they must not reach a file or a log).
+nlohmann::ordered_json recorded_options(const PrepareDataOptions& opts);
+
+// Runs the pipeline with an already loaded tokenizer; returns meta.json's content, which records
+// recorded_options(opts). tt::Error on bad input.
+nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokenizer& tokenizer);
 
 // Deterministic 64-bit hash of a document's text (FNV-1a then a splitmix finaliser), used for
 // --dedup and the train/val split.

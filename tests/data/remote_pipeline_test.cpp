@@ -254,6 +254,24 @@ TEST(RemotePrepare, MirrorWithoutADumpNameIsRefused) {
   EXPECT_TRUE(contains(e, "--mirror") && contains(e, "no --source is a Wikimedia dump name")) << e;
 }
 
+TEST(RemotePrepare, CredentialsInAUrlNeverReachMetaJson) {
+  // the library records its options itself (the CLI used to strip the credentials, so a library caller's
+  // meta.json held the password)
+  TestHttpServer server;
+  server.route("/intros.tsv", Route{.body = tt::read_file(fixture("intros.tsv"))});
+  ByteTokenizer tok;
+  ScratchDir dir;
+  std::string url = server.url("/intros.tsv");
+  url.insert(url.find("//") + 2, "user:secret@");
+  PrepareDataOptions o = options(dir.path / "out", {url}, dir.path / "cache");
+  o.min_chars = 1;
+  o.seq_len = 16;
+  tt::prepare_data(o, tok);
+  const std::string meta = tt::read_file(dir.path / "out" / "meta.json");
+  EXPECT_FALSE(contains(meta, "secret")) << meta;
+  EXPECT_TRUE(contains(meta, "http://***@127.0.0.1")) << meta;
+}
+
 TEST(RemotePrepare, SigtermWhileWaitingForTheNetworkStopsAtOnceAndKeepsThePartialDownload) {
   TestHttpServer server;
   server.route(
