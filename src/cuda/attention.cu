@@ -380,11 +380,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+}  // namespace
+
+std::optional<std::string> attention_unsupported(int64_t head_dim) {
+  if (head_dim > 0 && head_dim <= kAttentionMaxHeadDim) return std::nullopt;
+  return "head_dim " + std::to_string(head_dim) + " is outside the attention kernels' range 1.." +
+         std::to_string(kAttentionMaxHeadDim);
+}
+
+namespace {
+
 inline Geom make_geom(int64_t Hq, int64_t Hkv, int64_t D, int64_t Tq, int64_t Tk, int64_t q_offset,
                       int extra_per_row) {
   // Hkv > 0 and Hq % Hkv == 0: the Backend contract (model/backend.cpp check_heads).
-  TT_CHECK(D > 0 && D <= kAttentionMaxHeadDim)
-      << "attention: head_dim " << D << " is outside the CUDA kernels' range 1.." << kAttentionMaxHeadDim;
+  if (const auto why = attention_unsupported(D)) TT_FAIL() << "CUDA attention: " << *why;
   Geom g;
   g.Hq = Hq;
   g.Hkv = Hkv;

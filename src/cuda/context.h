@@ -13,6 +13,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "cuda/cuda_check.h"
 #include "model/tensor.h"
@@ -52,6 +54,12 @@ SlotBytes rmsnorm_scratch(const Ctx& ctx, int64_t R, int64_t C);       // rmsnor
 SlotBytes qk_norm_rope_scratch(const Ctx& ctx, int64_t N, int64_t D);  // qk_norm_rope.cu
 SlotBytes reduce_scratch();                                            // adamw.cu
 SlotBytes gemm_scratch();                                              // matmul.cu
+
+// Why an op family's kernels cannot take a shape, or empty: checked by the op, and by the backend before
+// a model is built (CudaBackend::unsupported).
+std::optional<std::string> qk_norm_rope_unsupported(int64_t head_dim);                     // qk_norm_rope.cu
+std::optional<std::string> attention_unsupported(int64_t head_dim);                        // attention.cu
+std::optional<std::string> rmsnorm_backward_unsupported(const Ctx& ctx, int64_t columns);  // rmsnorm.cu
 
 class Ctx {
  public:

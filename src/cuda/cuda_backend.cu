@@ -377,6 +377,14 @@ size_t CudaBackend::peak_memory_bytes() const {
   return ctx_.peak_bytes();
 }
 
+std::optional<std::string> CudaBackend::unsupported(const OpShapes& s) const {
+  if (auto why = qk_norm_rope_unsupported(s.head_dim)) return why;
+  if (auto why = attention_unsupported(s.head_dim)) return why;
+  if (s.backward)
+    if (auto why = rmsnorm_backward_unsupported(ctx_, s.hidden)) return why;
+  return std::nullopt;
+}
+
 size_t CudaBackend::op_scratch_bytes(const OpShapes& s) const {
   const int64_t N = s.rows, B = s.seq_len > 0 ? s.rows / s.seq_len : 0;
   SlotBytes most{};

@@ -71,6 +71,8 @@ class CudaBackend final : public Backend {
   // The largest ask of each scratch slot over the ops of a step, evaluation and sampling (context.h's
   // *_scratch functions), each rounded as Ctx::scratch rounds it.
   size_t op_scratch_bytes(const OpShapes& shapes) const override;
+  // The kernels' limits (context.h's *_unsupported functions, which the ops check too).
+  std::optional<std::string> unsupported(const OpShapes& shapes) const override;
 
   // ---- extras ----
   void set_op_timing(bool on);

@@ -309,6 +309,16 @@ __global__ void qk_norm_rope_backward_vec_kernel(bf16* dqkv, float* partial, con
   }
 }
 
+}  // namespace
+
+std::optional<std::string> qk_norm_rope_unsupported(int64_t head_dim) {
+  if (head_dim <= kMaxHeadDim) return std::nullopt;
+  return "head_dim " + std::to_string(head_dim) + " is above the q/k-norm and RoPE kernels' " +
+         std::to_string(kMaxHeadDim);
+}
+
+namespace {
+
 Heads heads_of(Tensor qkv, Tensor q, Tensor k, Tensor cos, int64_t seq_len) {
   Heads h;
   h.N = qkv.rows;
@@ -316,8 +326,7 @@ Heads heads_of(Tensor qkv, Tensor q, Tensor k, Tensor cos, int64_t seq_len) {
   h.D = int(2 * cos.cols);
   h.Hq = int(q.cols / h.D);
   h.Hkv = int(k.cols / h.D);
-  TT_CHECK(h.D <= kMaxHeadDim) << "CUDA qk_norm_rope: head_dim " << h.D << " is above the kernels' "
-                               << kMaxHeadDim;
+  if (const auto why = qk_norm_rope_unsupported(h.D)) TT_FAIL() << "CUDA qk_norm_rope: " << *why;
   return h;
 }
 

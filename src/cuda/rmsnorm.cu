@@ -133,14 +133,21 @@ void CudaBackend::rmsnorm_forward_impl(Tensor out, Tensor rstd, Tensor inp, Tens
   CUDA_CHECK_LAUNCH();
 }
 
+std::optional<std::string> rmsnorm_backward_unsupported(const Ctx& ctx, int64_t columns) {
+  // a block keeps one fp32 partial row of dweight per warp in shared memory
+  const size_t smem = size_t(kWarps) * size_t(columns) * sizeof(float);
+  if (smem <= ctx.max_smem_per_block) return std::nullopt;
+  return "a row of " + std::to_string(columns) + " columns needs " + std::to_string(smem) +
+         " bytes of shared memory in the RMSNorm backward, above the device's " +
+         std::to_string(ctx.max_smem_per_block);
+}
+
 void CudaBackend::rmsnorm_backward_impl(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
                                         Tensor rstd) {
   OpScope scope(*this, Family::kRmsnorm);
   const int64_t R = inp.rows, C = inp.cols;
   const size_t smem = size_t(kWarps) * size_t(C) * sizeof(float);
-  TT_CHECK(smem <= ctx_.max_smem_per_block) << "CUDA rmsnorm backward: a row of " << C << " columns needs "
-                                            << smem << " bytes of shared memory, above "
-                                            << "the device's " << ctx_.max_smem_per_block;
+  if (const auto why = rmsnorm_backward_unsupported(ctx_, C)) TT_FAIL() << "CUDA rmsnorm backward: " << *why;
   const auto [blocks, rows_per_block] = backward_split(ctx_, R);
   auto* partial = static_cast<float*>(ctx_.scratch(Slot::kNormPartials, size_t(blocks * C) * sizeof(float)));
   const auto kernel = can_vec_load(C, {dinp.ptr, dout.ptr, inp.ptr, weight.ptr}) ? rmsnorm_backward_kernel<8>

@@ -69,6 +69,10 @@ class Backend {
   // The most scratch its ops take for themselves (beyond alloc()'s tensors) for ops of `shapes`: with the
   // tensors, what a run's memory estimate adds up (Qwen3Model::memory_need) before anything is allocated.
   virtual size_t op_scratch_bytes(const OpShapes& shapes) const { return 0; }
+  // Why the backend's kernels cannot run a model of these shapes (a head_dim or hidden size past their
+  // limits), or empty when they can. Qwen3Model asks before it allocates anything, so such a config is
+  // refused at the start, not at the first op that meets it mid-run.
+  virtual std::optional<std::string> unsupported(const OpShapes& shapes) const { return std::nullopt; }
   // How much more memory the backend can take (host memory for the CPU: host_memory.h; free device memory
   // for CUDA); empty when unknown.
   virtual std::optional<uint64_t> available_memory_bytes() const { return std::nullopt; }

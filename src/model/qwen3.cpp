@@ -26,6 +26,23 @@ namespace tt {
 
 namespace {
 
+// The shapes the ops meet in a model of `cfg` at max_batch x max_seq rows (Backend::op_scratch_bytes,
+// Backend::unsupported).
+OpShapes op_shapes(const Qwen3Config& cfg, int64_t max_batch, int64_t max_seq, ModelUse use) {
+  return {.rows = max_batch * max_seq,
+          .seq_len = max_seq,
+          .hidden = cfg.hidden_size,
+          .q_heads = cfg.num_attention_heads,
+          .kv_heads = cfg.num_key_value_heads,
+          .head_dim = cfg.head_dim,
+          .vocab = cfg.vocab_size,
+          .backward = use == ModelUse::kTraining};
+}
+
+}  // namespace
+
+namespace {
+
 // The weights of one decoder layer (or their gradients): views into a flat parameter buffer. wqkv stacks
 // q_proj, k_proj, v_proj [(Hq + 2 Hkv) D, C]; w_gate_up stacks gate_proj, up_proj [2I, C].
 struct LayerWeights {
@@ -108,6 +125,9 @@ struct Qwen3Model::Impl {
     TT_CHECK(ms <= c.max_position_embeddings)
         << "sequence length " << ms << " exceeds the config's max_position_embeddings ("
         << c.max_position_embeddings << ")";
+    if (const auto why = b.unsupported(op_shapes(c, mb, ms, use)))
+      TT_FAIL() << "the " << b.name() << " backend cannot run this model: " << *why
+                << hint("choose a config within these limits, or --device cpu");
     C = c.hidden_size;
     D = c.head_dim;
     Hq = c.num_attention_heads;
@@ -430,15 +450,8 @@ Qwen3Model::~Qwen3Model() = default;
 Qwen3Model::MemoryNeed Qwen3Model::memory_need(const Qwen3Config& cfg, Backend& backend, int64_t max_batch,
                                                int64_t max_seq, ModelUse use) {
   const Impl sized(cfg, backend, max_batch, max_seq, use, /*sizing_only=*/true);
-  const OpShapes shapes{.rows = max_batch * max_seq,
-                        .seq_len = max_seq,
-                        .hidden = cfg.hidden_size,
-                        .q_heads = cfg.num_attention_heads,
-                        .kv_heads = cfg.num_key_value_heads,
-                        .head_dim = cfg.head_dim,
-                        .vocab = cfg.vocab_size,
-                        .backward = use == ModelUse::kTraining};
-  return {.tensors = sized.sized_bytes, .scratch = backend.op_scratch_bytes(shapes)};
+  return {.tensors = sized.sized_bytes,
+          .scratch = backend.op_scratch_bytes(op_shapes(cfg, max_batch, max_seq, use))};
 }
 
 const Qwen3Config& Qwen3Model::config() const {

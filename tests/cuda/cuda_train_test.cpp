@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../model/tiny_config.h"
+#include "common/check.h"
 #include "model/backend.h"
 #include "model/checkpoint_io.h"
 #include "model/model.h"
@@ -224,6 +225,36 @@ TEST_F(CudaTrainTest, MemoryNeedCoversAnEvaluationsLastPartialBatch) {
   be->synchronize();
   ::unsetenv("TT_CUDA_LM_HEAD_CHUNK_MB");
   EXPECT_GE(need.total(), be->peak_memory_bytes() - before);
+}
+
+TEST_F(CudaTrainTest, ShapesPastTheKernelsLimitsAreRefusedBeforeAnythingIsAllocated) {
+  // head_dim 512: the attention kernels take it, the q/k-norm and RoPE kernels stop at 256. It used to fail
+  // at the first forward, after the model was built; now the config is refused when the model is.
+  TinySizes z;
+  z.vocab = 100;
+  z.hidden = 64;
+  z.intermediate = 64;
+  z.heads = 2;
+  z.kv_heads = 1;
+  z.head_dim = 512;
+  const Qwen3Config cfg = tiny_config(z);
+  auto be = make_cuda_backend(0);
+  const size_t before = be->peak_memory_bytes();
+  std::string e;
+  try {
+    Qwen3Model m(cfg, *be, 1, 8);
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_TRUE(e.find("cuda-bf16 backend cannot run this model") != std::string::npos &&
+              e.find("head_dim 512") != std::string::npos)
+      << e;
+  EXPECT_EQ(be->peak_memory_bytes(), before);
+  // the same shape on the CPU reference builds, and a head_dim within the limits on CUDA
+  auto cpu = make_cpu_backend(DType::F32, 1);
+  EXPECT_NO_THROW(Qwen3Model(cfg, *cpu, 1, 8));
+  z.head_dim = 256;
+  EXPECT_NO_THROW(Qwen3Model(tiny_config(z), *be, 1, 8));
 }
 
 }  // namespace
