@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "tt_version.h"
 
 namespace tt {
@@ -146,6 +147,30 @@ ojson run_info_json(const RunFacts& facts, const RunState& run, const SessionRep
   r["peak_device_memory_bytes"] = session.peak_device_memory_bytes;
   r["peak_host_memory_bytes"] = session.peak_host_memory_bytes;
   r["stop_reason"] = session.stop_reason.empty() ? ojson(nullptr) : ojson(session.stop_reason);
+  return r;
+}
+
+SessionReport recorded_session_report(const std::filesystem::path& run_info_file) {
+  SessionReport r;
+  const nlohmann::json saved = nlohmann::json::parse(
+      std::filesystem::is_regular_file(run_info_file) ? read_file(run_info_file) : "", nullptr, false);
+  std::vector<std::string> missing;
+  const auto number = [&](const char* key, double& out) {
+    if (saved.is_object() && saved.contains(key) && saved[key].is_number() &&
+        std::isfinite(saved[key].get<double>()))
+      out = saved[key].get<double>();
+    else
+      missing.push_back(key);
+  };
+  number("lr", r.lr);
+  number("tokens_per_s", r.tokens_per_s);
+  number("step_time_s", r.step_time_s);
+  if (!missing.empty()) {
+    std::string keys;
+    for (const auto& k : missing) keys += (keys.empty() ? "" : ", ") + k;
+    log_warn(run_info_file.string(), ": no ", keys,
+             " to carry over (a missing or edited file); this session reports 0 until it logs a step");
+  }
   return r;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -68,5 +69,9 @@ struct SessionReport {
 
 nlohmann::ordered_json run_info_json(const RunFacts& facts, const RunState& run,
                                      const SessionReport& session);
+// The lr and speed a checkpoint's run_info.json recorded (run_info_json's "lr", "tokens_per_s",
+// "step_time_s"): a resumed session reports them until it measures its own. What the file does not hold
+// is 0, with a warning naming the file and the field.
+SessionReport recorded_session_report(const std::filesystem::path& run_info_file);
 
 }  // namespace tt

@@ -528,15 +528,9 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   // A resumed run's latest lr and speed are the checkpoint's until this session measures its own, so that a
   // session that takes no step records them and not zeros.
   if (opts.resume) {
-    const fs::path info = last_dir / "run_info.json";
-    const nlohmann::json saved =
-        nlohmann::json::parse(fs::is_regular_file(info) ? read_file(info) : "", nullptr, false);
-    auto number = [&](const char* key) {
-      return saved.is_object() && saved.contains(key) && saved[key].is_number() ? saved[key].get<double>()
-                                                                                : 0.0;
-    };
-    lr = number("lr");
-    speed = {.tokens_per_s = number("tokens_per_s"), .step_time_s = number("step_time_s")};
+    const SessionReport recorded = recorded_session_report(last_dir / "run_info.json");
+    lr = recorded.lr;
+    speed = {.tokens_per_s = recorded.tokens_per_s, .step_time_s = recorded.step_time_s};
   }
   std::string stop_reason;  // "" while the run goes on
 

@@ -628,6 +628,24 @@ TEST(RunState, TrainerStateRoundTripsAndRunInfoRepeatsItsProgress) {
   EXPECT_EQ(info["best_eval_loss"], 2.995);
   EXPECT_EQ(info["stop_reason"], "completed");
 
+  // A resumed session carries the recorded lr and speed; what a file lacks reads as 0 (and is warned of).
+  const fs::path dir = fs::temp_directory_path() / ("tt_run_info_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  session.lr = 3e-4;
+  session.tokens_per_s = 1234.5;
+  session.step_time_s = 0.25;
+  write_file_atomic(dir / "run_info.json", run_info_json(facts, run, session).dump());
+  const SessionReport carried = recorded_session_report(dir / "run_info.json");
+  EXPECT_EQ(carried.lr, 3e-4);
+  EXPECT_EQ(carried.tokens_per_s, 1234.5);
+  EXPECT_EQ(carried.step_time_s, 0.25);
+  write_file_atomic(dir / "edited.json", R"({"lr": "fast", "tokens_per_s": 10})");
+  const SessionReport partial = recorded_session_report(dir / "edited.json");
+  EXPECT_EQ(partial.lr, 0);
+  EXPECT_EQ(partial.tokens_per_s, 10);
+  EXPECT_EQ(recorded_session_report(dir / "missing.json").step_time_s, 0);
+  fs::remove_all(dir);
+
   // Another format or a missing field is refused, naming the file.
   auto error_of = [](nlohmann::json j) {
     try {
