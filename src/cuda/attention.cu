@@ -63,6 +63,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "common/env.h"
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -459,15 +460,9 @@ struct ScoresGeom {
 
 // kScoresBudgetMiB, or the environment's TT_CUDA_ATTENTION_SCORES_MB (whole MiB), in bytes.
 int64_t scores_budget_bytes() {
-  const char* env = std::getenv("TT_CUDA_ATTENTION_SCORES_MB");
-  if (env == nullptr || *env == '\0') return kScoresBudgetMiB << 20;
-  char* end = nullptr;
-  const long long mib = std::strtoll(env, &end, 10);
-  TT_CHECK(*end == '\0' && mib >= 0 && mib < (1LL << 30))
-      << "TT_CUDA_ATTENTION_SCORES_MB=\"" << env << "\" is not a whole number of MiB"
-      << hint("0 selects the flash attention kernels; unset it for the default " +
-              std::to_string(kScoresBudgetMiB));
-  return int64_t(mib) << 20;
+  return env_int("TT_CUDA_ATTENTION_SCORES_MB", kScoresBudgetMiB, 0, int64_t(1) << 30,
+                 "MiB of attention scores; 0 selects the flash attention kernels")
+         << 20;
 }
 
 ScoresGeom make_scores_geom(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {

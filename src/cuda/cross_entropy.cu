@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/env.h"
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -137,11 +138,9 @@ __global__ void __launch_bounds__(kCeThreads, 1)
 
 // The most rows a chunk may have: its bf16 logits within the budget.
 int64_t lm_head_most_rows(int64_t V) {
-  int64_t budget_mb = 1792;  // 1.75 GiB: 3 chunks of 5504 rows (1.67 GB) at N = 16384, V = 151936
-  if (const char* env = std::getenv("TT_CUDA_LM_HEAD_CHUNK_MB")) {
-    const long long v = std::atoll(env);
-    if (v > 0) budget_mb = v;
-  }
+  // 1.75 GiB by default: 3 chunks of 5504 rows (1.67 GB) at N = 16384, V = 151936
+  const int64_t budget_mb =
+      env_int("TT_CUDA_LM_HEAD_CHUNK_MB", 1792, 1, int64_t(1) << 30, "MiB of bf16 logits per LM-head chunk");
   return std::max<int64_t>(1, (budget_mb << 20) / (2 * std::max<int64_t>(V, 1)));
 }
 

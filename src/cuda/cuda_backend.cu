@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/check.h"
+#include "common/env.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 
@@ -24,10 +25,7 @@ void raise_cuda_error(const char* what, const char* stmt, const char* file, int 
 }
 
 bool sync_after_launch() {
-  static const bool on = [] {
-    const char* v = std::getenv("TT_CUDA_SYNC_CHECK");
-    return v != nullptr && *v != '\0' && std::string(v) != "0";
-  }();
+  static const bool on = env_flag("TT_CUDA_SYNC_CHECK", false);
   return on;
 }
 
@@ -188,10 +186,7 @@ std::string CudaBackend::device_name() const {
 namespace {
 
 bool graphs_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("TT_CUDA_GRAPHS");
-    return v == nullptr || std::string(v) != "0";
-  }();
+  static const bool on = env_flag("TT_CUDA_GRAPHS", true);
   return on;
 }
 

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/env.h"
 #include "cuda/common.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -294,10 +295,7 @@ struct GemmOperands {
 
 // TT_CUDA_GEMM_LOG=1: one line per plan on stderr with every candidate's time (for the GPU's first runs).
 bool gemm_log() {
-  static const bool on = [] {
-    const char* v = std::getenv("TT_CUDA_GEMM_LOG");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static const bool on = env_flag("TT_CUDA_GEMM_LOG", false);
   return on;
 }
 

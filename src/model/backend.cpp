@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/check.h"
+#include "common/env.h"
 #include "model/dtype.h"
 
 namespace tt {
@@ -473,8 +474,7 @@ void convert_host(void* dst, DType dd, const void* src, DType sd, size_t n) {
 }
 
 bool cuda_required_by_env() {
-  const char* v = std::getenv("TT_REQUIRE_CUDA");
-  return v != nullptr && *v != '\0' && std::string(v) != "0";
+  return env_flag("TT_REQUIRE_CUDA", false);
 }
 
 #ifndef TT_HAVE_CUDA

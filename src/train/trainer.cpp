@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/check.h"
+#include "common/env.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -224,9 +225,7 @@ nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3C
 // TT_DIST_ONE_RANK=1, which checks that path on one GPU).
 std::unique_ptr<dist::Communicator> with_backend_collectives(dist::Communicator& host, Backend& backend,
                                                              double timeout_s) {
-  const char* one_rank = std::getenv("TT_DIST_ONE_RANK");
-  if (!backend.is_cuda() || (host.size() == 1 && !(one_rank != nullptr && std::string(one_rank) == "1")))
-    return nullptr;
+  if (!backend.is_cuda() || (host.size() == 1 && !env_flag("TT_DIST_ONE_RANK", false))) return nullptr;
   return dist::make_nccl_communicator(host, backend, timeout_s);
 }
 

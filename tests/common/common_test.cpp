@@ -14,6 +14,7 @@
 
 #include "common/check.h"
 #include "common/cores.h"
+#include "common/env.h"
 #include "common/fs.h"
 #include "common/host_memory.h"
 #include "common/options.h"
@@ -180,6 +181,40 @@ TEST(Options, DeclaredRulesAreCheckedOnAPlainStructAndWhenParsing) {
   bad = ok;
   bad.split = "\xFF";
   EXPECT_NE(rule_error(bad).find("--split is not valid UTF-8"), std::string::npos);
+}
+
+TEST(Env, SwitchesAreZeroOneOrANumberInRangeAndAnythingElseNamesTheVariable) {
+  ::unsetenv("TT_TEST_SWITCH");
+  EXPECT_TRUE(tt::env_flag("TT_TEST_SWITCH", true));
+  ::setenv("TT_TEST_SWITCH", "", 1);
+  EXPECT_FALSE(tt::env_flag("TT_TEST_SWITCH", false));
+  ::setenv("TT_TEST_SWITCH", "0", 1);
+  EXPECT_FALSE(tt::env_flag("TT_TEST_SWITCH", true));
+  ::setenv("TT_TEST_SWITCH", "1", 1);
+  EXPECT_TRUE(tt::env_flag("TT_TEST_SWITCH", false));
+  ::setenv("TT_TEST_SWITCH", "yes", 1);  // was: on for one switch, off for another
+  try {
+    tt::env_flag("TT_TEST_SWITCH", false);
+    ADD_FAILURE() << "accepted yes";
+  } catch (const tt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TT_TEST_SWITCH=\"yes\": expected 0 or 1"), std::string::npos)
+        << e.what();
+  }
+  ::setenv("TT_TEST_SWITCH", "64", 1);
+  EXPECT_EQ(tt::env_int("TT_TEST_SWITCH", 7, 0, 100, "MiB"), 64);
+  for (const char* bad : {"12x", "-1", "101", "1e3"}) {
+    ::setenv("TT_TEST_SWITCH", bad, 1);
+    try {
+      tt::env_int("TT_TEST_SWITCH", 7, 0, 100, "MiB");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const tt::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("expected a whole number in [0, 100] (MiB); unset, it is 7"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  ::unsetenv("TT_TEST_SWITCH");
+  EXPECT_EQ(tt::env_int("TT_TEST_SWITCH", 7, 0, 100, "MiB"), 7);
 }
 
 TEST(Fs, AtomicFileNotVisibleUntilCommit) {
