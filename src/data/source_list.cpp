@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "data/interrupt.h"
 #include "data/wikimedia_dumps.h"
 #include "net/url.h"
@@ -25,8 +26,7 @@ class DownloadSource : public ByteSource {
 
 // The compression a file name promises ("x.tsv.xz" -> xz), or None.
 Compression named_compression(const std::string& file_name) {
-  std::string n = file_name;
-  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  const std::string n = ascii_lower(file_name);
   auto ends = [&](const char* suffix) {
     const std::string s(suffix);
     return n.size() > s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0;

@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "data/wikitext.h"
 
 namespace tt::data {
@@ -20,17 +21,8 @@ constexpr size_t kSniffBytes = 64 << 10;
 constexpr size_t kMaxPageBytes = 32u << 20;  // Wikipedia caps pages at 2 MiB; anything far larger is damage
 constexpr size_t kMaxLineBytes = 32u << 20;
 
-std::string_view trim_view(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  return s.substr(b, e - b);
-}
-
 std::string lower_ext(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return e;
+  return ascii_lower(p.extension().string());
 }
 
 // Wikimedia names dump parts by their page ranges after the extension: "...articles1.xml-p1p41242.bz2".
@@ -163,7 +155,7 @@ std::string DocumentReader::where(int64_t line) const {
 SourceFormat detect_format(const fs::path& path, std::string_view head, const std::string& name) {
   std::string_view h = head;
   if (h.substr(0, 3) == "\xEF\xBB\xBF") h.remove_prefix(3);
-  h = trim_view(h.substr(0, std::min<size_t>(h.size(), 1 << 20)));
+  h = trim_ascii_space(h.substr(0, std::min<size_t>(h.size(), 1 << 20)));
   const std::string ext = data_ext(path);
   if (h.substr(0, 10) == "<mediawiki" || h.substr(0, 5) == "<?xml" || ext == ".xml")
     return SourceFormat::MediaWikiXml;
@@ -381,7 +373,7 @@ class XmlReader : public DocumentReader {
     if (name != "page" || !in_page_) return;
     in_page_ = false;
     ++pages_;
-    std::string_view ns = trim_view(ns_text_);
+    std::string_view ns = trim_ascii_space(ns_text_);
     if (!ns.empty()) {
       int v = 0;
       bool ok = ns.size() < 9;
@@ -461,7 +453,7 @@ class WikiExtractorReader : public LineBasedReader {
         continue;
       }
       if (!in_doc_) continue;  // text outside <doc>: ignored
-      if (trim_view(l) == "</doc>") {
+      if (trim_ascii_space(l) == "</doc>") {
         in_doc_ = false;
         if (paragraph_cut_) continue;  // counted as line_too_long: a cut paragraph is not the article's
         doc = std::move(cur_);
@@ -472,7 +464,7 @@ class WikiExtractorReader : public LineBasedReader {
         have_paragraph_ = paragraph_cut_ = true;
         continue;
       }
-      std::string_view t = trim_view(l);
+      std::string_view t = trim_ascii_space(l);
       if (t.empty()) continue;
       if (!seen_title_line_) {
         seen_title_line_ = true;
@@ -498,7 +490,7 @@ std::string first_block(std::string_view text) {
     std::string_view line =
         text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
-    if (trim_view(line).empty()) {
+    if (trim_ascii_space(line).empty()) {
       if (!out.empty()) break;
       continue;
     }
@@ -514,7 +506,7 @@ std::string first_line_not_title(std::string_view text, std::string_view title) 
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
     std::string_view line =
-        trim_view(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+        trim_ascii_space(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     if (line.empty()) continue;
     if (first && line == title) {
@@ -534,7 +526,7 @@ class JsonLinesReader : public LineBasedReader {
   bool next(RawDocument& doc) override {
     while (next_line()) {
       if (lines_.line_was_cut()) continue;
-      std::string_view t = trim_view(line_);
+      std::string_view t = trim_ascii_space(line_);
       if (t.empty()) continue;
       auto j = nlohmann::json::parse(t, nullptr, false);
       if (j.is_discarded() || !j.is_object()) {
@@ -569,7 +561,7 @@ class TsvReader : public LineBasedReader {
   bool next(RawDocument& doc) override {
     while (next_line()) {
       if (lines_.line_was_cut()) continue;
-      if (trim_view(line_).empty()) continue;
+      if (trim_ascii_space(line_).empty()) continue;
       size_t t1 = line_.find('\t');
       size_t t2 = t1 == std::string::npos ? t1 : line_.find('\t', t1 + 1);
       if (t2 == std::string::npos) {
@@ -597,7 +589,7 @@ class TextReader : public LineBasedReader {
     doc = RawDocument{};
     bool too_long = false, line_cut = false;  // a cut line was counted as line_too_long already
     while (next_line()) {
-      if (trim_view(line_).empty()) {
+      if (trim_ascii_space(line_).empty()) {
         if (!doc.text.empty() || too_long) break;
         continue;
       }
@@ -629,9 +621,9 @@ std::unique_ptr<DocumentReader> DocumentReader::open(const fs::path& path, SkipC
 std::unique_ptr<DocumentReader> DocumentReader::open(std::unique_ptr<InputStream> in, SkipCounter& skips,
                                                      SourceFormat format) {
   std::string_view head = in->peek(kSniffBytes);
-  TT_CHECK(!trim_view(head).empty()) << in->name() << ": empty source (no text"
-                                     << (in->compression() != Compression::None ? " after decompression" : "")
-                                     << ")";
+  TT_CHECK(!trim_ascii_space(head).empty())
+      << in->name() << ": empty source (no text"
+      << (in->compression() != Compression::None ? " after decompression" : "") << ")";
   if (format == SourceFormat::Auto) format = detect_format(in->path(), head, in->name());
   switch (format) {
     case SourceFormat::MediaWikiXml:

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "common/text.h"
 #include "net/url.h"
 
 namespace tt::data::wikimedia {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/text.h"
 #include "data/html_entities.h"
 
 namespace tt::data {
@@ -14,9 +15,6 @@ namespace {
 
 constexpr size_t npos = std::string_view::npos;
 
-inline char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-}
 inline bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -24,26 +22,13 @@ inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 inline bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string to_lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = lower(c);
-  return r;
-}
-
-std::string_view trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && is_space(s[b])) ++b;
-  while (e > b && is_space(s[e - 1])) --e;
-  return s.substr(b, e - b);
+  return is_ascii_space(c);
 }
 
 bool starts_with_ci(std::string_view s, size_t i, std::string_view what) {
   if (i > s.size() || s.size() - i < what.size()) return false;
   for (size_t k = 0; k < what.size(); ++k)
-    if (lower(s[i + k]) != what[k]) return false;
+    if (ascii_lower(s[i + k]) != what[k]) return false;
   return true;
 }
 
@@ -245,7 +230,7 @@ std::string drop_magic_words(std::string_view s) {
 }
 
 bool is_heading_line(std::string_view line) {
-  std::string_view t = trim(line);
+  std::string_view t = trim_ascii_space(line);
   return t.size() >= 3 && t.front() == '=' && t.back() == '=';
 }
 
@@ -285,7 +270,7 @@ std::string date_text(const std::vector<std::string_view>& p, bool day_first) {
                                         "May",       "June",     "July",     "August",
                                         "September", "October",  "November", "December"};
   auto num = [](std::string_view v) {
-    v = trim(v);
+    v = trim_ascii_space(v);
     if (v.empty() || v.size() > 4) return -1;
     int n = 0;
     for (char c : v) {
@@ -310,17 +295,18 @@ std::string render_template(std::string_view inner, bool* rendered) {
   *rendered = false;
   if (inner.find("{{") != npos || inner.size() > 2000) return "";
   std::vector<std::string_view> parts = split_params(inner);
-  std::string name = to_lower(trim(parts[0]));
+  std::string name = ascii_lower(trim_ascii_space(parts[0]));
   std::replace(name.begin(), name.end(), '_', ' ');
   std::vector<std::string_view> p;
   bool day_first = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     if (is_named_param(parts[i])) {
-      std::string key = to_lower(trim(parts[i].substr(0, parts[i].find('='))));
-      if (key == "df") day_first = to_lower(trim(parts[i].substr(parts[i].find('=') + 1))) != "n";
+      std::string key = ascii_lower(trim_ascii_space(parts[i].substr(0, parts[i].find('='))));
+      if (key == "df")
+        day_first = ascii_lower(trim_ascii_space(parts[i].substr(parts[i].find('=') + 1))) != "n";
       continue;
     }
-    p.push_back(trim(parts[i]));
+    p.push_back(trim_ascii_space(parts[i]));
   }
   auto done = [&](std::string text) {
     *rendered = true;
@@ -423,7 +409,7 @@ std::string strip_tags(std::string_view s) {
     size_t name_begin = j;
     if (j < n && is_alpha(s[j]))
       while (j < n && (is_alpha(s[j]) || is_digit(s[j]))) ++j;
-    std::string name = to_lower(s.substr(name_begin, j - name_begin));
+    std::string name = ascii_lower(s.substr(name_begin, j - name_begin));
     TagKind kind = name.empty() ? TagKind::Unknown : tag_kind(name);
     if (kind == TagKind::Unknown || j >= n || !(s[j] == '>' || s[j] == '/' || is_space(s[j]))) {
       out.push_back(s[i++]);
@@ -492,12 +478,12 @@ std::string resolve_links(std::string_view s) {
       size_t c = it->second;
       std::string_view content = s.substr(i + 2, c - i - 2);
       size_t pipe = content.find('|');
-      std::string_view target = trim(content.substr(0, pipe));
+      std::string_view target = trim_ascii_space(content.substr(0, pipe));
       bool leading_colon = !target.empty() && target[0] == ':';
       if (!leading_colon) {
         size_t colon = target.find(':');
         if (colon != npos) {
-          std::string prefix = to_lower(trim(target.substr(0, colon)));
+          std::string prefix = ascii_lower(trim_ascii_space(target.substr(0, colon)));
           bool drop = prefix == "file" || prefix == "image" || prefix == "category" || prefix == "media";
           if (!drop && pipe == npos && prefix.size() >= 2 && prefix.size() <= 12) {
             // Interlanguage link such as [[de:Albedo]] or [[zh-min-nan:...]]: not part of the text.
@@ -513,10 +499,10 @@ std::string resolve_links(std::string_view s) {
       }
       if (pipe != npos) {
         size_t label_begin = i + 2 + pipe + 1;
-        if (trim(s.substr(label_begin, c - label_begin)).empty()) {  // pipe trick [[Foo (bar)|]]
+        if (trim_ascii_space(s.substr(label_begin, c - label_begin)).empty()) {  // pipe trick [[Foo (bar)|]]
           std::string_view t = leading_colon ? target.substr(1) : target;
           size_t paren = t.find(" (");
-          out.append(trim(t.substr(0, paren)));
+          out.append(trim_ascii_space(t.substr(0, paren)));
           i = c + 2;
           continue;
         }
@@ -550,7 +536,7 @@ std::string resolve_links(std::string_view s) {
       if (e < limit && s[e] == ']') {
         std::string_view inner = s.substr(i + 1, e - i - 1);
         size_t sp = inner.find_first_of(" \t");
-        if (sp != npos) out.append(trim(inner.substr(sp + 1)));
+        if (sp != npos) out.append(trim_ascii_space(inner.substr(sp + 1)));
         i = e + 1;
         continue;
       }
@@ -582,7 +568,7 @@ std::string decode_html_entities(std::string_view s) {
       uint64_t v = 0;
       while (j < n && j - digits_begin < 8 &&
              (is_digit(s[j]) || (hex && ((s[j] >= 'a' && s[j] <= 'f') || (s[j] >= 'A' && s[j] <= 'F'))))) {
-        int d = is_digit(s[j]) ? s[j] - '0' : (lower(s[j]) - 'a' + 10);
+        int d = is_digit(s[j]) ? s[j] - '0' : (ascii_lower(s[j]) - 'a' + 10);
         v = v * (hex ? 16 : 10) + d;
         ++j;
       }
@@ -708,7 +694,7 @@ std::string wikitext_lead_paragraph(std::string_view page) {
     std::string_view line = v.substr(pos, nl == npos ? npos : nl - pos);
     pos = nl == npos ? v.size() + 1 : nl + 1;
     if (is_heading_line(line)) break;  // end of the lead section
-    std::string_view t = trim(line);
+    std::string_view t = trim_ascii_space(line);
     bool breaks =
         t.empty() || t[0] == '*' || t[0] == '#' || t[0] == ':' || t[0] == ';' || t[0] == '|' || t[0] == '!';
     if (breaks) {
@@ -741,9 +727,10 @@ bool has_disambiguation_template(std::string_view page) {
     while (j < page.size() && j - b < 80 && page[j] != '|' && page[j] != '}' && page[j] != '\n' &&
            page[j] != '{')
       ++j;
-    std::string name = to_lower(trim(page.substr(b, j - b)));
+    std::string name = ascii_lower(trim_ascii_space(page.substr(b, j - b)));
     std::replace(name.begin(), name.end(), '_', ' ');
-    if (name.rfind("template:", 0) == 0) name = std::string(trim(std::string_view(name).substr(9)));
+    if (name.rfind("template:", 0) == 0)
+      name = std::string(trim_ascii_space(std::string_view(name).substr(9)));
     if (name == "disambiguation" || name == "disambig" || name == "disamb" || name == "dab" ||
         name == "hndis" || name == "geodis" || name == "numberdis" || name == "mathdab" ||
         name == "roaddis" || name == "hospitaldis" || name == "schooldis" ||
@@ -758,7 +745,7 @@ bool has_disambiguation_template(std::string_view page) {
 }
 
 bool looks_like_disambiguation_intro(std::string_view paragraph) {
-  std::string t = to_lower(trim(paragraph));
+  std::string t = ascii_lower(trim_ascii_space(paragraph));
   if (t.size() > 600) return false;  // a long prose paragraph is an article, whatever its end
   for (std::string_view end : {"refer to:", "refer to", "refers to:", "stand for:", "may mean:", "can mean:"})
     if (t.size() >= end.size() && t.compare(t.size() - end.size(), end.size(), end) == 0) return true;
@@ -768,7 +755,7 @@ bool looks_like_disambiguation_intro(std::string_view paragraph) {
 bool title_has_namespace_prefix(std::string_view title) {
   size_t colon = title.find(':');
   if (colon == npos) return false;
-  std::string p = to_lower(trim(title.substr(0, colon)));
+  std::string p = ascii_lower(trim_ascii_space(title.substr(0, colon)));
   std::replace(p.begin(), p.end(), '_', ' ');
   static const char* const kNamespaces[] = {"talk",
                                             "user",

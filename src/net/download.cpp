@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "common/text.h"
 #include "net/digest.h"
 #include "net/url.h"
 
@@ -31,24 +32,11 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
-}
-
 // "bytes 100-199/1000" -> first 100, total 1000; "bytes */1000" -> total only. false if unreadable.
 bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
   *first = -1;
   *total = -1;
-  std::string s = lower(trim(v));
+  std::string s = ascii_lower(trim_ascii_space(v));
   if (s.rfind("bytes ", 0) != 0) return false;
   s = s.substr(6);
   const size_t slash = s.find('/');
@@ -130,8 +118,8 @@ struct Download::Transfer {
     }
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) return size * n;
-    const std::string name = lower(line.substr(0, colon));
-    const std::string value = trim(line.substr(colon + 1));
+    const std::string name = ascii_lower(line.substr(0, colon));
+    const std::string value(trim_ascii_space(line.substr(colon + 1)));
     if (name == "content-type") t->content_type = value;
     if (name == "content-range") t->content_range = value;
     if (name == "etag") t->etag = value;
@@ -404,7 +392,7 @@ void Download::begin_response() {
     t.mode = Transfer::Mode::Discard;  // an error page: its body is not the file
     return;
   }
-  if (lower(t.content_type).rfind("text/html", 0) == 0) {
+  if (ascii_lower(t.content_type).rfind("text/html", 0) == 0) {
     t.fatal = "the server answered with an HTML page (HTTP " + std::to_string(t.status) + ", Content-Type " +
               t.content_type + "), not the file";
     t.fatal_refuses = true;
@@ -506,13 +494,13 @@ bool Download::check_head(const char* p, size_t n) {
   std::string_view s(p, n);
   if (s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  const std::string start = lower(s.substr(0, 14));
+  const std::string start = ascii_lower(s.substr(0, 14));
   if (start.rfind("<!doctype html", 0) != 0 && start.rfind("<html", 0) != 0) return true;
-  const std::string l = lower(s);
+  const std::string l = ascii_lower(s);
   std::string title;
   if (size_t b = l.find("<title>"); b != std::string::npos) {
     b += 7;
-    title = trim(s.substr(b, std::min(l.find("</title>", b), b + 80) - b));
+    title = std::string(trim_ascii_space(s.substr(b, std::min(l.find("</title>", b), b + 80) - b)));
   }
   Transfer& t = *transfer_;
   t.fatal = "the server answered with an HTML page" + (title.empty() ? "" : " (\"" + title + "\")") +
