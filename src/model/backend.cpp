@@ -225,6 +225,13 @@ void Backend::matmul_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor i
 }
 
 namespace {
+// q and k hold whole heads of D columns (and k at least one).
+void check_whole_heads(const Contract& c, const Tensor& q, const Tensor& k, int64_t D) {
+  c.rule(
+      D > 0 && q.cols % D == 0 && k.cols % D == 0 && k.cols > 0,
+      "q " + describe(q) + " and k " + describe(k) + " are not whole heads of head_dim " + std::to_string(D));
+}
+
 // The head geometry of qk_norm_rope_*: D from the tables, head counts from q and k; qkv holds q|k|v heads.
 void check_qk_norm_rope(const Backend& be, const Contract& c, const Tensor& q, const Tensor& k,
                         const Tensor& v, const Tensor& q_rstd, const Tensor& k_rstd, const Tensor& qkv,
@@ -233,9 +240,7 @@ void check_qk_norm_rope(const Backend& be, const Contract& c, const Tensor& q, c
   const DType act = be.act_dtype(), st = be.stat_dtype();
   const int64_t D = 2 * cos.cols, N = qkv.rows;
   c.present("cos", cos, st).matrix("sin", sin, st, cos.rows, cos.cols);
-  c.rule(
-      D > 0 && q.cols % D == 0 && k.cols % D == 0 && k.cols > 0,
-      "q " + describe(q) + " and k " + describe(k) + " are not whole heads of head_dim " + std::to_string(D));
+  check_whole_heads(c, q, k, D);
   const int64_t Hq = q.cols / std::max<int64_t>(1, D), Hkv = k.cols / std::max<int64_t>(1, D);
   c.matrix("qkv", qkv, act, N, (Hq + 2 * Hkv) * D)
       .matrix("q", q, act, N, Hq * D)
@@ -275,13 +280,11 @@ void Backend::qk_norm_rope_backward(Tensor dqkv, Tensor dq_norm, Tensor dk_norm,
 namespace {
 // The geometry of an attention call, from q, k and head_dim: Hq = q.cols / D, Hkv = k.cols / D.
 void check_heads(const Contract& c, const Tensor& q, const Tensor& k, int64_t D) {
-  c.rule(
-       D > 0 && q.cols % D == 0 && k.cols % D == 0 && k.cols > 0,
-       "q " + describe(q) + " and k " + describe(k) + " are not whole heads of head_dim " + std::to_string(D))
-      .rule(q.cols / D % std::max<int64_t>(1, k.cols / D) == 0,
-            "the query heads (" + std::to_string(q.cols / std::max<int64_t>(1, D)) +
-                ") are not a multiple of the kv heads (" + std::to_string(k.cols / std::max<int64_t>(1, D)) +
-                ")");
+  check_whole_heads(c, q, k, D);
+  c.rule(q.cols / D % std::max<int64_t>(1, k.cols / D) == 0,
+         "the query heads (" + std::to_string(q.cols / std::max<int64_t>(1, D)) +
+             ") are not a multiple of the kv heads (" + std::to_string(k.cols / std::max<int64_t>(1, D)) +
+             ")");
 }
 }  // namespace
 

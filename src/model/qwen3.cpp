@@ -4,7 +4,7 @@
 //   x0 = embed[ids]
 //   per layer l:  a = RMSNorm(x_l) ; [q|k|v] = a [Wq;Wk;Wv]^T ; q,k = RoPE(RMSNorm_head(q,k)) ;
 //                 o = causal GQA attention(q,k,v) ; m = x_l + o Wo^T ;
-//                 b = RMSNorm(m) ; [g|u] = b [Wg;Wu]^T ; x_{l+1} = m + (silu(g) * u) Wd^T
+//                 b = RMSNorm(m) ; [gate|up] = b [Wg;Wu]^T ; x_{l+1} = m + (silu(gate) * up) Wd^T
 //   loss = CE(RMSNorm(x_L) E^T, next tokens)   (tied head: E = the embedding)
 // q/k/v and gate/up are each one GEMM: their weights are adjacent in the parameter table (param_table.cpp),
 // so the stacked matrix is a view; the residual adds happen in the epilogues of the o_proj and down_proj
@@ -373,7 +373,7 @@ struct Qwen3Model::Impl {
       const LayerActs a = batch(acts[l], B, T);
       const LayerWeights& p = w[l];
       const LayerWeights& dp = dw[l];
-      // MLP: x_{l+1} = m + down(silu(g) * u), [g|u] = b [Wg;Wu]^T, b = RMSNorm(m); g.dx = d/dx_{l+1}
+      // MLP: x_{l+1} = m + down(silu(gate) * up), [gate|up] = b [Wg;Wu]^T, b = RMSNorm(m); g.dx = d/dx_{l+1}
       be.matmul_backward(g.dh, dp.w_down, g.dx, a.h, p.w_down, false);
       be.swiglu_backward(g.dgate_up, g.dh, a.gate_up);
       be.matmul_backward(g.dnorm, dp.w_gate_up, g.dgate_up, a.ln2, p.w_gate_up, false);

@@ -20,9 +20,9 @@ struct SampleOptions {
   std::string ckpt_dir;
   std::string prompt;
   int64_t max_new_tokens = 128;
-  double temperature = 0.8;
-  int64_t top_k = 50;
-  double top_p = 0.95;
+  double temperature = kDefaultSampling.temperature;
+  int64_t top_k = kDefaultSampling.top_k;
+  double top_p = kDefaultSampling.top_p;
   uint64_t seed = 0;
   std::string device = "auto";
   int threads = 0;

@@ -23,6 +23,10 @@ struct SamplingParams {
   bool greedy() const { return temperature <= 0; }
 };
 
+// What `sample` draws with unless told otherwise, and what training's periodic samples draw with.
+constexpr SamplingParams kDefaultSampling{.temperature = 0.8, .top_k = 50, .top_p = 0.95};
+constexpr SamplingParams kGreedy{.temperature = 0, .top_k = 0, .top_p = 1};
+
 // Index of the largest logit (first one on ties).
 int32_t argmax_token(const float* logits, int64_t n);
 

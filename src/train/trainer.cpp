@@ -147,10 +147,12 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
   return run;
 }
 
-// What an earlier run leaves in out_dir (a run killed before its first log line may have written only
-// samples.log).
+// What a run writes into out_dir; any of them there is an earlier run (one killed before its first log line
+// may have written only samples.log).
+constexpr const char* kRunFiles[] = {"last", "best", "metrics.jsonl", "samples.log", "loss.svg"};
+
 bool holds_a_run(const fs::path& out) {
-  for (const char* name : {"last", "best", "metrics.jsonl", "samples.log"})
+  for (const char* name : kRunFiles)
     if (fs::exists(out / name)) return true;
   return false;
 }
@@ -168,11 +170,10 @@ std::unique_ptr<DirLock> prepare_out_dir(const fs::path& out, const TrainOptions
   if (opts.resume) return lock;
   if (holds_a_run(out)) {
     TT_CHECK(opts.overwrite)
-        << out.string() << " already holds a run (last/, best/, metrics.jsonl or samples.log)"
+        << out.string() << " already holds a run (last/, best/, metrics.jsonl, samples.log or loss.svg)"
         << hint("pass --resume to continue it, --overwrite to replace it, or another --out_dir");
     log_warn("--overwrite: deleting the previous run in ", out.string());
-    for (const char* name : {"last", "best", "metrics.jsonl", "samples.log", "loss.svg"})
-      fs::remove_all(out / name);
+    for (const char* name : kRunFiles) fs::remove_all(out / name);
   }
   return lock;
 }
@@ -276,7 +277,7 @@ std::string sample_text(Qwen3Model& model, const Tokenizer& tok, const std::vect
     for (bool greedy : {true, false}) {
       GenerateOptions g;
       g.max_new_tokens = opts.sample_tokens;
-      g.sampling = greedy ? SamplingParams{0, 0, 1} : SamplingParams{0.8, 50, 0.95};
+      g.sampling = greedy ? kGreedy : kDefaultSampling;
       g.stop_ids = stop_ids;
       g.max_seq = T;
       std::mt19937_64 rng(mix_seed(opts.seed, uint64_t(step)));
