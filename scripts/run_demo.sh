@@ -56,7 +56,7 @@ if [[ $MODE == gpu ]]; then
   DATA=$OUT/data RUNS=$OUT/runs
   mapfile -t SOURCES < <(local_sources enwiki-2014-intros.tsv.xz enwiki-2015-intros.tsv.xz)
   if [[ ${#SOURCES[@]} -eq 0 ]]; then
-    download_note "about 1.5 GB (the first four article parts, as far as 100 MB of intros need)"
+    download_note "roughly 1.5-2 GB (the first four or five article parts, as far as 100 MB of intros need)"
     SOURCES=(enwiki)
   fi
   "$BIN" prepare-data --source "${SOURCES[@]}" --out_dir "$DATA" --seq_len 512 --max_bytes 100000000
@@ -68,7 +68,7 @@ else
   DATA=$OUT/data_cpu RUNS=$OUT/runs_cpu
   mapfile -t SOURCES < <(local_sources enwiki-2015-intros.tsv.xz)
   if [[ ${#SOURCES[@]} -eq 0 ]]; then
-    download_note "about 110 MB (the start of the first article part, as far as 3 MB of intros need)"
+    download_note "up to about 100 MB (the start of the first article part, as far as 3 MB of intros need)"
     SOURCES=(enwiki)
   fi
   "$BIN" prepare-data --source "${SOURCES[@]}" --out_dir "$DATA" --seq_len 128 \

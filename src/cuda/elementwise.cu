@@ -1,4 +1,4 @@
-// Element-wise utilities: dtype conversion and fill. (CPU: cpu_backend.cpp, convert_host in model/dtype.h.)
+// Element-wise utilities: dtype conversion and fill. (CPU: cpu_backend.cpp; convert_host, model/dtype.h.)
 //
 //   convert : dst[i] = (dst dtype) src[i] for any pair of F32, F64, BF16, I32, same numel. Floats to
 //             I32 truncate toward zero (C++ static_cast), to BF16 round to nearest even.
