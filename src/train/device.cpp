@@ -1,6 +1,7 @@
 #include "train/device.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/check.h"
 #include "common/host_memory.h"
@@ -26,6 +27,13 @@ std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int 
   declared.check();
   if (device == "cuda" || (device == "auto" && is_cuda_available())) return make_cuda_backend(gpu);
   return make_cpu_backend(bf16 ? DType::BF16 : DType::F32, threads);
+}
+
+int gpu_of_rank(int local_rank) {
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  const bool own_gpu =
+      visible != nullptr && *visible != '\0' && std::string(visible).find(',') == std::string::npos;
+  return own_gpu ? 0 : local_rank;
 }
 
 void check_model_fits(const Qwen3Config& cfg, Backend& backend, int64_t max_batch, int64_t max_seq,

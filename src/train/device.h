@@ -22,6 +22,10 @@ void declare_device_flags(OptionSet& o, std::string& device, int& threads, std::
 std::unique_ptr<Backend> make_backend_for_device(const std::string& device, int threads, bool bf16 = false,
                                                  int gpu = 0);
 
+// The GPU of a rank: its local rank's among the host's GPUs, or the only one it sees when the launcher gives
+// each rank its own (CUDA_VISIBLE_DEVICES naming one device, as srun --gpus-per-task=1 does).
+int gpu_of_rank(int local_rank);
+
 // Before a model for batches of max_batch rows of max_seq tokens is built on `backend`: its memory estimate
 // (Qwen3Model::memory_need) against what the backend can still take, shared by `processes_sharing` processes
 // (the ranks of a data-parallel run on one host, for host memory). More than that is a tt::Error that names

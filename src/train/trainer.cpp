@@ -422,6 +422,55 @@ void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Confi
 
 // The run on this process's rank of `host` (the host communicator; rank 0 alone writes). `opts` are
 // validated; `start` is the start of the command.
+// What the run reads: the config (the checkpoint's on --resume), the tokenizer (a resumed run keeps the one
+// it saved, checkpoint_tokenizer_json's rule; opts.tokenizer becomes its directory, which checkpoints copy),
+// and the data, checked against both.
+struct RunInputs {
+  Qwen3Config cfg;
+  std::unique_ptr<Tokenizer> tok;
+  TokenDataset train, val;
+};
+RunInputs load_inputs(TrainOptions& opts, const fs::path& last_dir) {
+  Qwen3Config cfg = model_config(opts, last_dir);
+  const fs::path tokenizer_json =
+      opts.resume ? checkpoint_tokenizer_json(last_dir, opts.tokenizer) : tokenizer_json_file(opts.tokenizer);
+  std::unique_ptr<Tokenizer> tok = Tokenizer::load(tokenizer_json);
+  opts.tokenizer = tokenizer_json.parent_path().string();
+  RunInputs in{.cfg = std::move(cfg),
+               .tok = std::move(tok),
+               .train = TokenDataset::open(opts.data_dir, "train"),
+               .val = TokenDataset::open(opts.data_dir, "val")};
+  check_data(opts, in.cfg, *in.tok, in.train, in.val);
+  return in;
+}
+
+// The memory check of a training model on every rank: CPU ranks on one host share its memory (as many as
+// the busiest host runs, a bound for every host), and no rank takes its memory before every rank has
+// measured what is left.
+void check_training_fits(const TrainOptions& opts, const Qwen3Config& cfg, Backend& backend, int64_t T,
+                         dist::Communicator& host) {
+  const int64_t B = opts.micro_batch_size;
+  double ranks_on_host = double(host.local_rank() + 1);
+  host.all_reduce(&ranks_on_host, 1, dist::ReduceOp::kMax, "the ranks per host (memory check)");
+  check_model_fits(
+      cfg, backend, B, T, ModelUse::kTraining,
+      {.what = "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
+       .advice = "lower --micro_batch_size and raise --grad_accum to keep the tokens per step",
+       .memory_check = opts.memory_check,
+       .processes_sharing = int(ranks_on_host)});
+  if (host.size() > 1) host.barrier("the memory check of every rank");
+}
+
+// last/'s weights and optimizer state, which must be of the step its trainer_state.json says.
+void load_resumed_weights(Qwen3Model& model, const fs::path& last_dir, const RunState& run) {
+  load_checkpoint_weights(model, last_dir, /*with_optimizer=*/true);
+  TT_CHECK(model.optimizer_step_count() == run.step)
+      << (last_dir / "optimizer.bin").string() << " holds the optimizer state of step "
+      << model.optimizer_step_count() << ", but " << (last_dir / "trainer_state.json").string()
+      << " is at step " << run.step << ", so they are not from the same save"
+      << hint("resume from an unmodified checkpoint directory");
+}
+
 TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Communicator& host) {
   auto elapsed_s = [&] { return seconds_since(start); };
 
@@ -436,28 +485,15 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                                    "instead of --resume to start it again"
                                  : "run without --resume to start a new run");
   }
-  const Qwen3Config cfg = model_config(opts, last_dir);
-  // A resumed run keeps the tokenizer it saved with its checkpoint (checkpoint_tokenizer_json's rule).
-  const fs::path tokenizer_json =
-      opts.resume ? checkpoint_tokenizer_json(last_dir, opts.tokenizer) : tokenizer_json_file(opts.tokenizer);
-  const auto tok = Tokenizer::load(tokenizer_json);
-  opts.tokenizer = tokenizer_json.parent_path().string();  // checkpoints copy the tokenizer from here
-  const TokenDataset train = TokenDataset::open(opts.data_dir, "train");
-  const TokenDataset val = TokenDataset::open(opts.data_dir, "val");
-  check_data(opts, cfg, *tok, train, val);
+  const auto [cfg, tok, train, val] = load_inputs(opts, last_dir);
   const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
   int64_t tokens_per_step = 0;
   TT_CHECK(!__builtin_mul_overflow(opts.grad_accum * B, world * T, &tokens_per_step))
       << "--grad_accum " << opts.grad_accum << " x --micro_batch_size " << B << " x " << world
       << " rank(s) x " << T << " tokens per row overflows the tokens per step";
 
-  // One GPU per rank: the local rank's among the host's, or the only one this rank sees when the launcher
-  // gives each rank its own (CUDA_VISIBLE_DEVICES naming one device, e.g. srun --gpus-per-task=1).
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  const bool own_gpu =
-      visible != nullptr && *visible != '\0' && std::string(visible).find(',') == std::string::npos;
   const auto backend =
-      make_backend_for_device(opts.device, opts.threads, opts.bf16, own_gpu ? 0 : host.local_rank());
+      make_backend_for_device(opts.device, opts.threads, opts.bf16, gpu_of_rank(host.local_rank()));
   if (host.size() > 1)  // hashing the token files costs ~3 s per GB: only where there is something to compare
     dist::check_same_on_every_rank(
         host, same_on_every_rank(opts, cfg, *tok, train, val, *backend, last_dir / "trainer_state.json"));
@@ -467,17 +503,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) warn_about_precision(opts, *backend);
   const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
 
-  // CPU ranks on one host share its memory: as many as the busiest host runs (a bound for every host)
-  double ranks_on_host = double(host.local_rank() + 1);
-  host.all_reduce(&ranks_on_host, 1, dist::ReduceOp::kMax, "the ranks per host (memory check)");
-  check_model_fits(
-      cfg, *backend, B, T, ModelUse::kTraining,
-      {.what = "--micro_batch_size " + std::to_string(B) + " (rows of " + std::to_string(T) + " tokens)",
-       .advice = "lower --micro_batch_size and raise --grad_accum to keep the tokens per step",
-       .memory_check = opts.memory_check,
-       .processes_sharing = int(ranks_on_host)});
-  // No rank takes its memory before every rank has measured what is left.
-  if (host.size() > 1) host.barrier("the memory check of every rank");
+  check_training_fits(opts, cfg, *backend, T, host);
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
   if (opts.warmup_steps >= opts.steps)
@@ -499,12 +525,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   if (writer) out_lock = prepare_out_dir(out, opts);
   MetricsLog metrics(out / "metrics.jsonl");
   if (opts.resume) {
-    load_checkpoint_weights(model, last_dir, /*with_optimizer=*/true);
-    TT_CHECK(model.optimizer_step_count() == run.step)
-        << (last_dir / "optimizer.bin").string() << " holds the optimizer state of step "
-        << model.optimizer_step_count() << ", but " << (last_dir / "trainer_state.json").string()
-        << " is at step " << run.step << ", so they are not from the same save"
-        << hint("resume from an unmodified checkpoint directory");
+    load_resumed_weights(model, last_dir, run);
     if (writer) {  // drop what a killed session logged after the checkpoint
       metrics.keep_up_to(run.step);
       keep_samples_up_to(out / "samples.log", run.step);
