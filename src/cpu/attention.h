@@ -30,6 +30,7 @@
 #include "cpu/fast_math.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/scratch.h"
 
 namespace tt::cpu {
 

@@ -8,7 +8,7 @@
 // act_dtype() is A's, every other dtype T's; when they agree the compute copy of the weights is the master
 // buffer itself. The contract (shapes, dtypes) was checked by Backend before any *_impl runs, so these
 // only unwrap the tensors. The ops' scratch lives here; each op grows it to its *_scratch() size (grow,
-// bf16.h), so it reaches its size in the first step and steady-state steps do not allocate.
+// scratch.h), so it reaches its size in the first step and steady-state steps do not allocate.
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -26,6 +26,7 @@
 #include "cpu/parallel.h"
 #include "cpu/qk_norm_rope.h"
 #include "cpu/rmsnorm.h"
+#include "cpu/scratch.h"
 #include "cpu/swiglu.h"
 #include "model/backend.h"
 #include "model/dtype.h"

@@ -8,7 +8,7 @@
 //   dtable      += dlogits^T @ hidden            (ACCUMULATES; skipped when dtable is null)
 // Shapes: hidden [N,C], losses [N] (overwrite), targets int32 [N]. Rows are processed in chunks of
 // lm_head_chunk(N, V) rows so the logits never exist for all N rows at once; the caller's scratch grows to
-// lm_head_loss_scratch() (grow, bf16.h) and is reused by later calls. Evaluation (no gradient) runs
+// lm_head_loss_scratch() (grow, scratch.h) and is reused by later calls. Evaluation (no gradient) runs
 // per-worker vocab tiles instead. The three GEMMs per chunk use all cores; so do the softmax rows.
 // A: the type of hidden, table and dhidden; T: of losses, logits and dtable. With bf16 activations the
 // logits and the softmax are fp32 and dlogits is rounded to bf16 as the input of the two backward GEMMs
@@ -28,6 +28,7 @@
 #include "cpu/fast_math.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/scratch.h"
 
 namespace tt::cpu {
 

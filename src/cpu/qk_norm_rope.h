@@ -21,6 +21,7 @@
 #include "cpu/bf16.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
+#include "cpu/scratch.h"
 
 namespace tt::cpu {
 
