@@ -70,6 +70,16 @@ void remove_pending_temp_files() noexcept {
     if (t.ready.load()) ::unlink(t.path);
 }
 
+// This host's name as a file-name part (temporary directories carry it: see remove_stale_temp_dirs).
+static std::string this_host() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "host";
+  std::string s(name);
+  for (char& c : s)
+    if (c == '/' || c == '.') c = '_';
+  return s;
+}
+
 static fs::path temp_sibling(const fs::path& path) {
   return path.string() + ".tmp." + std::to_string(getpid());
 }
@@ -196,7 +206,7 @@ fs::path make_temp_dir_beside(const fs::path& final_dir_in) {
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
     fs::path p = parent / ("." + final_dir.filename().string() + ".tmp." + std::to_string(getpid()) + "." +
-                           std::to_string(rd() % 1000000));
+                           std::to_string(rd() % 1000000) + "." + this_host());
     if (fs::create_directory(p, ec)) return p;
     if (ec) break;  // a real error (permissions, read-only, no space), not a name clash
   }
@@ -243,6 +253,10 @@ int remove_stale_temp_dirs(const fs::path& parent_in, const std::string& name) {
     if (entry.find_first_not_of("0123456789", pid_begin) != pid_end) continue;
     std::error_code ec2;
     if (!e.is_directory(ec2) || e.is_symlink(ec2)) continue;
+    // On a shared filesystem another host's pid says nothing about this host's processes.
+    const size_t host_begin = entry.find('.', pid_end + 1);
+    if (host_begin != std::string::npos && entry.compare(host_begin + 1, std::string::npos, this_host()) != 0)
+      continue;
     const long pid = std::stol(entry.substr(pid_begin, pid_end - pid_begin));
     if (pid <= 0 || kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
     fs::remove_all(e.path(), ec2);

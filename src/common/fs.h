@@ -87,8 +87,9 @@ class DirLock {
 // The current time as UTC ISO 8601, e.g. "2026-12-01T10:10:39Z" (meta.json, run_info.json).
 std::string utc_now();
 
-// Removes temporary directories that make_temp_dir_beside() created in `parent` (".<name>.tmp.<pid>.<n>")
-// whose <pid> is no longer a live process (kill(pid, 0) fails with ESRCH): what a killed run left behind.
+// Removes temporary directories that make_temp_dir_beside() created in `parent`
+// (".<name>.tmp.<pid>.<n>.<host>") on this host whose <pid> is no longer a live process (kill(pid, 0) fails
+// with ESRCH): what a killed run left behind. Another host's are left alone (its pids are not this host's).
 // With `name` given, only those for that final directory name. Directories of live processes (a
 // concurrent run) and everything else are left alone. Returns how many were removed; each is logged.
 int remove_stale_temp_dirs(const fs::path& parent, const std::string& name = "");

@@ -44,8 +44,9 @@ class InterruptScope {
   StopSignal stop_;
 };
 
-// Removes directories named ".<final_dir name>.tmp.<pid>.<anything>" beside final_dir (the names
-// make_temp_dir_beside() gives) whose <pid> is not a live process (kill(pid, 0) fails with ESRCH).
+// Removes directories named ".<final_dir name>.tmp.<pid>.<n>.<host>" beside final_dir (the names
+// make_temp_dir_beside() gives) made on this host whose <pid> is not a live process (kill(pid, 0) fails
+// with ESRCH).
 // Directories of live processes — e.g. a concurrent prepare-data into the same --out_dir — and
 // everything else are left alone. Returns the number removed.
 int remove_stale_temp_dirs(const std::filesystem::path& final_dir);

@@ -9,7 +9,7 @@
 // Saving is atomic: everything is written into a temporary sibling directory (make_temp_dir_beside),
 // then swapped in with replace_dir_atomic. Any failure before the swap removes the temporary
 // directory and leaves the previous checkpoint untouched; a kill leaves at worst a stale
-// ".<name>.tmp.<pid>.*" directory, which remove_stale_checkpoint_temps() cleans up later.
+// ".<name>.tmp.<pid>.<n>.<host>" directory, which remove_stale_checkpoint_temps() cleans up later.
 #pragma once
 
 #include <filesystem>
@@ -44,7 +44,7 @@ nlohmann::json load_json_file(const std::filesystem::path& file);
 std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir,
                                                 const std::string& tokenizer_flag);
 
-// Removes ".<name>.tmp.<pid>.*" directories in `parent` whose process is gone.
+// Removes ".<name>.tmp.<pid>.<n>.<host>" directories in `parent` made on this host whose process is gone.
 void remove_stale_checkpoint_temps(const std::filesystem::path& parent);
 
 }  // namespace tt

@@ -403,6 +403,18 @@ TEST(Fs, RemoveStaleTempDirsOnlyTakesThoseOfDeadProcesses) {
   EXPECT_TRUE(fs::exists(dir / (".last.tmp." + live + ".3")));  // a live process's
   EXPECT_TRUE(fs::exists(dir / ("last.tmp." + dead + ".4")));   // not our naming
   EXPECT_TRUE(fs::exists(dir / (".last.tmp.x" + dead + ".5")));
+  // The names make_temp_dir_beside gives carry the host: this host's dead run's is removed, another host's
+  // (whose pid says nothing here, on a shared filesystem) is left alone.
+  const fs::path made = tt::make_temp_dir_beside(dir / "last");
+  const std::string name = made.filename().string();
+  const std::string host = name.substr(name.find('.', name.find(".tmp.") + 5 + live.size() + 1) + 1);
+  EXPECT_FALSE(host.empty()) << name;
+  fs::create_directories(dir / (".last.tmp." + dead + ".6." + host));
+  fs::create_directories(dir / (".last.tmp." + dead + ".7.another_host"));
+  EXPECT_EQ(tt::remove_stale_temp_dirs(dir, "last"), 1);
+  EXPECT_FALSE(fs::exists(dir / (".last.tmp." + dead + ".6." + host)));
+  EXPECT_TRUE(fs::exists(dir / (".last.tmp." + dead + ".7.another_host")));
+  EXPECT_TRUE(fs::exists(made));  // this process's own
   fs::remove_all(dir);
 }
 
