@@ -104,10 +104,30 @@ int main(int argc, char** argv) {
   // Flag values outside their declared range are tt::Errors from parse(), reported like any other.
   try {
     tt::route_stop_signals();  // before any thread starts: see common/stop_signal.h
+    const auto is_command = [](const std::string& w) {
+      return std::any_of(std::begin(kCommands), std::end(kCommands),
+                         [&](const Command& c) { return w == c.name; });
+    };
     const std::string word = command_word(argc, argv);
-    if (!word.empty() && std::none_of(std::begin(kCommands), std::end(kCommands),
-                                      [&](const Command& c) { return word == c.name; }))
+    if (!word.empty() && !is_command(word)) {
+      // "--device cpu train": the command is there, after an option of its own
+      for (int i = 1; i < argc; ++i)
+        if (is_command(argv[i])) {
+          std::string before;
+          for (int j = 1; j < i; ++j) {
+            if (std::string(argv[j]) == "--log_level") {
+              ++j;
+              continue;
+            }
+            before += std::string(before.empty() ? "" : " ") + argv[j];
+          }
+          return report(("\"" + before + "\" comes before the command " + argv[i] +
+                         ": a command's options go after it (tiny-transformer " + argv[i] +
+                         " --help lists them); only --log_level and --version come before it")
+                            .c_str());
+        }
       return report(unknown_command_message(word).c_str());
+    }
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

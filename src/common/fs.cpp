@@ -15,6 +15,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/sha256.h"
 
 namespace tt {
 
@@ -70,14 +71,15 @@ void remove_pending_temp_files() noexcept {
     if (t.ready.load()) ::unlink(t.path);
 }
 
-// This host's name as a file-name part (temporary directories carry it: see remove_stale_temp_dirs).
+// This host as a short file-name part (temporary directories carry it: see remove_stale_temp_dirs): 8 hex
+// digits of its name's hash, since a full host name could push a name past 255 bytes.
 static std::string this_host() {
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "host";
-  std::string s(name);
-  for (char& c : s)
-    if (c == '/' || c == '.') c = '_';
-  return s;
+  static const std::string tag = [] {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+    return sha256_hex(name).substr(0, 8);
+  }();
+  return tag;
 }
 
 static fs::path temp_sibling(const fs::path& path) {
@@ -90,9 +92,46 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   f.commit();
 }
 
+// The descriptor a path names when it is one of this process's own (/dev/stdout, /dev/stderr, /dev/fd/N,
+// /proc/self/fd/N), else -1. Such a path is written through the descriptor: reopening what it resolves to
+// would truncate a file the shell appends to, and renaming over it would replace that file.
+static int own_descriptor(const fs::path& p) {
+  const std::string s = p.lexically_normal().string();
+  if (s == "/dev/stdout") return 1;
+  if (s == "/dev/stderr") return 2;
+  for (const std::string prefix : {"/dev/fd/", "/proc/self/fd/"})
+    if (s.size() > prefix.size() && s.compare(0, prefix.size(), prefix) == 0 &&
+        s.find_first_not_of("0123456789", prefix.size()) == std::string::npos && s.size() - prefix.size() < 9)
+      return std::stoi(s.substr(prefix.size()));
+  return -1;
+}
+
+// The kernel's protected_symlinks rule, which a rename beside the link's target would bypass: a symlink in
+// a sticky world-writable directory (/tmp) is followed only when this user or the directory's owner owns it,
+// so another user's planted /tmp/out -> ~/.bashrc is refused.
+static bool may_follow(const fs::path& link) {
+  struct stat l {
+  }, d{};
+  fs::path dir = link.parent_path();
+  if (dir.empty()) dir = ".";
+  if (::lstat(link.c_str(), &l) != 0 || ::stat(dir.c_str(), &d) != 0) return false;
+  const bool sticky_world_writable = (d.st_mode & S_ISVTX) && (d.st_mode & S_IWOTH);
+  return !sticky_world_writable || l.st_uid == ::geteuid() || l.st_uid == d.st_uid;
+}
+
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), target_(path_) {
+  if (const int fd = own_descriptor(path_); fd >= 0) {
+    const int copy = ::dup(fd);
+    f_ = copy >= 0 ? ::fdopen(copy, "wb") : nullptr;  // fdopen neither truncates nor repositions
+    TT_CHECK(f_) << path_.string() << ": cannot write to descriptor " << fd << ": " << std::strerror(errno);
+    return;
+  }
   std::error_code ec;
   if (fs::is_symlink(fs::symlink_status(target_, ec))) {
+    TT_CHECK(may_follow(target_)) << path_.string()
+                                  << ": refusing to follow a symlink that another user owns in a shared "
+                                     "sticky directory"
+                                  << hint("write somewhere else, or remove the link");
     target_ = fs::weakly_canonical(target_, ec);
     TT_CHECK(!ec) << path_.string() << ": cannot resolve the symlink: " << ec.message();
   }
@@ -159,11 +198,6 @@ fs::path directory_path(const fs::path& dir) {
   };
   fs::path p = trimmed(dir);
   if (p.filename() == "." || p.filename() == "..") p = trimmed(fs::absolute(p));
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(p, ec))) {
-    const fs::path target = fs::weakly_canonical(p, ec);
-    if (!ec) p = target;
-  }
   return p;
 }
 
@@ -255,8 +289,11 @@ int remove_stale_temp_dirs(const fs::path& parent_in, const std::string& name) {
     if (!e.is_directory(ec2) || e.is_symlink(ec2)) continue;
     // On a shared filesystem another host's pid says nothing about this host's processes.
     const size_t host_begin = entry.find('.', pid_end + 1);
-    if (host_begin != std::string::npos && entry.compare(host_begin + 1, std::string::npos, this_host()) != 0)
+    if (host_begin != std::string::npos &&
+        entry.compare(host_begin + 1, std::string::npos, this_host()) != 0) {
+      log_info("leaving ", e.path().string(), ": made on another host, whose processes this one cannot see");
       continue;
+    }
     const long pid = std::stol(entry.substr(pid_begin, pid_end - pid_begin));
     if (pid <= 0 || kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
     fs::remove_all(e.path(), ec2);

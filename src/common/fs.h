@@ -20,9 +20,11 @@ void write_file_atomic(const fs::path& path, std::string_view data);
 
 // Streaming variant for large outputs. Writes go to a temporary sibling; commit() flushes,
 // fsyncs and renames. If destroyed without commit() (error, exception), the temporary is removed.
-// A symlink is written through: the file it points to is replaced, the link kept. An existing file keeps
-// its permissions. A path that exists as something else than a regular file (a FIFO, /dev/stdout,
-// /dev/null) is written directly: there is nothing to rename over it, and renaming would replace the device.
+// A symlink is written through: the file it points to is replaced, the link kept (not another user's link
+// in a sticky directory such as /tmp: the kernel's protected_symlinks rule). An existing file keeps its
+// permissions. /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N are written through the process's
+// own descriptor; any other path that exists as something else than a regular file (a FIFO, /dev/null) is
+// written directly: there is nothing to rename over it, and renaming would replace the device.
 class AtomicFile {
  public:
   explicit AtomicFile(fs::path path);
@@ -42,9 +44,9 @@ class AtomicFile {
 };
 
 // The directory `dir` names, as a path whose last component is its name: "out/", "out/." and "out/x/.."
-// become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path);
-// a symlink becomes the path it points to, so the directory is replaced, not the link. Temporary siblings
-// and renames need that last component.
+// become "out"; ".", ".." and paths ending in them become absolute ("." -> the working directory's path).
+// Temporary siblings and renames need that last component. Lexical only: a symlink stays the link (a
+// checkpoint saved at a symlinked runs/b/last replaces the link, never the run it points to).
 fs::path directory_path(const fs::path& dir);
 
 // Removes the temporary files of every AtomicFile not yet committed or destroyed: for a signal that ends the

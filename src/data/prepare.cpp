@@ -559,6 +559,19 @@ void log_summary(const ReadSummary& r, const Splits& splits, const BatchTokenize
            double(splits.document_tokens()) / seconds, " tokens/s");
 }
 
+// The directory --out_dir names: "data/" and "data/." are "data"; a symlink (data kept on a larger disk and
+// linked in) is the directory it points to, which is replaced while the link stays.
+fs::path output_directory(const std::string& out_dir) {
+  fs::path p = directory_path(out_dir);
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(p, ec))) {
+    const fs::path target = fs::weakly_canonical(p, ec);
+    TT_CHECK(!ec) << "--out_dir " << out_dir << ": cannot resolve the symlink: " << ec.message();
+    p = directory_path(target);
+  }
+  return p;
+}
+
 }  // namespace
 
 nlohmann::ordered_json recorded_options(const PrepareDataOptions& opts) {
@@ -573,7 +586,7 @@ nlohmann::ordered_json prepare_data(const PrepareDataOptions& opts, const Tokeni
   const auto t0 = std::chrono::steady_clock::now();
   const TokenIds ids = token_ids(tokenizer);
   data::InterruptScope interrupt;
-  const fs::path out_dir = directory_path(opts.out_dir);  // "data/" and "data/." name the directory "data"
+  const fs::path out_dir = output_directory(opts.out_dir);
   const auto check_interrupt = [&] { throw_if_interrupted(interrupt, out_dir); };
   const data::NetOptions net = net_options(opts, check_interrupt);
 

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -43,6 +45,40 @@ std::string data_ext(const fs::path& p) {
   return is_dump_part_ext(e) ? ".xml" : e;
 }
 
+// A file of a Wikimedia dump run ("enwiki-20240601-pages-articles1.xml-p1p41242.bz2"): what it holds
+// ("pages-articles", "all-titles-in-ns0", "pages-articles-multistream-index", ...), whether it is the
+// multistream variant, and whether it is one part of several.
+struct DumpFile {
+  std::string run;   // "enwiki-20240601"
+  std::string kind;  // the name between the run and the first '.' or part number, multistream removed
+  bool multistream = false, part = false;
+};
+std::optional<DumpFile> wikimedia_dump_file(const std::string& name) {
+  // <wiki>-<YYYYMMDD>-<kind>...: a wiki name of letters and '_' ending in "wiki..." (enwiki, enwiktionary)
+  const size_t dash = name.find('-');
+  if (dash == std::string::npos || dash == 0 || name.size() < dash + 10 || name[dash + 9] != '-')
+    return std::nullopt;
+  const std::string wiki = name.substr(0, dash);
+  if (wiki.find("wik") == std::string::npos ||
+      !std::all_of(wiki.begin(), wiki.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; }) ||
+      !std::all_of(name.begin() + long(dash) + 1, name.begin() + long(dash) + 9,
+                   [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  DumpFile d;
+  d.run = name.substr(0, dash + 9);
+  std::string kind = name.substr(dash + 10, name.find('.', dash + 10) - (dash + 10));
+  if (const size_t m = kind.find("-multistream"); m != std::string::npos) {
+    d.multistream = true;
+    kind.erase(m, 12);
+  }
+  while (!kind.empty() && kind.back() >= '0' && kind.back() <= '9') {  // "pages-articles1": a part
+    kind.pop_back();
+    d.part = true;
+  }
+  d.kind = kind;
+  return d;
+}
+
 // Why a file in a walked directory is not read as a source, or null when it is. Beside the data, a
 // directory may hold a dump run's checksums and status (the dump cache) and prepare-data's own outputs.
 const char* not_a_source(const fs::path& f) {
@@ -56,7 +92,38 @@ const char* not_a_source(const fs::path& f) {
   if (name == "dumpstatus.json" || name.find("sha1sums") != std::string::npos ||
       name.find("md5sums") != std::string::npos)
     return "a dump's checksums or status, not text";
+  if (const auto dump = wikimedia_dump_file(name); dump && dump->kind != "pages-articles")
+    return "a dump's index, titles, abstracts or metadata, not its article text";
   return nullptr;
+}
+
+// A mirrored dump run holds the same articles several times: the whole file and its parts, plain and
+// multistream. Each run's articles are read once: parts rather than the whole file, plain rather than
+// multistream (the rest is skipped and logged).
+template <class Ignore>
+void skip_repeated_dump_text(std::vector<fs::path>& files, const Ignore& ignore) {
+  struct Seen {
+    bool parts = false, plain = false;
+  };
+  std::map<std::string, Seen> runs;
+  for (const auto& f : files)
+    if (const auto d = wikimedia_dump_file(f.filename().string())) {
+      Seen& s = runs[f.parent_path().string() + "/" + d->run];
+      s.parts = s.parts || d->part;
+      s.plain = s.plain || !d->multistream;
+    }
+  std::vector<fs::path> kept;
+  for (const auto& f : files) {
+    const auto d = wikimedia_dump_file(f.filename().string());
+    const Seen* s = d ? &runs[f.parent_path().string() + "/" + d->run] : nullptr;
+    if (s && s->plain && d->multistream)
+      ignore(f, "the multistream copy of articles read from the plain dump beside it");
+    else if (s && s->parts && !d->part)
+      ignore(f, "the whole dump, whose parts beside it are read");
+    else
+      kept.push_back(f);
+  }
+  files.swap(kept);
 }
 
 // A directory holding prepare-data's output (meta.json beside train.bin): its samples.txt and meta.json
@@ -247,6 +314,7 @@ std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
         found.push_back(f);
     }
     std::sort(found.begin(), found.end());
+    skip_repeated_dump_text(found, ignore);
     TT_CHECK(!found.empty())
         << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
         << "optionally .bz2/.gz/.xz/.zst, Wikimedia dump parts, or WikiExtractor wiki_NN "

@@ -245,7 +245,7 @@ bool is_cuda_available();
 // Why is_cuda_available() is false ("" when it is true): no CUDA backend in this build, or the CUDA
 // runtime's error (e.g. cudaErrorInsufficientDriver), or no device. The GPU tests print it when they skip.
 std::string cuda_unavailable_reason();
-// True when the environment variable TT_REQUIRE_CUDA is set (non-empty, not "0"): the GPU tests and the
+// True when the environment variable TT_REQUIRE_CUDA is 1 (common/env.h: 0 or 1): the GPU tests and the
 // CUDA benchmark then fail instead of skipping, so a run on a GPU machine cannot pass by skipping everything.
 bool cuda_required_by_env();
 std::unique_ptr<Backend> make_cuda_backend(int device = 0);

@@ -183,6 +183,15 @@ Download::Download(std::string url, fs::path final_path, Expected expected, Http
   }
 }
 
+// What a later run does with the .part: resume it where the server named the file's version (ETag,
+// Last-Modified) or checksums will check the whole file (resume_partial), else fetch it again.
+std::string Download::later_run_note() const {
+  return !validator_.empty() || verified_by_checksum() ? " and a later run resumes it"
+                                                       : ", but a later run fetches the file again: the "
+                                                         "server named no version (ETag, Last-Modified) to "
+                                                         "resume it against";
+}
+
 // Takes over the bytes an earlier run left in the .part (checksums over them, the If-Range validator).
 void Download::resume_partial() {
   const fs::path part = part_path();
@@ -247,7 +256,7 @@ Download::~Download() {
     if (bar_) bar_->progress.finish("interrupted");
     log_info("download of ", shown_url_, " ended at ", amount(on_disk_),
              total_ ? " of " + amount(total_) : std::string(), "; the partial file ", part_path().string(),
-             " is kept and a later run resumes it");
+             " is kept", later_run_note());
   }
   bar_.reset();
   if (fd_ >= 0) ::close(fd_);
@@ -300,7 +309,7 @@ void Download::stop(const std::string& why) {
   if (on_disk_ > 0)
     log_info("stopped downloading ", shown_url_, " at ", amount(on_disk_),
              total_ ? " of " + amount(total_) : "", " (", why, "); the partial file ", part_path().string(),
-             " is kept and a later run resumes from there");
+             " is kept", later_run_note());
 }
 
 void Download::discard() {
@@ -541,10 +550,10 @@ void Download::finish_try(int curl_result) {
   if (char* effective = nullptr;
       curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
     effective_url_ = effective;
-  const std::string keep_note = on_disk_ > 0 ? "; the partial download " + part_path().string() + " (" +
-                                                   std::to_string(on_disk_) +
-                                                   " bytes) is kept and a later run resumes it"
-                                             : "";
+  const std::string keep_note = on_disk_ > 0
+                                    ? "; the partial download " + part_path().string() + " (" +
+                                          std::to_string(on_disk_) + " bytes) is kept" + later_run_note()
+                                    : "";
   if (!t->fatal.empty()) {
     if (t->fatal_refuses) refuse(t->fatal);
     TT_FAIL() << "GET " << shown_url_ << ": " << t->fatal << keep_note;
@@ -603,7 +612,7 @@ void Download::schedule_retry(const std::string& problem) {
     TT_FAIL() << "GET " << shown_url_ << ": " << problem << " (gave up after " << failures_
               << " tries in a row without progress)"
               << (on_disk_ > 0 ? "; the partial download " + part_path().string() + " (" +
-                                     std::to_string(on_disk_) + " bytes) is kept and a later run resumes it"
+                                     std::to_string(on_disk_) + " bytes) is kept" + later_run_note()
                                : std::string())
               << hint(
                      "check the network connection and the URL; --net_retries and --net_timeout set the "

@@ -71,6 +71,7 @@ class Download {
   uint64_t total_size() const { return total_; }    // 0 while unknown
   bool failed() const { return failed_; }           // a read() threw (transfer error, interrupt)
   bool verified_by_checksum() const { return !expected_.sha1.empty() || !expected_.md5.empty(); }
+  std::string later_run_note() const;
 
   struct Transfer;  // libcurl state of one try (implementation detail)
 

@@ -132,11 +132,13 @@ fs::path cache_path_for_url(const fs::path& cache, const std::string& url) {
     if (!last.empty()) out /= last;
     last = safe_segment(seg);
   }
-  if (!p.path.empty() && p.path.back() == '/') {  // a directory URL: its listing is "index" inside it
+  // A directory URL's listing is "_index" inside it: no segment escapes to that name ('_' is followed by
+  // two hex digits), so "h/dir/" and "h/dir/index" stay apart.
+  if (!p.path.empty() && p.path.back() == '/') {
     if (!last.empty()) out /= last;
-    last = "index";
+    last = "_index";
   }
-  if (last.empty()) last = "index";
+  if (last.empty()) last = "_index";
   if (!p.query.empty()) last += "-q" + sha256_hex(p.query).substr(0, 12);
   return out / last;
 }

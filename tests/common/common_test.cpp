@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -256,16 +257,55 @@ TEST(Fs, AtomicFileWritesThroughLinksKeepsModesAndWritesPipesDirectly) {
   reader.join();
   EXPECT_EQ(got, "through the pipe");
   EXPECT_TRUE(fs::is_fifo(fifo));
-  // a symlinked directory: the directory it points to is replaced, the link kept
-  fs::create_directories(dir / "big" / "ckpt");
-  tt::write_file_atomic(dir / "big" / "ckpt" / "a", "old");
-  fs::create_directory_symlink(dir / "big" / "ckpt", dir / "ckpt");
-  fs::path tmp = tt::make_temp_dir_beside(dir / "ckpt");
-  EXPECT_EQ(tmp.parent_path(), dir / "big");
-  tt::write_file_atomic(tmp / "a", "new");
-  tt::replace_dir_atomic(tmp, dir / "ckpt");
-  EXPECT_TRUE(fs::is_symlink(dir / "ckpt"));
-  EXPECT_EQ(tt::read_file(dir / "big" / "ckpt" / "a"), "new");
+  // the process's own descriptors are written through, never reopened or renamed over: a file the shell
+  // appends to keeps what it held (was: replaced), a pipe gets the bytes (was: "cannot resolve the symlink")
+  {
+    const fs::path log = dir / "log.txt";
+    tt::write_file_atomic(log, "earlier\n");
+    const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    tt::write_file_atomic("/proc/self/fd/" + std::to_string(fd), "appended\n");
+    ::close(fd);
+    EXPECT_EQ(tt::read_file(log), "earlier\nappended\n");
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    tt::write_file_atomic("/dev/fd/" + std::to_string(p[1]), "piped");
+    ::close(p[1]);
+    char buf[16] = {};
+    EXPECT_EQ(::read(p[0], buf, sizeof buf), 5);
+    EXPECT_EQ(std::string(buf), "piped");
+    ::close(p[0]);
+  }
+  // another user's symlink in a sticky world-writable directory (/tmp/out -> ~/.bashrc) is not followed,
+  // as the kernel's protected_symlinks would refuse it (setting a link's owner needs root)
+  if (::geteuid() == 0) {
+    const fs::path shared = dir / "shared";
+    fs::create_directories(shared);
+    fs::permissions(shared, fs::perms::all | fs::perms::sticky_bit);
+    tt::write_file_atomic(dir / "victim", "keep");
+    fs::create_symlink(dir / "victim", shared / "out");
+    ASSERT_EQ(::lchown((shared / "out").c_str(), 12345, 12345), 0);
+    try {
+      tt::write_file_atomic(shared / "out", "planted");
+      ADD_FAILURE() << "followed another user's link in a sticky directory";
+    } catch (const tt::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("refusing to follow a symlink"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(tt::read_file(dir / "victim"), "keep");
+  }
+  // a directory swapped in at a symlink replaces the link, never what it points to (a checkpoint saved at a
+  // symlinked runs/b/last must not overwrite run a's; prepare-data resolves its --out_dir itself)
+  fs::create_directories(dir / "a" / "last");
+  tt::write_file_atomic(dir / "a" / "last" / "w", "run a");
+  fs::create_directories(dir / "b");
+  fs::create_directory_symlink(dir / "a" / "last", dir / "b" / "last");
+  fs::path tmp = tt::make_temp_dir_beside(dir / "b" / "last");
+  EXPECT_EQ(tmp.parent_path(), dir / "b");
+  tt::write_file_atomic(tmp / "w", "run b");
+  tt::replace_dir_atomic(tmp, dir / "b" / "last");
+  EXPECT_EQ(tt::read_file(dir / "a" / "last" / "w"), "run a");
+  EXPECT_EQ(tt::read_file(dir / "b" / "last" / "w"), "run b");
+  EXPECT_FALSE(fs::is_symlink(dir / "b" / "last"));
   fs::remove_all(dir);
 }
 

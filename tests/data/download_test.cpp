@@ -355,7 +355,9 @@ TEST(CachePaths, FollowXdgAndKeepUrlsApart) {
   EXPECT_EQ(net::cache_path_for_url(c, "http://h/a%2Cb.tsv"), "/cache/url/h/a_252Cb.tsv");
   EXPECT_EQ(net::cache_path_for_url(c, "http://h/a_2Cb.tsv"), "/cache/url/h/a_5F2Cb.tsv");
   EXPECT_EQ(net::cache_path_for_url(c, "http://h_1/x"), "/cache/url/h_5F1/x");
-  EXPECT_EQ(net::cache_path_for_url(c, "http://h/dir/"), "/cache/url/h/dir/index");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h/dir/"), "/cache/url/h/dir/_index");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h/dir/index"), "/cache/url/h/dir/index");
+  EXPECT_EQ(net::cache_path_for_url(c, "http://h"), "/cache/url/h/_index");
   EXPECT_EQ(net::url_file_name("http://h/a/enwiki-p1p2.bz2?x"), "enwiki-p1p2.bz2");
   EXPECT_TRUE(contains(error_of([] { net::parse_url("ftp://h/x"); }), "unsupported URL scheme"));
   EXPECT_EQ(net::cache_dir("/flag"), "/flag");

@@ -152,6 +152,18 @@ TEST(Pipeline, ReadsAPipeAsAFile) {
   EXPECT_EQ(tt::read_file(dir.path / "piped/train.bin"), tt::read_file(dir.path / "file/train.bin"));
 }
 
+TEST(Pipeline, ASymlinkedOutDirReplacesTheDirectoryItPointsTo) {
+  // data kept on a larger disk and linked in: the next run's data lands there, and the link stays
+  ScratchDir dir;
+  auto src = dir.write("docs.tsv", tsv_docs(200));
+  ByteTokenizer tok;
+  tt::prepare_data(options(dir.path / "big" / "data", {src.string()}, 64), tok);
+  fs::create_directory_symlink(dir.path / "big" / "data", dir.path / "data");
+  tt::prepare_data(options(dir.path / "data", {src.string()}, 32), tok);
+  EXPECT_TRUE(fs::is_symlink(dir.path / "data"));
+  EXPECT_EQ(nlohmann::json::parse(tt::read_file(dir.path / "big" / "data" / "meta.json"))["seq_len"], 32);
+}
+
 TEST(Pipeline, MaxBytesDedupAndMinChars) {
   ScratchDir dir;
   auto src = dir.write("docs.tsv", tsv_docs(600, 100));  // each document 6 times

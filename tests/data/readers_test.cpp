@@ -345,6 +345,11 @@ TEST(Readers, ExpandSourcesReadsDumpPartsAndSkipsWhatIsNotText) {
   dir.write("run/enwiki-20160407-md5sums.txt", "x");
   dir.write("run/dumpstatus.json", "x");
   dir.write("run/enwiki-20160407-pages-articles1.xml-p1.bz2", "x");  // not a page range
+  // a mirrored run also holds the same articles whole and as multistream, and indexes and title lists
+  dir.write("run/enwiki-20160407-pages-articles.xml.bz2", "x");
+  dir.write("run/enwiki-20160407-pages-articles-multistream1.xml-p10p30302.bz2", "x");
+  dir.write("run/enwiki-20160407-all-titles-in-ns0.gz", "x");
+  dir.write("run/enwiki-20160407-siteinfo-namespaces.json.gz", "x");
   // prepare-data's output inside the source tree, as --out_dir corpus/prepared leaves it
   dir.write("prepared/meta.json", "{}");
   dir.write("prepared/train.bin", "");
@@ -369,6 +374,10 @@ TEST(Readers, ExpandSourcesReadsDumpPartsAndSkipsWhatIsNotText) {
   EXPECT_TRUE(ignored_as("md5sums.txt", "checksums"));
   EXPECT_TRUE(ignored_as("dumpstatus.json", "status"));
   EXPECT_TRUE(ignored_as("articles1.xml-p1.bz2", "not a source file name"));
+  EXPECT_TRUE(ignored_as("pages-articles.xml.bz2", "the whole dump, whose parts beside it are read"));
+  EXPECT_TRUE(ignored_as("multistream1.xml-p10p30302.bz2", "the multistream copy"));
+  EXPECT_TRUE(ignored_as("all-titles-in-ns0.gz", "not its article text"));
+  EXPECT_TRUE(ignored_as("siteinfo-namespaces.json.gz", "not its article text"));
   EXPECT_TRUE(ignored_as("prepared", "prepare-data output"));
   EXPECT_TRUE(ignored_as("up", "already read"));
   // prepare-data's output named as the source itself is refused, not read as text

@@ -286,6 +286,13 @@ TEST_F(CliTest, UnknownCommandNamesTheWordAndTheCommands) {
   }
 }
 
+TEST_F(CliTest, AnOptionBeforeTheCommandIsNamedAsSuch) {
+  // was: unknown command "cpu"
+  RunResult r = run("--log_level warn --device cpu tokenize --input x.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("\"--device cpu\" comes before the command tokenize"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTest, DecodeWithTokensIsRefusedNotIgnored) {
   auto ids = write("ids.jsonl", "{\"ids\": [9707]}\n");
   RunResult r = run("tokenize --decode --tokens --jsonl '" + ids.string() + "'");
