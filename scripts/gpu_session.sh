@@ -112,6 +112,15 @@ stage_tests() {
     fi
     grep -E '^GPU ' "$OUT/$t.log" >&2
   done
+  # The sync check runs recorded steps eagerly (a stream capture may not synchronise), so the recorded op case
+  # and the training tests run once more without it, replaying their steps as CUDA graphs.
+  if "$X/bin/cuda_ops_test" --gtest_filter='Ops/CudaOpTest.MatchesCpuReference/recorded' \
+      > "$OUT/cuda_ops_test-recorded-graphs.log" 2>&1 &&
+    "$X/bin/cuda_train_test" > "$OUT/cuda_train_test-graphs.log" 2>&1; then
+    log "recorded steps as CUDA graphs: passed"
+  else
+    fail "recorded steps as CUDA graphs (see cuda_ops_test-recorded-graphs.log, cuda_train_test-graphs.log)"
+  fi
   unset TT_REQUIRE_CUDA
 }
 
@@ -123,6 +132,9 @@ stage_sanitize() {
   "${san[@]}" --tool racecheck --error-exitcode 9 "$X/libexec/cuda_ops_test" \
     --gtest_filter='Ops/CudaOpTest.*attention*:Ops/CudaOpTest.*lm_head*:Ops/CudaOpTest.*rmsnorm*' \
     > "$OUT/sanitize-racecheck.log" 2>&1 && log "racecheck: clean" || fail "racecheck (see sanitize-racecheck.log)"
+  "${san[@]}" --tool synccheck --error-exitcode 9 "$X/libexec/cuda_ops_test" \
+    --gtest_filter='Ops/CudaOpTest.*attention*:Ops/CudaOpTest.*lm_head*:Ops/CudaOpTest.*rmsnorm*' \
+    > "$OUT/sanitize-synccheck.log" 2>&1 && log "synccheck: clean" || fail "synccheck (see sanitize-synccheck.log)"
 }
 
 stage_bench() {

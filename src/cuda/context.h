@@ -115,7 +115,8 @@ void gemm_batched_rm(Ctx& ctx, void* c, DType c_dtype, int64_t ldc, int64_t stri
 // Destroys the cached cuBLASLt plans made for `ctx.lt`.
 void gemm_cache_clear(Ctx& ctx);
 
-// The dynamic shared memory `kernel` may launch with so far (cuda_backend.cu; 0 until raised).
+// The dynamic shared memory `kernel` may launch with so far on the current device (cuda_backend.cu; 0 until
+// raised).
 size_t& dynamic_smem_allowed(const void* kernel);
 // Lets `kernel` launch with `bytes` of dynamic shared memory (above 48 KiB needs the opt-in), calling
 // cudaFuncSetAttribute only when the limit must grow: run_recorded's eager warm-up makes the call, and a

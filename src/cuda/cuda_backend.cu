@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "common/check.h"
 #include "common/env.h"
@@ -61,8 +63,10 @@ void Ctx::release_scratch() {
 }
 
 size_t& dynamic_smem_allowed(const void* kernel) {
-  static std::unordered_map<const void*, size_t> allowed;
-  return allowed[kernel];
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));  // the attribute is set per device: a second GPU needs its own call
+  static std::map<std::pair<int, const void*>, size_t> allowed;
+  return allowed[{device, kernel}];
 }
 
 void Ctx::note_alloc(size_t bytes) {
@@ -207,7 +211,9 @@ struct GraphRecording final : OpRecording {
 
 void CudaBackend::run_recorded_impl(std::unique_ptr<OpRecording>& recording, uint64_t key,
                                     const std::function<void()>& ops) {
-  if (!graphs_enabled() || impl_->timing) {
+  // Timed ops and TT_CUDA_SYNC_CHECK's synchronise after each launch, which a stream capture refuses (every
+  // recorded step failed under the GPU session's sync check): they run the ops eagerly.
+  if (!graphs_enabled() || impl_->timing || sync_after_launch()) {
     ops();
     return;
   }

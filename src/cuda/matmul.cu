@@ -251,8 +251,11 @@ class SavedRange {
       (void)cudaStreamSynchronize(ctx_.stream);
     }
   }
+  // Puts the bytes back, finished before it returns: host_ is pageable memory freed with this object, and a
+  // copy from pageable memory is not promised to be done when cudaMemcpyAsync returns.
   void restore() {
     CUDA_CHECK(cudaMemcpyAsync(range_.p, host_.data(), range_.bytes, cudaMemcpyHostToDevice, ctx_.stream));
+    CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
     armed_ = false;
   }
   // Puts the bytes back and keeps them for another restore().

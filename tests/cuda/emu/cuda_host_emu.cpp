@@ -199,8 +199,16 @@ cudaError_t cudaGetDeviceCount(int* count) {
   *count = device_count();
   return cudaSuccess;
 }
+// The current device, per host thread as in CUDA.
+thread_local int g_current_device = 0;
 cudaError_t cudaSetDevice(int device) {
-  return device >= 0 && device < device_count() ? cudaSuccess : record_error(cudaErrorInvalidDevice);
+  if (device < 0 || device >= device_count()) return record_error(cudaErrorInvalidDevice);
+  g_current_device = device;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = g_current_device;
+  return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device < 0 || device >= device_count()) return record_error(cudaErrorInvalidDevice);
