@@ -116,10 +116,11 @@ stage_tests() {
   # and the training tests run once more without it, replaying their steps as CUDA graphs.
   if "$X/bin/cuda_ops_test" --gtest_filter='Ops/CudaOpTest.MatchesCpuReference/recorded' \
       > "$OUT/cuda_ops_test-recorded-graphs.log" 2>&1 &&
-    "$X/bin/cuda_train_test" > "$OUT/cuda_train_test-graphs.log" 2>&1; then
+    "$X/bin/cuda_train_test" > "$OUT/cuda_train_test-graphs.log" 2>&1 &&
+    "$X/bin/cuda_trainer_test" > "$OUT/cuda_trainer_test-graphs.log" 2>&1; then
     log "recorded steps as CUDA graphs: passed"
   else
-    fail "recorded steps as CUDA graphs (see cuda_ops_test-recorded-graphs.log, cuda_train_test-graphs.log)"
+    fail "recorded steps as CUDA graphs (see cuda_*-graphs.log)"
   fi
   unset TT_REQUIRE_CUDA
 }

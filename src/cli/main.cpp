@@ -110,16 +110,21 @@ int main(int argc, char** argv) {
     };
     const std::string word = command_word(argc, argv);
     if (!word.empty() && !is_command(word)) {
-      // "--device cpu train": the command is there, after an option of its own
-      for (int i = 1; i < argc; ++i)
+      // "--device cpu train": the word is an option's value, and the command follows
+      int at = 1;
+      while (at < argc && argv[at] != word) ++at;
+      const bool after_option = at > 1 && argv[at - 1][0] == '-';
+      for (int i = at + 1; after_option && i < argc; ++i)
         if (is_command(argv[i])) {
           std::string before;
           for (int j = 1; j < i; ++j) {
-            if (std::string(argv[j]) == "--log_level") {
+            const std::string a = argv[j];
+            if (a == "--log_level") {
               ++j;
               continue;
             }
-            before += std::string(before.empty() ? "" : " ") + argv[j];
+            if (a.rfind("--log_level=", 0) == 0 || a == "--version") continue;
+            before += (before.empty() ? "" : " ") + a;
           }
           return report(("\"" + before + "\" comes before the command " + argv[i] +
                          ": a command's options go after it (tiny-transformer " + argv[i] +

@@ -99,7 +99,9 @@ static int own_descriptor(const fs::path& p) {
   const std::string s = p.lexically_normal().string();
   if (s == "/dev/stdout") return 1;
   if (s == "/dev/stderr") return 2;
-  for (const std::string prefix : {"/dev/fd/", "/proc/self/fd/"})
+  for (const std::string prefix :
+       {std::string("/dev/fd/"), std::string("/proc/self/fd/"), std::string("/proc/thread-self/fd/"),
+        "/proc/" + std::to_string(::getpid()) + "/fd/"})
     if (s.size() > prefix.size() && s.compare(0, prefix.size(), prefix) == 0 &&
         s.find_first_not_of("0123456789", prefix.size()) == std::string::npos && s.size() - prefix.size() < 9)
       return std::stoi(s.substr(prefix.size()));
@@ -120,20 +122,27 @@ static bool may_follow(const fs::path& link) {
 }
 
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), target_(path_) {
-  if (const int fd = own_descriptor(path_); fd >= 0) {
-    const int copy = ::dup(fd);
-    f_ = copy >= 0 ? ::fdopen(copy, "wb") : nullptr;  // fdopen neither truncates nor repositions
-    TT_CHECK(f_) << path_.string() << ": cannot write to descriptor " << fd << ": " << std::strerror(errno);
-    return;
-  }
+  // Links are followed one at a time, so that each is checked as the kernel would check it, and a link to
+  // one of this process's descriptors (/dev/stdout behind a symlink) is found as such.
   std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(target_, ec))) {
-    TT_CHECK(may_follow(target_)) << path_.string()
-                                  << ": refusing to follow a symlink that another user owns in a shared "
-                                     "sticky directory"
+  for (int hops = 0;; ++hops) {
+    if (const int fd = own_descriptor(target_); fd >= 0) {
+      const int copy = ::dup(fd);
+      f_ = copy >= 0 ? ::fdopen(copy, "wb") : nullptr;  // fdopen neither truncates nor repositions
+      const int err = errno;
+      if (!f_ && copy >= 0) ::close(copy);
+      TT_CHECK(f_) << path_.string() << ": cannot write to descriptor " << fd << ": " << std::strerror(err);
+      return;
+    }
+    if (!fs::is_symlink(fs::symlink_status(target_, ec))) break;
+    TT_CHECK(hops < 40) << path_.string() << ": too many levels of symlinks";
+    TT_CHECK(may_follow(target_)) << path_.string() << ": refusing to follow " << target_.string()
+                                  << ", a symlink that another user owns in a shared sticky directory"
                                   << hint("write somewhere else, or remove the link");
-    target_ = fs::weakly_canonical(target_, ec);
-    TT_CHECK(!ec) << path_.string() << ": cannot resolve the symlink: " << ec.message();
+    const fs::path next = fs::read_symlink(target_, ec);
+    TT_CHECK(!ec) << path_.string() << ": cannot read the symlink " << target_.string() << ": "
+                  << ec.message();
+    target_ = next.is_absolute() ? next : target_.parent_path() / next;
   }
   const fs::file_status existing = fs::status(target_, ec);  // not_found when there is none
   if (fs::exists(existing) && !fs::is_regular_file(existing) && !fs::is_directory(existing)) {
@@ -252,7 +261,7 @@ fs::path make_temp_dir_beside(const fs::path& final_dir_in) {
 void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir_in) {
   const fs::path final_dir = directory_path(final_dir_in);
   std::error_code ec;
-  if (fs::exists(final_dir, ec)) {
+  if (fs::exists(fs::symlink_status(final_dir, ec))) {  // a symlink, dangling or not, is exchanged as itself
     if (renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
       fs::remove_all(tmp_dir, ec);  // tmp_dir now holds the old contents
       return;

@@ -564,10 +564,11 @@ void log_summary(const ReadSummary& r, const Splits& splits, const BatchTokenize
 fs::path output_directory(const std::string& out_dir) {
   fs::path p = directory_path(out_dir);
   std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(p, ec))) {
-    const fs::path target = fs::weakly_canonical(p, ec);
-    TT_CHECK(!ec) << "--out_dir " << out_dir << ": cannot resolve the symlink: " << ec.message();
-    p = directory_path(target);
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {  // a dangling link's target is made
+    TT_CHECK(hops < 40) << "--out_dir " << out_dir << ": too many levels of symlinks";
+    const fs::path next = fs::read_symlink(p, ec);
+    TT_CHECK(!ec) << "--out_dir " << out_dir << ": cannot read the symlink: " << ec.message();
+    p = directory_path(next.is_absolute() ? next : p.parent_path() / next);
   }
   return p;
 }

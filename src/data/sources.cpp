@@ -79,6 +79,15 @@ std::optional<DumpFile> wikimedia_dump_file(const std::string& name) {
   return d;
 }
 
+// The kinds of Wikimedia dump files that hold no article text (indexes, title lists, abstracts, stubs, logs,
+// table dumps); everything else (pages-articles, pages-meta-current, a user's own files named like a run)
+// is read.
+bool is_dump_metadata(const std::string& kind) {
+  for (const char* prefix : {"all-titles", "abstract", "stub-", "siteinfo", "pages-logging", "titles"})
+    if (kind.rfind(prefix, 0) == 0) return true;
+  return kind.size() > 6 && kind.compare(kind.size() - 6, 6, "-index") == 0;
+}
+
 // Why a file in a walked directory is not read as a source, or null when it is. Beside the data, a
 // directory may hold a dump run's checksums and status (the dump cache) and prepare-data's own outputs.
 const char* not_a_source(const fs::path& f) {
@@ -92,33 +101,41 @@ const char* not_a_source(const fs::path& f) {
   if (name == "dumpstatus.json" || name.find("sha1sums") != std::string::npos ||
       name.find("md5sums") != std::string::npos)
     return "a dump's checksums or status, not text";
-  if (const auto dump = wikimedia_dump_file(name); dump && dump->kind != "pages-articles")
+  if (const auto dump = wikimedia_dump_file(name); dump && is_dump_metadata(dump->kind))
     return "a dump's index, titles, abstracts or metadata, not its article text";
   return nullptr;
 }
 
-// A mirrored dump run holds the same articles several times: the whole file and its parts, plain and
-// multistream. Each run's articles are read once: parts rather than the whole file, plain rather than
-// multistream (the rest is skipped and logged).
+// A mirrored dump run holds the same articles several times: plain and multistream, each whole and in
+// parts. Each run's articles of a kind (pages-articles, pages-meta-current, ...) are read once: the plain
+// variant where it has any file, else the multistream one, and of that variant the parts where there are
+// any, else the whole file. The rest is skipped and logged.
 template <class Ignore>
 void skip_repeated_dump_text(std::vector<fs::path>& files, const Ignore& ignore) {
   struct Seen {
-    bool parts = false, plain = false;
+    bool plain = false, plain_parts = false, multistream_parts = false;
+  };
+  const auto key = [](const fs::path& f, const DumpFile& d) {
+    return f.parent_path().string() + "/" + d.run + "/" + d.kind;
   };
   std::map<std::string, Seen> runs;
   for (const auto& f : files)
     if (const auto d = wikimedia_dump_file(f.filename().string())) {
-      Seen& s = runs[f.parent_path().string() + "/" + d->run];
-      s.parts = s.parts || d->part;
+      Seen& s = runs[key(f, *d)];
       s.plain = s.plain || !d->multistream;
+      (d->multistream ? s.multistream_parts : s.plain_parts) |= d->part;
     }
   std::vector<fs::path> kept;
   for (const auto& f : files) {
     const auto d = wikimedia_dump_file(f.filename().string());
-    const Seen* s = d ? &runs[f.parent_path().string() + "/" + d->run] : nullptr;
-    if (s && s->plain && d->multistream)
+    if (!d) {
+      kept.push_back(f);
+      continue;
+    }
+    const Seen& s = runs[key(f, *d)];
+    if (s.plain && d->multistream)
       ignore(f, "the multistream copy of articles read from the plain dump beside it");
-    else if (s && s->parts && !d->part)
+    else if (!d->part && (d->multistream ? s.multistream_parts : s.plain_parts))
       ignore(f, "the whole dump, whose parts beside it are read");
     else
       kept.push_back(f);
@@ -264,8 +281,10 @@ SourceFormat detect_format(const fs::path& path, std::string_view head, const st
 std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
                                      std::vector<std::string>* ignored) {
   std::vector<fs::path> out;
+  std::vector<std::string> ignored_here;  // of the directory being walked, for its error message
   const auto ignore = [&](const fs::path& f, const char* why) {
-    if (ignored) ignored->push_back(f.string() + " (" + why + ")");
+    ignored_here.push_back(f.string() + " (" + why + ")");
+    if (ignored) ignored->push_back(ignored_here.back());
   };
   for (const auto& p : paths) {
     std::error_code ec;
@@ -315,10 +334,16 @@ std::vector<fs::path> expand_sources(const std::vector<std::string>& paths,
     }
     std::sort(found.begin(), found.end());
     skip_repeated_dump_text(found, ignore);
-    TT_CHECK(!found.empty())
-        << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
-        << "optionally .bz2/.gz/.xz/.zst, Wikimedia dump parts, or WikiExtractor wiki_NN "
-           "files)";
+    if (found.empty()) {
+      std::string skipped;
+      for (size_t i = 0; i < std::min<size_t>(ignored_here.size(), 5); ++i)
+        skipped += "\n  skipped " + ignored_here[i];
+      if (ignored_here.size() > 5) skipped += "\n  and " + std::to_string(ignored_here.size() - 5) + " more";
+      TT_FAIL() << p << ": directory holds no source files (.xml .txt .jsonl .json .tsv, "
+                << "optionally .bz2/.gz/.xz/.zst, Wikimedia dump parts, or WikiExtractor wiki_NN files)"
+                << skipped << hint("name a file as --source to read it whatever its name");
+    }
+    ignored_here.clear();
     out.insert(out.end(), found.begin(), found.end());
   }
   return out;

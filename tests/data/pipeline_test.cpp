@@ -162,6 +162,11 @@ TEST(Pipeline, ASymlinkedOutDirReplacesTheDirectoryItPointsTo) {
   tt::prepare_data(options(dir.path / "data", {src.string()}, 32), tok);
   EXPECT_TRUE(fs::is_symlink(dir.path / "data"));
   EXPECT_EQ(nlohmann::json::parse(tt::read_file(dir.path / "big" / "data" / "meta.json"))["seq_len"], 32);
+  // a link to a directory not made yet: made there (was: an error after all the work)
+  fs::create_directory_symlink(dir.path / "big" / "later", dir.path / "later");
+  tt::prepare_data(options(dir.path / "later", {src.string()}, 32), tok);
+  EXPECT_TRUE(fs::is_symlink(dir.path / "later"));
+  EXPECT_TRUE(fs::exists(dir.path / "big" / "later" / "meta.json"));
 }
 
 TEST(Pipeline, MaxBytesDedupAndMinChars) {

@@ -380,6 +380,31 @@ TEST(Readers, ExpandSourcesReadsDumpPartsAndSkipsWhatIsNotText) {
   EXPECT_TRUE(ignored_as("siteinfo-namespaces.json.gz", "not its article text"));
   EXPECT_TRUE(ignored_as("prepared", "prepare-data output"));
   EXPECT_TRUE(ignored_as("up", "already read"));
+  // One copy of each run's articles, whatever copies a mirror holds: the plain whole file beside multistream
+  // parts (was: both skipped, "no source files"); multistream parts beside their whole file. Files named like
+  // a run that hold text are read: pages-meta-current, a user's own.
+  ScratchDir mirror;
+  mirror.write("a/enwiki-20240601-pages-articles.xml", "x");
+  mirror.write("a/enwiki-20240601-pages-articles-multistream1.xml-p1p41242", "x");
+  mirror.write("b/enwiki-20240601-pages-articles-multistream.xml.bz2", "x");
+  mirror.write("b/enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2", "x");
+  mirror.write("c/enwiki-20240601-pages-meta-current.xml", "x");
+  mirror.write("c/mywiki-20240101-notes.tsv", "x");
+  mirror.write("c/enwiki-20240601-pages-articles-multistream-index.txt.bz2", "x");
+  names.clear();
+  for (auto& f : expand_sources({mirror.path.string()}))
+    names.push_back(f.lexically_relative(mirror.path).string());
+  EXPECT_EQ(names, (std::vector<std::string>{"a/enwiki-20240601-pages-articles.xml",
+                                             "b/enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2",
+                                             "c/enwiki-20240601-pages-meta-current.xml",
+                                             "c/mywiki-20240101-notes.tsv"}));
+  // a directory left with nothing says what it skipped
+  ScratchDir only_index;
+  only_index.write("enwiki-20240601-all-titles-in-ns0.gz", "x");
+  const std::string none = error_of([&] { expand_sources({only_index.path.string()}); });
+  EXPECT_TRUE(contains(none, "holds no source files") && contains(none, "skipped") &&
+              contains(none, "all-titles-in-ns0.gz"))
+      << none;
   // prepare-data's output named as the source itself is refused, not read as text
   std::string e = error_of([&] { expand_sources({(dir.path / "prepared").string()}); });
   EXPECT_TRUE(contains(e, "prepare-data's output")) << e;

@@ -291,6 +291,9 @@ TEST_F(CliTest, AnOptionBeforeTheCommandIsNamedAsSuch) {
   RunResult r = run("--log_level warn --device cpu tokenize --input x.txt");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("\"--device cpu\" comes before the command tokenize"), std::string::npos) << r.err;
+  // a mistyped command whose option's value happens to be a command is still a mistyped command
+  r = run("evaluate --split train");
+  EXPECT_NE(r.err.find("unknown command \"evaluate\""), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, DecodeWithTokensIsRefusedNotIgnored) {
