@@ -92,6 +92,13 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   f.commit();
 }
 
+fs::path symlink_target(const fs::path& link, const std::string& what) {
+  std::error_code ec;
+  const fs::path next = fs::read_symlink(link, ec);
+  TT_CHECK(!ec) << what << ": cannot read the symlink " << link.string() << ": " << ec.message();
+  return next.is_absolute() ? next : link.parent_path() / next;
+}
+
 // The descriptor a path names when it is one of this process's own (/dev/stdout, /dev/stderr, /dev/fd/N,
 // /proc/self/fd/N), else -1. Such a path is written through the descriptor: reopening what it resolves to
 // would truncate a file the shell appends to, and renaming over it would replace that file.
@@ -99,7 +106,7 @@ static int own_descriptor(const fs::path& p) {
   const std::string s = p.lexically_normal().string();
   if (s == "/dev/stdout") return 1;
   if (s == "/dev/stderr") return 2;
-  for (const std::string prefix :
+  for (const std::string& prefix :
        {std::string("/dev/fd/"), std::string("/proc/self/fd/"), std::string("/proc/thread-self/fd/"),
         "/proc/" + std::to_string(::getpid()) + "/fd/"})
     if (s.size() > prefix.size() && s.compare(0, prefix.size(), prefix) == 0 &&
@@ -139,10 +146,7 @@ AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), target_(path_) {
     TT_CHECK(may_follow(target_)) << path_.string() << ": refusing to follow " << target_.string()
                                   << ", a symlink that another user owns in a shared sticky directory"
                                   << hint("write somewhere else, or remove the link");
-    const fs::path next = fs::read_symlink(target_, ec);
-    TT_CHECK(!ec) << path_.string() << ": cannot read the symlink " << target_.string() << ": "
-                  << ec.message();
-    target_ = next.is_absolute() ? next : target_.parent_path() / next;
+    target_ = symlink_target(target_, path_.string());
   }
   const fs::file_status existing = fs::status(target_, ec);  // not_found when there is none
   if (fs::exists(existing) && !fs::is_regular_file(existing) && !fs::is_directory(existing)) {

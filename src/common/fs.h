@@ -49,6 +49,10 @@ class AtomicFile {
 // checkpoint saved at a symlinked runs/b/last replaces the link, never the run it points to).
 fs::path directory_path(const fs::path& dir);
 
+// Where the symlink `link` points, one level (a relative target is taken from the link's directory); the
+// target need not exist. `what` names the path in the error ("--out_dir data: cannot read the symlink ...").
+fs::path symlink_target(const fs::path& link, const std::string& what);
+
 // Removes the temporary files of every AtomicFile not yet committed or destroyed: for a signal that ends the
 // process before their destructors can run (common/stop_signal.cpp). Async-signal-safe (unlink(2) only).
 void remove_pending_temp_files() noexcept;

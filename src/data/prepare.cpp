@@ -566,9 +566,7 @@ fs::path output_directory(const std::string& out_dir) {
   std::error_code ec;
   for (int hops = 0; fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {  // a dangling link's target is made
     TT_CHECK(hops < 40) << "--out_dir " << out_dir << ": too many levels of symlinks";
-    const fs::path next = fs::read_symlink(p, ec);
-    TT_CHECK(!ec) << "--out_dir " << out_dir << ": cannot read the symlink: " << ec.message();
-    p = directory_path(next.is_absolute() ? next : p.parent_path() / next);
+    p = directory_path(symlink_target(p, "--out_dir " + out_dir));
   }
   return p;
 }

@@ -187,16 +187,15 @@ std::optional<NonFiniteWeight> first_non_finite_weight(Qwen3Model& model) {
 
 std::optional<std::string> first_difference_from_file(Qwen3Model& model, const std::filesystem::path& file) {
   const SafetensorsFile f = read_safetensors(file);
-  const Tensor master = model.master_weights();
-  const std::vector<char> host = download(model.backend(), master);
+  const HostWeights master = download_master_weights(model);
   for (const ParamInfo& p : model.table().params()) {
     const SafetensorsEntry* e = &table_entry(f, "", p);
     std::vector<char> raw(e->end - e->begin);
     f.read(*e, raw.data());
     // both sides as the file stores them, then as double for the comparison and the message
     std::vector<char> rounded(p.numel * dtype_size(e->dtype));
-    convert_host(rounded.data(), e->dtype, host.data() + p.offset * dtype_size(master.dtype), master.dtype,
-                 p.numel);
+    convert_host(rounded.data(), e->dtype, master.bytes.data() + p.offset * dtype_size(master.dtype),
+                 master.dtype, p.numel);
     std::vector<double> in_file(p.numel), in_model(p.numel);
     convert_host(in_file.data(), DType::F64, raw.data(), e->dtype, p.numel);
     convert_host(in_model.data(), DType::F64, rounded.data(), e->dtype, p.numel);

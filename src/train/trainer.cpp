@@ -420,8 +420,6 @@ void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Confi
                                        std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
 }
 
-// The run on this process's rank of `host` (the host communicator; rank 0 alone writes). `opts` are
-// validated; `start` is the start of the command.
 // What the run reads: the config (the checkpoint's on --resume), the tokenizer (a resumed run keeps the one
 // it saved, checkpoint_tokenizer_json's rule; opts.tokenizer becomes its directory, which checkpoints copy),
 // and the data, checked against both.
@@ -471,6 +469,8 @@ void load_resumed_weights(Qwen3Model& model, const fs::path& last_dir, const Run
       << hint("resume from an unmodified checkpoint directory");
 }
 
+// The run on this process's rank of `host` (the host communicator; rank 0 alone writes). `opts` are
+// validated; `start` is the start of the command.
 TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Communicator& host) {
   auto elapsed_s = [&] { return seconds_since(start); };
 
