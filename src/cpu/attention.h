@@ -12,15 +12,20 @@
 //   infer:    q [Tq, Hq*D] are the last Tq positions of a sequence with k/v caches [Tkv, Hkv*D];
 //             query i is at position Tkv-Tq+i and attends to keys 0..Tkv-Tq+i. out overwrite.
 //
-// Each (b, h) is done with strided GEMMs on a [T, T] scratch (computing the masked upper triangle too:
-// 2x the causal FLOPs, but at GEMM speed, far faster than scalar loops), with the (b, h) pairs —
-// (b, kv head) groups in the backward — spread over the cores, one GEMM per call on its task's thread.
+// Each (b, h) is done with strided GEMMs on a [T, T] scratch, block-causal: queries in blocks of
+// `block` rows (kAttentionBlock), each against the keys up to its last row only, so of the masked upper
+// triangle only the diagonal blocks' halves are computed (at T = 512, 62.5 % of the square's FLOPs instead of
+// all of it; GEMMs at full speed, far faster than scalar loops over the exact triangle). The (b, h) pairs —
+// (b, kv head) groups in the backward — are spread over the cores, one GEMM per call on its task's thread.
+// The backward's dk, dv take key blocks as column strips of dS and P, each over the query rows from its
+// own first row on.
 // A: the type of q, k, v, out and the GEMM inputs; T: of lse and the scores (float for bf16). With bf16
 // activations the softmax runs in fp32 and P and dS are rounded to bf16 as GEMM inputs, and dk/dv sum
 // their group's heads in fp32 before one rounding (as the CUDA kernels do). Scratch (one slice per
 // worker) is owned by the caller and only grows.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -36,6 +41,22 @@ namespace tt::cpu {
 
 // Work below this many multiply-adds per call runs on one thread (thread start ~20-50 us).
 constexpr double kAttentionParallelWork = 1e6;
+// Query (and key) rows per block of the block-causal GEMMs (the ops' last argument; tests pass others):
+// smaller blocks skip more of the masked triangle but make smaller GEMMs. 64 ran no faster than 128 at
+// T = 512; T or more is the whole square (BENCHMARKS.md, Zen 4 table).
+constexpr int64_t kAttentionBlock = 128;
+
+// Rows r0..r1 of a [T, T] scratch with leading dimension ld, columns 0..cols, as GEMM inputs: `values`
+// itself when A is T, else their rounded copy in `act` (same layout).
+template <class T, class A>
+const A* rows_as_gemm_input(T* values, A* act, int64_t r0, int64_t r1, int64_t cols, int64_t ld) {
+  if constexpr (std::is_same_v<A, T>) {
+    return values;
+  } else {
+    for (int64_t i = r0; i < r1; ++i) convert_n(act + i * ld, values + i * ld, cols);
+    return act;
+  }
+}
 
 // Scratch of one worker: the forward's scores [T, T] (and their rounded copy when `rounded`, i.e. A is not
 // T); the backward's P, dP [T, T] and a kv group's dk, dv sums [T, D] (and rounded P, dS [T, T]). An op
@@ -70,7 +91,7 @@ void softmax_backward_row(float* p, float* dp, int64_t n, float lse, float D);
 
 template <class T, class A>
 void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64_t B, int64_t T_, int64_t Hq,
-                       int64_t Hkv, int64_t D, Scratch<T, A>& scratch) {
+                       int64_t Hkv, int64_t D, Scratch<T, A>& scratch, int64_t block = kAttentionBlock) {
   const int64_t group = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
@@ -85,24 +106,29 @@ void attention_forward(A* out, T* lse, const A* q, const A* k, const A* v, int64
     const A* K = k + b * T_ * ldk + (h / group) * D;
     const A* V = v + b * T_ * ldk + (h / group) * D;
     T* L = lse + (b * Hq + h) * T_;
-    gemm(false, true, T_, T_, D, scale, Q, ldq, K, ldk, 0.0, S, T_);
-    for (int64_t i = 0; i < T_; ++i) {
-      T* s = S + i * T_;
-      const T mx = row_max(s, i + 1);
-      const double sum = exp_shift_sum(s, i + 1, mx);
-      scale_inplace(s, i + 1, T(1.0 / sum));
-      for (int64_t j = i + 1; j < T_; ++j) s[j] = T(0);
-      L[i] = T(double(mx) + std::log(sum));
+    A* P_act = scratch.act.data() + size_t(worker) * per_worker.act;
+    for (int64_t r0 = 0; r0 < T_; r0 += block) {
+      const int64_t r1 = std::min(T_, r0 + block);  // rows r0..r1 attend to keys 0..r1
+      gemm(false, true, r1 - r0, r1, D, scale, Q + r0 * ldq, ldq, K, ldk, 0.0, S + r0 * T_, T_);
+      for (int64_t i = r0; i < r1; ++i) {
+        T* s = S + i * T_;
+        const T mx = row_max(s, i + 1);
+        const double sum = exp_shift_sum(s, i + 1, mx);
+        scale_inplace(s, i + 1, T(1.0 / sum));
+        for (int64_t j = i + 1; j < r1; ++j) s[j] = T(0);
+        L[i] = T(double(mx) + std::log(sum));
+      }
+      const A* P = rows_as_gemm_input(S, P_act, r0, r1, r1, T_);
+      gemm(false, false, r1 - r0, D, r1, 1.0, P + r0 * T_, T_, V, ldk, 0.0, out + (b * T_ + r0) * ldq + h * D,
+           ldq);
     }
-    const A* P = as_gemm_input(S, scratch.act.data() + size_t(worker) * per_worker.act, T_ * T_);
-    gemm(false, false, T_, D, T_, 1.0, P, T_, V, ldk, 0.0, out + b * T_ * ldq + h * D, ldq);
   });
 }
 
 template <class T, class A>
 void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const T* lse, const A* q,
                         const A* k, const A* v, int64_t B, int64_t T_, int64_t Hq, int64_t Hkv, int64_t D,
-                        Scratch<T, A>& scratch) {
+                        Scratch<T, A>& scratch, int64_t block = kAttentionBlock) {
   const int64_t group = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(double(D));
   const int64_t ldq = Hq * D, ldk = Hkv * D;
@@ -127,21 +153,32 @@ void attention_backward(A* dq, A* dk, A* dv, const A* dout, const A* out, const 
       const A* O = out + b * T_ * ldq + h * D;
       const A* dO = dout + b * T_ * ldq + h * D;
       const T* L = lse + (b * Hq + h) * T_;
-      gemm(false, true, T_, T_, D, scale, Q, ldq, K, ldk, 0.0, P, T_);
-      gemm(false, true, T_, T_, D, 1.0, dO, ldq, V, ldk, 0.0, dP, T_);
-      for (int64_t i = 0; i < T_; ++i) {
-        T Di = 0;
-        for (int64_t d = 0; d < D; ++d) Di += T(dO[i * ldq + d]) * T(O[i * ldq + d]);
-        T* p = P + i * T_;
-        T* dp = dP + i * T_;
-        softmax_backward_row(p, dp, i + 1, L[i], Di);
-        for (int64_t j = i + 1; j < T_; ++j) p[j] = dp[j] = T(0);
+      const A* dS = nullptr;
+      const A* Pa = nullptr;
+      for (int64_t r0 = 0; r0 < T_; r0 += block) {  // query rows r0..r1 against keys 0..r1
+        const int64_t r1 = std::min(T_, r0 + block);
+        gemm(false, true, r1 - r0, r1, D, scale, Q + r0 * ldq, ldq, K, ldk, 0.0, P + r0 * T_, T_);
+        gemm(false, true, r1 - r0, r1, D, 1.0, dO + r0 * ldq, ldq, V, ldk, 0.0, dP + r0 * T_, T_);
+        for (int64_t i = r0; i < r1; ++i) {
+          T Di = 0;
+          for (int64_t d = 0; d < D; ++d) Di += T(dO[i * ldq + d]) * T(O[i * ldq + d]);
+          T* p = P + i * T_;
+          T* dp = dP + i * T_;
+          softmax_backward_row(p, dp, i + 1, L[i], Di);
+          for (int64_t j = i + 1; j < r1; ++j) p[j] = dp[j] = T(0);
+        }
+        dS = rows_as_gemm_input(dP, dS_act, r0, r1, r1, T_);
+        Pa = rows_as_gemm_input(P, P_act, r0, r1, r1, T_);
+        gemm(false, false, r1 - r0, D, r1, scale, dS + r0 * T_, T_, K, ldk, 0.0,
+             dq + (b * T_ + r0) * ldq + h * D, ldq);
       }
-      const A* dS = as_gemm_input(dP, dS_act, T_ * T_);
-      const A* Pa = as_gemm_input(P, P_act, T_ * T_);
-      gemm(false, false, T_, D, T_, scale, dS, T_, K, ldk, 0.0, dq + b * T_ * ldq + h * D, ldq);
-      gemm(true, false, T_, D, T_, scale, dS, T_, Q, ldq, 1.0, dK, D);
-      gemm(true, false, T_, D, T_, 1.0, Pa, T_, dO, ldq, 1.0, dV, D);
+      for (int64_t c0 = 0; c0 < T_; c0 += block) {  // keys c0..c1 from query rows c0..T on
+        const int64_t c1 = std::min(T_, c0 + block);
+        gemm(true, false, c1 - c0, D, T_ - c0, scale, dS + c0 * T_ + c0, T_, Q + c0 * ldq, ldq, 1.0,
+             dK + c0 * D, D);
+        gemm(true, false, c1 - c0, D, T_ - c0, 1.0, Pa + c0 * T_ + c0, T_, dO + c0 * ldq, ldq, 1.0,
+             dV + c0 * D, D);
+      }
     }
     for (int64_t i = 0; i < T_; ++i) {
       convert_n(dk + b * T_ * ldk + i * ldk + g * D, dK + i * D, D);

@@ -229,6 +229,45 @@ TEST_P(AttentionGrad, MatchesFiniteDifferencesAndDefinition) {
     for (double x : dq) EXPECT_NEAR(x, 0.0, 1e-15);
   }
   expect_grad_close(dv, numeric_grad(v, f), "attention dv" + tag);
+  // Block-causal GEMMs in blocks of 1, 2 and 3 query rows (T is below the default block): the same values.
+  for (int64_t block : {1, 2, 3}) {
+    Vec out_b(out.size()), lse_b(lse.size()), dq_b(dq.size(), 9.0), dk_b(dk.size(), 9.0),
+        dv_b(dv.size(), 9.0);
+    tt::cpu::attention_forward(out_b.data(), lse_b.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D,
+                               scratch, block);
+    tt::cpu::attention_backward(dq_b.data(), dk_b.data(), dv_b.data(), R.data(), out_b.data(), lse_b.data(),
+                                q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch, block);
+    const std::string btag = tag + " block " + std::to_string(block);
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out_b[i], o[i], 1e-13) << i << btag;
+    for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse_b[i], l[i], 1e-13) << i << btag;
+    for (size_t i = 0; i < dq.size(); ++i) ASSERT_NEAR(dq_b[i], dq[i], 1e-12) << i << btag;
+    for (size_t i = 0; i < dk.size(); ++i) ASSERT_NEAR(dk_b[i], dk[i], 1e-12) << i << btag;
+    for (size_t i = 0; i < dv.size(); ++i) ASSERT_NEAR(dv_b[i], dv[i], 1e-12) << i << btag;
+  }
+}
+
+// Past the default block: T = 2 blocks + 5 rows against the definition (forward) and against one block
+// of the whole square (backward), where the masked triangle is computed and zeroed, not skipped.
+TEST(CpuOps, BlockCausalAttentionEqualsTheWholeSquare) {
+  const int64_t B = 1, T = 2 * tt::cpu::kAttentionBlock + 5, Hq = 2, Hkv = 1, D = 4;
+  tt::cpu::Scratch<double> scratch;
+  const Vec q = random_vec(B * T * Hq * D, 70), k = random_vec(B * T * Hkv * D, 71),
+            v = random_vec(B * T * Hkv * D, 72), dout = random_vec(B * T * Hq * D, 73);
+  Vec out(q.size()), lse(B * Hq * T), dq(q.size()), dk(k.size()), dv(v.size());
+  tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  const Vec ref = reference_attention(q, k, v, B, T, Hq, Hkv, D);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-12) << i;
+  tt::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
+                              k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  Vec out1(q.size()), lse1(lse.size()), dq1(q.size()), dk1(k.size()), dv1(v.size());
+  tt::cpu::attention_forward(out1.data(), lse1.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D,
+                             scratch, T);
+  tt::cpu::attention_backward(dq1.data(), dk1.data(), dv1.data(), dout.data(), out1.data(), lse1.data(),
+                              q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch, T);
+  for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], lse1[i], 1e-12) << i;
+  for (size_t i = 0; i < dq.size(); ++i) ASSERT_NEAR(dq[i], dq1[i], 1e-12) << i;
+  for (size_t i = 0; i < dk.size(); ++i) ASSERT_NEAR(dk[i], dk1[i], 1e-12) << i;
+  for (size_t i = 0; i < dv.size(); ++i) ASSERT_NEAR(dv[i], dv1[i], 1e-12) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
