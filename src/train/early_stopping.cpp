@@ -1,17 +1,18 @@
 #include "train/early_stopping.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace tt {
 
 bool EarlyStopping::update(double loss, bool counts) {
   if (counts) {
-    if (baseline_ == kNone || baseline_ - loss > threshold_) {
-      baseline_ = loss;
+    if (baseline_ == kNone || baseline_ - loss > threshold_)
       bad_evals_ = 0;
-    } else {
+    else
       ++bad_evals_;
-    }
+    baseline_ = std::min(baseline_, loss);
   }
   if (loss < best_) {
     best_ = loss;

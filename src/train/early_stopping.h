@@ -1,10 +1,12 @@
 // Early stopping with Hugging Face EarlyStoppingCallback semantics, for a loss (lower is better), and the
 // run's best loss (best/'s).
 // - Patience: a periodic ("counting") evaluation improves when baseline - loss > threshold, baseline being
-//   the loss of the last counting evaluation that improved (the first always does); otherwise the counter
-//   of evaluations without improvement grows, and training stops once it reaches `patience`. patience = 0
-//   disables stopping. Only counting evaluations move the baseline, so the extra evaluation a stopped run
-//   makes at its stop does not change what a resumed run decides: it decides as an uninterrupted one.
+//   the lowest loss of the counting evaluations before it (the first always improves); otherwise the
+//   counter of evaluations without improvement grows, and training stops once it reaches `patience`.
+//   patience = 0 disables stopping. As in HF, the baseline follows every lower loss, also one that missed
+//   the threshold: losses creeping down by less than it each time count as no improvement. Only counting
+//   evaluations move the baseline, so the extra evaluation a stopped run makes at its stop does not change
+//   what a resumed run decides: it decides as an uninterrupted one.
 // - Best: any evaluation with a lower loss than every one before it replaces best/ (HF's best model: no
 //   threshold), the evaluation at a stop included.
 #pragma once
@@ -25,7 +27,7 @@ class EarlyStopping {
   bool should_stop() const { return patience_ > 0 && bad_evals_ >= patience_; }
   double best() const { return best_; }  // +inf before the first evaluation
   bool has_best() const { return best_ < kNone; }
-  double baseline() const { return baseline_; }  // +inf before the first counting evaluation
+  double baseline() const { return baseline_; }  // the lowest counting loss; +inf before the first
   int64_t bad_evals() const { return bad_evals_; }
   int64_t patience() const { return patience_; }
 

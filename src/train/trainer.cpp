@@ -405,12 +405,17 @@ void log_evaluation(MetricsLog& metrics, const RunState& run, const EvalResult& 
                   {"best_eval_loss", run.early_stopping.best()},
                   {"elapsed_s", elapsed_s}});
   const EarlyStopping& early = run.early_stopping;
+  const bool counted = scheduled && early.patience() > 0;
+  // A new best that patience does not count: lower, but by no more than the threshold.
+  const char* best_note = !improved                          ? ""
+                          : counted && early.bad_evals() > 0 ? " - new best, by <= --early_stopping_threshold"
+                                                             : " - new best";
   Progress::clear_line_for_log();
   log_info("eval step ", run.step, ": loss ", fmt_num("%.4f", r.loss), " ppl ", fmt_num("%.2f", r.ppl), " (",
-           r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", improved ? " - new best" : "",
-           scheduled && early.patience() > 0 ? " | no improvement for " + std::to_string(early.bad_evals()) +
-                                                   "/" + std::to_string(early.patience()) + " evals"
-                                             : "");
+           r.rows, " rows, ", fmt_num("%.1f", r.seconds), " s)", best_note,
+           counted ? " | no improvement for " + std::to_string(early.bad_evals()) + "/" +
+                         std::to_string(early.patience()) + " evals"
+                   : "");
 }
 
 void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Config& cfg) {

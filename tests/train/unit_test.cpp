@@ -71,15 +71,28 @@ TEST(EarlyStopping, CountsEvaluationsWithoutImprovementBeyondThreshold) {
   EXPECT_TRUE(es.update(2.9));   // -0.1 > 0.05
   EXPECT_TRUE(es.update(2.88));  // -0.02: the best loss (best/), but not enough for patience
   EXPECT_EQ(es.bad_evals(), 1);
-  EXPECT_DOUBLE_EQ(es.baseline(), 2.9);
+  EXPECT_DOUBLE_EQ(es.baseline(), 2.88);  // HF compares with the best so far, which any lower loss moves
   EXPECT_FALSE(es.should_stop());
-  EXPECT_TRUE(es.update(2.84));  // 2.9 - 2.84 = 0.06 > 0.05 against the baseline: resets the counter
+  EXPECT_TRUE(es.update(2.82));  // 2.88 - 2.82 = 0.06 > 0.05: resets the counter
   EXPECT_EQ(es.bad_evals(), 0);
-  EXPECT_TRUE(es.update(2.83));
+  EXPECT_TRUE(es.update(2.81));  // -0.01 from the best so far: no improvement
   EXPECT_FALSE(es.update(3.5));
   EXPECT_TRUE(es.should_stop());
-  EXPECT_DOUBLE_EQ(es.best(), 2.83);
-  EXPECT_DOUBLE_EQ(es.baseline(), 2.84);
+  EXPECT_DOUBLE_EQ(es.best(), 2.81);
+  EXPECT_DOUBLE_EQ(es.baseline(), 2.81);
+}
+
+TEST(EarlyStopping, LossesCreepingDownByLessThanTheThresholdStopAsInHuggingFace) {
+  // The review's run: eval losses 8.4126, 8.3781, 8.3572 with patience 2 and threshold 0.05. HF's
+  // EarlyStoppingCallback compares each with the best before it (8.4126, then 8.3781): two misses, a stop
+  // at the third. Comparing with the last loss that cleared the threshold (8.4126) would reset at the third.
+  EarlyStopping es(2, 0.05);
+  es.update(8.4126);
+  es.update(8.3781);
+  EXPECT_EQ(es.bad_evals(), 1);
+  es.update(8.3572);
+  EXPECT_EQ(es.bad_evals(), 2);
+  EXPECT_TRUE(es.should_stop());
 }
 
 TEST(EarlyStopping, PatienceZeroNeverStopsAndStateRoundTrips) {
