@@ -86,6 +86,22 @@ std::string OptionSet::summary() const {
   return options_summary(to_json());
 }
 
+bool OptionSet::assign(const std::string& name, const nlohmann::json& value, const std::string& where) {
+  for (auto& e : *entries_) {
+    if (e.name != name) continue;
+    const nlohmann::json before = e.value();
+    try {
+      e.assign(value);
+    } catch (const nlohmann::json::exception&) {
+      e.assign(before);
+      TT_FAIL() << where << ": " << name << " is " << value.dump() << ", not a value of " << e.flag
+                << " (like " << before.dump() << ")";
+    }
+    return true;
+  }
+  return false;
+}
+
 bool OptionSet::given(const std::string& name) const {
   for (const auto& e : *entries_)
     if (e.name == name) return e.cli->count() > 0;

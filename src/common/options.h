@@ -58,8 +58,9 @@ struct OptionEntry {
   std::string name;  // without dashes: the key in to_json() and given()
   std::string flag;  // as declared, e.g. "--steps"
   std::function<nlohmann::json()> value;
-  std::function<std::string()> broken_rule;  // the message when the value breaks its rule, else ""
-  bool utf8 = true;                          // the value must be UTF-8 (any_bytes() clears it)
+  std::function<void(const nlohmann::json&)> assign;  // value() read back (throws nlohmann's type_error)
+  std::function<std::string()> broken_rule;           // the message when the value breaks its rule, else ""
+  bool utf8 = true;                                   // the value must be UTF-8 (any_bytes() clears it)
   CLI::Option* cli = nullptr;
 };
 
@@ -213,6 +214,7 @@ class OptionSet {
     e.name = e.flag;
     while (!e.name.empty() && e.name[0] == '-') e.name.erase(0, 1);
     e.value = [&value]() { return nlohmann::json(value); };
+    e.assign = [&value](const nlohmann::json& j) { value = j.get<T>(); };
     return DeclaredOption<T>(e, value);
   }
 
@@ -224,6 +226,9 @@ class OptionSet {
   std::string summary() const;
   // Whether the user gave this option on the command line (name without dashes).
   bool given(const std::string& name) const;
+  // Sets an option from its to_json() value (a saved run's flags); false when no option has that name.
+  // tt::Error naming `where` and the option when the value is of another type. The rules are not checked.
+  bool assign(const std::string& name, const nlohmann::json& value, const std::string& where);
 
  private:
   std::unique_ptr<CLI::App> scratch_app_;

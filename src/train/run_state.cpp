@@ -60,6 +60,9 @@ ojson RunState::to_json() const {
   s["micro_batch_size"] = micro_batch_size;
   s["grad_accum"] = grad_accum;
   s["world_size"] = world_size;
+  s["flags"] = flags;
+  s["flag_changes"] = flag_changes;
+  s["data_sha256"] = {{"train", train_sha256}, {"val", val_sha256}};
   return s;
 }
 
@@ -91,7 +94,11 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
         .last_train_loss = number_or(j.at("last_train_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_loss = number_or(j.at("eval_loss"), std::numeric_limits<double>::quiet_NaN()),
         .eval_step = integer(j, "eval_step"),
-        .wall_time_s = j.at("wall_time_s").get<double>()};
+        .wall_time_s = j.at("wall_time_s").get<double>(),
+        .flags = nlohmann::ordered_json::object(),
+        .flag_changes = nlohmann::ordered_json::array(),
+        .train_sha256 = "",
+        .val_sha256 = ""};
     // Values no run writes (a damaged or hand-edited file) would otherwise surface later as a diverged loss.
     TT_CHECK(run.steps > 0 && run.seq_len > 0 && run.micro_batch_size > 0 && run.grad_accum > 0 &&
              run.world_size > 0 && run.data_order.rows() > 0)
@@ -117,6 +124,19 @@ RunState RunState::from_json(const nlohmann::json& j, const std::string& file, c
         best_loss,
         early_state.contains("baseline_loss") ? number_or(early_state["baseline_loss"], none) : best_loss,
         integer(early_state, "bad_evals"), file);
+    // Files from before these were recorded have none of them.
+    if (j.contains("flags")) {
+      TT_CHECK(j["flags"].is_object()) << file << ": \"flags\" must be an object";
+      run.flags = j["flags"];
+    }
+    if (j.contains("flag_changes")) {
+      TT_CHECK(j["flag_changes"].is_array()) << file << ": \"flag_changes\" must be an array";
+      run.flag_changes = j["flag_changes"];
+    }
+    if (j.contains("data_sha256")) {
+      run.train_sha256 = j["data_sha256"].at("train").get<std::string>();
+      run.val_sha256 = j["data_sha256"].at("val").get<std::string>();
+    }
     return run;
   } catch (const nlohmann::json::exception& e) {
     TT_FAIL() << file << ": missing or malformed field (" << e.what() << ")";
@@ -134,6 +154,7 @@ ojson run_info_json(const RunFacts& facts, const RunState& run, const SessionRep
   r["config"] = facts.config;
   r["num_parameters"] = facts.num_parameters;
   r["flags"] = facts.flags;
+  r["flag_changes"] = run.flag_changes;
   r["data"] = facts.data;
   r["world_size"] = run.world_size;
   r["collectives"] = facts.collectives;

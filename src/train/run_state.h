@@ -36,6 +36,13 @@ struct RunState {
   int64_t eval_step = -1;
   double wall_time_s = 0;  // all sessions of the run, up to the latest save
 
+  // What the run is: every train flag as resolved (--resume takes those not given again: restore_run_flags),
+  // the changes resumed sessions made to them ({"step", "flag", "from", "to"}), and the token files' sha256
+  // (a resumed session on other data says so). Empty in files from before they were recorded.
+  nlohmann::ordered_json flags = nlohmann::ordered_json::object();
+  nlohmann::ordered_json flag_changes = nlohmann::ordered_json::array();
+  std::string train_sha256, val_sha256;
+
   // Records an evaluation (`scheduled`: a periodic one, which counts towards early stopping's patience);
   // returns whether it improves on best/ (early_stopping's rule).
   bool record_eval(double loss, bool scheduled);

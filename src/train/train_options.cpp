@@ -72,4 +72,18 @@ void TrainOptions::validate() const {
       << " needs periodic evaluation, but --eval_steps is 0" << hint("set --eval_steps N");
 }
 
+bool is_session_flag(std::string_view name) {
+  for (const char* session : {"config", "out_dir", "tokenizer", "max_train_minutes", "stop_after_steps",
+                              "device", "threads", "memory_check", "resume", "overwrite", "dist_timeout"})
+    if (name == session) return true;
+  return false;
+}
+
+bool leaves_results_alone(std::string_view name) {
+  for (const char* neutral :
+       {"data_dir", "save_steps", "logging_steps", "sample_steps", "sample_prompts", "sample_tokens"})
+    if (name == neutral) return true;
+  return false;
+}
+
 }  // namespace tt

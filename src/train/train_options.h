@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/options.h"
@@ -47,9 +49,22 @@ struct TrainOptions {
   bool overwrite = false;
   double dist_timeout = 600;  // seconds a collective between ranks may wait (dist/communicator.h)
 
+  // Not a flag: the flags given on the command line (names without dashes), set by the CLI. On --resume
+  // every flag of the run that is not given again is the saved run's (restore_run_flags); a library caller
+  // leaves it unset, and all its values count as given.
+  std::optional<std::vector<std::string>> given;
+
   void declare(OptionSet& o);
   // tt::Error naming the flag: the declared rules, then the rules that span flags.
   void validate() const;
 };
+
+// Flags that belong to one invocation, not to the run, so --resume never takes them from the saved run:
+// where and how this session runs, and its own limits. --config and --tokenizer are the checkpoint's
+// anyway (a given one must match).
+bool is_session_flag(std::string_view name);
+// Flags whose change on --resume leaves the training's results as they would have been: what is logged,
+// sampled and saved when, and where the data lies (its content is checked by hash).
+bool leaves_results_alone(std::string_view name);
 
 }  // namespace tt

@@ -140,11 +140,68 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
              ": the cosine schedule is stretched from here on (the lr jumps)");
   TT_CHECK(run.step <= fresh.steps) << "--resume: the run is already at step " << run.step
                                     << ", beyond --steps " << fresh.steps;
+  if (writer && !run.train_sha256.empty() && run.train_sha256 != fresh.train_sha256)
+    log_warn("--resume: ", train.path().string(),
+             " is not the training split this run has read so far (sha256 ", fresh.train_sha256.substr(0, 12),
+             "…, the run's ", run.train_sha256.substr(0, 12),
+             "…): from here on it reads other rows than an uninterrupted run would");
+  if (writer && !run.val_sha256.empty() && run.val_sha256 != fresh.val_sha256)
+    log_warn("--resume: the validation split of ", opts.data_dir, " is not the run's (sha256 ",
+             fresh.val_sha256.substr(0, 12), "…, the run's ", run.val_sha256.substr(0, 12),
+             "…): evaluations before and after this resume are not comparable, yet best/ (eval loss ",
+             fmt_num("%.4f", run.early_stopping.best()), ") and early stopping compare them");
   run.steps = fresh.steps;
   run.micro_batch_size = fresh.micro_batch_size;
   run.grad_accum = fresh.grad_accum;
   run.world_size = fresh.world_size;
+  run.train_sha256 = fresh.train_sha256;
+  run.val_sha256 = fresh.val_sha256;
+  run.flags = fresh.flags;
   return run;
+}
+
+// --resume: every flag of the run (not a session flag) that this session does not give again is the saved
+// run's, from trainer_state.json; one given again with another value is kept, said (a warning where it
+// changes the training's results), and returned as a change {"flag", "from", "to"} for flag_changes.
+ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, bool writer) {
+  const nlohmann::json state = load_json_file(state_file);
+  ojson changes = ojson::array();
+  if (!state.is_object() || !state.contains("flags") || !state["flags"].is_object()) {
+    if (writer)
+      log_warn(
+          "--resume: ", state_file.string(),
+          " records no flags (saved by an earlier version): this session's flags apply, defaults included");
+    return changes;
+  }
+  const nlohmann::json& saved = state["flags"];
+  const ojson current = declared_options_json(opts);
+  OptionSet declared;
+  opts.declare(declared);  // binds to opts: assign() sets its members
+  std::string restored;
+  for (const auto& [name, value] : current.items()) {
+    if (is_session_flag(name) || !saved.contains(name) || saved[name].dump() == value.dump()) continue;
+    const bool given =
+        !opts.given || std::find(opts.given->begin(), opts.given->end(), name) != opts.given->end();
+    if (!given) {
+      declared.assign(name, saved[name], state_file.string() + ": flags");
+      restored += " --" + name + " " +
+                  (saved[name].is_string() ? saved[name].get<std::string>() : saved[name].dump());
+      continue;
+    }
+    changes.push_back({{"flag", name}, {"from", saved[name]}, {"to", value}});
+    // resumed_state() says what --steps and the batch shape change
+    if (!writer || name == "steps" || name == "micro_batch_size" || name == "grad_accum") continue;
+    const std::string said =
+        "--resume with --" + name + " " + value.dump() + " instead of the run's " + saved[name].dump();
+    if (leaves_results_alone(name))
+      log_info(said);
+    else
+      log_warn(said, ": the result will differ from an uninterrupted run (recorded in flag_changes)");
+  }
+  if (writer && !restored.empty())
+    log_info("--resume: the run's flags from ", state_file.string(), ":", restored);
+  opts.validate();
+  return changes;
 }
 
 // What a run writes into out_dir; any of them there is an earlier run (one killed before its first log line
@@ -181,7 +238,8 @@ std::unique_ptr<DirLock> prepare_out_dir(const fs::path& out, const TrainOptions
 // The facts run_info.json records besides the run state; `flags` are the flags as finally resolved,
 // from the same declarations as the command line.
 RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backend& backend,
-                   const dist::Communicator& ranks, const TokenDataset& train, const TokenDataset& val) {
+                   const dist::Communicator& ranks, const TokenDataset& train, const TokenDataset& val,
+                   const std::string& train_sha256, const std::string& val_sha256) {
   RunFacts facts;
   facts.device = backend.name();
   facts.collectives = ranks.name();
@@ -193,6 +251,8 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
                 {"seq_len", train.seq_len()},
                 {"train_rows", train.rows()},
                 {"val_rows", val.rows()},
+                {"train_sha256", train_sha256},
+                {"val_sha256", val_sha256},
                 {"tokenizer_sha256", train.meta().tokenizer_sha256}};
   return facts;
 }
@@ -203,8 +263,8 @@ RunFacts run_facts(const TrainOptions& opts, const Qwen3Config& cfg, const Backe
 // data), the backend, the build and, when resuming, the saved state.
 nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3Config& cfg,
                                           const Tokenizer& tok, const TokenDataset& train,
-                                          const TokenDataset& val, const Backend& backend,
-                                          const fs::path& state_file) {
+                                          const std::string& train_sha256, const std::string& val_sha256,
+                                          const Backend& backend, const fs::path& state_file) {
   ojson items;
   const ojson flags = declared_options_json(opts);
   for (const auto& [name, value] : flags.items())
@@ -212,8 +272,8 @@ nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3C
       items["--" + name] = value;
   items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
   items["data: seq_len"] = train.seq_len();
-  for (const TokenDataset* split : {&train, &val})
-    items["data: " + split->path().filename().string() + " (sha256)"] = sha256_hex_file(split->path());
+  items["data: train.bin (sha256)"] = train_sha256;
+  items["data: val.bin (sha256)"] = val_sha256;
   items["tokenizer (sha256)"] = tok.sha256();
   items["backend"] = backend.name();
   items["build"] = std::string(TT_VERSION) + " " + TT_GIT_COMMIT;
@@ -228,6 +288,27 @@ std::unique_ptr<dist::Communicator> with_backend_collectives(dist::Communicator&
                                                              double timeout_s) {
   if (!backend.is_cuda() || (host.size() == 1 && !env_flag("TT_DIST_ONE_RANK", false))) return nullptr;
   return dist::make_nccl_communicator(host, backend, timeout_s);
+}
+
+// Flags that are valid but would not do what they seem to.
+void warn_about_schedule(const TrainOptions& opts, const LrSchedule& schedule, int64_t train_rows,
+                         int64_t world) {
+  if (opts.warmup_steps >= opts.steps)
+    log_warn("--warmup_steps ", opts.warmup_steps, " is not below --steps ", opts.steps,
+             ": the learning rate only rises, to ", schedule.lr_at(opts.steps - 1),
+             " at the last step (--lr ", opts.lr, ")");
+  // The earliest stop is at the (patience + 1)-th periodic evaluation: the first only sets the baseline.
+  const double earliest_stop = double(opts.eval_steps) * double(opts.early_stopping_patience + 1);
+  if (opts.early_stopping_patience > 0 && opts.eval_steps > 0 && earliest_stop > double(opts.steps))
+    log_warn("--early_stopping_patience ", opts.early_stopping_patience, " with --eval_steps ",
+             opts.eval_steps, " cannot stop a run of --steps ", opts.steps, ": the earliest stop is at step ",
+             fmt_num("%.0f", earliest_stop), " (", opts.early_stopping_patience + 1, " evaluations)");
+  const int64_t rows_per_step = opts.micro_batch_size * opts.grad_accum * world;
+  if (train_rows < rows_per_step)
+    log_warn("the training split has ", train_rows, " rows, fewer than the ", rows_per_step,
+             " of one step: each step repeats rows, and ", opts.steps, " steps are ",
+             fmt_num("%.0f", double(opts.steps) * double(rows_per_step) / double(train_rows)),
+             " epochs; prepare more data or lower --micro_batch_size");
 }
 
 void warn_about_precision(const TrainOptions& opts, const Backend& backend) {
@@ -418,11 +499,18 @@ void log_evaluation(MetricsLog& metrics, const RunState& run, const EvalResult& 
                    : "");
 }
 
+// A plot that cannot be written is a warning, as a failed metrics record is: it must not cost the run the
+// checkpoint that follows it.
 void write_plot(const fs::path& out, const MetricsLog& metrics, const Qwen3Config& cfg) {
-  write_file_atomic(out / "loss.svg",
-                    loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
-                                   "tiny-transformer: " + out.filename().string() + " (" +
-                                       std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
+  try {
+    write_file_atomic(out / "loss.svg",
+                      loss_curve_svg(metrics.train_curve(), metrics.eval_curve(),
+                                     "tiny-transformer: " + out.filename().string() + " (" +
+                                         std::to_string(cfg.num_parameters() / 1000000) + "M params)"));
+  } catch (const Error& e) {
+    Progress::clear_line_for_log();
+    log_warn("loss.svg not updated: ", e.what());
+  }
 }
 
 // What the run reads: the config (the checkpoint's on --resume), the tokenizer (a resumed run keeps the one
@@ -490,7 +578,11 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                                    "instead of --resume to start it again"
                                  : "run without --resume to start a new run");
   }
+  const ojson flag_changes =
+      opts.resume ? restore_run_flags(opts, last_dir / "trainer_state.json", writer) : ojson::array();
   const auto [cfg, tok, train, val] = load_inputs(opts, last_dir);
+  // The token files by content: what a resumed run compares, and what every rank must share.
+  const std::string train_sha256 = sha256_hex_file(train.path()), val_sha256 = sha256_hex_file(val.path());
   const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
   int64_t tokens_per_step = 0;
   TT_CHECK(!__builtin_mul_overflow(opts.grad_accum * B, world * T, &tokens_per_step))
@@ -500,21 +592,18 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   const auto backend =
       make_backend_for_device(opts.device, opts.threads, opts.bf16, gpu_of_rank(host.local_rank()));
   if (host.size() > 1)  // hashing the token files costs ~3 s per GB: only where there is something to compare
-    dist::check_same_on_every_rank(
-        host, same_on_every_rank(opts, cfg, *tok, train, val, *backend, last_dir / "trainer_state.json"));
+    dist::check_same_on_every_rank(host, same_on_every_rank(opts, cfg, *tok, train, train_sha256, val_sha256,
+                                                            *backend, last_dir / "trainer_state.json"));
   const std::unique_ptr<dist::Communicator> nccl =
       with_backend_collectives(host, *backend, opts.dist_timeout);
   dist::Communicator& ranks = nccl != nullptr ? *nccl : host;
   if (writer) warn_about_precision(opts, *backend);
-  const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val);
+  const RunFacts facts = run_facts(opts, cfg, *backend, ranks, train, val, train_sha256, val_sha256);
 
   check_training_fits(opts, cfg, *backend, T, host);
   Qwen3Model model(cfg, *backend, B, T);
   const LrSchedule schedule{opts.lr, opts.warmup_steps, opts.steps, opts.min_lr_ratio};
-  if (opts.warmup_steps >= opts.steps)
-    log_warn("--warmup_steps ", opts.warmup_steps, " is not below --steps ", opts.steps,
-             ": the learning rate only rises, to ", schedule.lr_at(opts.steps - 1),
-             " at the last step (--lr ", opts.lr, ")");
+  if (writer) warn_about_schedule(opts, schedule, train.rows(), world);
   const std::vector<int32_t> stop_ids = generation_stop_ids(cfg, *tok);
   const std::vector<Prompt> prompts = fitting_prompts(opts, *tok, cfg.vocab_size, T);
   RunState run{.steps = opts.steps,
@@ -523,8 +612,17 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                .grad_accum = opts.grad_accum,
                .world_size = world,
                .data_order = DataOrder(train.rows(), opts.seed),
-               .early_stopping = EarlyStopping(opts.early_stopping_patience, opts.early_stopping_threshold)};
-  if (opts.resume) run = resumed_state(run, last_dir / "trainer_state.json", opts, train, writer);
+               .early_stopping = EarlyStopping(opts.early_stopping_patience, opts.early_stopping_threshold),
+               .flags = facts.flags,
+               .train_sha256 = train_sha256,
+               .val_sha256 = val_sha256};
+  if (opts.resume) {
+    run = resumed_state(run, last_dir / "trainer_state.json", opts, train, writer);
+    for (ojson change : flag_changes) {
+      change["step"] = run.step;
+      run.flag_changes.push_back(std::move(change));
+    }
+  }
 
   std::unique_ptr<DirLock> out_lock;
   if (writer) out_lock = prepare_out_dir(out, opts);

@@ -274,6 +274,79 @@ TEST_F(CliTrainEvalSample, ResumeContinuesToTheTargetStep) {
   EXPECT_EQ(info["stop_reason"], "completed");
 }
 
+TEST_F(CliTrainEvalSample, BareResumeTakesTheRunsFlagsAndEndsAsAnUninterruptedRun) {
+  // The run's flags differ from the defaults (--lr 3e-3 --warmup_steps 2 --micro_batch_size 4, --steps 8...);
+  // `train --resume --out_dir D` alone must continue that run, not one with the default flags.
+  const std::string flags = " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0";
+  CliRun whole = run_cli(train_args("flags_whole") + flags);
+  ASSERT_EQ(whole.rc, 0) << whole.err;
+  CliRun first = run_cli(train_args("flags_resumed") + flags + " --stop_after_steps 3");
+  ASSERT_EQ(first.rc, 0) << first.err;
+  CliRun rest = run_cli("train --resume --out_dir " + (dir_ / "flags_resumed").string() + " --device cpu");
+  ASSERT_EQ(rest.rc, 0) << rest.err;
+  EXPECT_NE(rest.err.find("the run's flags from"), std::string::npos) << rest.err;
+  EXPECT_EQ(rest.err.find("instead of the run's"), std::string::npos) << rest.err;
+  EXPECT_EQ(tt::sha256_hex_file(dir_ / "flags_resumed" / "last" / "model.safetensors"),
+            tt::sha256_hex_file(dir_ / "flags_whole" / "last" / "model.safetensors"));
+  const auto info = nlohmann::json::parse(tt::read_file(dir_ / "flags_resumed" / "last" / "run_info.json"));
+  EXPECT_EQ(info["flags"]["lr"], 3e-3);
+  EXPECT_EQ(info["flags"]["micro_batch_size"], 4);
+  EXPECT_EQ(info["step"], 8);
+  EXPECT_TRUE(info["flag_changes"].empty()) << info["flag_changes"].dump();
+}
+
+TEST_F(CliTrainEvalSample, ResumeWithOtherFlagsOrOtherDataSaysSoAndRecordsTheChanges) {
+  const std::string flags = " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0";
+  CliRun first = run_cli(train_args("changed") + flags + " --stop_after_steps 3");
+  ASSERT_EQ(first.rc, 0) << first.err;
+  // The same shapes, other rows: another seed of the synthetic data.
+  tt::test_data::write_synthetic_data(dir_ / "other_data", tt::test_data::SyntheticData{.seed = 99},
+                                      tt::sha256_hex_file(tok_ / "tokenizer.json"));
+  CliRun rest = run_cli("train --resume --out_dir " + (dir_ / "changed").string() +
+                        " --device cpu --lr 1e-3" + " --data_dir " + (dir_ / "other_data").string());
+  ASSERT_EQ(rest.rc, 0) << rest.err;
+  EXPECT_NE(rest.err.find("--resume with --lr 0.001 instead of the run's 0.003"), std::string::npos)
+      << rest.err;
+  EXPECT_NE(rest.err.find("is not the training split this run has read so far"), std::string::npos)
+      << rest.err;
+  EXPECT_NE(rest.err.find("evaluations before and after this resume are not comparable"), std::string::npos)
+      << rest.err;
+  const auto state = nlohmann::json::parse(tt::read_file(dir_ / "changed" / "last" / "trainer_state.json"));
+  ASSERT_EQ(state["flag_changes"].size(), 2u) << state["flag_changes"].dump();
+  EXPECT_EQ(state["flag_changes"][1]["flag"], "lr");
+  EXPECT_EQ(state["flag_changes"][1]["from"], 3e-3);
+  EXPECT_EQ(state["flag_changes"][1]["to"], 1e-3);
+  EXPECT_EQ(state["flag_changes"][1]["step"], 3);
+  EXPECT_EQ(state["flags"]["lr"], 1e-3);
+  EXPECT_EQ(state["data_sha256"]["train"], tt::sha256_hex_file(dir_ / "other_data" / "train.bin"));
+}
+
+TEST_F(CliTrainEvalSample, WarnsAboutFlagsThatCannotDoWhatTheySeem) {
+  // 256 training rows, 4 x 75 = 300 per step; patience that needs step 1000 in a run of 4 steps.
+  CliRun r = run_cli(train_args("pointless") +
+                     " --steps 4 --grad_accum 75 --eval_steps 500 --early_stopping_patience 1"
+                     " --sample_steps 0 --eval_rows 4");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("the training split has 256 rows, fewer than the 300 of one step"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cannot stop a run of --steps 4: the earliest stop is at step 1000"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(CliTrainEvalSample, APlotThatCannotBeWrittenCostsNoCheckpoint) {
+  const std::string flags = " --steps 4 --eval_steps 2 --save_steps 0 --sample_steps 0 --eval_rows 4";
+  CliRun first = run_cli(train_args("plotless") + flags + " --stop_after_steps 1");
+  ASSERT_EQ(first.rc, 0) << first.err;
+  fs::remove(dir_ / "plotless" / "loss.svg");
+  fs::create_directories(dir_ / "plotless" / "loss.svg" / "in_the_way");  // a directory where the plot goes
+  CliRun r = run_cli(train_args("plotless") + flags + " --resume");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("loss.svg not updated"), std::string::npos) << r.err;
+  const auto info = nlohmann::json::parse(tt::read_file(dir_ / "plotless" / "last" / "run_info.json"));
+  EXPECT_EQ(info["step"], 4);
+}
+
 TEST_F(CliTrainEvalSample, SigintStopsCleanlyWithExitCode130AndASavedCheckpoint) {
   ASSERT_EQ(train_.rc, 0) << train_.err;
   const fs::path out = dir_ / "sigint";

@@ -79,6 +79,22 @@ TEST(Options, DeclareOnceDrivesParsingAndJson) {
   EXPECT_FALSE(os.given("lr"));
   EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
   EXPECT_NE(app.help().find("learning rate"), std::string::npos);
+
+  // assign() reads a to_json() value back (a resumed run's saved flags); a value of another type is refused,
+  // naming where it came from, and leaves the option as it was.
+  EXPECT_TRUE(os.assign("lr", nlohmann::json(0.05), "state.json: flags"));
+  EXPECT_DOUBLE_EQ(lr, 0.05);
+  EXPECT_TRUE(os.assign("bf16", nlohmann::json(false), "state.json: flags"));
+  EXPECT_FALSE(bf16);
+  EXPECT_FALSE(os.assign("no_such_flag", nlohmann::json(1), "state.json: flags"));
+  try {
+    os.assign("out_dir", nlohmann::json(5), "state.json: flags");
+    ADD_FAILURE() << "a number was assigned to a string option";
+  } catch (const tt::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "state.json: flags: out_dir is 5, not a value of --out_dir (like \"r2\")");
+  }
+  EXPECT_EQ(out, "r2");
 }
 
 namespace {
