@@ -223,7 +223,7 @@ void write_hf_config_files(const Qwen3Config& cfg, const std::filesystem::path& 
   g["temperature"] = 0.8;
   g["top_k"] = 50;
   g["top_p"] = 0.95;
-  g["max_new_tokens"] = 256;
+  g["max_length"] = cfg.max_position_embeddings;  // prompt and new tokens within the trained context
   write_file_atomic(dir / "generation_config.json", g.dump(2) + "\n");
 }
 

@@ -17,6 +17,23 @@ void copy_file_into(const std::filesystem::path& src, const std::filesystem::pat
 
 }  // namespace
 
+std::string tokenizer_config_for(const Qwen3Config& cfg, const std::filesystem::path& file) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(read_file(file), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    log_warn(file.string(), ": not a JSON object; copied into the checkpoint as it is");
+    return read_file(file);
+  }
+  const std::string eos_key = std::to_string(cfg.eos_token_id);
+  if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].contains(eos_key) &&
+      j["added_tokens_decoder"][eos_key].contains("content"))
+    j["eos_token"] = j["added_tokens_decoder"][eos_key]["content"];
+  else
+    log_warn(file.string(), ": no added token ", eos_key, " (the config's eos_token_id): its eos_token \"",
+             j.value("eos_token", std::string()), "\" is kept in the checkpoint");
+  j["model_max_length"] = cfg.max_position_embeddings;
+  return j.dump(2) + "\n";
+}
+
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& c) {
   // A diverged run (its loss is checked only on logging steps) must not replace a good checkpoint.
   const HostWeights weights = download_master_weights(model);
@@ -33,7 +50,8 @@ void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const 
       << dir.string();
   copy_file_into(c.tokenizer_dir / "tokenizer.json", tmp.dir() / "tokenizer.json");
   if (std::filesystem::exists(c.tokenizer_dir / "tokenizer_config.json"))
-    copy_file_into(c.tokenizer_dir / "tokenizer_config.json", tmp.dir() / "tokenizer_config.json");
+    write_file_atomic(tmp.dir() / "tokenizer_config.json",
+                      tokenizer_config_for(model.config(), c.tokenizer_dir / "tokenizer_config.json"));
   else
     log_warn(c.tokenizer_dir.string(), " has no tokenizer_config.json; the checkpoint will lack it");
   write_file_atomic(tmp.dir() / "trainer_state.json", c.trainer_state.dump(2) + "\n");
@@ -99,6 +117,8 @@ std::filesystem::path checkpoint_tokenizer_json(const std::filesystem::path& dir
     TT_CHECK(std::filesystem::is_regular_file(fallback))
         << own.string() << " is missing, and so is the default tokenizer, " << fallback.string()
         << hint("pass --tokenizer DIR: the tokenizer the model was trained with");
+    log_warn(own.string(), " is missing: using the default tokenizer, ", fallback.string(),
+             ", which may not be the one the model was trained with (--tokenizer DIR names it)");
     return fallback;
   }
   const std::filesystem::path given = tokenizer_json_file(tokenizer_flag);

@@ -1,11 +1,12 @@
 // Checkpoint directories (runs/last, runs/best), loadable by Hugging Face `from_pretrained` for both
 // the model and the tokenizer:
-//   model.safetensors        weights, HF names, F32 (the exact fp32 master weights; DESIGN.md, "File
-//   formats") config.json, generation_config.json   (write_hf_config_files) tokenizer.json,
-//   tokenizer_config.json copied from the tokenizer directory run_info.json            what produced it:
-//   config, flags, commit, device, step, losses, speed, ... trainer_state.json       step, data order (seed,
-//   epoch, position), early-stopping state, ... optimizer.bin            AdamW moments (only in checkpoints
-//   meant for --resume, i.e. runs/last)
+// - model.safetensors: weights, HF names, F32 (the exact fp32 master weights; DESIGN.md, "File formats");
+// - config.json, generation_config.json (write_hf_config_files);
+// - tokenizer.json, copied from the tokenizer directory, and its tokenizer_config.json with the model's eos
+//   token and context (tokenizer_config_for);
+// - run_info.json: what produced it (config, flags, commit, device, step, losses, speed, ...);
+// - trainer_state.json: step, data order (seed, epoch, position), early-stopping state, the run's flags, ...;
+// - optimizer.bin: AdamW moments (only in checkpoints meant for --resume, i.e. runs/last).
 // Saving is atomic: everything is written into a temporary sibling directory (make_temp_dir_beside),
 // then swapped in with replace_dir_atomic. Any failure before the swap removes the temporary
 // directory and leaves the previous checkpoint untouched; a kill leaves at worst a stale
@@ -31,6 +32,11 @@ struct CheckpointContent {
 };
 
 void save_checkpoint(Qwen3Model& model, const std::filesystem::path& dir, const CheckpointContent& content);
+
+// The text of `file` (a tokenizer_config.json) for a checkpoint of `cfg`: eos_token the added token of
+// cfg.eos_token_id (Qwen3's own file names the chat models' <|im_end|>; a model trained here ends documents
+// with <|endoftext|>) and model_max_length its context, so that HF's AutoTokenizer agrees with the model.
+std::string tokenizer_config_for(const Qwen3Config& cfg, const std::filesystem::path& file);
 
 // Reads and validates dir/config.json (tt::Error naming the directory when it is not a checkpoint).
 Qwen3Config load_checkpoint_config(const std::filesystem::path& dir);

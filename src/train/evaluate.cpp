@@ -4,13 +4,14 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "common/log.h"
 
 namespace tt {
 
 nlohmann::ordered_json EvalResult::to_json() const {
   nlohmann::ordered_json j;
   j["loss"] = loss;
-  j["ppl"] = ppl;
+  j["ppl"] = ppl;  // null where exp(loss) overflows a double (loss > 709.78): JSON has no infinity
   j["rows"] = rows;
   j["tokens"] = tokens;
   return j;
@@ -57,6 +58,8 @@ EvalResult evaluate_split(Qwen3Model& model, const TokenDataset& data, int64_t m
   r.tokens = count;
   r.loss = count > 0 ? sum / double(count) : 0;
   r.ppl = std::exp(r.loss);
+  if (!std::isfinite(r.ppl))
+    log_warn("the perplexity exp(", r.loss, ") overflows a double: ppl is written as null in JSON");
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

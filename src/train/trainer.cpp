@@ -86,6 +86,13 @@ void check_data(const TrainOptions& opts, const Qwen3Config& cfg, const Tokenize
                              << hint("prepare more data or use a smaller --seq_len");
   TT_CHECK(val.rows() > 0) << val.path().string() << ": no validation rows"
                            << hint("prepare-data with a larger validation fraction");
+  // The document separator the model learns must be the eos its checkpoint names (config.json,
+  // generation_config.json), or Hugging Face's generate() would never stop at the end of a text.
+  TT_CHECK(cfg.eos_token_id == train.meta().eos_id)
+      << (opts.config.empty() ? "the checkpoint's config.json" : opts.config) << ": eos_token_id "
+      << cfg.eos_token_id << " is not the token that ends each document in " << opts.data_dir
+      << "/meta.json (eos_id " << train.meta().eos_id << ")"
+      << hint("set \"eos_token_id\": " + std::to_string(train.meta().eos_id) + " in the config");
 }
 
 struct Prompt {

@@ -185,6 +185,16 @@ TEST_F(CliTrainEvalSample, EvalAndSampleTakeTokenizer) {
   ASSERT_EQ(s1.rc, 0) << s1.err;
   ASSERT_EQ(s2.rc, 0) << s2.err;
   EXPECT_EQ(s1.out, s2.out);
+
+  // A checkpoint without its tokenizer.json falls back to the default one, saying so.
+  fs::create_directories(dir_ / "tokless");
+  for (const char* f : {"config.json", "model.safetensors"})
+    fs::copy_file(dir_ / "run" / "last" / f, dir_ / "tokless" / f);
+  CliRun fallback = run_cli("sample --ckpt_dir " + (dir_ / "tokless").string() +
+                            " --prompt a --max_new_tokens 2 --temperature 0 --device cpu");
+  ASSERT_EQ(fallback.rc, 0) << fallback.err;
+  EXPECT_NE(fallback.err.find("tokenizer.json is missing: using the default tokenizer"), std::string::npos)
+      << fallback.err;
 }
 
 TEST_F(CliTrainEvalSample, WallTimeCapCoversTheWholeCommand) {
@@ -197,6 +207,7 @@ TEST_F(CliTrainEvalSample, WallTimeCapCoversTheWholeCommand) {
   wide["hidden_size"] = 64;
   wide["head_dim"] = 16;
   wide["intermediate_size"] = 128;
+  wide["eos_token_id"] = wide["bos_token_id"] = 127;  // the synthetic data's document separator
   tt::write_file_atomic(dir_ / "wide.json", wide.dump(2));
   const double cap_s = 5.0;
   std::string args = "train --config " + (dir_ / "wide.json").string() + " --data_dir " +

@@ -128,6 +128,9 @@ TEST_F(TrainLoop, SamplesFromAModelVocabBeyondTheTokenizerDoNotStopTraining) {
   fs::path small_tok = test_data::write_byte_tokenizer(dir_ / "byte_tok");
   test_data::write_synthetic_data(dir_ / "byte_data", data_, sha256_hex_file(small_tok));
   test_data::write_tiny_config(dir_ / "padded.json", 384);
+  nlohmann::json padded = nlohmann::json::parse(read_file(dir_ / "padded.json"));
+  padded["eos_token_id"] = padded["bos_token_id"] = data_.vocab - 1;  // the data's document separator
+  write_file_atomic(dir_ / "padded.json", padded.dump(2));
   TrainOptions o = base("padded");
   o.config = (dir_ / "padded.json").string();
   o.data_dir = (dir_ / "byte_data").string();
@@ -157,8 +160,34 @@ TEST_F(TrainLoop, ShippedConfigsEndGenerationAtTheDocumentSeparator) {
     fs::path out = dir_ / name;
     write_hf_config_files(cfg, out);
     EXPECT_EQ(load_json_file(out / "generation_config.json")["eos_token_id"], 151643) << name;
+    EXPECT_EQ(load_json_file(out / "generation_config.json")["max_length"], cfg.max_position_embeddings)
+        << name;
     EXPECT_EQ(load_json_file(out / "config.json")["eos_token_id"], 151643) << name;
+    // AutoTokenizer's eos and length must be the model's, not those of Qwen3's chat models (<|im_end|>,
+    // 131072).
+    const nlohmann::json tok_config =
+        nlohmann::json::parse(tokenizer_config_for(cfg, tok_ / "tokenizer_config.json"));
+    EXPECT_EQ(tok_config["eos_token"], "<|endoftext|>") << name;
+    EXPECT_EQ(tok_config["model_max_length"], cfg.max_position_embeddings) << name;
+    EXPECT_EQ(tok_config["pad_token"], "<|endoftext|>") << name;
   }
+}
+
+TEST_F(TrainLoop, AConfigWhoseEosIsNotTheDataSeparatorIsRefused) {
+  nlohmann::json cfg = nlohmann::json::parse(read_file(dir_ / "tiny.json"));
+  cfg["eos_token_id"] = 5;  // the data ends documents with vocab - 1
+  write_file_atomic(dir_ / "eos5.json", cfg.dump(2));
+  TrainOptions o = base("eos5");
+  o.config = (dir_ / "eos5.json").string();
+  try {
+    run_training(o);
+    ADD_FAILURE() << "a config whose eos is not the data's document separator was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("eos_token_id 5 is not the token that ends each document"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "eos5"));
 }
 
 TEST_F(TrainLoop, CheckpointHoldsEverythingForHfAndResume) {
