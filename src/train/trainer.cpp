@@ -814,6 +814,14 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   // one that evaluated saves it, or its trainer_state.json would not know that evaluation.
   if (!(opts.resume && run.step == start_step && !evaluated_now)) save(last_dir, /*with_optimizer=*/true);
   if (writer) write_plot(out, metrics, cfg);
+  // The cap is kept by estimates; where they fell short (setup, a first step or an evaluation longer than
+  // priced before it was measured), the overrun is said, not hidden.
+  if (writer && opts.max_train_minutes > 0 && elapsed_s() > opts.max_train_minutes * 60.0)
+    log_warn("the command ran ", fmt_num("%.1f", elapsed_s()), " s, ",
+             fmt_num("%.1f", elapsed_s() - opts.max_train_minutes * 60.0), " s past --max_train_minutes ",
+             opts.max_train_minutes,
+             ": what the stop still had to do (evaluation, saves) took longer than "
+             "estimated before it was measured; a larger cap or a smaller --eval_rows leaves it room");
   log_info("done: step ", run.step, ", eval loss ", fmt_num("%.4f", run.eval_loss), " (best ",
            fmt_num("%.4f", run.early_stopping.best()), "), ", fmt_num("%.1f", elapsed_s()),
            " s; checkpoints in ", out.string());

@@ -228,6 +228,16 @@ TEST_F(CliTrainEvalSample, WallTimeCapCoversTheWholeCommand) {
   EXPECT_TRUE(fs::exists(dir_ / "capped" / "best" / "model.safetensors"));
   std::printf("--max_train_minutes %.3f: command wall %.2f s, %lld steps\n", cap_s / 60.0, wall_s,
               static_cast<long long>(info["step"].get<int64_t>()));
+  EXPECT_EQ(r.err.find("past --max_train_minutes"), std::string::npos) << r.err;
+
+  // A cap shorter than the start-up: the run stops before its first step, still evaluates and saves, and
+  // says by how much it overran.
+  CliRun tight = run_cli(train_args("tight") +
+                         " --steps 100 --eval_steps 0 --sample_steps 0 --max_train_minutes 0.0001");
+  ASSERT_EQ(tight.rc, 0) << tight.err;
+  EXPECT_NE(tight.err.find("s past --max_train_minutes 0.0001"), std::string::npos) << tight.err;
+  EXPECT_EQ(nlohmann::json::parse(tt::read_file(dir_ / "tight" / "last" / "run_info.json"))["stop_reason"],
+            "max_train_minutes");
 }
 
 TEST_F(CliTrainEvalSample, BadInputGivesNonZeroExitAndNamesTheProblem) {
