@@ -66,7 +66,7 @@ class ParamTable {
 };
 
 struct StepStats {
-  double loss = 0;       // mean next-token CE of the last forward_backward calls since zero_grads
+  double loss = 0;       // mean next-token CE of the forward_backward calls since the loss sum was cleared
   double grad_norm = 0;  // before clipping
   double loss_sum = 0;   // the sum and count behind `loss` (a data-parallel step adds them over ranks)
   int64_t loss_count = 0;
@@ -107,7 +107,10 @@ class Qwen3Model {
   void init_weights(uint64_t seed);
 
   // ---- training (tt::Error on a model built for inference) ----
-  void zero_grads();
+  // Clears the gradients and, unless `keep_loss_sum`, the loss sum (last_step_stats' loss is then the
+  // step's); training keeps it over a logging window and clears it with clear_loss_sum after each read.
+  void zero_grads(bool keep_loss_sum = false);
+  void clear_loss_sum();
   // tokens: host int32 [B*T]. Position t predicts tokens[t+1] of the same row (HF causal LM);
   // the last position of each row has no target. Adds the gradient of
   // loss_scale * sum(CE) to the gradients; the loss sum is accumulated on the device.
@@ -116,7 +119,8 @@ class Qwen3Model {
   void forward_backward(const int32_t* tokens, int64_t B, int64_t T, float loss_scale);
   // Clipping + AdamW over all parameters on the device; refreshes compute weights.
   void optimizer_step(const AdamWArgs& args);
-  // Mean loss and grad norm of the last step; reading them synchronises (call on logging steps).
+  // Mean loss since the loss sum was cleared and the grad norm of the last step; reading them synchronises
+  // (call on logging steps).
   StepStats last_step_stats();
 
   // ---- evaluation ----

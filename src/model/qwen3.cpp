@@ -501,9 +501,14 @@ void Qwen3Model::init_weights(uint64_t seed) {
 // recording the zeroing and slot 0's sum into the first micro-batch's graph would need a second recording
 // for the later micro-batches (whose loss slot moves) and a deferred zeroing that every reader of the
 // gradients would have to trigger.
-void Qwen3Model::zero_grads() {
+void Qwen3Model::zero_grads(bool keep_loss_sum) {
   Impl& s = impl_->for_training("zero_grads");
   s.be.fill(s.grads, 0.0);
+  if (!keep_loss_sum) clear_loss_sum();
+}
+
+void Qwen3Model::clear_loss_sum() {
+  Impl& s = impl_->for_training("clear_loss_sum");
   s.be.fill(s.loss_slots, 0.0);
   s.loss_slot_count = 0;
   s.loss_count = 0;

@@ -666,8 +666,10 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   std::string stop_reason;  // "" while the run goes on
 
   // ---- what the loop does once in a while ----
+  // The loss is the mean over the logging window's steps (as HF logs it), the grad norm the latest step's.
   auto log_train = [&](Progress* bar) {
     StepStats s = model.last_step_stats();  // synchronises
+    model.clear_loss_sum();
     double loss[2] = {s.loss_sum, double(s.loss_count)};
     ranks.all_reduce(loss, 2, dist::ReduceOp::kSum, "the train loss of step " + std::to_string(run.step));
     s.loss = loss[0] / std::max(1.0, loss[1]);
@@ -750,7 +752,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
     // One optimizer step: grad_accum micro-batches, each B rows per rank, this rank's slice of the next
     // B * world rows in the data order; the gradients summed over the ranks; then AdamW.
     const auto step_start = Clock::now();
-    model.zero_grads();
+    model.zero_grads(/*keep_loss_sum=*/true);  // the loss sums over the logging window (log_train)
     for (int64_t a = 0; a < opts.grad_accum; ++a) {
       const std::vector<int64_t> rows = run.data_order.next(B * world);
       const auto mine = rows.begin() + ranks.rank() * B;

@@ -235,6 +235,33 @@ TEST_F(TrainLoop, LossFallsOnLearnableData) {
   EXPECT_LT(evals[1], std::log(double(data_.vocab)));  // better than uniform
 }
 
+// The logged train loss is the mean over the logging window's steps, as HF logs it, not the latest step's.
+TEST_F(TrainLoop, LoggedLossIsTheMeanOverTheLoggingWindow) {
+  auto train_losses = [&](const std::string& out, int64_t logging_steps) {
+    TrainOptions o = base(out);
+    o.steps = 6;
+    o.eval_steps = 0;
+    o.save_steps = 0;
+    o.logging_steps = logging_steps;
+    run_training(o);
+    std::map<int64_t, double> losses;
+    std::istringstream in(read_file(dir_ / out / "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      const auto r = nlohmann::json::parse(line);
+      if (r["type"] == "train") losses[r["step"].get<int64_t>()] = r["loss"].get<double>();
+    }
+    return losses;
+  };
+  const std::map<int64_t, double> each = train_losses("each", 1), windows = train_losses("windows", 3);
+  ASSERT_EQ(each.size(), 6u);
+  ASSERT_EQ(windows.size(), 2u);
+  // Logging does not change the training: every step has as many tokens, so a window's mean is the mean of
+  // its steps' means (up to the rounding of the fp32 sums).
+  EXPECT_NEAR(windows.at(3), (each.at(1) + each.at(2) + each.at(3)) / 3, 1e-5);
+  EXPECT_NEAR(windows.at(6), (each.at(4) + each.at(5) + each.at(6)) / 3, 1e-5);
+  EXPECT_GT(std::abs(windows.at(6) - each.at(6)), 1e-4);  // the latest step alone differs
+}
+
 TEST_F(TrainLoop, Bf16OnTheCpuTrainsResumesExactlyAndSaysSo) {
   // --bf16 on the CPU: bf16 activations and GEMM inputs, fp32 master weights and optimizer state, where
   // the CPU has native bf16 dot products; elsewhere a refusal that says why, before any work.
