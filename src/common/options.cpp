@@ -92,7 +92,7 @@ bool OptionSet::assign(const std::string& name, const nlohmann::json& value, con
     const nlohmann::json before = e.value();
     try {
       e.assign(value);
-    } catch (const nlohmann::json::exception&) {
+    } catch (const std::exception&) {  // nlohmann's type_error, or the type check above
       e.assign(before);
       TT_FAIL() << where << ": " << name << " is " << value.dump() << ", not a value of " << e.flag
                 << " (like " << before.dump() << ")";

@@ -46,6 +46,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -214,7 +215,18 @@ class OptionSet {
     e.name = e.flag;
     while (!e.name.empty() && e.name[0] == '-') e.name.erase(0, 1);
     e.value = [&value]() { return nlohmann::json(value); };
-    e.assign = [&value](const nlohmann::json& j) { value = j.get<T>(); };
+    e.assign = [&value](const nlohmann::json& j) {
+      // nlohmann would truncate 20.7 to an integer and wrap -1 to an unsigned one: the JSON type must fit.
+      if constexpr (std::is_same_v<T, bool>) {
+        if (!j.is_boolean()) throw std::invalid_argument("not a boolean");
+      } else if constexpr (std::is_integral_v<T>) {
+        if (!j.is_number_integer() || (std::is_unsigned_v<T> && !j.is_number_unsigned()))
+          throw std::invalid_argument("not an integer of the option's sign");
+      } else if constexpr (std::is_floating_point_v<T>) {
+        if (!j.is_number()) throw std::invalid_argument("not a number");
+      }
+      value = j.get<T>();
+    };
     return DeclaredOption<T>(e, value);
   }
 

@@ -217,10 +217,11 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend(DType act, int threads) {
   cpu::set_num_threads(threads > 0 ? threads : available_cores());
   if (act == DType::BF16) {
-    TT_CHECK(cpu::cpu_has_bf16()) << "bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX), "
-                                     "which this CPU lacks ("
-                                  << cpu::gemm_kernel_description(false) << ")"
-                                  << hint("train without --bf16: fp32 runs on every CPU");
+    TT_CHECK(cpu::cpu_has_bf16())
+        << "bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX), "
+           "which this CPU lacks ("
+        << cpu::gemm_kernel_description(false) << ")"
+        << hint("train without --bf16 (--bf16=false where a resumed run had it): fp32 runs on every CPU");
   }
   if (log_level() <= LogLevel::Debug)
     log_debug("CPU backend ", dtype_name(act), ": ", cpu::gemm_kernel_description(act == DType::BF16));

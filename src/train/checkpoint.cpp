@@ -1,5 +1,8 @@
 #include "train/checkpoint.h"
 
+#include <optional>
+#include <utility>
+
 #include "common/check.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -23,13 +26,33 @@ std::string tokenizer_config_for(const Qwen3Config& cfg, const std::filesystem::
     log_warn(file.string(), ": not a JSON object; copied into the checkpoint as it is");
     return read_file(file);
   }
+  // The eos token's text: tokenizer_config.json's added_tokens_decoder, else tokenizer.json's added_tokens.
   const std::string eos_key = std::to_string(cfg.eos_token_id);
-  if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].contains(eos_key) &&
-      j["added_tokens_decoder"][eos_key].contains("content"))
-    j["eos_token"] = j["added_tokens_decoder"][eos_key]["content"];
-  else
-    log_warn(file.string(), ": no added token ", eos_key, " (the config's eos_token_id): its eos_token \"",
-             j.value("eos_token", std::string()), "\" is kept in the checkpoint");
+  std::optional<std::string> eos;
+  if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object() &&
+      j["added_tokens_decoder"].contains(eos_key) && j["added_tokens_decoder"][eos_key].is_object() &&
+      j["added_tokens_decoder"][eos_key].value("content", nlohmann::ordered_json()).is_string())
+    eos = j["added_tokens_decoder"][eos_key]["content"].get<std::string>();
+  const std::filesystem::path tokenizer_json = file.parent_path() / "tokenizer.json";
+  if (!eos && std::filesystem::is_regular_file(tokenizer_json)) {
+    const nlohmann::json t = nlohmann::json::parse(read_file(tokenizer_json), nullptr, false);
+    if (t.is_object() && t.contains("added_tokens") && t["added_tokens"].is_array())
+      for (const auto& token : t["added_tokens"])
+        if (token.is_object() && token.value("id", int64_t(-1)) == cfg.eos_token_id &&
+            token.value("content", nlohmann::json()).is_string())
+          eos = token["content"].get<std::string>();
+  }
+  if (eos) {
+    j["eos_token"] = *eos;
+  } else {
+    // Once per process: a run saves many checkpoints.
+    static bool said = false;
+    if (!std::exchange(said, true))
+      log_warn(file.string(), ": no added token ", eos_key,
+               " (the config's eos_token_id) in it or its tokenizer.json: "
+               "its eos_token ",
+               j.value("eos_token", nlohmann::ordered_json()).dump(), " is kept in checkpoints");
+  }
   j["model_max_length"] = cfg.max_position_embeddings;
   return j.dump(2) + "\n";
 }

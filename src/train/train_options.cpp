@@ -51,9 +51,10 @@ void TrainOptions::declare(OptionSet& o) {
   o.add("--sample_tokens", sample_tokens, "new tokens per periodic generation").positive();
   o.add("--seed", seed, "seed for weight init, data order and sampling");
   declare_device_flags(o, device, threads, memory_check);
-  o.add("--bf16", bf16,
-        "bf16 mixed precision: bf16 activations and GEMM inputs, fp32 master weights and optimizer state "
-        "(always on CUDA; on the CPU where it has AVX512-BF16 or AMX)");
+  o.add(
+      "--bf16", bf16,
+      "bf16 mixed precision: bf16 activations and GEMM inputs, fp32 master weights and optimizer state "
+      "(always on CUDA; on the CPU where it has AVX512-BF16 or AMX); --bf16=false turns off a resumed run's");
   o.add("--resume", resume, "continue the run in out_dir from out_dir/last");
   o.add("--overwrite", overwrite, "start afresh even if out_dir already holds a run (deletes it)");
   o.add("--dist_timeout", dist_timeout,

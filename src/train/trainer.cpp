@@ -87,12 +87,18 @@ void check_data(const TrainOptions& opts, const Qwen3Config& cfg, const Tokenize
   TT_CHECK(val.rows() > 0) << val.path().string() << ": no validation rows"
                            << hint("prepare-data with a larger validation fraction");
   // The document separator the model learns must be the eos its checkpoint names (config.json,
-  // generation_config.json), or Hugging Face's generate() would never stop at the end of a text.
-  TT_CHECK(cfg.eos_token_id == train.meta().eos_id)
-      << (opts.config.empty() ? "the checkpoint's config.json" : opts.config) << ": eos_token_id "
-      << cfg.eos_token_id << " is not the token that ends each document in " << opts.data_dir
-      << "/meta.json (eos_id " << train.meta().eos_id << ")"
-      << hint("set \"eos_token_id\": " + std::to_string(train.meta().eos_id) + " in the config");
+  // generation_config.json), or Hugging Face's generate() would never stop at the end of a text. A new run
+  // is refused; a resumed one (started before this check, its config fixed in its checkpoint) is warned.
+  if (cfg.eos_token_id != train.meta().eos_id) {
+    std::ostringstream m;
+    m << (opts.resume ? (fs::path(opts.out_dir) / "last" / "config.json").string() : opts.config)
+      << ": eos_token_id " << cfg.eos_token_id << " is not the token that ends each document in "
+      << opts.data_dir << "/meta.json (eos_id " << train.meta().eos_id << ")";
+    TT_CHECK(opts.resume) << m.str()
+                          << hint("set \"eos_token_id\": " + std::to_string(train.meta().eos_id) +
+                                  " in the config");
+    log_warn(m.str(), ": generation from this model will not stop at the end of a document");
+  }
 }
 
 struct Prompt {
@@ -168,45 +174,53 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
 }
 
 // --resume: every flag of the run (not a session flag) that this session does not give again is the saved
-// run's, from trainer_state.json; one given again with another value is kept, said (a warning where it
-// changes the training's results), and returned as a change {"flag", "from", "to"} for flag_changes.
+// run's, from trainer_state.json (a checkpoint from before it held them: run_info.json's, its last
+// session's); one given again with another value is kept, said (a warning where it changes the training's
+// results), and returned as a change {"flag", "from", "to"} for flag_changes.
 ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, bool writer) {
-  const nlohmann::json state = load_json_file(state_file);
+  fs::path flags_file = state_file;
+  nlohmann::json state = load_json_file(state_file);
+  if (!state.contains("flags")) {
+    flags_file = state_file.parent_path() / "run_info.json";
+    state = fs::exists(flags_file) ? load_json_file(flags_file) : nlohmann::json::object();
+  }
   ojson changes = ojson::array();
-  if (!state.is_object() || !state.contains("flags") || !state["flags"].is_object()) {
+  if (!state.contains("flags") || !state["flags"].is_object()) {
     if (writer)
-      log_warn(
-          "--resume: ", state_file.string(),
-          " records no flags (saved by an earlier version): this session's flags apply, defaults included");
+      log_warn("--resume: neither ", state_file.string(), " nor ", flags_file.string(),
+               " records the run's flags: this session's flags apply, defaults included");
     return changes;
   }
   const nlohmann::json& saved = state["flags"];
   const ojson current = declared_options_json(opts);
   OptionSet declared;
   opts.declare(declared);  // binds to opts: assign() sets its members
+  // "--name=value", as a command line takes it (--bf16=false too)
+  auto flag_text = [](const std::string& name, const nlohmann::json& v) {
+    return "--" + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  };
   std::string restored;
   for (const auto& [name, value] : current.items()) {
     if (is_session_flag(name) || !saved.contains(name) || saved[name].dump() == value.dump()) continue;
     const bool given =
         !opts.given || std::find(opts.given->begin(), opts.given->end(), name) != opts.given->end();
     if (!given) {
-      declared.assign(name, saved[name], state_file.string() + ": flags");
-      restored += " --" + name + " " +
-                  (saved[name].is_string() ? saved[name].get<std::string>() : saved[name].dump());
+      declared.assign(name, saved[name], flags_file.string() + ": flags");
+      restored += " " + flag_text(name, saved[name]);
       continue;
     }
     changes.push_back({{"flag", name}, {"from", saved[name]}, {"to", value}});
     // resumed_state() says what --steps and the batch shape change
     if (!writer || name == "steps" || name == "micro_batch_size" || name == "grad_accum") continue;
-    const std::string said =
-        "--resume with --" + name + " " + value.dump() + " instead of the run's " + saved[name].dump();
+    const std::string said = "--resume with " + flag_text(name, nlohmann::json(value)) +
+                             " instead of the run's " + saved[name].dump();
     if (leaves_results_alone(name))
       log_info(said);
     else
       log_warn(said, ": the result will differ from an uninterrupted run (recorded in flag_changes)");
   }
   if (writer && !restored.empty())
-    log_info("--resume: the run's flags from ", state_file.string(), ":", restored);
+    log_info("--resume: the run's flags from ", flags_file.string(), ":", restored);
   opts.validate();
   return changes;
 }
@@ -588,7 +602,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
   const ojson flag_changes =
       opts.resume ? restore_run_flags(opts, last_dir / "trainer_state.json", writer) : ojson::array();
   const auto [cfg, tok, train, val] = load_inputs(opts, last_dir);
-  // The token files by content: what a resumed run compares, and what every rank must share.
+  // The token files by content (~3 s per GB, once per start): what a resumed run compares, and what every
+  // rank must share.
   const std::string train_sha256 = sha256_hex_file(train.path()), val_sha256 = sha256_hex_file(val.path());
   const int64_t T = train.seq_len(), B = opts.micro_batch_size, world = host.size();
   int64_t tokens_per_step = 0;
@@ -598,7 +613,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
 
   const auto backend =
       make_backend_for_device(opts.device, opts.threads, opts.bf16, gpu_of_rank(host.local_rank()));
-  if (host.size() > 1)  // hashing the token files costs ~3 s per GB: only where there is something to compare
+  if (host.size() > 1)
     dist::check_same_on_every_rank(host, same_on_every_rank(opts, cfg, *tok, train, train_sha256, val_sha256,
                                                             *backend, last_dir / "trainer_state.json"));
   const std::unique_ptr<dist::Communicator> nccl =

@@ -316,6 +316,22 @@ TEST_F(CliTrainEvalSample, BareResumeTakesTheRunsFlagsAndEndsAsAnUninterruptedRu
   EXPECT_TRUE(info["flag_changes"].empty()) << info["flag_changes"].dump();
 }
 
+TEST_F(CliTrainEvalSample, BareResumeOfACheckpointFromBeforeFlagsWereSavedTakesRunInfosFlags) {
+  const std::string flags = " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0";
+  CliRun first = run_cli(train_args("older") + flags + " --stop_after_steps 3");
+  ASSERT_EQ(first.rc, 0) << first.err;
+  const fs::path state_file = dir_ / "older" / "last" / "trainer_state.json";
+  nlohmann::json state = nlohmann::json::parse(tt::read_file(state_file));
+  for (const char* key : {"flags", "flag_changes", "data_sha256"}) state.erase(key);
+  tt::write_file_atomic(state_file, state.dump(2));
+  CliRun rest = run_cli("train --resume --out_dir " + (dir_ / "older").string() + " --device cpu");
+  ASSERT_EQ(rest.rc, 0) << rest.err;
+  EXPECT_NE(rest.err.find("run_info.json: --data_dir="), std::string::npos) << rest.err;
+  const auto info = nlohmann::json::parse(tt::read_file(dir_ / "older" / "last" / "run_info.json"));
+  EXPECT_EQ(info["flags"]["lr"], 3e-3);
+  EXPECT_EQ(info["step"], 8);
+}
+
 TEST_F(CliTrainEvalSample, ResumeWithOtherFlagsOrOtherDataSaysSoAndRecordsTheChanges) {
   const std::string flags = " --steps 8 --eval_steps 4 --save_steps 4 --sample_steps 0";
   CliRun first = run_cli(train_args("changed") + flags + " --stop_after_steps 3");
@@ -326,7 +342,7 @@ TEST_F(CliTrainEvalSample, ResumeWithOtherFlagsOrOtherDataSaysSoAndRecordsTheCha
   CliRun rest = run_cli("train --resume --out_dir " + (dir_ / "changed").string() +
                         " --device cpu --lr 1e-3" + " --data_dir " + (dir_ / "other_data").string());
   ASSERT_EQ(rest.rc, 0) << rest.err;
-  EXPECT_NE(rest.err.find("--resume with --lr 0.001 instead of the run's 0.003"), std::string::npos)
+  EXPECT_NE(rest.err.find("--resume with --lr=0.001 instead of the run's 0.003"), std::string::npos)
       << rest.err;
   EXPECT_NE(rest.err.find("is not the training split this run has read so far"), std::string::npos)
       << rest.err;

@@ -95,6 +95,15 @@ TEST(Options, DeclareOnceDrivesParsingAndJson) {
               "state.json: flags: out_dir is 5, not a value of --out_dir (like \"r2\")");
   }
   EXPECT_EQ(out, "r2");
+  // Numbers keep their kind: no truncation of 20.7 to an integer, no wrap of -1 into an unsigned one.
+  EXPECT_THROW(os.assign("steps", nlohmann::json(20.7), "state.json: flags"), tt::Error);
+  EXPECT_EQ(steps, 7);
+  uint64_t seed = 3;
+  os.add("--seed", seed, "seed");
+  EXPECT_THROW(os.assign("seed", nlohmann::json(-1), "state.json: flags"), tt::Error);
+  EXPECT_EQ(seed, 3u);
+  EXPECT_TRUE(os.assign("lr", nlohmann::json(1), "state.json: flags"));  // an integer is a number
+  EXPECT_DOUBLE_EQ(lr, 1.0);
 }
 
 namespace {

@@ -173,6 +173,37 @@ TEST_F(TrainLoop, ShippedConfigsEndGenerationAtTheDocumentSeparator) {
   }
 }
 
+TEST_F(TrainLoop, TokenizerConfigTakesTheEosTextFromTokenizerJsonAndSurvivesOddFiles) {
+  // A tokenizer_config.json without added_tokens_decoder and with a null eos_token: the text of the eos id
+  // comes from tokenizer.json's added_tokens; a file that has neither keeps what it says, without failing.
+  Qwen3Config cfg = Qwen3Config::load(fs::path(TT_SOURCE_DIR) / "configs" / "qwen3_test_tiny.json");
+  fs::create_directories(dir_ / "odd_tok");
+  fs::copy_file(tok_ / "tokenizer.json", dir_ / "odd_tok" / "tokenizer.json");
+  write_file_atomic(dir_ / "odd_tok" / "tokenizer_config.json", R"({"eos_token": null})");
+  nlohmann::json j =
+      nlohmann::json::parse(tokenizer_config_for(cfg, dir_ / "odd_tok" / "tokenizer_config.json"));
+  EXPECT_EQ(j["eos_token"], "<|endoftext|>");
+  EXPECT_EQ(j["model_max_length"], cfg.max_position_embeddings);
+  fs::create_directories(dir_ / "bare_tok");
+  write_file_atomic(dir_ / "bare_tok" / "tokenizer_config.json", R"({"eos_token": {"content": "x"}})");
+  j = nlohmann::json::parse(tokenizer_config_for(cfg, dir_ / "bare_tok" / "tokenizer_config.json"));
+  EXPECT_EQ(j["eos_token"]["content"], "x");
+}
+
+TEST_F(TrainLoop, AResumedRunWhoseEosIsNotTheDataSeparatorIsWarnedNotStranded) {
+  TrainOptions o = base("old_eos");
+  o.stop_after_steps = 2;
+  run_training(o);
+  // As a run started before the check could be: its checkpoint's config names another eos.
+  nlohmann::json cfg = nlohmann::json::parse(read_file(dir_ / "old_eos" / "last" / "config.json"));
+  cfg["eos_token_id"] = 5;
+  write_file_atomic(dir_ / "old_eos" / "last" / "config.json", cfg.dump(2));
+  o.config.clear();
+  o.resume = true;
+  o.stop_after_steps = 0;
+  EXPECT_EQ(run_training(o).step, o.steps);
+}
+
 TEST_F(TrainLoop, AConfigWhoseEosIsNotTheDataSeparatorIsRefused) {
   nlohmann::json cfg = nlohmann::json::parse(read_file(dir_ / "tiny.json"));
   cfg["eos_token_id"] = 5;  // the data ends documents with vocab - 1
