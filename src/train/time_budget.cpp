@@ -43,8 +43,8 @@ double TimeBudget::eval_s() const {
   if (eval_s_ > 0) return kMargin * eval_s_;
   // Not evaluated yet: a forward pass over the rows costs a third to a half of a training step over as many
   // rows (forward + backward + optimizer: 0.26-0.30 measured at qwen3_cpu_small, BENCHMARKS.md "eval vs
-  // train"; 0.46 at the tiny config with Qwen3's vocabulary, whose LM head is nearly all of it). The half:
-  // an overrun is worse than a stop one step early.
+  // train"; 0.42-0.44 at the tiny config with Qwen3's vocabulary, whose LM head is nearly all of it). The
+  // half: an overrun is worse than a stop one step early.
   return step_s() * double(work_.eval_rows) / double(work_.rows_per_step) / 2.0;
 }
 
