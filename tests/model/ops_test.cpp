@@ -246,28 +246,42 @@ TEST_P(AttentionGrad, MatchesFiniteDifferencesAndDefinition) {
   }
 }
 
+// Attention on random q, k, v (seeds from `seed`) and a random output gradient, with queries in blocks of
+// `block`: the forward checked against the definition, then the backward.
+struct AttentionRun {
+  Vec q, k, v, dout, out, lse, dq, dk, dv;
+};
+static AttentionRun run_attention(int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, uint64_t seed,
+                                  int64_t block = tt::cpu::kAttentionBlock) {
+  tt::cpu::Scratch<double> scratch;
+  AttentionRun r{.q = random_vec(B * T * Hq * D, seed),
+                 .k = random_vec(B * T * Hkv * D, seed + 1),
+                 .v = random_vec(B * T * Hkv * D, seed + 2),
+                 .dout = random_vec(B * T * Hq * D, seed + 3)};
+  r.out.resize(r.q.size());
+  r.lse.resize(B * Hq * T);
+  r.dq.resize(r.q.size());
+  r.dk.resize(r.k.size());
+  r.dv.resize(r.v.size());
+  tt::cpu::attention_forward(r.out.data(), r.lse.data(), r.q.data(), r.k.data(), r.v.data(), B, T, Hq, Hkv, D,
+                             scratch, block);
+  const Vec ref = reference_attention(r.q, r.k, r.v, B, T, Hq, Hkv, D);
+  for (size_t i = 0; i < r.out.size(); ++i) EXPECT_NEAR(r.out[i], ref[i], 1e-12) << i;
+  tt::cpu::attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), r.dout.data(), r.out.data(),
+                              r.lse.data(), r.q.data(), r.k.data(), r.v.data(), B, T, Hq, Hkv, D, scratch,
+                              block);
+  return r;
+}
+
 // Past the default block: T = 2 blocks + 5 rows against the definition (forward) and against one block
 // of the whole square (backward), where the masked triangle is computed and zeroed, not skipped.
 TEST(CpuOps, BlockCausalAttentionEqualsTheWholeSquare) {
-  const int64_t B = 1, T = 2 * tt::cpu::kAttentionBlock + 5, Hq = 2, Hkv = 1, D = 4;
-  tt::cpu::Scratch<double> scratch;
-  const Vec q = random_vec(B * T * Hq * D, 70), k = random_vec(B * T * Hkv * D, 71),
-            v = random_vec(B * T * Hkv * D, 72), dout = random_vec(B * T * Hq * D, 73);
-  Vec out(q.size()), lse(B * Hq * T), dq(q.size()), dk(k.size()), dv(v.size());
-  tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
-  const Vec ref = reference_attention(q, k, v, B, T, Hq, Hkv, D);
-  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-12) << i;
-  tt::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
-                              k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
-  Vec out1(q.size()), lse1(lse.size()), dq1(q.size()), dk1(k.size()), dv1(v.size());
-  tt::cpu::attention_forward(out1.data(), lse1.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D,
-                             scratch, T);
-  tt::cpu::attention_backward(dq1.data(), dk1.data(), dv1.data(), dout.data(), out1.data(), lse1.data(),
-                              q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch, T);
-  for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], lse1[i], 1e-12) << i;
-  for (size_t i = 0; i < dq.size(); ++i) ASSERT_NEAR(dq[i], dq1[i], 1e-12) << i;
-  for (size_t i = 0; i < dk.size(); ++i) ASSERT_NEAR(dk[i], dk1[i], 1e-12) << i;
-  for (size_t i = 0; i < dv.size(); ++i) ASSERT_NEAR(dv[i], dv1[i], 1e-12) << i;
+  const int64_t T = 2 * tt::cpu::kAttentionBlock + 5;
+  const AttentionRun blocks = run_attention(1, T, 2, 1, 4, 70), square = run_attention(1, T, 2, 1, 4, 70, T);
+  for (size_t i = 0; i < blocks.lse.size(); ++i) ASSERT_NEAR(blocks.lse[i], square.lse[i], 1e-12) << i;
+  for (size_t i = 0; i < blocks.dq.size(); ++i) ASSERT_NEAR(blocks.dq[i], square.dq[i], 1e-12) << i;
+  for (size_t i = 0; i < blocks.dk.size(); ++i) ASSERT_NEAR(blocks.dk[i], square.dk[i], 1e-12) << i;
+  for (size_t i = 0; i < blocks.dv.size(); ++i) ASSERT_NEAR(blocks.dv[i], square.dv[i], 1e-12) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
@@ -570,14 +584,7 @@ TEST(CpuOps, ParallelAttentionMatchesPerBatchSerial) {
   // B*Hq*T^2*D above the threading threshold; each batch row alone stays below it (serial path).
   const int64_t B = 2, T = 96, Hq = 6, Hkv = 2, D = 16;
   tt::cpu::Scratch<double> scratch;
-  const Vec q = random_vec(B * T * Hq * D, 100), k = random_vec(B * T * Hkv * D, 101),
-            v = random_vec(B * T * Hkv * D, 102), dout = random_vec(B * T * Hq * D, 103);
-  Vec out(q.size()), lse(B * Hq * T), dq(q.size()), dk(k.size()), dv(v.size());
-  tt::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
-  const Vec ref = reference_attention(q, k, v, B, T, Hq, Hkv, D);
-  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-12) << i;
-  tt::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
-                              k.data(), v.data(), B, T, Hq, Hkv, D, scratch);
+  const auto [q, k, v, dout, out, lse, dq, dk, dv] = run_attention(B, T, Hq, Hkv, D, 100);
   for (int64_t b = 0; b < B; ++b) {
     const size_t oq = size_t(b * T * Hq * D), ok = size_t(b * T * Hkv * D);
     Vec dq1(T * Hq * D), dk1(T * Hkv * D), dv1(T * Hkv * D);
