@@ -6,7 +6,7 @@
 //     clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq) + 1e-6)) : 1
 //     g = clip * grad
 //     p *= 1 - lr * wd                                  (only when `decay`; decoupled)
-//     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+//     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2    (1 - b formed in double, then rounded: torch's)
 //     p -= (lr / (1 - b1^step)) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)   (torch's op order)
 // grads are read, never modified (the graph zeroes them once per step). When `compute` is not null (bf16
 // activations: A is the compute weights' type) it receives the updated weights, rounded, in the same pass.
@@ -63,11 +63,11 @@ inline double clip_coefficient(double grad_norm_sq, double max_grad_norm) {
 // per ISA for float (kernels_f32.cpp).
 template <class T, class A>
 TT_ALWAYS_INLINE void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, int64_t b, int64_t e, T clip,
-                                  T b1, T b2, T step_size, T bc2_sqrt, T eps, T wd_mul) {
+                                  T b1, T c1, T b2, T c2, T step_size, T bc2_sqrt, T eps, T wd_mul) {
   auto update = [=](int64_t i) {
     const T g = grad[i] * clip;
-    const T mi = b1 * m[i] + (T(1) - b1) * g;
-    const T vi = b2 * v[i] + (T(1) - b2) * g * g;
+    const T mi = b1 * m[i] + c1 * g;
+    const T vi = b2 * v[i] + c2 * g * g;
     m[i] = mi;
     v[i] = vi;
     return p[i] = p[i] * wd_mul - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
@@ -80,23 +80,26 @@ TT_ALWAYS_INLINE void adamw_range(T* p, const T* grad, T* m, T* v, A* compute, i
 }
 
 void adamw_range(float* p, const float* grad, float* m, float* v, float* compute, int64_t b, int64_t e,
-                 float clip, float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd_mul);
+                 float clip, float b1, float c1, float b2, float c2, float step_size, float bc2_sqrt,
+                 float eps, float wd_mul);
 void adamw_range(float* p, const float* grad, float* m, float* v, bf16* compute, int64_t b, int64_t e,
-                 float clip, float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd_mul);
+                 float clip, float b1, float c1, float b2, float c2, float step_size, float bc2_sqrt,
+                 float eps, float wd_mul);
 
 template <class T, class A = T>
 void adamw_update(T* p, const T* grad, T* m, T* v, double grad_norm_sq, int64_t n, const AdamWArgs& a,
                   bool decay, A* compute = nullptr) {
   const T clip = T(clip_coefficient(grad_norm_sq, a.max_grad_norm));
   const T b1 = T(a.beta1), b2 = T(a.beta2), eps = T(a.eps), lr = T(a.lr);
-  const double bc1 = 1.0 - std::pow(double(a.beta1), double(a.step));
-  const double bc2 = 1.0 - std::pow(double(a.beta2), double(a.step));
+  const T c1 = T(1.0 - a.beta1), c2 = T(1.0 - a.beta2);
+  const double bc1 = 1.0 - std::pow(a.beta1, double(a.step));
+  const double bc2 = 1.0 - std::pow(a.beta2, double(a.step));
   const T step_size = T(double(a.lr) / bc1);
   const T bc2_sqrt = T(std::sqrt(bc2));
   const T decay_mul = T(1) - lr * T(a.weight_decay);
   const T wd_mul = decay ? decay_mul : T(1);
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-    adamw_range(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
+    adamw_range(p, grad, m, v, compute, b, e, clip, b1, c1, b2, c2, step_size, bc2_sqrt, eps, wd_mul);
   });
 }
 

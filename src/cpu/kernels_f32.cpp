@@ -99,14 +99,16 @@ TT_CLONES void convert_n(float* dst, const bf16* src, int64_t n) {
 }
 
 TT_CLONES void adamw_range(float* p, const float* grad, float* m, float* v, float* compute, int64_t b,
-                           int64_t e, float clip, float b1, float b2, float step_size, float bc2_sqrt,
-                           float eps, float wd_mul) {
-  adamw_range<float, float>(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
+                           int64_t e, float clip, float b1, float c1, float b2, float c2, float step_size,
+                           float bc2_sqrt, float eps, float wd_mul) {
+  adamw_range<float, float>(p, grad, m, v, compute, b, e, clip, b1, c1, b2, c2, step_size, bc2_sqrt, eps,
+                            wd_mul);
 }
 TT_CLONES void adamw_range(float* p, const float* grad, float* m, float* v, bf16* compute, int64_t b,
-                           int64_t e, float clip, float b1, float b2, float step_size, float bc2_sqrt,
-                           float eps, float wd_mul) {
-  adamw_range<float, bf16>(p, grad, m, v, compute, b, e, clip, b1, b2, step_size, bc2_sqrt, eps, wd_mul);
+                           int64_t e, float clip, float b1, float c1, float b2, float c2, float step_size,
+                           float bc2_sqrt, float eps, float wd_mul) {
+  adamw_range<float, bf16>(p, grad, m, v, compute, b, e, clip, b1, c1, b2, c2, step_size, bc2_sqrt, eps,
+                           wd_mul);
 }
 
 TT_CLONES void swiglu_forward_rows(float* out, const float* gate_up, int64_t b, int64_t e, int64_t I) {

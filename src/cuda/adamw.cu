@@ -8,6 +8,7 @@
 //     lr and step are read from lr_step on the device
 //     clip = max_grad_norm > 0 ? min(1, max_grad_norm / (sqrt(grad_norm_sq[0]) + 1e-6)) : 1
 //     g = clip*grad; p -= lr*wd*p (if decay); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
+//     (1-b formed in fp64 on the host, then rounded, as torch does)
 //     p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
 //     master, m, v fp32 (update in place); grads fp32; grad_norm_sq read on the device;
 //     compute (optional) receives bf16(p). The clip factor is computed in the kernel.
@@ -45,13 +46,14 @@ __global__ void reduce_final_kernel(float* out, const double* partial, int count
 }
 
 struct AdamWParams {
-  float beta1, beta2, eps, weight_decay;
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  double beta1_fp64, beta2_fp64, weight_decay;
   float max_grad_norm;
   bool decay;
 };
 
 // lr_step = {lr, step} on the device (written before the update, so a replayed graph follows the schedule).
-// The bias corrections 1 - beta^step are formed in fp64 from the fp32 betas, as torch does on the host.
+// The bias corrections 1 - beta^step are formed in fp64 from the fp64 betas, as torch does on the host.
 __global__ void adamw_kernel(float* master, bf16* compute, const float* grads, float* m, float* v,
                              const float* grad_norm_sq, const float* lr_step, int64_t n, AdamWParams a) {
   float clip = 1.0f;
@@ -61,15 +63,15 @@ __global__ void adamw_kernel(float* master, bf16* compute, const float* grads, f
   }
   const float lr = lr_step[0];
   const double step = double(lr_step[1]);
-  const float bias1 = float(1.0 - pow(double(a.beta1), step));
-  const float bias2 = float(1.0 - pow(double(a.beta2), step));
-  const float decay_factor = a.decay ? float(1.0 - double(lr) * double(a.weight_decay)) : 1.0f;
+  const float bias1 = float(1.0 - pow(a.beta1_fp64, step));
+  const float bias2 = float(1.0 - pow(a.beta2_fp64, step));
+  const float decay_factor = a.decay ? float(1.0 - double(lr) * a.weight_decay) : 1.0f;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float g = grads[i] * clip;
     float p = master[i] * decay_factor;
-    const float mi = a.beta1 * m[i] + (1.0f - a.beta1) * g;
-    const float vi = a.beta2 * v[i] + (1.0f - a.beta2) * g * g;
+    const float mi = a.beta1 * m[i] + a.one_minus_beta1 * g;
+    const float vi = a.beta2 * v[i] + a.one_minus_beta2 * g * g;
     m[i] = mi;
     v[i] = vi;
     p -= lr * (mi / bias1) / (sqrtf(vi / bias2) + a.eps);
@@ -118,8 +120,16 @@ void CudaBackend::adamw_update_impl(Tensor master, Tensor compute, Tensor grads,
                                     const AdamWConfig& config, bool decay) {
   OpScope scope(*this, Family::kAdamw);
   const int64_t n = master.numel();
-  const AdamWParams a{config.beta1,        config.beta2,         config.eps,
-                      config.weight_decay, config.max_grad_norm, decay};
+  const AdamWParams a{.beta1 = float(config.beta1),
+                      .one_minus_beta1 = float(1.0 - config.beta1),
+                      .beta2 = float(config.beta2),
+                      .one_minus_beta2 = float(1.0 - config.beta2),
+                      .eps = float(config.eps),
+                      .beta1_fp64 = config.beta1,
+                      .beta2_fp64 = config.beta2,
+                      .weight_decay = config.weight_decay,
+                      .max_grad_norm = float(config.max_grad_norm),
+                      .decay = decay};
   const int threads = 256;
   adamw_kernel<<<grid_for(n, threads, ctx_), threads, 0, ctx_.stream>>>(
       master.data<float>(), compute.empty() ? nullptr : compute.data<bf16>(), grads.data<float>(),

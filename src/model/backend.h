@@ -30,10 +30,13 @@ namespace tt {
 
 // AdamW's constants for a run: torch.optim.AdamW's betas, eps and decoupled weight decay (applied only to
 // segments with decay), and HF Trainer's global gradient-norm clipping (<= 0: no clipping).
+// In double, as torch takes them from Python: its fp32 update uses 1 - beta computed in double and rounded
+// (1 - 0.999 = 0.001f), not 1 - float(beta) (0.00099998713f), and its bias corrections use the betas
+// themselves; optimizer.bin's moments then match what torch.optim.AdamW holds.
 struct AdamWConfig {
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0;
-  float max_grad_norm = 1.0f;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0;
+  double max_grad_norm = 1.0;
 };
 
 // One optimizer step: the constants and what the schedule changes every step.

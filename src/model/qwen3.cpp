@@ -541,8 +541,8 @@ void Qwen3Model::optimizer_step(const AdamWArgs& args) {
   s.upload(s.lr_step, lr_step_host, DType::F64);
   const AdamWConfig& config = args;
   uint64_t key = 0;
-  for (float f : {config.beta1, config.beta2, config.eps, config.weight_decay, config.max_grad_norm}) {
-    uint32_t bits;
+  for (double f : {config.beta1, config.beta2, config.eps, config.weight_decay, config.max_grad_norm}) {
+    uint64_t bits;
     std::memcpy(&bits, &f, sizeof bits);
     key = key * 0x100000001b3ull ^ bits;
   }

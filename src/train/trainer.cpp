@@ -361,11 +361,11 @@ TimeBudget::Work budget_work(const TrainOptions& opts, const Qwen3Config& cfg, c
 
 AdamWArgs adamw_args(const TrainOptions& opts) {
   AdamWArgs a;
-  a.beta1 = float(opts.adam_beta1);
-  a.beta2 = float(opts.adam_beta2);
-  a.eps = float(opts.adam_epsilon);
-  a.weight_decay = float(opts.weight_decay);
-  a.max_grad_norm = float(opts.max_grad_norm);
+  a.beta1 = opts.adam_beta1;
+  a.beta2 = opts.adam_beta2;
+  a.eps = opts.adam_epsilon;
+  a.weight_decay = opts.weight_decay;
+  a.max_grad_norm = opts.max_grad_norm;
   return a;
 }
 

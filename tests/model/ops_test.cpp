@@ -445,7 +445,22 @@ TEST(CpuOps, AdamWMatchesHandComputedSteps) {
   Vec p2 = {1.0}, m2 = {0.0}, v2 = {0.0};
   tt::cpu::adamw_update(p2.data(), g1.data(), m2.data(), v2.data(), 0.36, 1, a, false);
   EXPECT_NEAR(p2[0], 0.9, 1e-7);
-  EXPECT_NEAR(m2[0], 0.06, 1e-7);  // (1 - beta1) in fp32
+  EXPECT_NEAR(m2[0], 0.06, 1e-7);
+}
+
+TEST(CpuOps, AdamWTakesOneMinusBetaInDoubleAsTorchDoes) {
+  // torch.optim.AdamW: exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2), the Python float 1 - 0.999
+  // rounded to fp32 (0.001f), not 1 - float(0.999) (0.00099998713f): optimizer.bin's moments are torch's.
+  tt::AdamWArgs a;
+  a.lr = 0;
+  a.max_grad_norm = 0;
+  a.step = 1;
+  std::vector<float> p = {1.0f}, m = {0.0f}, v = {0.0f};
+  const std::vector<float> g = {1.0f};
+  tt::cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), 1.0, 1, a, /*decay=*/false);
+  EXPECT_EQ(v[0], float(1.0 - 0.999));
+  EXPECT_NE(v[0], 1.0f - 0.999f);
+  EXPECT_EQ(m[0], float(1.0 - 0.9));
 }
 
 TEST(CpuOps, FastExpAndRowReductionsAreAccurate) {
