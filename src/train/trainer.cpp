@@ -177,7 +177,7 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
 // run's, from trainer_state.json (a checkpoint from before it held them: run_info.json's, its last
 // session's); one given again with another value is kept, said (a warning where it changes the training's
 // results), and returned as a change {"flag", "from", "to"} for flag_changes.
-ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, bool writer) {
+ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, int64_t world, bool writer) {
   fs::path flags_file = state_file;
   nlohmann::json state = load_json_file(state_file);
   if (!state.contains("flags")) {
@@ -221,6 +221,25 @@ ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, bool wri
   }
   if (writer && !restored.empty())
     log_info("--resume: the run's flags from ", flags_file.string(), ":", restored);
+  // --micro_batch_size is per rank: on another number of ranks, the saved run's rows per step, where they
+  // divide evenly, unless the batch was given.
+  const nlohmann::json saved_state = load_json_file(state_file);
+  const auto given = [&](const char* name) {
+    return !opts.given || std::find(opts.given->begin(), opts.given->end(), name) != opts.given->end();
+  };
+  const int64_t saved_world = saved_state.value("world_size", int64_t(1));
+  if (!given("micro_batch_size") && saved_world != world && saved_state.contains("micro_batch_size") &&
+      saved_state.contains("grad_accum")) {
+    const int64_t rows = saved_state["micro_batch_size"].get<int64_t>() *
+                         saved_state["grad_accum"].get<int64_t>() * saved_world;
+    if (rows > 0 && rows % (world * opts.grad_accum) == 0) {
+      opts.micro_batch_size = rows / (world * opts.grad_accum);
+      if (writer)
+        log_info("--resume on ", world, " rank(s), the run had ", saved_world,
+                 ": --micro_batch_size=", opts.micro_batch_size, " per rank keeps its ", rows,
+                 " rows per step");
+    }
+  }
   opts.validate();
   return changes;
 }
@@ -288,8 +307,11 @@ nlohmann::ordered_json same_on_every_rank(const TrainOptions& opts, const Qwen3C
                                           const Backend& backend, const fs::path& state_file) {
   ojson items;
   const ojson flags = declared_options_json(opts);
+  // Paths may differ per host, and so may how each rank runs (--threads: its host's cores); the backend is
+  // compared below.
   for (const auto& [name, value] : flags.items())
-    if (name != "data_dir" && name != "out_dir" && name != "tokenizer" && name != "config")
+    if (name != "data_dir" && name != "out_dir" && name != "tokenizer" && name != "config" &&
+        name != "threads" && name != "device" && name != "memory_check" && name != "dist_timeout")
       items["--" + name] = value;
   items["model config (sha256)"] = sha256_hex(cfg.to_hf_json().dump());
   items["data: seq_len"] = train.seq_len();
@@ -600,7 +622,8 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                                  : "run without --resume to start a new run");
   }
   const ojson flag_changes =
-      opts.resume ? restore_run_flags(opts, last_dir / "trainer_state.json", writer) : ojson::array();
+      opts.resume ? restore_run_flags(opts, last_dir / "trainer_state.json", host.size(), writer)
+                  : ojson::array();
   const auto [cfg, tok, train, val] = load_inputs(opts, last_dir);
   // The token files by content (~3 s per GB, once per start): what a resumed run compares, and what every
   // rank must share.

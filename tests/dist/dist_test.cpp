@@ -255,9 +255,12 @@ TEST_F(TwoRanks, ResumeContinuesExactlyAndSaysWhenTheWorldSizeChanges) {
   EXPECT_EQ(sha256_hex_file(dir_ / "part" / "last" / "model.safetensors"),
             sha256_hex_file(dir_ / "two" / "last" / "model.safetensors"));
 
-  // On one process with the same 8 rows per step the run continues as it would have, and says so.
-  const Finished one = train(1, "part_on_one", " --micro_batch_size 8 --resume");
+  // On one process the run keeps its 8 rows per step (--micro_batch_size is per rank: 8 here, not the saved
+  // 4) and continues as it would have, and says so.
+  const Finished one = train(1, "part_on_one", " --resume");
   ASSERT_EQ(one.rc, 0) << one.log;
+  EXPECT_NE(one.log.find("--micro_batch_size=8 per rank keeps its 8 rows per step"), std::string::npos)
+      << one.log;
   EXPECT_NE(one.log.find("the same rows per step, so the run continues as it would have"), std::string::npos)
       << one.log;
   EXPECT_NEAR(final_eval_loss("part_on_one"), final_eval_loss("two"), 1e-5 * final_eval_loss("two"));
