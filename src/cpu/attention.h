@@ -46,18 +46,6 @@ constexpr double kAttentionParallelWork = 1e6;
 // T = 512; T or more is the whole square (BENCHMARKS.md, Zen 4 table).
 constexpr int64_t kAttentionBlock = 128;
 
-// Rows r0..r1 of a [T, T] scratch with leading dimension ld, columns 0..cols, as GEMM inputs: `values`
-// itself when A is T, else their rounded copy in `act` (same layout).
-template <class T, class A>
-const A* rows_as_gemm_input(T* values, A* act, int64_t r0, int64_t r1, int64_t cols, int64_t ld) {
-  if constexpr (std::is_same_v<A, T>) {
-    return values;
-  } else {
-    for (int64_t i = r0; i < r1; ++i) convert_n(act + i * ld, values + i * ld, cols);
-    return act;
-  }
-}
-
 // Scratch of one worker: the forward's scores [T, T] (and their rounded copy when `rounded`, i.e. A is not
 // T); the backward's P, dP [T, T] and a kv group's dk, dv sums [T, D] (and rounded P, dS [T, T]). An op
 // takes this times the workers; each worker's part starts at worker * per-worker size.

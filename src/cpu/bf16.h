@@ -42,14 +42,14 @@ TT_ALWAYS_INLINE void convert_n(To* dst, const From* src, int64_t n) {
   }
 }
 
-// What a GEMM with A inputs reads of `values` (n elements of T): `values` itself when A is T, else
-// their rounded copy, written to `act`.
+// What a GEMM with A inputs reads of rows r0..r1 (columns 0..cols, leading dimension ld) of `values`:
+// `values` itself when A is T, else their rounded copy, written to `act` in the same layout.
 template <class T, class A>
-const A* as_gemm_input(T* values, A* act, int64_t n) {
+const A* rows_as_gemm_input(T* values, A* act, int64_t r0, int64_t r1, int64_t cols, int64_t ld) {
   if constexpr (std::is_same_v<A, T>) {
     return values;
   } else {
-    convert_n(act, values, n);
+    for (int64_t i = r0; i < r1; ++i) convert_n(act + i * ld, values + i * ld, cols);
     return act;
   }
 }
