@@ -8,13 +8,12 @@
 namespace tt::cli {
 
 RunFn setup_train(CLI::App& app) {
-  auto opts = declare_options<TrainOptions>(app);
-  return [opts, &app] {
+  auto opts = std::make_shared<TrainOptions>();
+  auto declared = std::make_shared<OptionSet>(&app);
+  opts->declare(*declared);
+  return [opts, declared] {
     // What the command line gave: on --resume the saved run's flags fill in the rest.
-    opts->given.emplace();
-    const nlohmann::ordered_json declared = declared_options_json(*opts);
-    for (const auto& [name, value] : declared.items())
-      if (app.get_option("--" + name)->count() > 0) opts->given->push_back(name);
+    opts->given = declared->given_names();
     // The cap counts from process start (start-up included), not from here.
     const TrainResult r = run_training(*opts, seconds_since_process_start());
     // A clean stop on a signal still exits like the signal would (128 + signo), for scripts.

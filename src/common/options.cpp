@@ -102,6 +102,13 @@ bool OptionSet::assign(const std::string& name, const nlohmann::json& value, con
   return false;
 }
 
+std::vector<std::string> OptionSet::given_names() const {
+  std::vector<std::string> names;
+  for (const auto& e : *entries_)
+    if (e.cli->count() > 0) names.push_back(e.name);
+  return names;
+}
+
 bool OptionSet::given(const std::string& name) const {
   for (const auto& e : *entries_)
     if (e.name == name) return e.cli->count() > 0;

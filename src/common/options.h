@@ -238,6 +238,8 @@ class OptionSet {
   std::string summary() const;
   // Whether the user gave this option on the command line (name without dashes).
   bool given(const std::string& name) const;
+  // The names of the options given on the command line, in declaration order.
+  std::vector<std::string> given_names() const;
   // Sets an option from its to_json() value (a saved run's flags); false when no option has that name.
   // tt::Error naming `where` and the option when the value is of another type. The rules are not checked.
   bool assign(const std::string& name, const nlohmann::json& value, const std::string& where);

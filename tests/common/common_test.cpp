@@ -77,6 +77,7 @@ TEST(Options, DeclareOnceDrivesParsingAndJson) {
   EXPECT_EQ(j["out_dir"], "r2");
   EXPECT_TRUE(os.given("steps"));
   EXPECT_FALSE(os.given("lr"));
+  EXPECT_EQ(os.given_names(), (std::vector<std::string>{"steps", "bf16", "out_dir"}));
   EXPECT_NE(os.summary().find("steps=7"), std::string::npos);
   EXPECT_NE(app.help().find("learning rate"), std::string::npos);
 
