@@ -1,5 +1,7 @@
 #include "train/train_options.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 #include "train/device.h"
 
@@ -71,6 +73,10 @@ void TrainOptions::validate() const {
   TT_CHECK(early_stopping_patience == 0 || eval_steps > 0)
       << "--early_stopping_patience " << early_stopping_patience
       << " needs periodic evaluation, but --eval_steps is 0" << hint("set --eval_steps N");
+}
+
+bool TrainOptions::gave(std::string_view name) const {
+  return !given || std::find(given->begin(), given->end(), name) != given->end();
 }
 
 bool is_session_flag(std::string_view name) {

@@ -53,6 +53,9 @@ struct TrainOptions {
   // every flag of the run that is not given again is the saved run's (restore_run_flags); a library caller
   // leaves it unset, and all its values count as given.
   std::optional<std::vector<std::string>> given;
+  // Whether the flag `name` (without dashes) counts as given: on the command line, or always where `given`
+  // is unset.
+  bool gave(std::string_view name) const;
 
   void declare(OptionSet& o);
   // tt::Error naming the flag: the declared rules, then the rules that span flags.

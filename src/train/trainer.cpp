@@ -129,9 +129,9 @@ std::string batch_shape(const RunState& run) {
 
 // trainer_state.json of the run being resumed, checked against this session's data and flags; the run
 // continues with this session's shape (--steps, batch).
-RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainOptions& opts,
-                       const TokenDataset& train, bool writer) {
-  RunState run = RunState::from_json(load_json_file(file), file.string(), fresh.early_stopping);
+RunState resumed_state(const RunState& fresh, const nlohmann::json& saved_state, const fs::path& file,
+                       const TrainOptions& opts, const TokenDataset& train, bool writer) {
+  RunState run = RunState::from_json(saved_state, file.string(), fresh.early_stopping);
   const std::string f = file.string();
   TT_CHECK(run.seq_len == fresh.seq_len) << f << ": the run used seq_len " << run.seq_len << " but "
                                          << opts.data_dir << " has " << fresh.seq_len;
@@ -177,21 +177,22 @@ RunState resumed_state(const RunState& fresh, const fs::path& file, const TrainO
 // run's, from trainer_state.json (a checkpoint from before it held them: run_info.json's, its last
 // session's); one given again with another value is kept, said (a warning where it changes the training's
 // results), and returned as a change {"flag", "from", "to"} for flag_changes.
-ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, int64_t world, bool writer) {
+ojson restore_run_flags(TrainOptions& opts, const nlohmann::json& saved_state, const fs::path& state_file,
+                        int64_t world, bool writer) {
   fs::path flags_file = state_file;
-  nlohmann::json state = load_json_file(state_file);
-  if (!state.contains("flags")) {
+  nlohmann::json flags_holder = saved_state;
+  if (!saved_state.contains("flags")) {
     flags_file = state_file.parent_path() / "run_info.json";
-    state = fs::exists(flags_file) ? load_json_file(flags_file) : nlohmann::json::object();
+    flags_holder = fs::exists(flags_file) ? load_json_file(flags_file) : nlohmann::json::object();
   }
   ojson changes = ojson::array();
-  if (!state.contains("flags") || !state["flags"].is_object()) {
+  if (!flags_holder.contains("flags") || !flags_holder["flags"].is_object()) {
     if (writer)
       log_warn("--resume: neither ", state_file.string(), " nor ", flags_file.string(),
                " records the run's flags: this session's flags apply, defaults included");
     return changes;
   }
-  const nlohmann::json& saved = state["flags"];
+  const nlohmann::json& saved = flags_holder["flags"];
   const ojson current = declared_options_json(opts);
   OptionSet declared;
   opts.declare(declared);  // binds to opts: assign() sets its members
@@ -202,9 +203,7 @@ ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, int64_t 
   std::string restored;
   for (const auto& [name, value] : current.items()) {
     if (is_session_flag(name) || !saved.contains(name) || saved[name].dump() == value.dump()) continue;
-    const bool given =
-        !opts.given || std::find(opts.given->begin(), opts.given->end(), name) != opts.given->end();
-    if (!given) {
+    if (!opts.gave(name)) {
       declared.assign(name, saved[name], flags_file.string() + ": flags");
       restored += " " + flag_text(name, saved[name]);
       continue;
@@ -223,12 +222,8 @@ ojson restore_run_flags(TrainOptions& opts, const fs::path& state_file, int64_t 
     log_info("--resume: the run's flags from ", flags_file.string(), ":", restored);
   // --micro_batch_size is per rank: on another number of ranks, the saved run's rows per step, where they
   // divide evenly, unless the batch was given.
-  const nlohmann::json saved_state = load_json_file(state_file);
-  const auto given = [&](const char* name) {
-    return !opts.given || std::find(opts.given->begin(), opts.given->end(), name) != opts.given->end();
-  };
   const int64_t saved_world = saved_state.value("world_size", int64_t(1));
-  if (!given("micro_batch_size") && saved_world != world && saved_state.contains("micro_batch_size") &&
+  if (!opts.gave("micro_batch_size") && saved_world != world && saved_state.contains("micro_batch_size") &&
       saved_state.contains("grad_accum")) {
     const int64_t rows = saved_state["micro_batch_size"].get<int64_t>() *
                          saved_state["grad_accum"].get<int64_t>() * saved_world;
@@ -621,8 +616,12 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                                    "instead of --resume to start it again"
                                  : "run without --resume to start a new run");
   }
+  // trainer_state.json of the run being resumed, read once: its flags first, its state once the data is
+  // known.
+  const nlohmann::json saved_state =
+      opts.resume ? load_json_file(last_dir / "trainer_state.json") : nlohmann::json::object();
   const ojson flag_changes =
-      opts.resume ? restore_run_flags(opts, last_dir / "trainer_state.json", host.size(), writer)
+      opts.resume ? restore_run_flags(opts, saved_state, last_dir / "trainer_state.json", host.size(), writer)
                   : ojson::array();
   const auto [cfg, tok, train, val] = load_inputs(opts, last_dir);
   // The token files by content (~3 s per GB, once per start): what a resumed run compares, and what every
@@ -662,7 +661,7 @@ TrainResult train_on_ranks(TrainOptions opts, Clock::time_point start, dist::Com
                .train_sha256 = train_sha256,
                .val_sha256 = val_sha256};
   if (opts.resume) {
-    run = resumed_state(run, last_dir / "trainer_state.json", opts, train, writer);
+    run = resumed_state(run, saved_state, last_dir / "trainer_state.json", opts, train, writer);
     for (ojson change : flag_changes) {
       change["step"] = run.step;
       run.flag_changes.push_back(std::move(change));
